@@ -1,0 +1,16 @@
+"""ORM models, split by topic. Importing this package registers every table on ``Base.metadata``."""
+
+from .base import Base, UTCDateTime, utcnow
+from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
+from .compliance import AuditLog, DoNotCall
+from .interview import Answer, AnswerRevision, Interview, InterviewStatus, QCStatus
+from .sample import Case, CasePhone, CaseStatus, PhoneStatus, Replicate
+from .study import Enterprise, EnterpriseStatus, Industry, Study
+from .users import Role, User
+
+__all__ = [
+    "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
+    "CallAttempt", "Case", "CasePhone", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
+    "Interview", "InterviewStatus", "PhoneStatus", "QCStatus", "Replicate", "Role", "Study", "User", "UTCDateTime",
+    "utcnow",
+]
