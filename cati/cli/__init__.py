@@ -1,0 +1,107 @@
+"""The ``cati`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from .common import get_app, with_session
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cati")
+def main() -> None:
+    """CATI for contact-centre customer-satisfaction surveys. 呼叫中心满意度电话调查系统。"""
+
+
+@main.command()
+@click.option("--study", "study_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Study file to load (default: config/studies/csat_contact_center.yaml).")
+@click.option("--admin-password", envvar="CATI_ADMIN_PASSWORD", default=None,
+              help="Create user 'admin' with this password (or set CATI_ADMIN_PASSWORD).")
+def init(study_file: str | None, admin_password: str | None) -> None:
+    """Create or migrate the database and load a study."""
+    from cati.db import session_scope
+    from cati.migrate import current_revision, upgrade
+    from cati.services.studies import default_study_file, install_study
+
+    app = get_app()
+    with app.app_context():
+        engine = app.extensions["cati.db"]["engine"]
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+        click.echo(f"database: {engine.url.render_as_string(hide_password=True)} (schema {before or 'empty'} → {after})")
+        try:
+            with session_scope(app) as session:
+                study = install_study(session, study_file or default_study_file())
+                click.echo(f"study: {study.code} v{study.version} — {study.title}")
+                if admin_password:
+                    from sqlalchemy import select
+
+                    from cati.models import Role, User
+                    from cati.services.users import create_user
+
+                    if session.scalar(select(User.id).where(User.username == "admin")) is None:
+                        create_user(session, "admin", admin_password, Role.ADMIN, display_name="管理员")
+                        click.echo("user: admin created")
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def users() -> None:
+    """Manage users and roles."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["interviewer", "supervisor", "analyst", "admin"]), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="CATI_NEW_USER_PASSWORD")
+@click.option("--name", "display_name", default=None)
+@click.option("--extension", default=None, help="Telephony extension of the interviewer's headset.")
+@with_session
+def users_add(session, username, role, password, display_name, extension) -> None:
+    """Add a user."""
+    from cati.services.users import UserError, create_user
+
+    try:
+        user = create_user(session, username, password, role, display_name=display_name, extension=extension)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"user {user.username} ({user.role.value}) created")
+
+
+@users.command("list")
+@with_session
+def users_list(session) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from cati.models import User
+
+    for user in session.scalars(select(User).order_by(User.username)):
+        click.echo(f"{user.username:20} {user.role.value:12} {'active' if user.is_active else 'disabled'}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=0, type=int, help="Run under gunicorn with this many workers (0: built-in server).")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app."""
+    if workers:
+        import os
+
+        os.execvp("gunicorn", ["gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8",
+                               "-b", f"{host}:{port}", "cati.app:create_app()"])
+    app = get_app()
+    click.echo(f"serving on http://{host}:{port}/login")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _register() -> None:
+    # Command groups living in their own modules (kept out of this file so each stays small).
+    pass
+
+
+_register()
