@@ -1,0 +1,412 @@
+"""The questionnaire engine: routing, validation, pruning and rendering of one study. Pure: no database, no Flask.
+
+Routing rule. The route is computed in one pass in questionnaire order: a question is *on the route* when its
+``ask_if`` holds given the answers to the questions on the route before it (answers to questions off the route are
+ignored, so a stale answer left behind by back-navigation can never steer routing). The pass stops at the first
+question whose ``terminate`` rule fires. Questions after the first unanswered one are a projection: their ``ask_if``
+sees the unanswered question as ``None``.
+
+Typical use by the interviewer console, one call per key press::
+
+    q = Questionnaire.for_study(study)          # compiled once per study, cached on it
+    code = q.first()
+    step = q.advance(answers, code, raw_input)  # validate, store, prune, terminate?, next
+    # persist step.answers (and record step.dropped as revisions), then show q.render(step.next_code, lang, ctx)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cati.study.conditions import Condition, compile_condition, is_answered
+from cati.study.schema import Study
+
+__all__ = ["AnswerError", "Questionnaire", "Step"]
+
+# Types whose empty value counts as "not answered" (mirrors conditions.is_answered).
+_SIZED = (str, list, tuple, set, frozenset, dict)
+
+
+class AnswerError(ValueError):
+    """An answer that the question does not accept; carries a message per language."""
+
+    def __init__(self, code: str, zh: str, en: str):
+        self.code = code
+        self.messages = {"zh-CN": zh, "en": en}
+        super().__init__(f"{code}: {zh} / {en}")
+
+    def message(self, lang: str | None = "zh-CN") -> str:
+        """The message in ``lang`` (zh-CN when the language is unknown)."""
+        return self.messages.get(lang or "zh-CN", self.messages["zh-CN"])
+
+
+@dataclass(frozen=True)
+class Step:
+    """Result of :meth:`Questionnaire.advance`.
+
+    Attributes
+    ----------
+    code : str
+        The question answered.
+    value : object
+        The validated answer.
+    answers : dict
+        All answers after the step, pruned to the route (store these).
+    dropped : dict
+        Earlier answers that fell off the route because of this answer (audit them; do not lose them silently).
+    termination : str or None
+        AAPOR disposition if the interview ends here (e.g. ``"4.70"`` screened out).
+    next_code : str or None
+        The next question, or None when the interview terminated or reached its end.
+    complete : bool
+        True when every question on the route is answered and no termination fired.
+    """
+
+    code: str
+    value: Any
+    answers: dict[str, Any]
+    dropped: dict[str, Any]
+    termination: str | None
+    next_code: str | None
+    complete: bool
+
+
+@dataclass(frozen=True)
+class _Q:
+    index: int
+    code: str
+    type: str
+    section: str | None
+    scale: str | None
+    ask_if: Condition | None
+    terminate: Condition | None
+    disposition: str | None
+    labels: tuple[int, ...] = ()
+    missing: tuple[int, ...] = ()
+    valid: frozenset[int] = field(default_factory=frozenset)
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class Questionnaire:
+    """Routing and answer handling for one :class:`~cati.study.schema.Study`.
+
+    Conditions are compiled once in the constructor; use :meth:`for_study` to share one instance per study.
+    """
+
+    def __init__(self, study: Study):
+        self.study = study
+        qs: list[_Q] = []
+        for i, q in enumerate(study.questions):
+            scale = study.scales.get(q.scale) if q.scale else None
+            labels = tuple(scale.labels) if scale else ()
+            missing = tuple(scale.missing) if scale else ()
+            qs.append(_Q(
+                index=i, code=q.code, type=q.type, section=q.section, scale=q.scale,
+                ask_if=compile_condition(q.ask_if) if q.ask_if else None,
+                terminate=compile_condition(q.terminate.condition) if q.terminate else None,
+                disposition=q.terminate.disposition if q.terminate else None,
+                labels=labels, missing=missing, valid=frozenset(labels + missing),
+                max_length=q.max_length, min=q.min, max=q.max,
+            ))
+        self._qs: tuple[_Q, ...] = tuple(qs)
+        self._by_code: dict[str, _Q] = {}
+        for q in qs:
+            self._by_code.setdefault(q.code, q)
+        self.codes: tuple[str, ...] = tuple(q.code for q in qs)
+        self._plan = tuple(
+            (q, q.code, q.type == "info", q.ask_if.evaluate if q.ask_if else None,
+             q.terminate.evaluate if q.terminate else None)
+            for q in qs
+        )
+        # Option lists per language, built once (render copies them).
+        self._options: dict[tuple[str, str], tuple[tuple[int, str, bool], ...]] = {}
+        for q in qs:
+            if q.scale:
+                scale = study.scales[q.scale]
+                for lang in study.languages:
+                    self._options[(q.code, lang)] = tuple(
+                        [(c, study.localise(t, lang), False) for c, t in scale.labels.items()]
+                        + [(c, study.localise(t, lang), True) for c, t in scale.missing.items()]
+                    )
+
+    @classmethod
+    def for_study(cls, study: Study) -> Questionnaire:
+        """The (cached) questionnaire of a study."""
+        engine = study._engine
+        if engine is None:
+            engine = cls(study)
+            study._engine = engine
+        return engine
+
+    # -- routing ----------------------------------------------------------------------------------------------
+    def _q(self, code: str) -> _Q:
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise KeyError(f"study {self.study.id!r} has no question {code!r}") from None
+
+    def _walk(self, answers: Mapping[str, Any]) -> tuple[list[_Q], dict[str, Any], _Q | None]:
+        # Hot path (several calls per key press): plain tuples and local names, no per-question method calls.
+        effective: dict[str, Any] = {}
+        route: list[_Q] = []
+        get = answers.get
+        for q, code, is_info, ask_if, terminate in self._plan:
+            if ask_if is not None and not ask_if(effective):
+                continue
+            route.append(q)
+            if not is_info:
+                value = get(code)
+                if value is not None and (type(value) not in _SIZED or value):
+                    effective[code] = value
+                    if terminate is not None and terminate(effective):
+                        return route, effective, q
+        return route, effective, None
+
+    def first(self) -> str:
+        """Code of the first question of the interview."""
+        route, _, _ = self._walk({})
+        return route[0].code if route else self._qs[0].code
+
+    def next_code(self, answers: Mapping[str, Any], current: str | None) -> str | None:
+        """The next question on the route after ``current`` (``None`` = before the first question).
+
+        Returns None when the interview terminates at or before ``current``, or when ``current`` is the last
+        question on the route.
+        """
+        if current is None:
+            return self.first()
+        here = self._q(current).index
+        route, _, stop = self._walk(answers)
+        if stop is not None and stop.index <= here:
+            return None
+        for q in route:
+            if q.index > here:
+                return q.code
+        return None
+
+    def previous_code(self, answers: Mapping[str, Any], current: str) -> str | None:
+        """The question on the route before ``current`` (None at the first question)."""
+        here = self._q(current).index
+        route, _, _ = self._walk(answers)
+        prev = None
+        for q in route:
+            if q.index >= here:
+                break
+            prev = q.code
+        return prev
+
+    def path(self, answers: Mapping[str, Any]) -> list[str]:
+        """Codes of the questions on the route given ``answers`` (through a terminating question, if any)."""
+        return [q.code for q in self._walk(answers)[0]]
+
+    def termination(self, code: str, answers: Mapping[str, Any]) -> str | None:
+        """The disposition if the interview ends at or before question ``code`` given ``answers``, else None."""
+        here = self._q(code).index
+        _, _, stop = self._walk(answers)
+        if stop is not None and stop.index <= here:
+            return stop.disposition
+        return None
+
+    def terminated(self, answers: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(question code, disposition)`` of the termination the answers lead to, if any."""
+        _, _, stop = self._walk(answers)
+        return (stop.code, stop.disposition or "") if stop is not None else None
+
+    def prune(self, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split answers into those on the route and those that fell off it.
+
+        After back-navigation changes an answer, questions may leave the route (D0 changed from 1 to 2 drops
+        D1-D3); answers after a firing termination and answers to unknown codes are dropped too.
+
+        Returns
+        -------
+        kept : dict
+            Answers on the route, in questionnaire order.
+        dropped : dict
+            The other (non-empty) answers.
+        """
+        _, kept, _ = self._walk(answers)
+        dropped = {c: v for c, v in answers.items() if c not in kept and is_answered(v)}
+        return kept, dropped
+
+    def progress(self, answers: Mapping[str, Any], current: str) -> tuple[int, int]:
+        """``(position, total)`` of ``current`` on the projected route (1-based)."""
+        here = self._q(current).index
+        route, _, _ = self._walk(answers)
+        position = 1 + sum(1 for q in route if q.index < here)
+        return position, max(len(route), position)
+
+    def is_complete(self, answers: Mapping[str, Any]) -> bool:
+        """True when the route reaches the end with every non-info question on it answered."""
+        route, effective, stop = self._walk(answers)
+        if stop is not None:
+            return False
+        return all(q.type == "info" or q.code in effective for q in route)
+
+    # -- answers ----------------------------------------------------------------------------------------------
+    def validate(self, code: str, raw: Any) -> Any:
+        """Check and normalise one answer.
+
+        Returns an ``int`` code for single/rating, a sorted list of codes for multi, stripped text for open, an
+        ``int`` or ``float`` for numeric and ``None`` for info screens.
+
+        Raises
+        ------
+        AnswerError
+            With a zh-CN and an en message naming what is accepted.
+        """
+        q = self._q(code)
+        if q.type == "info":
+            return None
+        if q.type in ("single", "rating"):
+            value = _as_int(raw)
+            if value is None or value not in q.valid:
+                raise AnswerError(code, f"请输入 {_codes_text(q, 'zh-CN')} 之一（收到：{_show(raw)}）",
+                                  f"enter one of {_codes_text(q, 'en')} (got {_show(raw)})")
+            return value
+        if q.type == "multi":
+            return self._validate_multi(q, raw)
+        if q.type == "open":
+            if not isinstance(raw, str) or not raw.strip():
+                raise AnswerError(code, "请输入回答内容", "an answer is required")
+            text = raw.strip()
+            if q.max_length is not None and len(text) > q.max_length:
+                raise AnswerError(code, f"回答过长：{len(text)} 字，最多 {q.max_length} 字",
+                                  f"answer too long: {len(text)} characters, at most {q.max_length}")
+            return text
+        # numeric
+        number = _as_number(raw)
+        if number is None:
+            raise AnswerError(code, f"请输入数字（收到：{_show(raw)}）", f"enter a number (got {_show(raw)})")
+        if (q.min is not None and number < q.min) or (q.max is not None and number > q.max):
+            lo = "-∞" if q.min is None else _fmt(q.min)
+            hi = "∞" if q.max is None else _fmt(q.max)
+            raise AnswerError(code, f"数值须在 {lo} 到 {hi} 之间（收到：{_fmt(number)}）",
+                              f"the number must be between {lo} and {hi} (got {_fmt(number)})")
+        return number
+
+    def _validate_multi(self, q: _Q, raw: Any) -> list[int]:
+        if isinstance(raw, str):
+            parts: list[Any] = [p for p in raw.replace(",", " ").replace("，", " ").split() if p]
+        elif isinstance(raw, list | tuple | set | frozenset):
+            parts = list(raw)
+        else:
+            parts = [raw]
+        values = [_as_int(p) for p in parts]
+        if not values or any(v is None or v not in q.valid for v in values):
+            raise AnswerError(q.code, f"请选择 {_codes_text(q, 'zh-CN')} 中的一项或多项（收到：{_show(raw)}）",
+                              f"choose one or more of {_codes_text(q, 'en')} (got {_show(raw)})")
+        chosen = sorted(set(values))  # type: ignore[type-var]
+        if len(chosen) > 1 and any(v in q.missing for v in chosen):
+            raise AnswerError(q.code, "“不知道/不适用”不能与其他选项同时选择",
+                              "don't know / not applicable cannot be combined with other answers")
+        return chosen  # type: ignore[return-value]
+
+    def advance(self, answers: Mapping[str, Any], code: str, raw: Any) -> Step:
+        """Validate ``raw`` as the answer to ``code`` and move on: the one call per key press.
+
+        Raises
+        ------
+        AnswerError
+            If the answer is invalid (nothing changes).
+        """
+        value = self.validate(code, raw)
+        here = self._q(code).index
+        merged = dict(answers)
+        if value is None:
+            merged.pop(code, None)
+        else:
+            merged[code] = value
+        # One pass gives everything: the route of the merged answers is the route of the kept ones.
+        route, kept, stop = self._walk(merged)
+        dropped = {c: v for c, v in merged.items() if c not in kept and is_answered(v)}
+        disposition = stop.disposition if stop is not None and stop.index <= here else None
+        nxt = None
+        if stop is None or stop.index > here:
+            nxt = next((q.code for q in route if q.index > here), None)
+        complete = stop is None and nxt is None and all(q.type == "info" or q.code in kept for q in route)
+        return Step(code, value, kept, dropped, disposition, nxt, complete)
+
+    # -- rendering --------------------------------------------------------------------------------------------
+    def render(self, code: str, lang: str | None = None, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the console shows for a question.
+
+        Parameters
+        ----------
+        code : str
+            Question code.
+        lang : str, optional
+            ``zh-CN`` or ``en``; unknown languages fall back to the study default.
+        context : mapping, optional
+            Piping values (enterprise_name, interviewer_name, sample attributes …). Missing values fall back to
+            ``piping_defaults``, then show as ``[name]``.
+
+        Returns
+        -------
+        dict
+            ``code, type, section, lang, text, options, max_length, min, max``; ``options`` is a list of
+            ``{"code": 5, "key": "5", "label": "非常满意", "missing": False}`` with missing codes (8, 9) last.
+            Labels and text are plain text: escape them when writing HTML.
+        """
+        q = self._q(code)
+        study = self.study
+        lang = study.language(lang)
+        text = study.text(study.question(code).text, lang, **(context or {}))
+        options = [{"code": c, "key": str(c), "label": label, "missing": miss}
+                   for c, label, miss in self._options.get((code, lang), ())]
+        return {"code": code, "type": q.type, "section": q.section, "lang": lang, "text": text,
+                "options": options, "max_length": q.max_length, "min": q.min, "max": q.max}
+
+
+def _as_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str):
+        t = raw.strip()
+        if t.lstrip("-").isdigit() and t.isascii():
+            return int(t)
+    return None
+
+
+def _as_number(raw: Any) -> int | float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return raw if math.isfinite(raw) else None
+    if isinstance(raw, str) and raw.strip().isascii():
+        t = raw.strip()
+        try:
+            return int(t)
+        except ValueError:
+            pass
+        try:
+            f = float(t)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _show(raw: Any) -> str:
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _codes_text(q: _Q, lang: str) -> str:
+    sep = "、" if lang == "zh-CN" else ", "
+    return sep.join(str(c) for c in (*q.labels, *q.missing))

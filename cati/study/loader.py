@@ -1,0 +1,524 @@
+"""Load and validate study files, reporting *every* problem with the file and the path inside it.
+
+>>> study = load_study("config/studies/csat_contact_center.yaml")  # doctest: +SKIP
+
+A broken file raises :class:`StudyError`; ``str(err)`` lists one problem per line::
+
+    config/studies/x.yaml: questions[12].ask_if: unknown question 'X9' (line 87)
+
+Validation runs in two passes over the same mapping, and both always run so one mistake does not hide another:
+the pydantic models (shape, types, unknown keys, time windows) and the semantic checks below (cross references,
+weights, translations, placeholders, scoring codes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from cati.study.conditions import ConditionError, compile_condition
+from cati.study.schema import (
+    AAPOR_CODES,
+    BUILTIN_PLACEHOLDERS,
+    SCALED_TYPES,
+    Study,
+    all_field_names,
+    scan_placeholders,
+)
+
+__all__ = ["DEFAULT_STUDY_PATH", "Problem", "StudyError", "load_study", "validate_study_mapping"]
+
+#: The default study shipped with the repository (present in a source checkout / editable install).
+DEFAULT_STUDY_PATH = Path(__file__).resolve().parents[2] / "config" / "studies" / "csat_contact_center.yaml"
+
+WEIGHT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``file``, ``path`` inside it (``questions[12].ask_if``), ``message``; line if known."""
+
+    file: str
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        if not self.path and self.line is not None:
+            where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+            return f"{self.file}: {where}: {self.message}"
+        text = f"{self.file}: {self.path or '(top level)'}: {self.message}"
+        if self.line is not None:
+            text += f" (line {self.line})"
+        return text
+
+
+class StudyError(ValueError):
+    """A study file that cannot be used. ``problems`` holds every error; ``warnings`` the non-fatal findings."""
+
+    def __init__(self, problems: list[Problem], warnings: list[Problem] | None = None):
+        self.problems = list(problems)
+        self.warnings = list(warnings or [])
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# YAML with positions
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, tuple[int, int]], list[Problem]]:
+    """Parse YAML; return data, a map path -> (line, column), and problems (duplicate keys)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise StudyError([Problem(source, "", f"YAML syntax error: {what}",
+                                  line=mark.line + 1 if mark else None,
+                                  column=mark.column + 1 if mark else None)]) from None
+    except yaml.YAMLError as exc:
+        raise StudyError([Problem(source, "", f"YAML error: {exc}")]) from None
+    finally:
+        loader.dispose()
+    lines: dict[str, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    if node is not None:
+        _index_nodes(node, "", (node.start_mark.line + 1, node.start_mark.column + 1), lines, problems, source)
+    return data, lines, problems
+
+
+def _index_nodes(node: yaml.Node, path: str, mark: tuple[int, int], lines: dict[str, tuple[int, int]],
+                 problems: list[Problem], source: str) -> None:
+    lines.setdefault(path, mark)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for knode, vnode in node.value:
+            key = str(knode.value) if isinstance(knode, yaml.ScalarNode) else "?"
+            sub = f"{path}.{key}" if path else key
+            kmark = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+            if key in seen and key != "<<":
+                problems.append(Problem(source, sub, f"duplicate key '{key}' (also on line {seen[key]}); "
+                                        "YAML would silently keep only the last one", *kmark))
+            seen.setdefault(key, kmark[0])
+            _index_nodes(vnode, sub, kmark, lines, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_nodes(item, f"{path}[{i}]", (item.start_mark.line + 1, item.start_mark.column + 1),
+                         lines, problems, source)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def load_study(path: str | Path) -> Study:
+    """Read, parse and validate a study file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML study file (UTF-8, BOM allowed).
+
+    Returns
+    -------
+    Study
+        Validated study; ``study.warnings`` lists non-fatal findings.
+
+    Raises
+    ------
+    StudyError
+        With every problem found (YAML syntax errors carry line and column).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise StudyError([Problem(source, "", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise StudyError([Problem(source, "", f"file is not UTF-8 text (bad byte at offset {exc.start}); "
+                                  "save it as UTF-8")]) from None
+    except OSError as exc:
+        raise StudyError([Problem(source, "", f"cannot read file: {exc.strerror or exc}")]) from None
+    data, lines, dup_problems = _parse_yaml(text, source)
+    return _validate(data, source, lines, dup_problems)
+
+
+def validate_study_mapping(data: Any, source: str = "<mapping>") -> Study:
+    """Validate an already-parsed study mapping (e.g. from the database or a test).
+
+    Raises
+    ------
+    StudyError
+        With every problem found; paths are given without line numbers.
+    """
+    return _validate(data, source, {}, [])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Collector:
+    def __init__(self, source: str, lines: dict[str, tuple[int, int]]):
+        self.source = source
+        self.lines = lines
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def _where(self, path: str) -> tuple[int | None, int | None]:
+        p = path
+        while True:
+            if p in self.lines:
+                return self.lines[p]
+            if not p:
+                return None, None
+            # Drop the last ".key" or "[i]".
+            cut = max(p.rfind("."), p.rfind("["))
+            p = p[:cut] if cut > 0 else ""
+
+    def error(self, path: str, message: str) -> None:
+        if (path, message) in self._seen:
+            return
+        self._seen.add((path, message))
+        self.errors.append(Problem(self.source, path, message, *self._where(path)))
+
+    def warn(self, path: str, message: str) -> None:
+        if (path, message) in self._seen:
+            return
+        self._seen.add((path, message))
+        self.warnings.append(Problem(self.source, path, message, *self._where(path), severity="warning"))
+
+
+def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: list[Problem]) -> Study:
+    out = _Collector(source, lines)
+    out.errors.extend(early)
+    if not isinstance(data, Mapping):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        out.error("", f"a study file must be a mapping of keys (id, title, questions …), but this one is {kind}")
+        raise StudyError(out.errors)
+
+    study: Study | None = None
+    try:
+        study = Study.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            out.error(_loc_to_path(err["loc"], data), _pydantic_message(err))
+    _check_semantics(data, out)
+
+    if out.errors:
+        out.errors.sort(key=lambda p: (p.line is None, p.line or 0))
+        raise StudyError(out.errors, out.warnings)
+    assert study is not None
+    study._warnings = out.warnings
+    return study
+
+
+_TAG_NAMES = {"int", "float", "str", "bool", "none", "list", "dict", "tuple", "[key]"}
+
+
+def _loc_to_path(loc: tuple[Any, ...], data: Any) -> str:
+    """Turn a pydantic error location into ``questions[3].terminate.if`` by walking the data."""
+    path = ""
+    cur: Any = data
+    for el in loc:
+        if isinstance(cur, list) and isinstance(el, int):
+            path += f"[{el}]"
+            cur = cur[el] if 0 <= el < len(cur) else None
+            continue
+        if isinstance(cur, Mapping):
+            key = el if el in cur else next((k for k in cur if str(k) == str(el)), None)
+            if key is not None:
+                path += f".{key}" if path else str(key)
+                cur = cur[key]
+                continue
+        if isinstance(el, str) and (el in _TAG_NAMES or "[" in el or "(" in el):
+            continue  # pydantic's union/function tags, not part of the file
+        path += f".{el}" if path else str(el)
+        cur = None
+    return path
+
+
+_FIELD_NAMES = sorted(all_field_names())
+
+
+def _pydantic_message(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    value = err.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1]) if err["loc"] else "?"
+        close = difflib.get_close_matches(key, _FIELD_NAMES, n=1, cutoff=0.75)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{key}'{hint}"
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, "):]
+    if kind == "string_type" and isinstance(value, bool):
+        return f"{msg}: YAML read an unquoted yes/no/on/off as the boolean {value}; put the text in quotes"
+    if isinstance(value, str | int | float | bool) and len(repr(value)) <= 60:
+        return f"{msg} (got {value!r})"
+    return msg
+
+
+def _code_key(value: Any) -> Any:
+    """Answer codes as ints where they look like ints (YAML gives ints, JSON gives strings)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
+    langs = [x for x in data.get("languages") or [] if isinstance(x, str)] \
+        if isinstance(data.get("languages"), list) else []
+    default = data.get("default_language")
+    if isinstance(default, str) and langs and default not in langs:
+        out.error("default_language", f"'{default}' is not one of languages {langs}")
+
+    piping_defaults = data.get("piping_defaults")
+    allowed = set(BUILTIN_PLACEHOLDERS)
+    if isinstance(piping_defaults, Mapping):
+        allowed |= {str(k) for k in piping_defaults}
+
+    def check_text(value: Any, path: str, placeholders: bool = True) -> None:
+        if not isinstance(value, Mapping):
+            return  # shape errors come from the models
+        for lang in langs:
+            if lang not in value:
+                out.error(path, f"missing {lang} text")
+        for lang, text in value.items():
+            sub = f"{path}.{lang}"
+            if langs and lang not in langs:
+                out.error(sub, f"language '{lang}' is not listed in languages {langs}")
+            if not isinstance(text, str):
+                continue
+            if not text.strip():
+                out.error(sub, "empty text")
+                continue
+            if placeholders:
+                names, errors = scan_placeholders(text)
+                for e in errors:
+                    out.error(sub, e)
+                for name in dict.fromkeys(names):
+                    if name not in allowed:
+                        out.warn(sub, f"placeholder {{{name}}} is neither built in ({', '.join(sorted(allowed))}) "
+                                 "nor in piping_defaults; it must come from a sample column or it shows as "
+                                 f"[{name}]")
+
+    check_text(data.get("title"), "title", placeholders=False)
+    check_text(data.get("firm_name"), "firm_name", placeholders=False)
+
+    # -- scales ------------------------------------------------------------------------------------------------
+    scales_raw = data.get("scales")
+    scales: dict[str, dict[str, set[Any]]] = {}
+    if isinstance(scales_raw, Mapping):
+        for name, scale in scales_raw.items():
+            spath = f"scales.{name}"
+            labels = scale.get("labels") if isinstance(scale, Mapping) else None
+            missing = scale.get("missing") if isinstance(scale, Mapping) else None
+            scales[str(name)] = {
+                "labels": {_code_key(k) for k in labels} if isinstance(labels, Mapping) else set(),
+                "missing": {_code_key(k) for k in missing} if isinstance(missing, Mapping) else set(),
+            }
+            for part, mapping in (("labels", labels), ("missing", missing)):
+                if isinstance(mapping, Mapping):
+                    for code, text in mapping.items():
+                        check_text(text, f"{spath}.{part}.{code}", placeholders=False)
+
+    # -- questions ---------------------------------------------------------------------------------------------
+    questions_raw = data.get("questions")
+    questions: list[Mapping[str, Any]] = []
+    if isinstance(questions_raw, list):
+        questions = [q if isinstance(q, Mapping) else {} for q in questions_raw]
+    position: dict[str, int] = {}
+    for i, q in enumerate(questions):
+        code = q.get("code")
+        if isinstance(code, str):
+            if code in position:
+                out.error(f"questions[{i}].code", f"duplicate question code '{code}' "
+                          f"(first used by questions[{position[code]}])")
+            else:
+                position[code] = i
+    qtype = {c: questions[i].get("type") for c, i in position.items()}
+
+    def scale_codes(code: str) -> set[Any] | None:
+        sname = questions[position[code]].get("scale")
+        if isinstance(sname, str) and sname in scales and scales[sname]["labels"]:
+            return scales[sname]["labels"] | scales[sname]["missing"]
+        return None  # no usable scale: already reported
+
+    def check_condition(expr: Any, path: str, index: int, allow_self: bool) -> None:
+        if not isinstance(expr, str):
+            return
+        try:
+            cond = compile_condition(expr)
+        except ConditionError as exc:
+            out.error(path, str(exc))
+            return
+        for ref in sorted(cond.codes):
+            if ref not in position:
+                close = difflib.get_close_matches(ref, list(position), n=1, cutoff=0.6)
+                out.error(path, f"unknown question '{ref}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            elif position[ref] > index or (position[ref] == index and not allow_self):
+                later = "itself" if position[ref] == index else f"later question '{ref}' (questions[{position[ref]}])"
+                out.error(path, f"refers to {later}; a condition may only use answers given before "
+                          + ("this question" if not allow_self else "or at this question"))
+            elif qtype.get(ref) == "info":
+                out.error(path, f"question '{ref}' is an info screen and has no answer")
+        for ref, literal in cond.literals:
+            if ref in position and isinstance(literal, int):
+                codes = scale_codes(ref)
+                if codes is not None and literal not in codes:
+                    out.error(path, f"'{ref}' has no answer code {literal} (its scale has {sorted(codes, key=str)})")
+
+    for i, q in enumerate(questions):
+        qpath = f"questions[{i}]"
+        kind = q.get("type")
+        sname = q.get("scale")
+        if kind in SCALED_TYPES:
+            if sname is None:
+                out.error(f"{qpath}.scale", f"a {kind} question needs a scale")
+            elif isinstance(sname, str) and sname not in scales:
+                out.error(f"{qpath}.scale", f"unknown scale '{sname}' (known: {', '.join(sorted(scales))})")
+        elif kind in ("info", "open", "numeric") and sname is not None:
+            out.error(f"{qpath}.scale", f"an {kind} question takes no scale")
+        if q.get("max_length") is not None and kind != "open":
+            out.error(f"{qpath}.max_length", "max_length applies to open questions only")
+        for bound in ("min", "max"):
+            if q.get(bound) is not None and kind != "numeric":
+                out.error(f"{qpath}.{bound}", f"{bound} applies to numeric questions only")
+        lo, hi = q.get("min"), q.get("max")
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+            out.error(f"{qpath}.min", f"min {lo} is greater than max {hi}")
+        check_text(q.get("text"), f"{qpath}.text")
+        check_condition(q.get("ask_if"), f"{qpath}.ask_if", i, allow_self=False)
+        term = q.get("terminate")
+        if isinstance(term, Mapping):
+            if kind == "info":
+                out.error(f"{qpath}.terminate", "an info screen has no answer to terminate on")
+            check_condition(term.get("if"), f"{qpath}.terminate.if", i, allow_self=True)
+            disp = term.get("disposition")
+            if disp == "1.1":
+                out.error(f"{qpath}.terminate.disposition",
+                          "1.1 (complete) is reached at the end of the questionnaire, not by terminating")
+            elif isinstance(disp, str) and disp not in AAPOR_CODES and disp.count(".") == 1:
+                out.warn(f"{qpath}.terminate.disposition", f"'{disp}' is not in the AAPOR list of dispositions")
+
+    # -- indicators --------------------------------------------------------------------------------------------
+    indicators = data.get("indicators")
+    item_scales: dict[str, list[str]] = {}
+    if isinstance(indicators, list):
+        seen_ind: dict[str, int] = {}
+        seen_item: dict[str, str] = {}
+        weights: list[float] = []
+        for j, ind in enumerate(indicators):
+            if not isinstance(ind, Mapping):
+                continue
+            ipath = f"indicators[{j}]"
+            icode = ind.get("code")
+            if isinstance(icode, str):
+                if icode in seen_ind:
+                    out.error(f"{ipath}.code", f"duplicate indicator code '{icode}' (first at indicators[{seen_ind[icode]}])")
+                seen_ind.setdefault(icode, j)
+            w = ind.get("weight")
+            if isinstance(w, int | float) and not isinstance(w, bool):
+                weights.append(float(w))
+            check_text(ind.get("name"), f"{ipath}.name", placeholders=False)
+            items = ind.get("items")
+            if not isinstance(items, list):
+                continue
+            item_weights: list[float] = []
+            for k, item in enumerate(items):
+                if not isinstance(item, Mapping):
+                    continue
+                kpath = f"{ipath}.items[{k}]"
+                code = item.get("code")
+                iw = item.get("weight")
+                if isinstance(iw, int | float) and not isinstance(iw, bool):
+                    item_weights.append(float(iw))
+                if not isinstance(code, str):
+                    continue
+                if code in seen_item:
+                    out.error(f"{kpath}.code", f"item '{code}' is already scored under indicator '{seen_item[code]}'")
+                seen_item.setdefault(code, str(icode))
+                if code not in position:
+                    out.error(f"{kpath}.code", f"unknown question '{code}'")
+                elif qtype.get(code) != "rating":
+                    out.error(f"{kpath}.code", f"question '{code}' is a {qtype.get(code)} question; "
+                              "indicator items must be rating questions")
+                else:
+                    sname = questions[position[code]].get("scale")
+                    if isinstance(sname, str) and sname in scales and scales[sname]["labels"]:
+                        item_scales.setdefault(sname, []).append(code)
+            if len(item_weights) == len(items) and items:
+                _check_sum(item_weights, f"{ipath}.items", f"item weights of indicator '{icode}'", out)
+        if weights and len(weights) == len(indicators):
+            _check_sum(weights, "indicators", "indicator weights", out)
+
+    # -- scoring -----------------------------------------------------------------------------------------------
+    scoring = data.get("scoring")
+    if isinstance(scoring, Mapping):
+        raw_scores = scoring.get("item_scores")
+        scored = {_code_key(k) for k in raw_scores} if isinstance(raw_scores, Mapping) else None
+        raw_missing = scoring.get("missing_codes")
+        missing_codes = {_code_key(k) for k in raw_missing} if isinstance(raw_missing, list) else set()
+        if scored is not None:
+            label_union: set[Any] = set()
+            for sname, codes in item_scales.items():
+                labels = scales[sname]["labels"]
+                label_union |= labels
+                lacking = sorted(labels - scored, key=str)
+                if lacking:
+                    out.error("scoring.item_scores", f"no score for code(s) {lacking} of scale '{sname}' "
+                              f"(used by {', '.join(codes[:3])}{' …' if len(codes) > 3 else ''})")
+                unlisted = sorted(scales[sname]["missing"] - missing_codes - scored, key=str)
+                if unlisted:
+                    out.error("scoring.missing_codes", f"missing code(s) {unlisted} of scale '{sname}' are "
+                              "neither scored nor listed in missing_codes")
+            if item_scales:
+                extra = sorted(scored - label_union, key=str)
+                if extra:
+                    out.error("scoring.item_scores", f"code(s) {extra} are not labels of the item scale(s) "
+                              f"{sorted(item_scales)}")
+            both = sorted(scored & missing_codes, key=str)
+            if both:
+                out.error("scoring.missing_codes", f"code(s) {both} are both scored and missing")
+        for key, want in (("outcome", "rating"), ("callback_item", None)):
+            ref = scoring.get(key)
+            if isinstance(ref, str):
+                if ref not in position:
+                    out.error(f"scoring.{key}", f"unknown question '{ref}'")
+                elif want and qtype.get(ref) != want:
+                    out.error(f"scoring.{key}", f"question '{ref}' must be a {want} question")
+                elif qtype.get(ref) not in SCALED_TYPES:
+                    out.error(f"scoring.{key}", f"question '{ref}' has no answer scale")
+
+    # -- quota -------------------------------------------------------------------------------------------------
+    quota = data.get("quota")
+    if isinstance(quota, Mapping) and isinstance(quota.get("by_variable"), list):
+        for j, vq in enumerate(quota["by_variable"]):
+            if isinstance(vq, Mapping) and vq.get("source") == "answer":
+                var = vq.get("variable")
+                if isinstance(var, str) and var not in position:
+                    out.error(f"quota.by_variable[{j}].variable", f"unknown question '{var}'")
+
+
+def _check_sum(weights: list[float], path: str, what: str, out: _Collector) -> None:
+    total = math.fsum(weights)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        out.error(path, f"{what} sum to {total:.7g}, not 1 (tolerance {WEIGHT_TOLERANCE:g})")

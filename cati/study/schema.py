@@ -1,0 +1,470 @@
+"""Pydantic models of a study file (``config/studies/*.yaml``).
+
+The models check *shape*: types, required keys, unknown keys (every model forbids extra keys), ranges, time
+windows and time zones. Cross-references between parts of the file (an ``ask_if`` naming an unknown question,
+indicator weights that do not sum to 1, missing translations …) are checked by :mod:`cati.study.loader`, which
+reports every problem with the file and the path inside it. Load study files through
+:func:`cati.study.loader.load_study`, not through ``Study.model_validate`` directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import keyword
+import re
+from collections.abc import Mapping
+from datetime import time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------------------------------------------
+# AAPOR dispositions (Standard Definitions, telephone surveys). A study may use any code of the AAPOR *form*
+# (checked by the models); a code outside this list only earns a warning from the loader.
+AAPOR_CODES: frozenset[str] = frozenset(
+    """
+    1.0 1.1 1.2
+    2.0 2.10 2.11 2.111 2.112 2.12 2.20 2.21 2.22 2.221 2.222 2.23 2.30 2.31 2.32 2.33 2.331 2.332 2.333 2.34
+    2.35 2.36 2.90
+    3.0 3.10 3.11 3.12 3.13 3.14 3.15 3.16 3.161 3.162 3.163 3.17 3.18 3.19 3.20 3.21 3.90
+    4.0 4.10 4.20 4.30 4.31 4.32 4.33 4.40 4.41 4.42 4.43 4.44 4.45 4.50 4.51 4.52 4.53 4.54 4.70 4.80 4.90
+    """.split()
+)
+AAPOR_PATTERN = re.compile(r"^[1-4]\.\d{1,3}$")
+
+QUESTION_TYPES = ("info", "single", "rating", "multi", "open", "numeric")
+SCALED_TYPES = frozenset({"single", "rating", "multi"})
+CODE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: Function names of the condition language; a question may not be called like one.
+RESERVED_CODES = frozenset({"answered"})
+
+#: Placeholders every study may use in its texts without declaring them.
+BUILTIN_PLACEHOLDERS = frozenset({"enterprise_name", "firm_name", "interviewer_name"})
+
+# A text token: escaped braces, a ``{placeholder}``, or a stray brace (a syntax error).
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def scan_placeholders(template: str) -> tuple[list[str], list[str]]:
+    """Find the ``{name}`` placeholders of a text.
+
+    Parameters
+    ----------
+    template : str
+        A question text; ``{{`` and ``}}`` stand for literal braces.
+
+    Returns
+    -------
+    names : list of str
+        Placeholder names in order of appearance (repeats kept).
+    errors : list of str
+        One message per malformed token (stray brace, empty or non-identifier placeholder).
+    """
+    names: list[str] = []
+    errors: list[str] = []
+    for m in _TOKEN.finditer(template):
+        tok = m.group(0)
+        if tok in ("{{", "}}"):
+            continue
+        inner = m.group(1)
+        if inner is None:
+            errors.append(f"stray {tok!r} at character {m.start() + 1} (write {tok * 2} for a literal brace)")
+        elif not _IDENT.match(inner.strip()) or inner != inner.strip():
+            errors.append(f"invalid placeholder {tok!r}: use {{name}} with a plain name (letters, digits, _)")
+        else:
+            names.append(inner)
+    return names, errors
+
+
+def pipe(template: str, lookup: Mapping[str, str]) -> str:
+    """Substitute ``{name}`` placeholders.
+
+    Parameters
+    ----------
+    template : str
+        Text with placeholders; ``{{``/``}}`` are literal braces.
+    lookup : Mapping[str, str]
+        Values by placeholder name. A name without a value stays visible as ``[name]`` so the interviewer
+        notices it instead of reading an empty gap.
+
+    Returns
+    -------
+    str
+        The text with values substituted (values are inserted verbatim, never re-interpreted).
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok == "{{":
+            return "{"
+        if tok == "}}":
+            return "}"
+        name = m.group(1)
+        if name is None or not _IDENT.match(name):
+            return tok
+        value = lookup.get(name)
+        return f"[{name}]" if value is None else value
+
+    if "{" not in template and "}" not in template:
+        return template
+    return _TOKEN.sub(repl, template)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Field types
+
+
+def _to_clock(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 13:30 as the base-60 integer 810; pydantic would then take it as 810 seconds
+    # (00:13:30) without complaint, so numbers are refused with the fix spelt out.
+    if isinstance(value, bool) or isinstance(value, int | float):
+        raise ValueError(
+            f"time must be a quoted 'HH:MM' string, got the number {value!r} "
+            "(YAML reads an unquoted 13:30 as 810); write \"13:30\""
+        )
+    if isinstance(value, str):
+        if not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+            raise ValueError(f"time {value!r} is not of the form HH:MM")
+        parts = [int(p) for p in value.strip().split(":")]
+        if parts[0] > 23 or parts[1] > 59 or (len(parts) == 3 and parts[2] > 59):
+            raise ValueError(f"time {value!r} is out of range 00:00-23:59")
+        return time(*parts)
+    return value
+
+
+def _check_range(value: tuple[time, time]) -> tuple[time, time]:
+    start, end = value
+    if not start < end:
+        raise ValueError(f"start {start:%H:%M} must be before end {end:%H:%M}")
+    return value
+
+
+def _scalar_to_str(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _disposition(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError(
+            f"disposition must be a quoted string: YAML read it as the number {value!r}, "
+            f"which loses trailing zeros (write \"4.70\", not 4.70)"
+        )
+    if isinstance(value, str) and not AAPOR_PATTERN.match(value):
+        raise ValueError(f"{value!r} is not an AAPOR disposition code (like \"2.112\" or \"4.70\")")
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_to_clock)]
+TimeRange = Annotated[tuple[ClockTime, ClockTime], AfterValidator(_check_range)]
+Disposition = Annotated[str, BeforeValidator(_disposition)]
+#: Localised text: language tag (``zh-CN``, ``en``) -> text. Completeness is checked by the loader.
+LocalText = dict[str, str]
+PipingValue = Annotated[str, BeforeValidator(_scalar_to_str)]
+StrKey = Annotated[str, BeforeValidator(_scalar_to_str)]
+
+
+def _no_overlaps(ranges: list[tuple[time, time]], what: str) -> None:
+    ordered = sorted(ranges)
+    for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
+        if s2 < e1:  # touching (e1 == s2) is fine
+            raise ValueError(f"{what} {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Models
+
+
+class Scale(_Model):
+    """An answer scale: substantive codes (``labels``) and non-substantive ones (``missing``: 8, 9 …)."""
+
+    labels: dict[int, LocalText] = Field(default_factory=dict)
+    missing: dict[int, LocalText] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Scale:
+        if not self.labels:
+            raise ValueError("scale has no labels")
+        both = sorted(set(self.labels) & set(self.missing))
+        if both:
+            raise ValueError(f"code(s) {both} appear both in labels and in missing")
+        return self
+
+    @property
+    def codes(self) -> list[int]:
+        """All valid codes: labels then missing codes, in file order."""
+        return [*self.labels, *self.missing]
+
+
+class Terminate(_Model):
+    """End the interview with ``disposition`` when ``if`` holds after the question is answered."""
+
+    condition: str = Field(alias="if", min_length=1)
+    disposition: Disposition
+
+
+class Question(_Model):
+    """One screen of the questionnaire."""
+
+    code: str
+    type: Literal["info", "single", "rating", "multi", "open", "numeric"]
+    section: str | None = None
+    scale: str | None = None
+    text: LocalText
+    ask_if: str | None = None
+    terminate: Terminate | None = None
+    max_length: int | None = Field(default=None, ge=1)
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not CODE_PATTERN.match(v) or keyword.iskeyword(v) or v in RESERVED_CODES:
+            raise ValueError(
+                f"question code {v!r} must start with a letter and hold only letters, digits and _ "
+                "(and not be a reserved word)"
+            )
+        return v
+
+
+class IndicatorItem(_Model):
+    code: str
+    weight: float = Field(ge=0)
+
+
+class Indicator(_Model):
+    """A first-level indicator: a weighted set of rating items."""
+
+    code: str
+    weight: float = Field(ge=0)
+    name: LocalText
+    items: list[IndicatorItem] = Field(min_length=1)
+
+
+class ScoringConfig(_Model):
+    """How answers become 0-100 scores (design.md §3)."""
+
+    item_scores: dict[int, float]
+    missing_codes: list[int] = Field(default_factory=list)
+    min_answered_share: float = Field(default=0.5, ge=0, le=1)
+    composite: Literal["weighted_mean_available"] = "weighted_mean_available"
+    industry_aggregation: Literal["enterprise_mean", "respondent_mean"] = "enterprise_mean"
+    outcome: str | None = None
+    callback_item: str | None = None
+    bootstrap_replicates: int = Field(default=2000, ge=1)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class VariableQuota(_Model):
+    """Targets of completes by the value of a sample column or an answer (e.g. gender, region)."""
+
+    variable: str
+    source: Literal["sample", "answer"] = "sample"
+    per: Literal["enterprise", "industry", "study"] = "study"
+    targets: dict[StrKey, Annotated[int, Field(ge=0)]] = Field(min_length=1)
+
+
+class QuotaConfig(_Model):
+    per_enterprise: int = Field(ge=1)
+    count_in_progress: bool = True
+    per_industry: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    by_variable: list[VariableQuota] = Field(default_factory=list)
+
+
+class CallingWindows(_Model):
+    """Respondent-local times when calls may be placed."""
+
+    weekday: list[TimeRange] = Field(default_factory=list)
+    weekend: list[TimeRange] = Field(default_factory=list)
+
+    @field_validator("weekday", "weekend")
+    @classmethod
+    def _disjoint(cls, v: list[tuple[time, time]]) -> list[tuple[time, time]]:
+        _no_overlaps(v, "windows")
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _some(self) -> CallingWindows:
+        if not self.weekday and not self.weekend:
+            raise ValueError("no calling window at all: give weekday and/or weekend windows")
+        return self
+
+
+class CallingRules(_Model):
+    timezone_default: str
+    windows: CallingWindows
+    day_parts: dict[str, TimeRange] = Field(default_factory=dict)
+    max_attempts: int = Field(ge=1)
+    claim_timeout_minutes: int = Field(default=20, ge=1)
+    appointment_window_minutes: int = Field(default=15, ge=0)
+    appointment_grace_minutes: int = Field(default=60, ge=0)
+    #: Overrides of the scheduler's retry delays by attempt outcome (AAPOR code -> minutes).
+    retry_minutes: dict[Disposition, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("timezone_default")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (expected an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @field_validator("day_parts")
+    @classmethod
+    def _parts(cls, v: dict[str, tuple[time, time]]) -> dict[str, tuple[time, time]]:
+        _no_overlaps(list(v.values()), "day parts")
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone_default)
+
+
+class Study(_Model):
+    """A whole study file. ``raw`` keeps the mapping it was built from (for export and the database)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    version: int = Field(ge=1)
+    title: LocalText
+    languages: list[str] = Field(min_length=1)
+    default_language: str
+    firm_name: LocalText
+    piping_defaults: dict[str, PipingValue] = Field(default_factory=dict)
+    scales: dict[str, Scale]
+    questions: list[Question] = Field(min_length=1)
+    indicators: list[Indicator] = Field(default_factory=list)
+    scoring: ScoringConfig
+    quota: QuotaConfig
+    calling_rules: CallingRules
+
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _by_code: dict[str, Question] = PrivateAttr(default_factory=dict)
+    _warnings: list[Any] = PrivateAttr(default_factory=list)
+    _engine: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: Any) -> Study:
+        study = handler(data)
+        if isinstance(data, Mapping):
+            study._raw = copy.deepcopy(dict(data))
+        return study
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: list[str]) -> list[str]:
+        bad = [x for x in v if not LANGUAGE_PATTERN.match(x)]
+        if bad:
+            raise ValueError(f"not language tags: {bad} (use tags such as zh-CN, en)")
+        dup = sorted({x for x in v if v.count(x) > 1})
+        if dup:
+            raise ValueError(f"languages listed twice: {dup}")
+        return v
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_code = {}
+        for q in self.questions:
+            self._by_code.setdefault(q.code, q)
+
+    # -- convenience --------------------------------------------------------------------------------------
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The mapping the study was validated from (a deep copy; not validated again)."""
+        return self._raw
+
+    @property
+    def warnings(self) -> list[Any]:
+        """Non-fatal findings of the loader (``Problem`` objects), e.g. placeholders left to sample columns."""
+        return self._warnings
+
+    @property
+    def question_codes(self) -> list[str]:
+        return [q.code for q in self.questions]
+
+    def question(self, code: str) -> Question:
+        """The question with this code; ``KeyError`` naming the study if there is none."""
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise KeyError(f"study {self.id!r} has no question {code!r}") from None
+
+    def scale_of(self, code: str) -> Scale | None:
+        """The answer scale of a question (``None`` for info, open and numeric questions)."""
+        q = self.question(code)
+        return self.scales[q.scale] if q.scale else None
+
+    @property
+    def item_codes(self) -> list[str]:
+        """Scored item codes in indicator order (A1 … F4 for the default study)."""
+        return [item.code for ind in self.indicators for item in ind.items]
+
+    def language(self, lang: str | None) -> str:
+        """``lang`` if the study has it, else the default language."""
+        return lang if lang in self.languages else self.default_language
+
+    def localise(self, localised: Mapping[str, str], lang: str | None) -> str:
+        """Pick a language from a localised text, falling back to the default language, then any."""
+        lang = self.language(lang)
+        if lang in localised:
+            return localised[lang]
+        if self.default_language in localised:
+            return localised[self.default_language]
+        return next(iter(localised.values()), "")
+
+    def piping_values(self, lang: str | None, context: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Values for placeholders: ``context`` first, then ``piping_defaults``, then the study's firm name.
+
+        A context value may itself be localised (a mapping of language -> text); empty values (None, "")
+        count as missing so the default applies.
+        """
+        lang = self.language(lang)
+        values: dict[str, str] = {"firm_name": self.localise(self.firm_name, lang)}
+        values.update(self.piping_defaults)
+        for key, value in (context or {}).items():
+            if value is None or value == "":
+                continue
+            if isinstance(value, Mapping):
+                if not value:
+                    continue
+                value = self.localise(value, lang)
+            values[key] = str(value)
+        return values
+
+    def text(self, localised: Mapping[str, str], lang: str | None = None, **context: Any) -> str:
+        """Localised text with ``{placeholders}`` piped in (see :meth:`piping_values`).
+
+        Examples
+        --------
+        >>> study.text(study.question("S1").text, "en", enterprise_name="ACME Bank")  # doctest: +SKIP
+        'In the last 3 months, have you called the customer-service hotline of ACME Bank?'
+        """
+        return pipe(self.localise(localised, lang), self.piping_values(lang, context))
+
+
+def all_field_names() -> frozenset[str]:
+    """Every key a study file may use anywhere (for "did you mean" hints)."""
+    names: set[str] = set()
+    for model in (Scale, Terminate, Question, IndicatorItem, Indicator, ScoringConfig, VariableQuota,
+                  QuotaConfig, CallingWindows, CallingRules, Study):
+        for name, field in model.model_fields.items():
+            names.add(field.alias or name)
+    return frozenset(names)
