@@ -1,0 +1,358 @@
+"""Point estimates (design.md §3 steps 1–6): item recode, respondent, enterprise, industry and overall scores.
+
+All functions take DataFrames and column names from a :class:`~scoring.spec.ScoringSpec`, return new DataFrames
+and never modify their input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .spec import ScoringSpec
+
+__all__ = [
+    "recode_items",
+    "respondent_scores",
+    "enterprise_scores",
+    "industry_scores",
+    "overall_scores",
+    "group_index",
+]
+
+ID_COLS = ["respondent_id", "enterprise_id", "enterprise_name", "industry"]
+
+
+def _codes_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    out = np.empty((len(frame), len(cols)), dtype=np.float64)
+    for j, c in enumerate(cols):
+        s = frame[c]
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            out[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out[:, j] = pd.to_numeric(s.astype("string").str.strip().replace("", None), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+    return out
+
+
+def _recode(codes: np.ndarray, spec: ScoringSpec) -> np.ndarray:
+    """Answer codes → item scores via a lookup table; missing codes, empty and unknown codes → NaN."""
+    top = int(max(max(spec.item_scores), max(spec.missing_codes, default=0))) + 1
+    table = np.full(top + 1, np.nan)
+    for code, score in spec.item_scores.items():
+        if code >= 0:
+            table[code] = score
+    idx = np.where(np.isfinite(codes) & (codes >= 0) & (codes <= top) & (codes == np.round(codes)), codes, top)
+    return table[idx.astype(np.intp)]
+
+
+def recode_items(frame: pd.DataFrame, spec: ScoringSpec, columns: list[str] | None = None) -> pd.DataFrame:
+    """Item scores from answer codes (design.md §3.1).
+
+    .. math:: s = \\text{item\\_scores}[c],\\quad c \\in \\{5,4,3,2,1\\} \\mapsto \\{100,80,60,40,20\\};
+              c \\in \\text{missing\\_codes} \\cup \\{\\text{empty}\\} \\mapsto \\text{NaN}
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Wide responses with one column of answer codes per item.
+    spec : ScoringSpec
+    columns : list of str, optional
+        Columns to recode; default the scored items plus the outcome (if present).
+
+    Returns
+    -------
+    DataFrame
+        Same index, one float column per item, 20–100 or NaN.
+
+    Examples
+    --------
+    >>> from scoring.spec import default_spec
+    >>> df = pd.DataFrame({"A1": [5, 4, 3, 2, 1, 8, 9, None]})
+    >>> recode_items(df, default_spec(), ["A1"])["A1"].tolist()
+    [100.0, 80.0, 60.0, 40.0, 20.0, nan, nan, nan]
+    """
+    if columns is None:
+        columns = list(spec.item_codes) + ([spec.outcome] if spec.outcome and spec.outcome in frame.columns else [])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"column(s) missing from the responses: {', '.join(missing)}")
+    values = _recode(_codes_matrix(frame, columns), spec)
+    return pd.DataFrame(values, index=frame.index, columns=columns)
+
+
+def _indicator_matrix(items: np.ndarray, spec: ScoringSpec) -> np.ndarray:
+    """(N × J) item scores → (N × K) indicator scores: weighted mean over answered items, ≥ min answered."""
+    out = np.full((items.shape[0], len(spec.indicators)), np.nan)
+    col = 0
+    for k, ind in enumerate(spec.indicators):
+        block = items[:, col : col + len(ind.items)]
+        col += len(ind.items)
+        w = np.asarray(ind.item_weights, dtype=np.float64)
+        answered = ~np.isnan(block)
+        den = answered @ w
+        num = np.where(answered, block, 0.0) @ w
+        ok = answered.sum(axis=1) >= spec.min_answered(ind.code)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, k] = np.where(ok, num / den, np.nan)
+    return out
+
+
+def _composite(indicators: np.ndarray, spec: ScoringSpec) -> np.ndarray:
+    w = np.asarray([ind.weight for ind in spec.indicators], dtype=np.float64)
+    avail = ~np.isnan(indicators)
+    den = avail @ w
+    num = np.where(avail, indicators, 0.0) @ w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def respondent_scores(frame: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
+    """Per-respondent item, indicator and composite scores (design.md §3 steps 1–3).
+
+    For indicator :math:`k` with items :math:`j` and weights :math:`w_j`, over the answered items :math:`A`:
+
+    .. math:: S_k = \\frac{\\sum_{j \\in A} w_j s_j}{\\sum_{j \\in A} w_j}
+              \\quad\\text{if } |A| \\ge \\lceil \\text{min\\_answered\\_share}\\cdot n_k \\rceil,
+              \\text{ else NaN}
+
+    and the composite is the same weighted mean over the available indicators with weights :math:`W_k`.
+    The outcome (Q0) is recoded like an item; the callback item becomes 1.0 (yes), 0.0 (no) or NaN.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Complete interviews in the file contract (validated; see :func:`scoring.contract.validate_responses`).
+    spec : ScoringSpec
+
+    Returns
+    -------
+    DataFrame
+        ``respondent_id, enterprise_id, enterprise_name, industry``, item scores, indicator scores,
+        ``composite``, the outcome (e.g. ``Q0``, as a score) and ``callback``.
+
+    Examples
+    --------
+    One respondent answers A1=5, A2=4 and leaves A3/A4 unanswered (8 = n/a): A = (100+80)/2 = 90.
+    A second answers only A1 (1 of 4 < 2 needed): A is missing.
+
+    >>> from scoring.spec import ScoringSpec
+    >>> spec = ScoringSpec.from_study({"indicators": [
+    ...     {"code": "A", "weight": 0.5, "items": ["A1", "A2", "A3", "A4"]},
+    ...     {"code": "B", "weight": 0.5, "items": ["B1", "B2", "B3"]}]})
+    >>> df = pd.DataFrame({"respondent_id": ["r1", "r2"], "enterprise_id": "e1", "enterprise_name": "甲",
+    ...                    "industry": "银行", "A1": [5, 5], "A2": [4, None], "A3": [8, None], "A4": [None, 9],
+    ...                    "B1": [3, 4], "B2": [3, 4], "B3": [None, 4]})
+    >>> respondent_scores(df, spec)[["A", "B", "composite"]].to_numpy().tolist()
+    [[90.0, 60.0, 75.0], [nan, 80.0, 80.0]]
+    """
+    items = recode_items(frame, spec, list(spec.item_codes)).to_numpy()
+    ind = _indicator_matrix(items, spec)
+    comp = _composite(ind, spec)
+    data: dict[str, object] = {c: frame[c].to_numpy() for c in ID_COLS}
+    for j, c in enumerate(spec.item_codes):
+        data[c] = items[:, j]
+    for k, c in enumerate(spec.indicator_codes):
+        data[c] = ind[:, k]
+    data["composite"] = comp
+    if spec.outcome:
+        if spec.outcome in frame.columns:
+            data[spec.outcome] = recode_items(frame, spec, [spec.outcome])[spec.outcome].to_numpy()
+        else:
+            data[spec.outcome] = np.full(len(frame), np.nan)
+    cb = np.full(len(frame), np.nan)
+    if spec.callback_item and spec.callback_item in frame.columns:
+        codes = _codes_matrix(frame, [spec.callback_item])[:, 0]
+        cb[np.isin(codes, spec.callback_yes)] = 1.0
+        cb[np.isin(codes, spec.callback_no)] = 0.0
+    data["callback"] = cb
+    return pd.DataFrame(data, index=frame.index)
+
+
+def group_index(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted group codes: ``(codes, uniques)`` with ``uniques`` sorted (so output order never depends on row
+    order)."""
+    codes, uniques = pd.factorize(pd.Series(keys, copy=False), sort=True)
+    return codes.astype(np.intp), np.asarray(uniques, dtype=object)
+
+
+def _group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group and column: sum, count of non-NaN and sum of squares (NaN skipped)."""
+    present = ~np.isnan(values)
+    v0 = np.where(present, values, 0.0)
+    sums = np.empty((n_groups, values.shape[1]))
+    cnts = np.empty((n_groups, values.shape[1]))
+    sqs = np.empty((n_groups, values.shape[1]))
+    for j in range(values.shape[1]):
+        sums[:, j] = np.bincount(codes, weights=v0[:, j], minlength=n_groups)
+        cnts[:, j] = np.bincount(codes, weights=present[:, j], minlength=n_groups)
+        sqs[:, j] = np.bincount(codes, weights=v0[:, j] * v0[:, j], minlength=n_groups)
+    return sums, cnts, sqs
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+def enterprise_scores(respondents: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
+    """Enterprise point estimates: means over the enterprise's complete interviews (design.md §3.4).
+
+    .. math:: \\bar S_{e,k} = \\frac{1}{n_{e,k}} \\sum_{r \\in e,\\ S_{r,k} \\ne \\text{NaN}} S_{r,k}
+
+    with the base :math:`n_{e,k}` (respondents with a score) reported as ``n_<k>`` beside every score.
+
+    Parameters
+    ----------
+    respondents : DataFrame
+        Output of :func:`respondent_scores`.
+    spec : ScoringSpec
+
+    Returns
+    -------
+    DataFrame
+        One row per enterprise (sorted by ``enterprise_id``): ``enterprise_id, enterprise_name, industry, n``,
+        indicators, ``composite``, item means, outcome mean, ``callback_rate``, ``callback_n``, bases ``n_<code>`` and
+        within-enterprise standard deviations ``sd_<code>`` of indicators and composite.
+
+    Examples
+    --------
+    Unequal n: enterprise e1 has two respondents with composites 80 and 100, e2 one with 40.
+
+    >>> from scoring.spec import ScoringSpec
+    >>> spec = ScoringSpec.from_study({"indicators": [{"code": "A", "weight": 1, "items": ["A1"]}],
+    ...                                "scoring": {"outcome": None, "callback_item": None}})
+    >>> r = pd.DataFrame({"respondent_id": ["1", "2", "3"], "enterprise_id": ["e1", "e1", "e2"],
+    ...                   "enterprise_name": ["甲", "甲", "乙"], "industry": "银行", "A1": [80.0, 100.0, 40.0],
+    ...                   "A": [80.0, 100.0, 40.0], "composite": [80.0, 100.0, 40.0], "callback": float("nan")})
+    >>> enterprise_scores(r, spec)[["enterprise_id", "n", "composite"]].to_numpy().tolist()
+    [['e1', 2, 90.0], ['e2', 1, 40.0]]
+    """
+    codes, ents = group_index(respondents["enterprise_id"])
+    n_e = len(ents)
+    first = np.full(n_e, -1, dtype=np.intp)
+    # first row of each enterprise (for name and industry): reversed assignment keeps the first occurrence
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    names = respondents["enterprise_name"].to_numpy()[first]
+    inds = respondents["industry"].to_numpy()[first]
+    main = [*spec.indicator_codes, "composite"]
+    extra = [*spec.item_codes, *([spec.outcome] if spec.outcome else [])]
+    cols = main + extra + ["callback"]
+    vals = respondents[cols].to_numpy(dtype=np.float64)
+    sums, cnts, sqs = _group_sums(codes, n_e, vals)
+    means = _div(sums, cnts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(cnts > 1, (sqs - cnts * means**2) / np.where(cnts > 1, cnts - 1, 1), np.nan)
+    var = np.maximum(var, 0.0)
+    n = np.bincount(codes, minlength=n_e)
+    out: dict[str, object] = {"enterprise_id": ents, "enterprise_name": names, "industry": inds, "n": n}
+    for j, c in enumerate(cols[:-1]):
+        out[c] = means[:, j]
+    out["callback_rate"] = means[:, -1]
+    out["callback_n"] = cnts[:, -1].astype(np.int64)
+    for j, c in enumerate(cols[:-1]):
+        out[f"n_{c}"] = cnts[:, j].astype(np.int64)
+    for j, c in enumerate(main):
+        out[f"sd_{c}"] = np.sqrt(var[:, j])
+    return pd.DataFrame(out)
+
+
+def _aggregate_columns(spec: ScoringSpec) -> list[str]:
+    return [*spec.indicator_codes, "composite", *spec.item_codes, *([spec.outcome] if spec.outcome else [])]
+
+
+def industry_scores(
+    enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str = "enterprise_mean"
+) -> pd.DataFrame:
+    """Industry point estimates (design.md §3.5).
+
+    ``enterprise_mean`` (default) — each enterprise weighs the same:
+    :math:`\\bar S_{i,k} = \\frac{1}{m_{i,k}}\\sum_{e \\in i} \\bar S_{e,k}`;
+    ``respondent_mean`` — pooled over respondents:
+    :math:`\\bar S_{i,k} = \\sum_{e \\in i} n_{e,k}\\bar S_{e,k} / \\sum_{e \\in i} n_{e,k}`.
+
+    Parameters
+    ----------
+    enterprises : DataFrame
+        Output of :func:`enterprise_scores` (needs the ``n_<code>`` bases for respondent weighting).
+    spec : ScoringSpec
+    aggregation : {"enterprise_mean", "respondent_mean"}
+
+    Returns
+    -------
+    DataFrame
+        ``industry, n_enterprises, n_respondents``, indicators, composite, item means, outcome, ``callback_rate``.
+
+    Examples
+    --------
+    Two enterprises of one industry: e1 (n=3, composite 90), e2 (n=1, composite 50).
+
+    >>> from scoring.spec import ScoringSpec
+    >>> spec = ScoringSpec.from_study({"indicators": [{"code": "A", "weight": 1, "items": ["A1"]}],
+    ...                                "scoring": {"outcome": None, "callback_item": None}})
+    >>> e = pd.DataFrame({"enterprise_id": ["e1", "e2"], "industry": "银行", "n": [3, 1], "A": [90.0, 50.0],
+    ...                   "composite": [90.0, 50.0], "A1": [90.0, 50.0], "n_A": [3, 1], "n_composite": [3, 1],
+    ...                   "n_A1": [3, 1], "callback_rate": float("nan"), "callback_n": 0})
+    >>> industry_scores(e, spec)["composite"].item()
+    70.0
+    >>> industry_scores(e, spec, "respondent_mean")["composite"].item()
+    80.0
+    """
+    if aggregation not in ("enterprise_mean", "respondent_mean"):
+        raise ValueError(f"industry_aggregation: {aggregation!r} is not enterprise_mean or respondent_mean")
+    codes, inds = group_index(enterprises["industry"])
+    out = _aggregate(enterprises, spec, aggregation, codes, len(inds))
+    out.insert(0, "industry", inds)
+    return out
+
+
+def _aggregate(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str, codes: np.ndarray,
+               n_groups: int) -> pd.DataFrame:
+    cols = _aggregate_columns(spec)
+    vals = enterprises[cols].to_numpy(dtype=np.float64)
+    cb = enterprises["callback_rate"].to_numpy(dtype=np.float64)[:, None]
+    if aggregation == "enterprise_mean":
+        sums, cnts, _ = _group_sums(codes, n_groups, np.hstack([vals, cb]))
+    else:
+        bases = enterprises[[f"n_{c}" for c in cols] + ["callback_n"]].to_numpy(dtype=np.float64)
+        allv = np.hstack([vals, cb])
+        weighted = np.where(np.isnan(allv), 0.0, allv) * bases
+        sums = np.empty((n_groups, allv.shape[1]))
+        cnts = np.empty((n_groups, allv.shape[1]))
+        for j in range(allv.shape[1]):
+            sums[:, j] = np.bincount(codes, weights=weighted[:, j], minlength=n_groups)
+            cnts[:, j] = np.bincount(codes, weights=np.where(np.isnan(allv[:, j]), 0.0, bases[:, j]),
+                                     minlength=n_groups)
+    means = _div(sums, cnts)
+    out: dict[str, object] = {
+        "n_enterprises": np.bincount(codes, minlength=n_groups).astype(np.int64),
+        "n_respondents": np.bincount(codes, weights=enterprises["n"].to_numpy(dtype=np.float64),
+                                     minlength=n_groups).astype(np.int64),
+    }
+    for j, c in enumerate(cols):
+        out[c] = means[:, j]
+    out["callback_rate"] = means[:, -1]
+    return pd.DataFrame(out)
+
+
+def overall_scores(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str = "enterprise_mean") -> dict:
+    """Overall point estimates: mean over all enterprises (or respondent-weighted), design.md §3.6.
+
+    Examples
+    --------
+    >>> from scoring.spec import ScoringSpec
+    >>> spec = ScoringSpec.from_study({"indicators": [{"code": "A", "weight": 1, "items": ["A1"]}],
+    ...                                "scoring": {"outcome": None, "callback_item": None}})
+    >>> e = pd.DataFrame({"enterprise_id": ["e1", "e2"], "industry": ["银行", "保险"], "n": [3, 1],
+    ...                   "A": [90.0, 50.0], "composite": [90.0, 50.0], "A1": [90.0, 50.0], "n_A": [3, 1],
+    ...                   "n_composite": [3, 1], "n_A1": [3, 1], "callback_rate": float("nan"), "callback_n": 0})
+    >>> overall_scores(e, spec)["composite"], overall_scores(e, spec)["n_respondents"]
+    (70.0, 4)
+    """
+    agg = _aggregate(enterprises, spec, aggregation, np.zeros(len(enterprises), dtype=np.intp), 1)
+    row = agg.iloc[0]
+    out: dict[str, object] = {"n_enterprises": int(row["n_enterprises"]), "n_respondents": int(row["n_respondents"])}
+    for c in agg.columns[2:]:
+        out[c] = float(row[c])
+    return out
