@@ -1,0 +1,291 @@
+"""Charts as PNG bytes (matplotlib, Agg, the CJK font from :mod:`reports.fonts`).
+
+Every function returns a :class:`Chart`: the PNG, the strings drawn on it and the font files matplotlib used for
+them, so a test (and :func:`Chart.check_fonts`) can prove that no character is drawn as a tofu box. Figures are
+built with ``matplotlib.figure.Figure`` directly, not pyplot, so hundreds of charts in one process (or worker) do
+not pile up in pyplot's global registry.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reports.fonts import configure_matplotlib, missing_glyphs
+
+__all__ = ["Chart", "dot_intervals", "heatmap", "quadrant", "grouped_bars", "stacked_bars", "histogram"]
+
+_PALETTE = ("#1f5aa6", "#e07b28", "#4c9a5f", "#9a9a9a", "#b03a48", "#7a5195", "#2a9d8f", "#c9a227")
+_TIER_COLOURS = {"above": "#2e7d32", "not_different": "#607d8b", "below": "#c62828"}
+_QUADRANT_COLOURS = {"重点关注领域": "#c62828", "必备条件": "#1f5aa6", "卓越企业需关注": "#e07b28",
+                     "行业基本达标": "#7d8b8f"}
+DPI = 110
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A rendered chart."""
+
+    png: bytes
+    texts: tuple[str, ...]
+    font_files: frozenset[str]
+    title: str = ""
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    def missing_glyphs(self) -> set[str]:
+        return missing_glyphs(list(self.texts))
+
+    def check_fonts(self) -> None:
+        """Warn when a character drawn is not in the font (it would show as a box)."""
+        missing = self.missing_glyphs()
+        if missing:
+            warnings.warn(f"chart {self.title!r}: characters not in the CJK font: {''.join(sorted(missing))}",
+                          stacklevel=2)
+
+
+def _figure(width: float, height: float):
+    configure_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig, title: str = "") -> Chart:
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    texts, files = [], set()
+    for obj in fig.findobj(Text):
+        s = obj.get_text()
+        if obj.get_visible() and s:
+            texts.append(s)
+            files.add(font_manager.findfont(obj.get_fontproperties()))
+    chart = Chart(buf.getvalue(), tuple(texts), frozenset(files), title)
+    chart.check_fonts()
+    return chart
+
+
+def _fmt(v: float) -> str:
+    return "" if v is None or not math.isfinite(v) else f"{v:.2f}"
+
+
+def dot_intervals(labels: Sequence[str], values: Sequence[float], lows: Sequence[float], highs: Sequence[float],
+                  *, title: str = "", xlabel: str = "", ref: float | None = None, ref_label: str = "",
+                  colours: Sequence[str] | None = None, annotate: bool = True) -> Chart:
+    """Horizontal dots with interval whiskers, first label on top (used for indicators and rankings)."""
+    n = len(labels)
+    fig = _figure(7.2, max(2.0, 0.32 * n + 1.0))
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    vals = np.asarray(values, dtype=float)
+    lo = np.asarray(lows, dtype=float)
+    hi = np.asarray(highs, dtype=float)
+    cols = list(colours) if colours is not None else [_PALETTE[0]] * n
+    err = np.vstack([np.where(np.isfinite(lo), vals - lo, 0), np.where(np.isfinite(hi), hi - vals, 0)])
+    for i in range(n):
+        ax.errorbar(vals[i], y[i], xerr=err[:, i:i + 1], fmt="o", color=cols[i], ecolor=cols[i], capsize=3,
+                    markersize=5, lw=1.2)
+        if annotate and math.isfinite(vals[i]):
+            x_text = hi[i] if math.isfinite(hi[i]) else vals[i]
+            ax.text(x_text + 0.3, y[i], _fmt(vals[i]), va="center", fontsize=8, color="#333333")
+    if ref is not None and math.isfinite(ref):
+        ax.axvline(ref, color="#888888", ls="--", lw=1)
+        if ref_label:
+            ax.text(ref, n - 0.4, f" {ref_label} {ref:.2f}", fontsize=8, color="#555555", va="bottom")
+    ax.set_yticks(y, labels=list(labels), fontsize=9)
+    finite = np.concatenate([vals[np.isfinite(vals)], lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
+    if finite.size:
+        ax.set_xlim(max(0.0, finite.min() - 3), min(105.0, finite.max() + 5))
+    ax.set_ylim(-0.7, n - 0.2 + (0.6 if ref_label else 0))
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", color="#e5e5e5", lw=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def heatmap(frame: pd.DataFrame, *, title: str = "", col_labels: Sequence[str] | None = None) -> Chart:
+    """Rows × columns of scores, each cell annotated with two decimals."""
+    data = frame.to_numpy(dtype=float)
+    nr, nc = data.shape
+    fig = _figure(max(5.0, 0.9 * nc + 2.4), max(2.2, 0.34 * nr + 1.2))
+    ax = fig.add_subplot()
+    finite = data[np.isfinite(data)]
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
+    im = ax.imshow(data, aspect="auto", cmap="RdYlGn", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1)
+    for i in range(nr):
+        for j in range(nc):
+            v = data[i, j]
+            if math.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7.5, color="#111111")
+    ax.set_xticks(range(nc), labels=list(col_labels or frame.columns), fontsize=8)
+    ax.set_yticks(range(nr), labels=[str(i) for i in frame.index], fontsize=8)
+    ax.tick_params(length=0)
+    fig.colorbar(im, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def _cut(values: np.ndarray, high: np.ndarray) -> float:
+    """A cut line consistent with scoring's high/low flags: midway between the highest low and lowest high."""
+    lows, highs = values[~high & np.isfinite(values)], values[high & np.isfinite(values)]
+    if lows.size and highs.size:
+        return float((lows.max() + highs.min()) / 2)
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else 0.0
+
+
+def quadrant(drivers: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel: str = "",
+             quadrant_text: Mapping[str, str] | None = None, prob_col: bool = True) -> Chart:
+    """Importance (relative weight) × volatility (τ) with the quadrant of each point and its probability.
+
+    ``drivers`` needs ``code``, ``relative_weight``, ``tau``, ``importance_high``, ``volatility_high``,
+    ``quadrant`` and optionally ``p_<quadrant>`` columns (as produced by scoring).
+    """
+    fig = _figure(7.2, 5.2)
+    ax = fig.add_subplot()
+    x = drivers["relative_weight"].to_numpy(dtype=float)
+    y = drivers["tau"].to_numpy(dtype=float)
+    xc = _cut(x, drivers["importance_high"].fillna(False).to_numpy(dtype=bool))
+    yc = _cut(y, drivers["volatility_high"].fillna(False).to_numpy(dtype=bool))
+    quads = drivers["quadrant"].astype(str).to_numpy()
+    for q, colour in _QUADRANT_COLOURS.items():
+        m = quads == q
+        label = (quadrant_text or {}).get(q, q)
+        ax.scatter(x[m], y[m], s=42, color=colour, label=f"{label} ({int(m.sum())})", zorder=3)
+    for i, code in enumerate(drivers["code"].astype(str)):
+        if not (math.isfinite(x[i]) and math.isfinite(y[i])):
+            continue
+        p = drivers.get(f"p_{quads[i]}")
+        tag = code if p is None or not prob_col or not math.isfinite(float(p.iloc[i])) else \
+            f"{code} {float(p.iloc[i]):.0%}"
+        ax.annotate(tag, (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=7.5)
+    ax.axvline(xc, color="#999999", ls="--", lw=0.9)
+    ax.axhline(yc, color="#999999", ls="--", lw=0.9)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str = "",
+                 xlabel: str = "", horizontal: bool = True, annotate_first: bool = True) -> Chart:
+    """Bars per category for several series (本企业 / 本行业 / 全行业 …); the first series is annotated."""
+    n, k = len(categories), max(1, len(series))
+    if horizontal:
+        per_cat = min(0.5, 0.09 * k + 0.1)
+        fig = _figure(7.2, max(2.4, n * per_cat + 1.3))
+    else:
+        fig = _figure(max(5.0, 0.5 * n * k / 2 + 2), 3.6)
+    ax = fig.add_subplot()
+    pos = np.arange(n)
+    width = 0.82 / k
+    allv = []
+    for j, (name, vals) in enumerate(series.items()):
+        v = np.asarray(vals, dtype=float)
+        allv.append(v)
+        if horizontal:
+            offs = pos[::-1] - (j - (k - 1) / 2) * width
+            bars = ax.barh(offs, np.nan_to_num(v), height=width, color=_PALETTE[j % len(_PALETTE)], label=name)
+        else:
+            offs = pos + (j - (k - 1) / 2) * width
+            bars = ax.bar(offs, np.nan_to_num(v), width=width, color=_PALETTE[j % len(_PALETTE)], label=name)
+        if annotate_first and j == 0:
+            for b, val in zip(bars, v, strict=True):
+                if math.isfinite(val):
+                    if horizontal:
+                        ax.text(b.get_width() + 0.3, b.get_y() + b.get_height() / 2, f"{val:.1f}",
+                                va="center", fontsize=6.5)
+                    else:
+                        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.3, f"{val:.1f}",
+                                ha="center", fontsize=6.5)
+    finite = np.concatenate([a[np.isfinite(a)] for a in allv]) if allv else np.array([])
+    lo = max(0.0, math.floor((finite.min() if finite.size else 0) / 10) * 10 - 10)
+    if horizontal:
+        ax.set_yticks(pos[::-1], labels=list(categories), fontsize=8)
+        ax.set_xlim(lo, 104)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.grid(axis="x", color="#e5e5e5", lw=0.6)
+    else:
+        ax.set_xticks(pos, labels=list(categories), fontsize=8)
+        ax.set_ylim(lo, 104)
+        ax.set_ylabel(xlabel, fontsize=9)
+        ax.grid(axis="y", color="#e5e5e5", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="both", labelsize=8)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=k, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def stacked_bars(frame: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel: str = "") -> Chart:
+    """Columns of ``frame`` stacked over its index (e.g. hour × outcome counts)."""
+    fig = _figure(7.2, 3.8)
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(frame))
+    x = np.arange(len(frame))
+    for j, col in enumerate(frame.columns):
+        v = frame[col].to_numpy(dtype=float)
+        ax.bar(x, v, bottom=bottom, color=_PALETTE[j % len(_PALETTE)], label=str(col), width=0.8)
+        bottom += v
+    ax.set_xticks(x, labels=[str(i) for i in frame.index], fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7.5, ncol=min(4, max(1, len(frame.columns))), frameon=False, loc="upper left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def histogram(values: Sequence[float], *, bins: Sequence[float] | int = 20, title: str = "", xlabel: str = "",
+              ylabel: str = "", marker: float | None = None) -> Chart:
+    """A histogram with an optional vertical marker (e.g. the quota target)."""
+    fig = _figure(6.4, 3.2)
+    ax = fig.add_subplot()
+    v = np.asarray(values, dtype=float)
+    ax.hist(v[np.isfinite(v)], bins=bins, color=_PALETTE[0], edgecolor="white")
+    if marker is not None:
+        ax.axvline(marker, color=_PALETTE[4], ls="--", lw=1.2)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _finish(fig, title)
+
+
+def tier_colours(tiers: Sequence[str]) -> list[str]:
+    return [_TIER_COLOURS.get(str(t), _PALETTE[0]) for t in tiers]
