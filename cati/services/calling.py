@@ -1,0 +1,165 @@
+"""Calling rules as time arithmetic: respondent-local calling windows, parts of the day, retry times.
+
+Pure functions (no database): the scheduler and the simulator both use them, and property tests pin them down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .dispositions import Catalogue, catalogue
+
+Window = tuple[time, time]
+
+
+def _t(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    hh, mm = str(value).split(":")
+    return time(int(hh), int(mm))
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@dataclass(frozen=True)
+class CallRules:
+    """The study's calling rules, compiled once (design.md §5)."""
+
+    timezone_default: str = "Asia/Shanghai"
+    weekday_windows: tuple[Window, ...] = ((time(9), time(12)), (time(13, 30), time(21)))
+    weekend_windows: tuple[Window, ...] = ((time(10), time(18)),)
+    day_parts: tuple[tuple[str, time, time], ...] = (
+        ("morning", time(9), time(12)),
+        ("afternoon", time(12), time(17, 30)),
+        ("evening", time(17, 30), time(21)),
+    )
+    max_attempts: int = 6
+    claim_timeout_minutes: int = 20
+    appointment_window_minutes: int = 15
+    appointment_grace_minutes: int = 60
+    retry_minutes: Mapping[str, int] = field(default_factory=dict)  # study overrides of the catalogue
+    # At most this many concurrent claims per still-needed complete of an enterprise: keeps 50 interviewers
+    # from all dialing the one enterprise that needs a single interview more.
+    claims_per_open_slot: float = 3.0
+    quota_per_enterprise: int = 20
+
+    @classmethod
+    def from_definition(cls, definition: Mapping[str, Any]) -> CallRules:
+        """Build from a study definition (the mapping stored in ``Study.definition``)."""
+        raw = definition.get("calling_rules") or {}
+        kw: dict[str, Any] = {}
+        if "timezone_default" in raw:
+            kw["timezone_default"] = raw["timezone_default"]
+        windows = raw.get("windows") or {}
+        if "weekday" in windows:
+            kw["weekday_windows"] = tuple((_t(a), _t(b)) for a, b in windows["weekday"])
+        if "weekend" in windows:
+            kw["weekend_windows"] = tuple((_t(a), _t(b)) for a, b in windows["weekend"])
+        if raw.get("day_parts"):
+            kw["day_parts"] = tuple((name, _t(a), _t(b)) for name, (a, b) in raw["day_parts"].items())
+        for key in ("max_attempts", "claim_timeout_minutes", "appointment_window_minutes",
+                    "appointment_grace_minutes", "claims_per_open_slot"):
+            if key in raw:
+                kw[key] = raw[key]
+        if raw.get("retry_minutes"):
+            kw["retry_minutes"] = {str(k): int(v) for k, v in raw["retry_minutes"].items()}
+        quota = definition.get("quota") or {}
+        if "per_enterprise" in quota:
+            kw["quota_per_enterprise"] = int(quota["per_enterprise"])
+        return cls(**kw)
+
+    def windows_on(self, day: date) -> tuple[Window, ...]:
+        return self.weekend_windows if day.weekday() >= 5 else self.weekday_windows
+
+    def retry_delay(self, outcome: str, cat: Catalogue | None = None) -> timedelta:
+        if outcome in self.retry_minutes:
+            return timedelta(minutes=self.retry_minutes[outcome])
+        disp = (cat or catalogue()).get_code(outcome)
+        return timedelta(minutes=disp.retry_minutes or 0)
+
+
+def local(now: datetime, tz: str) -> datetime:
+    return now.astimezone(zone(tz))
+
+
+def in_window(now: datetime, tz: str, rules: CallRules) -> bool:
+    """Is ``now`` (UTC) inside the respondent-local calling window?"""
+    lt = local(now, tz)
+    t = lt.time()
+    return any(a <= t < b for a, b in rules.windows_on(lt.date()))
+
+
+def day_part_index(now: datetime, tz: str, rules: CallRules) -> int | None:
+    """Index of the respondent-local part of the day (into ``rules.day_parts``), or None outside them."""
+    t = local(now, tz).time()
+    for i, (_name, a, b) in enumerate(rules.day_parts):
+        if a <= t < b:
+            return i
+    return None
+
+
+def _segments(day: date, tz: str, rules: CallRules):
+    """Callable stretches of one local day, split by part of the day: (start UTC, end UTC, part index)."""
+    zi = zone(tz)
+    for a, b in rules.windows_on(day):
+        cuts = sorted({a, b, *(p for _n, s, e in rules.day_parts for p in (s, e) if a < p < b)})
+        for s, e in zip(cuts, cuts[1:], strict=False):
+            part = next((i for i, (_n, ps, pe) in enumerate(rules.day_parts) if ps <= s < pe), None)
+            yield (datetime.combine(day, s, zi).astimezone(UTC), datetime.combine(day, e, zi).astimezone(UTC), part)
+
+
+def next_callable_time(
+    earliest: datetime,
+    tz: str,
+    rules: CallRules,
+    *,
+    avoid_parts: int = 0,
+    horizon_days: int = 14,
+) -> datetime:
+    """The first instant ≥ ``earliest`` inside the calling window, preferring parts of the day whose bit is
+    not set in ``avoid_parts`` (falls back to any part when every part within the horizon is avoided)."""
+    start_day = local(earliest, tz).date()
+    fallback: datetime | None = None
+    for offset in range(horizon_days + 1):
+        for s, e, part in _segments(start_day + timedelta(days=offset), tz, rules):
+            if e <= earliest:
+                continue
+            candidate = max(s, earliest)
+            if fallback is None:
+                fallback = candidate
+            if part is None or not (avoid_parts >> part) & 1:
+                return candidate
+        if fallback is not None and not avoid_parts:
+            return fallback
+    if fallback is None:
+        raise ValueError("the calling rules have no calling window at all")
+    return fallback
+
+
+def retry_time(
+    outcome: str,
+    now: datetime,
+    tz: str,
+    rules: CallRules,
+    *,
+    tried_parts: int = 0,
+    cat: Catalogue | None = None,
+) -> datetime:
+    """When a case may be dialed again after a temporary ``outcome`` (design.md §5 call rules).
+
+    The wait is the outcome's retry delay (catalogue, overridden by the study); outcomes flagged
+    ``different_day_part`` (no answer, answering machine) then move to a part of the day not yet tried.
+    The result always lies inside the calling window, so "waiting" times shown to people are real.
+    """
+    cat = cat or catalogue()
+    earliest = now + rules.retry_delay(outcome, cat)
+    avoid = tried_parts if cat.get_code(outcome).different_day_part else 0
+    return next_callable_time(earliest, tz, rules, avoid_parts=avoid)

@@ -1,0 +1,131 @@
+"""AAPOR dispositions: the catalogue (config/dispositions.yaml) and the rule that turns a case's attempt
+outcomes into its final disposition."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+CATALOGUE_FILE = Path(__file__).resolve().parents[2] / "config" / "dispositions.yaml"
+
+
+class Symbol(enum.StrEnum):
+    I = "I"  # noqa: E741 - AAPOR's own symbol
+    P = "P"
+    R = "R"
+    NC = "NC"
+    O = "O"  # noqa: E741
+    UH = "UH"
+    UR = "UR"
+    UO = "UO"
+    NE = "NE"
+
+
+@dataclass(frozen=True)
+class Disposition:
+    code: str
+    symbol: Symbol
+    final: bool
+    contacted: bool
+    eligible: str  # yes | no | unknown
+    label: Mapping[str, str] = field(default_factory=dict)
+    retry_minutes: int | None = None
+    different_day_part: bool = False
+    needs_note: bool = False
+    refusal_conversion: bool = False
+    do_not_call: bool = False
+
+    def text(self, lang: str = "zh-CN") -> str:
+        return self.label.get(lang) or self.label.get("zh-CN") or self.code
+
+
+class Catalogue(dict[str, Disposition]):
+    def get_code(self, code: str) -> Disposition:
+        try:
+            return self[code]
+        except KeyError:
+            raise ValueError(f"unknown disposition code {code!r}") from None
+
+
+def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    cat = Catalogue()
+    for code, spec in data["codes"].items():
+        spec = dict(spec)
+        cat[str(code)] = Disposition(code=str(code), symbol=Symbol(spec.pop("symbol")), **spec)
+    return cat
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The shipped catalogue (cached: it is read on every outcome)."""
+    return load_catalogue()
+
+
+# When the attempt cap is reached without a final outcome, the most informative outcome seen decides the
+# final code: a contact beats a machine, a machine beats ringing out, and "always busy" needs every dial busy.
+_CAP_PRECEDENCE: tuple[tuple[str, str], ...] = (
+    ("2.12", "2.12"),  # broke off and never finished
+    ("2.113", "2.112"),  # soft refusal never converted → refusal
+    ("2.21", "2.21"),  # respondent never available
+    ("3.20", "3.20"),
+    ("2.221", "2.221"),
+    ("2.222", "2.222"),
+    ("3.14", "3.14"),
+    ("3.15", "3.15"),
+    ("3.13", "3.13"),
+    ("3.16", "3.16"),
+    ("3.90", "3.90"),
+)
+
+
+def final_disposition(
+    outcomes: Iterable[str],
+    *,
+    cap_reached: bool = False,
+    quota_full: bool = False,
+    cat: Catalogue | None = None,
+) -> str | None:
+    """The final AAPOR code of a case from its attempt outcomes (oldest first), or None while it stays open.
+
+    Rules: a final outcome wins (the last one, if several); otherwise a filled quota closes the case as 4.80;
+    otherwise, once the attempt cap is reached, the most informative temporary outcome decides
+    (break-off → 2.12, unconverted soft refusal → 2.112, contact but never available → 2.21, answering
+    machines → 2.22x/3.14, all dials busy → 3.12, no answer → 3.13, …); a case never dialed is 3.11.
+
+    >>> final_disposition(["3.13", "1.1"])
+    '1.1'
+    >>> final_disposition(["3.13", "3.12", "2.21"], cap_reached=True)
+    '2.21'
+    >>> final_disposition(["3.12", "3.12"], cap_reached=True)
+    '3.12'
+    >>> final_disposition(["3.13"], quota_full=True)
+    '4.80'
+    >>> final_disposition(["3.13"]) is None
+    True
+    """
+    cat = cat or catalogue()
+    seen = [o for o in outcomes if o]
+    for code in seen:
+        cat.get_code(code)
+    finals = [o for o in seen if cat[o].final]
+    if finals:
+        return finals[-1]
+    if quota_full:
+        return "4.80"
+    if not cap_reached:
+        return None
+    if not seen:
+        return "3.11"
+    present = set(seen)
+    for trigger, result in _CAP_PRECEDENCE:
+        if trigger in present:
+            return result
+    if present == {"3.12"}:
+        return "3.12"
+    return "3.90"

@@ -1,0 +1,577 @@
+"""Who is called next: claims, appointments, retry times, quotas and replicate release (design.md §5).
+
+``next_case`` is the heart of interviewer productivity. It must be called at the start of a fresh transaction
+(it asks SQLite for a write lock up front) and the caller commits right after, so claims are held briefly.
+Two interviewers never get the same case: PostgreSQL locks the chosen row with ``FOR UPDATE SKIP LOCKED``;
+SQLite serialises writers (``BEGIN IMMEDIATE``) and the claim is a conditional update on the case's status.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from cati.models import (
+    Appointment,
+    AppointmentStatus,
+    CallAttempt,
+    Case,
+    CasePhone,
+    CaseStatus,
+    DoNotCall,
+    Enterprise,
+    EnterpriseStatus,
+    PhoneStatus,
+    Replicate,
+    Study,
+)
+
+from .calling import CallRules, day_part_index, in_window, next_callable_time
+from .dispositions import catalogue, final_disposition
+
+
+class NoCaseReason(enum.StrEnum):
+    QUOTAS_FULL = "all_quotas_full"
+    OUTSIDE_HOURS = "outside_calling_hours"
+    WAITING = "waiting_for_retry_times"
+    EXHAUSTED = "sample_exhausted"
+
+
+NO_CASE_TEXT = {
+    NoCaseReason.QUOTAS_FULL: {"zh-CN": "所有企业配额均已完成", "en": "All quotas are filled"},
+    NoCaseReason.OUTSIDE_HOURS: {"zh-CN": "当前不在允许拨打的时段", "en": "Outside calling hours"},
+    NoCaseReason.WAITING: {"zh-CN": "所有可拨样本都在等待重拨时间", "en": "All callable cases are waiting for their retry time"},
+    NoCaseReason.EXHAUSTED: {"zh-CN": "样本已用尽，请督导释放新样本", "en": "Sample exhausted: a supervisor must release more"},
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    case_id: int
+    source: str  # own_claim | own_appointment | appointment | callable
+    appointment_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NoCase:
+    reason: NoCaseReason
+    next_callable_at: datetime | None = None
+
+    def text(self, lang: str = "zh-CN") -> str:
+        return NO_CASE_TEXT[self.reason][lang]
+
+
+_rules_cache: dict[tuple[int, int], CallRules] = {}
+
+
+def rules_for(study: Study) -> CallRules:
+    """The compiled calling rules of a study (cached per study version)."""
+    key = (study.id, study.version)
+    if key not in _rules_cache:
+        _rules_cache[key] = CallRules.from_definition(study.definition)
+    return _rules_cache[key]
+
+
+def _lock_for_claim(session: Session) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    # Take the write lock before reading, so two claimers queue (busy timeout) instead of one failing when it
+    # upgrades a read snapshot that the other has just made stale.
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    else:
+        session.execute(update(Case).where(Case.id == -1).values(status=Case.status)
+                        .execution_options(synchronize_session=False))
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules,
+           *, from_status: CaseStatus = CaseStatus.READY) -> bool:
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status == from_status)
+        .values(status=CaseStatus.CLAIMED, claimed_by_id=interviewer_id, claimed_at=now,
+                claim_expires_at=now + timedelta(minutes=rules.claim_timeout_minutes))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _open_timezones(session: Session, study_id: int, now: datetime, rules: CallRules) -> tuple[list[str], list[str]]:
+    zones = _timezones(session, study_id, rules)
+    open_ = [tz for tz in zones if in_window(now, tz, rules)]
+    return open_, zones
+
+
+_tz_cache: dict[int, tuple[datetime, list[str]]] = {}
+
+
+def _timezones(session: Session, study_id: int, rules: CallRules) -> list[str]:
+    # Distinct respondent time zones change only on import; a short cache keeps a DISTINCT over a million
+    # cases off the hot path.
+    cached = _tz_cache.get(study_id)
+    wall = datetime.now().astimezone()
+    if cached and (wall - cached[0]).total_seconds() < 60:
+        return cached[1]
+    zones = list(session.scalars(select(Case.timezone).where(Case.study_id == study_id).distinct()))
+    zones = zones or [rules.timezone_default]
+    _tz_cache[study_id] = (wall, zones)
+    return zones
+
+
+def invalidate_timezone_cache(study_id: int | None = None) -> None:
+    if study_id is None:
+        _tz_cache.clear()
+    else:
+        _tz_cache.pop(study_id, None)
+
+
+def release_stale_claims(session: Session, study_id: int, now: datetime) -> int:
+    """Claims whose holder went silent (crashed browser, lost network) past the timeout go back to the pool."""
+    result = session.execute(
+        update(Case)
+        .where(Case.study_id == study_id, Case.status == CaseStatus.CLAIMED, Case.claim_expires_at < now)
+        .values(status=CaseStatus.READY, claimed_by_id=None, claimed_at=None, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def renew_claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules) -> bool:
+    """Heartbeat from the holder's screen: push the claim's expiry forward."""
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.claimed_by_id == interviewer_id, Case.status == CaseStatus.CLAIMED)
+        .values(claim_expires_at=now + timedelta(minutes=rules.claim_timeout_minutes))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def break_missed_appointments(session: Session, study_id: int, now: datetime, rules: CallRules) -> int:
+    """Appointments unserved past their grace period are marked broken; their cases stay in the queue
+    (they were due, so they are callable now) and keep their place at the front of the line."""
+    cutoff = now - timedelta(minutes=rules.appointment_grace_minutes)
+    result = session.execute(
+        update(Appointment)
+        .where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING,
+               Appointment.due_at < cutoff)
+        .values(status=AppointmentStatus.BROKEN)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def _due_appointments(session, study_id, now, rules, *, interviewer_id: int | None, open_tzs: list[str]):
+    horizon = now + timedelta(minutes=rules.appointment_window_minutes)
+    q = (
+        select(Appointment.id, Appointment.case_id)
+        .join(Case, Case.id == Appointment.case_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(
+            Appointment.study_id == study_id,
+            Appointment.status == AppointmentStatus.PENDING,
+            Appointment.due_at <= horizon,
+            Case.status == CaseStatus.READY,
+            Case.timezone.in_(open_tzs),
+            Enterprise.status == EnterpriseStatus.ACTIVE,
+            Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+        )
+        .order_by(Appointment.due_at)
+        .limit(5)
+    )
+    if interviewer_id is not None:
+        q = q.where(Appointment.interviewer_id == interviewer_id)
+    else:
+        # Anyone's: unassigned ones, or someone else's that its owner let slip for 5 minutes.
+        q = q.where(or_(Appointment.interviewer_id.is_(None),
+                        Appointment.due_at <= now - timedelta(minutes=5)))
+    return session.execute(q).all()
+
+
+def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random) -> list[int]:
+    """Open enterprises, furthest behind their quota first; an enterprise already being dialed by enough
+    interviewers for the completes it still needs waits its turn."""
+    rows = session.execute(
+        select(Enterprise.id, Enterprise.quota_target, Enterprise.completes, Enterprise.in_progress)
+        .where(Enterprise.study_id == study_id, Enterprise.status == EnterpriseStatus.ACTIVE)
+    ).all()
+    claims = dict(
+        session.execute(
+            select(Case.enterprise_id, func.count())
+            .where(Case.study_id == study_id, Case.status == CaseStatus.CLAIMED)
+            .group_by(Case.enterprise_id)
+        ).all()
+    )
+    ranked = []
+    for eid, target, done, running in rows:
+        open_slots = target - done - running
+        if open_slots <= 0 or claims.get(eid, 0) >= open_slots * rules.claims_per_open_slot:
+            continue
+        # Share still to do; the random tie-break spreads concurrent claimers over equally needy enterprises.
+        ranked.append(((done + running) / target if target else 1.0, rng.random(), eid))
+    ranked.sort()
+    return [eid for _share, _r, eid in ranked]
+
+
+def _callable_in_enterprise(session, study_id, enterprise_id, now, rules, *, open_tzs, part_bits, interviewer_id,
+                            converter, limit):
+    tried_now = case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in part_bits.items()),
+                     else_=0) if part_bits else 0
+    q = (
+        select(Case.id)
+        .where(
+            Case.enterprise_id == enterprise_id,
+            Case.status == CaseStatus.READY,
+            Case.next_call_at <= now,
+            Case.attempts < rules.max_attempts,
+            Case.timezone.in_(open_tzs),
+            or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == interviewer_id),
+        )
+        .order_by(case((tried_now == 0, 0), else_=1), Case.attempts, Case.next_call_at, Case.id)
+        .limit(limit)
+    )
+    if not converter:
+        q = q.where(Case.needs_converter.is_(False))
+    if _is_pg(session):
+        q = q.with_for_update(skip_locked=True, of=Case)
+    return list(session.scalars(q))
+
+
+def next_case(
+    session: Session,
+    study: Study,
+    interviewer_id: int,
+    now: datetime,
+    *,
+    converter: bool = False,
+    rng: random.Random | None = None,
+) -> Claim | NoCase:
+    """Claim the next case for this interviewer, or say why there is none and when there will be.
+
+    Order (design.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
+    this interviewer, a due appointment of anyone, then callable cases — inside the respondent-local calling
+    window, past their retry time, under the attempt cap, enterprise quota open — from the enterprises
+    furthest behind their quota, preferring parts of the day not yet tried for the case and fewer attempts.
+    """
+    rng = rng or random
+    rules = rules_for(study)
+    _lock_for_claim(session)
+    own = session.scalar(
+        select(Case.id).where(Case.study_id == study.id, Case.status == CaseStatus.CLAIMED,
+                              Case.claimed_by_id == interviewer_id).limit(1)
+    )
+    if own is not None:
+        renew_claim(session, own, interviewer_id, now, rules)
+        return Claim(own, "own_claim")
+    release_stale_claims(session, study.id, now)
+    break_missed_appointments(session, study.id, now, rules)
+    open_tzs, all_tzs = _open_timezones(session, study.id, now, rules)
+
+    if open_tzs:
+        for source, owner in (("own_appointment", interviewer_id), ("appointment", None)):
+            for appt_id, case_id in _due_appointments(session, study.id, now, rules, interviewer_id=owner,
+                                                      open_tzs=open_tzs):
+                if _claim(session, case_id, interviewer_id, now, rules):
+                    return Claim(case_id, source, appt_id)
+
+        part_bits = {}
+        for tz in open_tzs:
+            idx = day_part_index(now, tz, rules)
+            part_bits[tz] = (1 << idx) if idx is not None else 0
+        for enterprise_id in _enterprise_order(session, study.id, rules, rng):
+            for case_id in _callable_in_enterprise(session, study.id, enterprise_id, now, rules, open_tzs=open_tzs,
+                                                   part_bits=part_bits, interviewer_id=interviewer_id,
+                                                   converter=converter, limit=3):
+                if _claim(session, case_id, interviewer_id, now, rules):
+                    return Claim(case_id, "callable")
+    return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
+
+
+def explain_no_case(session: Session, study: Study, now: datetime, *, rules: CallRules | None = None,
+                    timezones: list[str] | None = None, converter: bool = False) -> NoCase:
+    """Why nothing is callable now, and the earliest time something will be (slow path, diagnostics only)."""
+    rules = rules or rules_for(study)
+    timezones = timezones or _timezones(session, study.id, rules)
+    open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE,
+                    Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
+    any_open = session.scalar(select(func.count()).select_from(Enterprise)
+                              .where(Enterprise.study_id == study.id, open_ent))
+    if not any_open:
+        return NoCase(NoCaseReason.QUOTAS_FULL)
+    pending = (
+        select(func.min(Case.next_call_at), func.count())
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.attempts < rules.max_attempts, open_ent)
+    )
+    if not converter:
+        pending = pending.where(Case.needs_converter.is_(False))
+    earliest, n_ready = session.execute(pending).one()
+    appt = session.scalar(
+        select(func.min(Appointment.due_at)).where(Appointment.study_id == study.id,
+                                                    Appointment.status == AppointmentStatus.PENDING)
+    )
+    candidates = [t for t in (earliest, appt) if t is not None]
+    if not n_ready and appt is None:
+        return NoCase(NoCaseReason.EXHAUSTED)
+    when = max(min(candidates), now) if candidates else now
+    when = min(next_callable_time(when, tz, rules) for tz in timezones)
+    if not any(in_window(now, tz, rules) for tz in timezones):
+        return NoCase(NoCaseReason.OUTSIDE_HOURS, when)
+    return NoCase(NoCaseReason.WAITING, when)
+
+
+# --------------------------------------------------------------------------------------------------- dialing
+
+
+def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -> str | None:
+    """Count a dial against the case: attempts, last call time, the part of the day it was tried in.
+
+    Returns the name of the respondent-local part of the day (stored on the attempt for paradata).
+    """
+    idx = day_part_index(now, case.timezone, rules)
+    case.attempts += 1
+    case.last_called_at = now
+    if idx is not None:
+        case.tried_day_parts |= 1 << idx
+    session.flush()
+    return rules.day_parts[idx][0] if idx is not None else None
+
+
+def _case_outcomes(session: Session, case_id: int) -> list[str]:
+    return list(session.scalars(
+        select(CallAttempt.outcome).where(CallAttempt.case_id == case_id, CallAttempt.outcome.is_not(None))
+        .order_by(CallAttempt.requested_at, CallAttempt.id)
+    ))
+
+
+def finalize_case(session: Session, case: Case, disposition: str, now: datetime) -> None:
+    case.status = CaseStatus.FINAL
+    case.final_disposition = disposition
+    case.finalized_at = now
+    case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
+    case.next_call_at = None
+    session.flush()
+
+
+def add_to_do_not_call(session: Session, numbers: Iterable[str], *, reason: str, source: str,
+                       user_id: int | None, now: datetime) -> int:
+    """Put numbers on the do-not-call list at once; every open case holding one of them stops."""
+    numbers = sorted(set(numbers))
+    known = set(session.scalars(select(DoNotCall.e164).where(DoNotCall.e164.in_(numbers))))
+    for number in numbers:
+        if number not in known:
+            session.add(DoNotCall(e164=number, reason=reason, source=source, added_by_id=user_id, added_at=now))
+    session.execute(update(CasePhone).where(CasePhone.e164.in_(numbers)).values(status=PhoneStatus.DNC)
+                    .execution_options(synchronize_session=False))
+    # Cases whose every number is now blocked can't be dialed: close them (refusal codes stay as coded).
+    blocked = select(CasePhone.case_id).where(CasePhone.e164.in_(numbers))
+    stopped = 0
+    for case_obj in session.scalars(select(Case).where(Case.id.in_(blocked), Case.status != CaseStatus.FINAL)):
+        if all(p.status == PhoneStatus.DNC for p in case_obj.phones):
+            case_obj.status = CaseStatus.STOPPED
+            case_obj.claimed_by_id = case_obj.claimed_at = case_obj.claim_expires_at = None
+            stopped += 1
+    session.flush()
+    return stopped
+
+
+def record_outcome(
+    session: Session,
+    case: Case,
+    outcome: str,
+    now: datetime,
+    *,
+    interviewer_id: int | None = None,
+    appointment_at: datetime | None = None,
+    appointment_for_anyone: bool = False,
+    rules: CallRules | None = None,
+) -> str | None:
+    """Apply an attempt's outcome to its case and release the claim. Returns the final disposition if the
+    case ended (final outcome, attempt cap, filled quota), else None.
+
+    The attempt row itself carries the outcome (set by the dialer or the interviewer's coding) — this
+    function moves the case: next call time by the retry rules, refusal conversion, appointments,
+    do-not-call, and the final code.
+    """
+    cat = catalogue()
+    disp = cat.get_code(outcome)
+    rules = rules or CallRules.from_definition(session.get(Study, case.study_id).definition)
+    case.last_outcome = outcome
+    case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
+    if disp.do_not_call:
+        add_to_do_not_call(session, [p.e164 for p in case.phones], reason=disp.text("zh-CN"), source="respondent",
+                           user_id=interviewer_id, now=now)
+    enterprise = session.get(Enterprise, case.enterprise_id)
+    quota_full = enterprise.completes >= enterprise.quota_target
+    if disp.final:
+        finalize_case(session, case, outcome, now)
+        return outcome
+    if quota_full:
+        finalize_case(session, case, "4.80", now)
+        return "4.80"
+    case.status = CaseStatus.READY
+    if disp.refusal_conversion:
+        case.needs_converter = True
+    if appointment_at is not None:
+        session.add(Appointment(study_id=case.study_id, case_id=case.id, due_at=appointment_at,
+                                interviewer_id=None if appointment_for_anyone else interviewer_id,
+                                created_by_id=interviewer_id, created_at=now))
+        case.next_call_at = appointment_at
+        session.flush()
+        return None
+    if case.attempts >= rules.max_attempts:
+        code = final_disposition(_case_outcomes(session, case.id), cap_reached=True, cat=cat)
+        finalize_case(session, case, code, now)
+        return code
+    case.next_call_at = retry_time_for(case, outcome, now, rules)
+    session.flush()
+    return None
+
+
+def retry_time_for(case: Case, outcome: str, now: datetime, rules: CallRules) -> datetime:
+    from .calling import retry_time
+
+    return retry_time(outcome, now, case.timezone, rules, tried_parts=case.tried_day_parts)
+
+
+def serve_appointment(session: Session, appointment_id: int) -> None:
+    appt = session.get(Appointment, appointment_id)
+    if appt is not None and appt.status == AppointmentStatus.PENDING:
+        appt.status = AppointmentStatus.KEPT
+        session.flush()
+
+
+# ----------------------------------------------------------------------------------------------------- quotas
+
+
+def close_quota(session: Session, enterprise: Enterprise, now: datetime) -> int:
+    """A full enterprise stops: its released, unclaimed open cases get 4.80 (quota filled).
+
+    Claimed cases get 4.80 when their holder codes the call (``record_outcome``); unreleased replicates were
+    never part of the fieldwork sample and stay unreleased (they don't enter the response rates).
+    """
+    result = session.execute(
+        update(Case)
+        .where(Case.enterprise_id == enterprise.id, Case.status == CaseStatus.READY)
+        .values(status=CaseStatus.FINAL, final_disposition="4.80", finalized_at=now, next_call_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Appointment)
+        .where(Appointment.case_id.in_(select(Case.id).where(Case.enterprise_id == enterprise.id,
+                                                              Case.final_disposition == "4.80")),
+               Appointment.status == AppointmentStatus.PENDING)
+        .values(status=AppointmentStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+class QuotaFull(Exception):
+    """The enterprise's quota (completes + interviews in progress) is already reached."""
+
+
+def reserve_quota_slot(session: Session, enterprise_id: int) -> None:
+    """Count an interview in progress against the quota, atomically; raises QuotaFull when none is left.
+
+    This conditional update is the hard guarantee that no interview beyond the target is ever started.
+    """
+    result = session.execute(
+        update(Enterprise)
+        .where(Enterprise.id == enterprise_id, Enterprise.status == EnterpriseStatus.ACTIVE,
+               Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
+        .values(in_progress=Enterprise.in_progress + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise QuotaFull(enterprise_id)
+    session.expire(session.get(Enterprise, enterprise_id))
+
+
+def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool, now: datetime) -> None:
+    """An interview in progress ended: as a complete (it now counts as one) or not (its slot frees up)."""
+    values = {"in_progress": Enterprise.in_progress - 1}
+    if completed:
+        values["completes"] = Enterprise.completes + 1
+    session.execute(update(Enterprise).where(Enterprise.id == enterprise_id).values(**values)
+                    .execution_options(synchronize_session=False))
+    enterprise = session.get(Enterprise, enterprise_id)
+    session.refresh(enterprise)
+    if completed and enterprise.completes >= enterprise.quota_target:
+        close_quota(session, enterprise, now)
+
+
+# ------------------------------------------------------------------------------------------------- replicates
+
+
+def release_replicate(session: Session, enterprise_id: int, number: int | None, now: datetime, *,
+                      user_id: int | None = None, automatic: bool = False) -> int:
+    """Release a replicate of an enterprise (the next unreleased one when ``number`` is None).
+
+    Returns how many cases became callable.
+    """
+    q = select(Replicate).where(Replicate.enterprise_id == enterprise_id, Replicate.released_at.is_(None))
+    if number is not None:
+        q = q.where(Replicate.number == number)
+    rep = session.scalars(q.order_by(Replicate.number).limit(1)).first()
+    if rep is None:
+        return 0
+    rep.released_at, rep.released_by_id, rep.automatic = now, user_id, automatic
+    result = session.execute(
+        update(Case)
+        .where(Case.enterprise_id == enterprise_id, Case.replicate == rep.number,
+               Case.status == CaseStatus.UNRELEASED)
+        .values(status=CaseStatus.READY, next_call_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return result.rowcount
+
+
+def projected_shortfalls(session: Session, study: Study, *, prior_yield: float = 0.08) -> dict[int, float]:
+    """Enterprises whose released sample is projected to fall short of the quota: {enterprise id: shortfall}.
+
+    Projection = completes + in progress + open released cases × yield per case, where the yield is the
+    enterprise's completes per finalised case so far, shrunk towards ``prior_yield`` (few finalised cases
+    say little).
+    """
+    rows = session.execute(
+        select(
+            Enterprise.id, Enterprise.quota_target, Enterprise.completes, Enterprise.in_progress,
+            func.count(Case.id).filter(Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED])),
+            func.count(Case.id).filter(Case.status == CaseStatus.FINAL),
+        )
+        .outerjoin(Case, Case.enterprise_id == Enterprise.id)
+        .where(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE)
+        .group_by(Enterprise.id)
+    ).all()
+    short = {}
+    weight = 20.0  # pseudo-cases of prior
+    for eid, target, done, running, open_cases, final_cases in rows:
+        if done + running >= target:
+            continue
+        yield_rate = (done + prior_yield * weight) / (final_cases + weight)
+        projected = done + running + open_cases * yield_rate
+        if projected < target:
+            short[eid] = target - projected
+    return short
+
+
+def auto_release(session: Session, study: Study, now: datetime, **kw) -> dict[int, int]:
+    """Release the next replicate of every enterprise projected to fall short. {enterprise id: cases released}."""
+    released = {}
+    for eid in projected_shortfalls(session, study, **kw):
+        n = release_replicate(session, eid, None, now, automatic=True)
+        if n:
+            released[eid] = n
+    return released

@@ -1,0 +1,251 @@
+"""The scheduler: order of next_case, calling windows, retries, caps, quotas, claims, replicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cati.db import transaction
+from cati.models import Appointment, CallAttempt, Case, CaseStatus, DoNotCall, Enterprise, Study
+from cati.services.scheduling import (
+    Claim,
+    NoCase,
+    NoCaseReason,
+    QuotaFull,
+    auto_release,
+    mark_dialed,
+    next_case,
+    record_outcome,
+    release_quota_slot,
+    release_replicate,
+    reserve_quota_slot,
+    rules_for,
+)
+from tests import factories as f
+
+NOW = f.MONDAY_10AM
+
+
+@pytest.fixture
+def world(session_factory, study):
+    """Two enterprises with 5 released cases each, one interviewer."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e1 = f.enterprise(s, st, name="甲银行")
+        e2 = f.enterprise(s, st, name="乙保险", industry_name="保险")
+        c1 = f.cases(s, st, e1, 5)
+        c2 = f.cases(s, st, e2, 5)
+        iv = f.user(s, username="iv1")
+        iv2 = f.user(s, username="iv2")
+    return dict(study=study, e1=e1.id, e2=e2.id, c1=c1, c2=c2, iv=iv.id, iv2=iv2.id)
+
+
+def claim(session_factory, study_id, interviewer_id, now=NOW, **kw):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study_id)
+    # A claim starts its own transaction (the web app and simulator hold the study row in memory).
+    with transaction(session_factory) as s:
+        return next_case(s, st, interviewer_id, now, **kw)
+
+
+def dial_and_code(session_factory, case_id, interviewer_id, outcome, now=NOW, **kw):
+    with transaction(session_factory) as s:
+        c = s.get(Case, case_id)
+        st = s.get(Study, c.study_id)
+        part = mark_dialed(s, c, now, rules_for(st))
+        s.add(CallAttempt(call_id=f"call-{case_id}-{c.attempts}", case_id=case_id, interviewer_id=interviewer_id,
+                          backend="simulated", requested_at=now, outcome=outcome, day_part=part))
+        s.flush()
+        return record_outcome(s, c, outcome, now, interviewer_id=interviewer_id, **kw)
+
+
+def test_claim_is_exclusive_and_resumes_own_claim(session_factory, world):
+    a = claim(session_factory, world["study"].id, world["iv"])
+    b = claim(session_factory, world["study"].id, world["iv2"])
+    assert isinstance(a, Claim) and isinstance(b, Claim)
+    assert a.case_id != b.case_id
+    again = claim(session_factory, world["study"].id, world["iv"])  # a crashed screen comes back
+    assert again.case_id == a.case_id and again.source == "own_claim"
+
+
+def test_enterprise_furthest_behind_quota_comes_first(session_factory, world):
+    with transaction(session_factory) as s:
+        s.get(Enterprise, world["e1"]).completes = 15
+    got = claim(session_factory, world["study"].id, world["iv"])
+    assert got.case_id in world["c2"]
+
+
+def test_full_quota_is_never_offered(session_factory, world):
+    with transaction(session_factory) as s:
+        s.get(Enterprise, world["e1"]).completes = 20
+        s.get(Enterprise, world["e2"]).completes = 19
+        s.get(Enterprise, world["e2"]).in_progress = 1  # counts: the 21st interview is never started
+    got = claim(session_factory, world["study"].id, world["iv"])
+    assert got == NoCase(NoCaseReason.QUOTAS_FULL)
+
+
+def test_outside_calling_hours_says_when(session_factory, world):
+    lunch = NOW + timedelta(hours=2, minutes=30)  # 12:30 local: lunch break
+    got = claim(session_factory, world["study"].id, world["iv"], now=lunch)
+    assert isinstance(got, NoCase) and got.reason == NoCaseReason.OUTSIDE_HOURS
+    assert got.next_callable_at == NOW + timedelta(hours=3, minutes=30)  # 13:30 local
+    night = NOW + timedelta(hours=12)  # 22:00 local
+    got = claim(session_factory, world["study"].id, world["iv"], now=night)
+    assert got.reason == NoCaseReason.OUTSIDE_HOURS
+    assert got.next_callable_at == NOW + timedelta(hours=23)  # Tuesday 09:00 local
+
+
+def test_no_answer_waits_three_hours_and_another_part_of_day(session_factory, world):
+    first = claim(session_factory, world["study"].id, world["iv"])
+    assert dial_and_code(session_factory, first.case_id, world["iv"], "3.13") is None
+    with transaction(session_factory) as s:
+        c = s.get(Case, first.case_id)
+        assert c.status == CaseStatus.READY and c.attempts == 1
+        # ≥ 3 h later is 13:00, in the lunch break; 13:30 is the afternoon, a part of the day not yet tried.
+        assert c.next_call_at == NOW + timedelta(hours=3, minutes=30)
+
+
+def test_busy_retries_after_15_minutes(session_factory, world):
+    first = claim(session_factory, world["study"].id, world["iv"])
+    dial_and_code(session_factory, first.case_id, world["iv"], "3.12")
+    with transaction(session_factory) as s:
+        assert s.get(Case, first.case_id).next_call_at == NOW + timedelta(minutes=15)
+
+
+def test_waiting_for_retry_reports_next_time(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st)
+        (cid,) = f.cases(s, st, e, 1)
+        iv = f.user(s)
+    got = claim(session_factory, study.id, iv.id)
+    dial_and_code(session_factory, got.case_id, iv.id, "3.12")
+    nothing = claim(session_factory, study.id, iv.id)
+    assert nothing.reason == NoCaseReason.WAITING and nothing.next_callable_at == NOW + timedelta(minutes=15)
+    later = claim(session_factory, study.id, iv.id, now=NOW + timedelta(minutes=16))
+    assert later == Claim(cid, "callable")
+
+
+def test_attempt_cap_gives_final_code(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s)
+    t = NOW
+    codes = ["3.13", "3.12", "2.21", "3.13", "3.12", "3.13"]
+    results = []
+    for code in codes:
+        got = claim(session_factory, study.id, iv.id, now=t)
+        assert got.case_id == cid
+        results.append(dial_and_code(session_factory, cid, iv.id, code, now=t))
+        with transaction(session_factory) as s:
+            nxt = s.get(Case, cid).next_call_at
+        t = nxt or t
+    assert results[:-1] == [None] * 5
+    assert results[-1] == "2.21"  # a contact that never led to an interview: never available
+    with transaction(session_factory) as s:
+        c = s.get(Case, cid)
+        assert c.status == CaseStatus.FINAL and c.final_disposition == "2.21"
+
+
+def test_appointments_come_first_own_then_anyones(session_factory, world):
+    st_id = world["study"].id
+    mine, theirs = world["c1"][0], world["c2"][0]
+    due = NOW + timedelta(minutes=5)
+    with transaction(session_factory) as s:
+        for cid, owner in ((theirs, None), (mine, world["iv"])):
+            s.add(Appointment(study_id=st_id, case_id=cid, interviewer_id=owner, due_at=due))
+            s.get(Case, cid).next_call_at = due
+    a = claim(session_factory, st_id, world["iv"])
+    assert (a.case_id, a.source) == (mine, "own_appointment")
+    b = claim(session_factory, st_id, world["iv2"])
+    assert (b.case_id, b.source) == (theirs, "appointment")
+
+
+def test_future_appointment_is_not_called_early(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s)
+    got = claim(session_factory, study.id, iv.id)
+    dial_and_code(session_factory, cid, iv.id, "2.21", appointment_at=NOW + timedelta(hours=2))
+    assert claim(session_factory, study.id, iv.id).reason == NoCaseReason.WAITING
+    due = claim(session_factory, study.id, iv.id, now=NOW + timedelta(hours=2) - timedelta(minutes=10))
+    assert due == Claim(cid, "own_appointment", due.appointment_id) and got.case_id == cid
+
+
+def test_soft_refusal_goes_to_refusal_converters_after_three_days(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s)
+        conv = f.user(s)
+    claim(session_factory, study.id, iv.id)
+    dial_and_code(session_factory, cid, iv.id, "2.113")
+    later = NOW + timedelta(days=3, hours=1)
+    assert isinstance(claim(session_factory, study.id, iv.id, now=later), NoCase)
+    assert claim(session_factory, study.id, conv.id, now=later, converter=True).case_id == cid
+
+
+def test_do_not_call_request_blocks_the_number_at_once(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s)
+    claim(session_factory, study.id, iv.id)
+    assert dial_and_code(session_factory, cid, iv.id, "2.114") == "2.114"
+    with transaction(session_factory) as s:
+        assert s.scalar(select(DoNotCall.e164)) == f"+86139{cid:08d}"
+
+
+def test_stale_claim_released_after_timeout(session_factory, world):
+    a = claim(session_factory, world["study"].id, world["iv"])
+    later = NOW + timedelta(minutes=21)
+    with transaction(session_factory) as s:
+        # Make every other case unavailable so the only candidate is the abandoned one.
+        for cid in world["c1"] + world["c2"]:
+            if cid != a.case_id:
+                s.get(Case, cid).status = CaseStatus.STOPPED
+    assert claim(session_factory, world["study"].id, world["iv2"], now=NOW + timedelta(minutes=5)).reason \
+        == NoCaseReason.EXHAUSTED
+    b = claim(session_factory, world["study"].id, world["iv2"], now=later)
+    assert b.case_id == a.case_id
+
+
+def test_quota_slot_reservation_is_hard(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, quota=2)
+        ids = f.cases(s, st, e, 4)
+    with transaction(session_factory) as s:
+        reserve_quota_slot(s, e.id)
+        reserve_quota_slot(s, e.id)
+        with pytest.raises(QuotaFull):
+            reserve_quota_slot(s, e.id)
+    with transaction(session_factory) as s:
+        release_quota_slot(s, e.id, completed=True, now=NOW)
+        release_quota_slot(s, e.id, completed=True, now=NOW)
+    with transaction(session_factory) as s:
+        ent = s.get(Enterprise, e.id)
+        assert (ent.completes, ent.in_progress) == (2, 0)
+        # The full quota closed the remaining released cases as 4.80 (quota filled).
+        codes = {s.get(Case, i).final_disposition for i in ids}
+        assert codes == {"4.80"}
+
+
+def test_replicates_release_by_hand_and_automatically(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st)
+        f.cases(s, st, e, 3, replicate=1)
+        second = f.cases(s, st, e, 10, replicate=2, status=CaseStatus.UNRELEASED)
+        third = f.cases(s, st, e, 10, replicate=3, status=CaseStatus.UNRELEASED)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        # 3 open cases can't yield 20 completes: the next replicate is released.
+        assert auto_release(s, st, NOW) == {e.id: 10}
+        assert {s.get(Case, i).status for i in second} == {CaseStatus.READY}
+        assert {s.get(Case, i).status for i in third} == {CaseStatus.UNRELEASED}
+        assert release_replicate(s, e.id, 3, NOW) == 10
