@@ -223,7 +223,9 @@ class _Compiler:
             values = tuple(self.literal(e) for e in node.elts)
             return lambda ans: values
         if isinstance(node, ast.Call):
-            raise self.fail(node, "answered() is a condition on its own, not a value to compare")
+            if isinstance(node.func, ast.Name) and node.func.id == "answered":
+                raise self.fail(node, "answered() is a condition on its own, not a value to compare")
+            raise self.fail(node, "the only function is answered(CODE)")
         value = self.literal(node)
         return lambda ans: value
 

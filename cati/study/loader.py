@@ -40,6 +40,9 @@ DEFAULT_STUDY_PATH = Path(__file__).resolve().parents[2] / "config" / "studies" 
 
 WEIGHT_TOLERANCE = 1e-6
 
+# libyaml's loader is ~10x faster and reports the same node marks; the pure-Python one is the fallback.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -80,7 +83,7 @@ class StudyError(ValueError):
 
 def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, tuple[int, int]], list[Problem]]:
     """Parse YAML; return data, a map path -> (line, column), and problems (duplicate keys)."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -183,10 +186,10 @@ class _Collector:
     def _where(self, path: str) -> tuple[int | None, int | None]:
         p = path
         while True:
-            if p in self.lines:
+            if p in self.lines and (p or not path):
                 return self.lines[p]
             if not p:
-                return None, None
+                return None, None  # a missing top-level key: no line to point at
             # Drop the last ".key" or "[i]".
             cut = max(p.rfind("."), p.rfind("["))
             p = p[:cut] if cut > 0 else ""
@@ -261,6 +264,8 @@ def _pydantic_message(err: Mapping[str, Any]) -> str:
     msg = str(err["msg"])
     value = err.get("input")
     if kind == "missing":
+        if err["loc"] and isinstance(err["loc"][-1], int):
+            return 'a value is missing here (a time window is a pair ["HH:MM", "HH:MM"])'
         return "required key is missing"
     if kind == "extra_forbidden":
         key = str(err["loc"][-1]) if err["loc"] else "?"
