@@ -204,6 +204,26 @@ class Questionnaire:
         """Codes of the questions on the route given ``answers`` (through a terminating question, if any)."""
         return [q.code for q in self._walk(answers)[0]]
 
+    def grid_codes(self, answers: Mapping[str, Any], code: str) -> list[str]:
+        """The rating questions the console may show as one grid, starting at ``code``.
+
+        They are the run of questions on the route from ``code`` on that are rating questions of the same section
+        and scale (A1-A4 for the default study); a single code when ``code`` is not a rating question. Answers
+        given in a grid go through :meth:`advance` one by one, in this order, so routing stays exact.
+        """
+        start = self._q(code)
+        if start.type != "rating":
+            return [code]
+        route, _, _ = self._walk(answers)
+        run: list[str] = []
+        for q in route:
+            if q.index < start.index:
+                continue
+            if q.type != "rating" or q.section != start.section or q.scale != start.scale:
+                break
+            run.append(q.code)
+        return run or [code]
+
     def termination(self, code: str, answers: Mapping[str, Any]) -> str | None:
         """The disposition if the interview ends at or before question ``code`` given ``answers``, else None."""
         here = self._q(code).index

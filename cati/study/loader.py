@@ -386,10 +386,16 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             elif qtype.get(ref) == "info":
                 out.error(path, f"question '{ref}' is an info screen and has no answer")
         for ref, literal in cond.literals:
-            if ref in position and isinstance(literal, int):
-                codes = scale_codes(ref)
-                if codes is not None and literal not in codes:
-                    out.error(path, f"'{ref}' has no answer code {literal} (its scale has {sorted(codes, key=str)})")
+            if ref not in position:
+                continue
+            codes = scale_codes(ref)
+            if codes is None or isinstance(literal, float):
+                continue
+            value = _code_key(literal)
+            if isinstance(value, str):
+                out.error(path, f"'{ref}' is answered with codes {sorted(codes, key=str)}, not text {literal!r}")
+            elif value not in codes:
+                out.error(path, f"'{ref}' has no answer code {value} (its scale has {sorted(codes, key=str)})")
 
     for i, q in enumerate(questions):
         qpath = f"questions[{i}]"

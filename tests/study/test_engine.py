@@ -115,6 +115,14 @@ def test_stale_answers_never_steer_routing():
     assert q.prune({"D0": 2, "D1": 5, "E1": 4})[1] == {"D1": 5, "E1": 4}
 
 
+def test_grid_codes_follow_section_and_route():
+    assert Q.grid_codes({}, "A1") == ["A1", "A2", "A3", "A4"]
+    assert Q.grid_codes({}, "A3") == ["A3", "A4"]
+    assert Q.grid_codes({"D0": 1}, "D1") == ["D1", "D2", "D3"]
+    assert Q.grid_codes({"D0": 1}, "F1") == ["F1", "F2", "F3", "F4"]  # Q0 is another section
+    assert Q.grid_codes({}, "D0") == ["D0"]
+
+
 def test_unknown_code_is_a_key_error():
     with pytest.raises(KeyError, match="no question 'Z1'"):
         Q.next_code({}, "Z1")

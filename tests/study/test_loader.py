@@ -8,6 +8,8 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cati.study.loader import DEFAULT_STUDY_PATH, StudyError, load_study, validate_study_mapping
 
@@ -126,6 +128,8 @@ CASES = {
                          "use == to compare"),
     "condition literal not on scale": (_set(["questions", 17, "ask_if"], "D0 == 3"), "questions[17].ask_if",
                                        "'D0' has no answer code 3"),
+    "condition text on coded question": (_set(["questions", 17, "ask_if"], "D0 == 'yes'"), "questions[17].ask_if",
+                                         "'D0' is answered with codes [1, 2, 9], not text 'yes'"),
     "indicator item unknown": (_set(["indicators", 0, "items", 0, "code"], "A9"), "indicators[0].items[0].code",
                                "unknown question 'A9'"),
     "indicator item not rating": (_set(["indicators", 3, "items", 0, "code"], "D0"),
@@ -285,3 +289,64 @@ def test_missing_and_non_utf8_files(tmp_path):
     bom = tmp_path / "bom.yaml"
     bom.write_bytes(b"\xef\xbb\xbf" + (DATA / "minimal.yaml").read_bytes())
     assert load_study(bom).id == "mini"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Rules over the whole file
+
+
+def _text_paths(node, path="", keys=()):
+    """Every localised text of a study mapping: (path as the loader prints it, keys to reach it)."""
+    if isinstance(node, dict):
+        if "zh-CN" in node and "en" in node:
+            yield path, keys
+            return
+        for key, value in node.items():
+            yield from _text_paths(value, f"{path}.{key}" if path else str(key), (*keys, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _text_paths(value, f"{path}[{i}]", (*keys, i))
+
+
+def _get(data, keys):
+    for key in keys:
+        data = data[key]
+    return data
+
+
+RAW = load_study(DEFAULT_STUDY_PATH).raw
+TEXT_PATHS = list(_text_paths(RAW))
+
+
+def test_text_paths_cover_the_whole_questionnaire():
+    # title, firm name; scale texts 7 + 2 + 3 + 2 + 6 + 4; 34 questions; 6 indicator names
+    assert len(TEXT_PATHS) == 2 + 24 + 34 + 6
+
+
+@settings(max_examples=60, deadline=None)
+@given(where=st.sampled_from(TEXT_PATHS), lang=st.sampled_from(["zh-CN", "en"]))
+def test_any_missing_translation_is_reported_at_its_path(where, lang):
+    path, keys = where
+    data = copy.deepcopy(RAW)
+    del _get(data, keys)[lang]
+    with pytest.raises(StudyError) as info:
+        validate_study_mapping(data, source="s.yaml")
+    assert [(p.path, p.message) for p in info.value.problems] == [(path, f"missing {lang} text")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(which=st.integers(0, 5), delta=st.floats(1e-5, 0.5) | st.floats(-0.1, -1e-5))
+def test_indicator_weights_off_by_more_than_tolerance_are_rejected(which, delta):
+    data = copy.deepcopy(RAW)
+    data["indicators"][which]["weight"] += delta
+    with pytest.raises(StudyError, match="indicator weights sum to"):
+        validate_study_mapping(data, source="s.yaml")
+
+
+@settings(max_examples=30, deadline=None)
+@given(which=st.integers(0, 5), delta=st.floats(-1e-7, 1e-7))
+def test_rounding_within_tolerance_is_accepted(which, delta):
+    data = copy.deepcopy(RAW)
+    data["indicators"][which]["weight"] += delta
+    assert validate_study_mapping(data, source="s.yaml").indicators[which].weight == pytest.approx(
+        RAW["indicators"][which]["weight"] + delta)
