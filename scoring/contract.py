@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 
 from .spec import ScoringSpec, default_spec
 
-__all__ = ["ID_COLUMNS", "read_responses_csv", "validate_responses", "complete_mask"]
+__all__ = ["ID_COLUMNS", "CleanResponses", "clean_arrays", "read_responses_csv", "validate_responses", "complete_mask"]
 
 ID_COLUMNS = ("respondent_id", "enterprise_id", "enterprise_name", "industry")
 _ITEM_LIKE = re.compile(r"^[A-Za-z]{1,2}\d{1,3}$")
@@ -130,7 +131,13 @@ def _codes(frame: pd.DataFrame, col: str, valid: frozenset[int] | None) -> np.nd
         raise ValueError(f"{_where(frame, pos)}, column {col}: {s.iloc[pos]!r} is not an answer code")
     present = ~np.isnan(values)
     if valid is not None:
-        ok = np.isin(values, np.fromiter(valid, dtype=float)) | ~present
+        top = max(max(valid), 0) + 1
+        table = np.zeros(top + 1, dtype=bool)
+        table[[v for v in valid if v >= 0]] = True
+        idx = np.where(present, values, top)
+        np.clip(idx, 0, top, out=idx)
+        idx_i = idx.astype(np.intp)
+        ok = ~present | (table[idx_i] & (idx_i == values))
     else:
         ok = (values == np.round(values)) | ~present
     if not ok.all():
@@ -143,13 +150,18 @@ def _codes(frame: pd.DataFrame, col: str, valid: frozenset[int] | None) -> np.nd
     return values
 
 
-def validate_responses(frame: pd.DataFrame, spec: ScoringSpec | None = None) -> pd.DataFrame:
-    """Check a wide responses frame against the file contract and return a clean copy.
+@dataclass(frozen=True)
+class CleanResponses:
+    """Validated responses as arrays (what :func:`validate_responses` checks, without copying the frame)."""
 
-    Identifier columns become strings, item / outcome / callback columns float answer codes (NaN = empty).
-    The input is not modified. See :func:`read_responses_csv` for the rules; the errors name ``line N`` when the
-    frame's index is named ``line`` (as read from a file), otherwise ``row <label>``.
-    """
+    ids: dict[str, np.ndarray]  # ID_COLUMNS -> object arrays of stripped strings
+    codes: np.ndarray  # (N, J) float answer codes of spec.item_codes, NaN = empty
+    outcome: np.ndarray | None  # (N,) float codes of spec.outcome, or None when the column is absent
+    callback: np.ndarray | None  # (N,) float codes of spec.callback_item, or None
+    complete: np.ndarray  # (N,) bool
+
+
+def _check_columns(frame: pd.DataFrame, spec: ScoringSpec) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError("responses: expected a pandas DataFrame")
     cols = [str(c) for c in frame.columns]
@@ -157,60 +169,82 @@ def validate_responses(frame: pd.DataFrame, spec: ScoringSpec | None = None) -> 
         dup = next(c for c in cols if cols.count(c) > 1)
         raise ValueError(f"line 1, column {dup}: the column appears twice")
     missing = [c for c in ID_COLUMNS if c not in frame.columns]
-    if spec is not None:
-        missing += [c for c in spec.item_codes if c not in frame.columns]
+    missing += [c for c in spec.item_codes if c not in frame.columns]
     if missing:
         raise ValueError(f"line 1: required column(s) missing: {', '.join(missing)}")
-    if spec is not None:
-        known = set(spec.item_codes) | set(spec.question_codes) | {spec.outcome, spec.callback_item}
-        for i, c in enumerate(cols):
-            if _ITEM_LIKE.match(c) and c not in known:
-                raise ValueError(
-                    f"line 1, column {i + 1} ({c}): unknown item code {c!r}; the study's items are "
-                    f"{', '.join(spec.item_codes)}"
-                )
+    known = set(spec.item_codes) | set(spec.question_codes) | {spec.outcome, spec.callback_item}
+    for i, c in enumerate(cols):
+        if _ITEM_LIKE.match(c) and c not in known:
+            raise ValueError(
+                f"line 1, column {i + 1} ({c}): unknown item code {c!r}; the study's items are "
+                f"{', '.join(spec.item_codes)}"
+            )
     if len(frame) == 0:
         raise ValueError("the responses file has no data rows")
 
-    out = frame.copy()
+
+def clean_arrays(frame: pd.DataFrame, spec: ScoringSpec) -> CleanResponses:
+    """Validate ``frame`` against the file contract and return its parts as arrays (the frame is not copied).
+
+    See :func:`validate_responses` for the rules and errors.
+    """
+    _check_columns(frame, spec)
+    ids: dict[str, np.ndarray] = {}
     for c in ID_COLUMNS:
-        s = out[c].astype("string").str.strip()
-        empty = (s.isna() | (s == "")).to_numpy(dtype=bool)
+        if c == "respondent_id":  # unique per row: stripping a million strings costs more than it is worth
+            arr = frame[c].to_numpy(dtype=object, na_value=None)
+            if not all(isinstance(v, str) for v in arr[:1]):
+                arr = np.array([None if v is None else str(v).strip() for v in arr], dtype=object)
+            empty = pd.isna(arr) | (arr == "")
+            labels_arr = arr
+        else:
+            # strip the distinct values only (few enterprises and industries, a million rows)
+            codes, uniques = pd.factorize(frame[c], use_na_sentinel=True)
+            labels = np.asarray(pd.Index(uniques).astype(str).str.strip(), dtype=object)
+            empty = codes < 0
+            if len(labels):
+                empty = empty | (labels == "")[np.maximum(codes, 0)]
+                labels_arr = labels[np.maximum(codes, 0)]
+            else:
+                labels_arr = np.full(len(frame), "", dtype=object)
+            labels_arr = np.where(codes >= 0, labels_arr, "")
         if empty.any() and c != "enterprise_name":
             pos = int(np.flatnonzero(empty)[0])
             raise ValueError(f"{_where(frame, pos)}, column {c}: empty {c}")
-        out[c] = s.fillna("").astype(object)
+        ids[c] = labels_arr
 
-    dup = out["respondent_id"].duplicated().to_numpy()
+    dup = pd.Series(ids["respondent_id"], copy=False).duplicated().to_numpy()
     if dup.any():
         pos = int(np.flatnonzero(dup)[0])
         raise ValueError(
-            f"{_where(frame, pos)}, column respondent_id: respondent_id {out['respondent_id'].iloc[pos]!r} appears "
+            f"{_where(frame, pos)}, column respondent_id: respondent_id {ids['respondent_id'][pos]!r} appears "
             "more than once"
         )
 
-    n_ind = out.groupby("enterprise_id", sort=False)["industry"].transform("nunique").to_numpy()
-    if (n_ind > 1).any():
-        pos_all = np.flatnonzero(n_ind > 1)
-        ent = out["enterprise_id"].iloc[pos_all[0]]
-        rows = np.flatnonzero((out["enterprise_id"] == ent).to_numpy())
-        first_ind = out["industry"].iloc[rows[0]]
-        conflict = next(r for r in rows if out["industry"].iloc[r] != first_ind)
+    ent_codes = pd.factorize(ids["enterprise_id"])[0]
+    ind_codes = pd.factorize(ids["industry"])[0]
+    first_ind = np.full(ent_codes.max() + 1, -1)
+    first_ind[ent_codes[::-1]] = ind_codes[::-1]
+    clash = first_ind[ent_codes] != ind_codes
+    if clash.any():
+        pos = int(np.flatnonzero(clash)[0])
+        ent = ids["enterprise_id"][pos]
+        first_row = int(np.flatnonzero(ent_codes == ent_codes[pos])[0])
         raise ValueError(
-            f"{_where(frame, int(conflict))}, column industry: enterprise {ent!r} is in industry "
-            f"{out['industry'].iloc[conflict]!r} here but in {first_ind!r} at {_where(frame, int(rows[0]))}; "
-            "an enterprise belongs to one industry"
+            f"{_where(frame, pos)}, column industry: enterprise {ent!r} is in industry {ids['industry'][pos]!r} here "
+            f"but in {ids['industry'][first_row]!r} at {_where(frame, first_row)}; an enterprise belongs to one "
+            "industry"
         )
 
-    if spec is not None:
-        valid = spec.valid_codes
-        for c in spec.item_codes:
-            out[c] = _codes(frame, c, valid)
-        if spec.outcome and spec.outcome in frame.columns:
-            out[spec.outcome] = _codes(frame, spec.outcome, valid)
-        if spec.callback_item and spec.callback_item in frame.columns:
-            cb_valid = frozenset(spec.callback_yes + spec.callback_no + spec.callback_missing)
-            out[spec.callback_item] = _codes(frame, spec.callback_item, cb_valid)
+    valid = spec.valid_codes
+    codes_m = np.empty((len(frame), len(spec.item_codes)), order="F")
+    for j, c in enumerate(spec.item_codes):
+        codes_m[:, j] = _codes(frame, c, valid)
+    outcome = _codes(frame, spec.outcome, valid) if spec.outcome and spec.outcome in frame.columns else None
+    callback = None
+    if spec.callback_item and spec.callback_item in frame.columns:
+        cb_valid = frozenset(spec.callback_yes + spec.callback_no + spec.callback_missing)
+        callback = _codes(frame, spec.callback_item, cb_valid)
 
     if "complete" in frame.columns and frame["complete"].dtype != bool:
         txt = frame["complete"].astype("string").str.strip().str.lower().fillna("")
@@ -220,7 +254,50 @@ def validate_responses(frame: pd.DataFrame, spec: ScoringSpec | None = None) -> 
             raise ValueError(
                 f"{_where(frame, pos)}, column complete: {frame['complete'].iloc[pos]!r} is not true/false or 1/0"
             )
-    if not complete_mask(out).any():
+    complete = complete_mask(frame)
+    if not complete.any():
         col = "complete" if "complete" in frame.columns else "status"
         raise ValueError(f"column {col}: no complete interviews in the responses (nothing to score)")
+    return CleanResponses(ids=ids, codes=codes_m, outcome=outcome, callback=callback, complete=complete)
+
+
+def validate_responses(frame: pd.DataFrame, spec: ScoringSpec | None = None) -> pd.DataFrame:
+    """Check a wide responses frame against the file contract and return a clean copy.
+
+    Identifier columns become stripped strings, item / outcome / callback columns float answer codes
+    (NaN = empty); other columns are kept as they are. The input is not modified.
+
+    Rules: the identifier columns and every item column of the study must exist; a column that looks like an
+    item code (``A5``, ``G1``) but is not a question of the study is an error; answers must be codes of the scale
+    or its missing codes (8, 9), empty = not asked; respondent ids are unique; an enterprise belongs to one
+    industry; at least one complete interview (``complete`` true/1, else ``status`` complete/1.1, else all rows).
+
+    Raises
+    ------
+    ValueError
+        Naming ``line N`` (file line, when the frame's index is named ``line`` as :func:`read_responses_csv`
+        makes it) or ``row <label>``, and the column.
+
+    Examples
+    --------
+    >>> spec = ScoringSpec.from_study({"indicators": [{"code": "A", "weight": 1, "items": ["A1"]}]})
+    >>> df = pd.DataFrame({"respondent_id": ["r1", "r2"], "enterprise_id": "e1", "enterprise_name": "甲",
+    ...                    "industry": ["银行", "保险"], "A1": [5, 4]})
+    >>> try:
+    ...     validate_responses(df, spec)
+    ... except ValueError as e:
+    ...     print(e)
+    row 1 (respondent_id r2), column industry: enterprise 'e1' is in industry '保险' here but in '银行' at row 0 (respondent_id r1); an enterprise belongs to one industry
+    """
+    spec = spec if spec is not None else default_spec()
+    clean = clean_arrays(frame, spec)
+    out = frame.copy()
+    for c, arr in clean.ids.items():
+        out[c] = arr
+    for j, c in enumerate(spec.item_codes):
+        out[c] = clean.codes[:, j]
+    if clean.outcome is not None:
+        out[spec.outcome] = clean.outcome
+    if clean.callback is not None:
+        out[spec.callback_item] = clean.callback
     return out

@@ -87,11 +87,21 @@ def relative_weights(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return eps[..., 0], np.sum(beta**2, axis=-1)
 
 
-def _pair_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    m = ~np.isnan(x)
-    mf = m.astype(np.float64)
-    x0 = np.where(m, x, 0.0)
-    return mf.T @ mf, x0.T @ mf, (x0 * x0).T @ mf, x0.T @ x0
+def _pair_sums(columns: list[np.ndarray], chunk: int = 65536) -> tuple[np.ndarray, ...]:
+    """The four p×p pairwise sums over rows (n, Σx_i|j, Σx_i²|j, Σx_i·x_j), in row chunks (bounded memory)."""
+    p = len(columns)
+    n = len(columns[0]) if p else 0
+    acc = [np.zeros((p, p)) for _ in range(4)]
+    for r0 in range(0, n, chunk):
+        x = np.column_stack([c[r0 : r0 + chunk] for c in columns])
+        m = ~np.isnan(x)
+        mf = m.astype(np.float64)
+        x0 = np.where(m, x, 0.0)
+        acc[0] += mf.T @ mf
+        acc[1] += x0.T @ mf
+        acc[2] += (x0 * x0).T @ mf
+        acc[3] += x0.T @ x0
+    return tuple(acc)
 
 
 def _corr_from_sums(nm, sx, sxx, sxy) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +146,7 @@ def johnson_relative_weights(frame: pd.DataFrame, predictors: list[str], outcome
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise ValueError(f"johnson_relative_weights: column(s) missing: {', '.join(missing)}")
-    x = frame[cols].to_numpy(dtype=np.float64)
-    corr, nm = _corr_from_sums(*_pair_sums(x))
+    corr, nm = _corr_from_sums(*_pair_sums([frame[c].to_numpy(dtype=np.float64) for c in cols]))
     rw, r2 = relative_weights(corr)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = rw / r2
@@ -276,22 +285,24 @@ def driver_table(
     rows = []
     for level, preds in levels.items():
         cols = [*preds, outcome]
-        x = respondents[cols].to_numpy(dtype=np.float64)
-        corr, nm = _corr_from_sums(*_pair_sums(x))
+        arrays = [respondents[c].to_numpy(dtype=np.float64) for c in cols]
+        corr, nm = _corr_from_sums(*_pair_sums(arrays))
         rw, r2 = relative_weights(corr)
-        present = ~np.isnan(x[:, :-1])
-        cnt = np.stack([np.bincount(enterprise_codes, weights=present[:, j], minlength=n_e)
-                        for j in range(len(preds))], axis=1)
-        sums = np.stack([np.bincount(enterprise_codes, weights=np.where(present[:, j], x[:, j], 0.0), minlength=n_e)
-                         for j in range(len(preds))], axis=1)
-        sqs = np.stack([np.bincount(enterprise_codes, weights=np.where(present[:, j], x[:, j] ** 2, 0.0),
-                                    minlength=n_e) for j in range(len(preds))], axis=1)
+        cnt = np.empty((n_e, len(preds)))
+        sums = np.empty((n_e, len(preds)))
+        sqs = np.empty((n_e, len(preds)))
+        for j in range(len(preds)):
+            present = ~np.isnan(arrays[j])
+            v0 = np.where(present, arrays[j], 0.0)
+            cnt[:, j] = np.bincount(enterprise_codes, weights=present, minlength=n_e)
+            sums[:, j] = np.bincount(enterprise_codes, weights=v0, minlength=n_e)
+            sqs[:, j] = np.bincount(enterprise_codes, weights=v0 * v0, minlength=n_e)
         tau = _tau_from_group_stats(cnt, sums, sqs)
         imp_hi, vol_hi, names = quadrant(rw, tau)
         probs = {q: np.full(len(preds), np.nan) for q in QUADRANTS.values()}
         if cluster_weights is not None and cluster_weights.shape[0] > 0:
             p = len(cols)
-            stats_e = _enterprise_pair_sums(x, enterprise_codes, n_e)
+            stats_e = _enterprise_pair_sums(np.column_stack(arrays), enterprise_codes, n_e)
             tot = (cluster_weights @ stats_e).reshape(-1, 4, p, p)
             corr_b, _ = _corr_from_sums(tot[:, 0], tot[:, 1], tot[:, 2], tot[:, 3])
             rw_b, _ = relative_weights(corr_b)

@@ -12,6 +12,10 @@ import pandas as pd
 from .spec import ScoringSpec
 
 __all__ = [
+    "enterprise_frame",
+    "respondent_block",
+    "respondent_columns",
+    "respondent_frame",
     "recode_items",
     "respondent_scores",
     "enterprise_scores",
@@ -24,7 +28,7 @@ ID_COLS = ["respondent_id", "enterprise_id", "enterprise_name", "industry"]
 
 
 def _codes_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    out = np.empty((len(frame), len(cols)), dtype=np.float64)
+    out = np.empty((len(frame), len(cols)), dtype=np.float64, order="F")
     for j, c in enumerate(cols):
         s = frame[c]
         if pd.api.types.is_numeric_dtype(s.dtype):
@@ -43,8 +47,17 @@ def _recode(codes: np.ndarray, spec: ScoringSpec) -> np.ndarray:
     for code, score in spec.item_scores.items():
         if code >= 0:
             table[code] = score
-    idx = np.where(np.isfinite(codes) & (codes >= 0) & (codes <= top) & (codes == np.round(codes)), codes, top)
-    return table[idx.astype(np.intp)]
+    idx = _code_index(codes, top)
+    out = table[idx]
+    out[idx != codes] = np.nan  # non-integer or out-of-range codes (NaN != anything, so empty stays NaN)
+    return out
+
+
+def _code_index(codes: np.ndarray, top: int) -> np.ndarray:
+    """Codes as table indices in 0…top (NaN, negative, too large → clipped; callers compare with the codes)."""
+    idx = np.where(np.isnan(codes), top, codes)
+    np.clip(idx, 0, top, out=idx)
+    return idx.astype(np.intp)
 
 
 def recode_items(frame: pd.DataFrame, spec: ScoringSpec, columns: list[str] | None = None) -> pd.DataFrame:
@@ -83,27 +96,38 @@ def recode_items(frame: pd.DataFrame, spec: ScoringSpec, columns: list[str] | No
 
 
 def _indicator_matrix(items: np.ndarray, spec: ScoringSpec) -> np.ndarray:
-    """(N × J) item scores → (N × K) indicator scores: weighted mean over answered items, ≥ min answered."""
-    out = np.full((items.shape[0], len(spec.indicators)), np.nan)
+    """(N × J) item scores → (N × K) indicator scores: weighted mean over answered items, ≥ min answered.
+
+    Column by column with numpy ufuncs (contiguous when ``items`` is Fortran-ordered): no BLAS threads, which
+    oversubscribe a shared machine for such skinny products."""
+    n = items.shape[0]
+    out = np.empty((n, len(spec.indicators)), order="F")
     col = 0
     for k, ind in enumerate(spec.indicators):
-        block = items[:, col : col + len(ind.items)]
-        col += len(ind.items)
-        w = np.asarray(ind.item_weights, dtype=np.float64)
-        answered = ~np.isnan(block)
-        den = answered @ w
-        num = np.where(answered, block, 0.0) @ w
-        ok = answered.sum(axis=1) >= spec.min_answered(ind.code)
+        num = np.zeros(n)
+        den = np.zeros(n)
+        cnt = np.zeros(n)
+        for w in ind.item_weights:
+            v = items[:, col]
+            col += 1
+            answered = ~np.isnan(v)
+            num += np.where(answered, v, 0.0) * w
+            den += answered * w
+            cnt += answered
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, k] = np.where(ok, num / den, np.nan)
+            out[:, k] = np.where(cnt >= spec.min_answered(ind.code), num / den, np.nan)
     return out
 
 
 def _composite(indicators: np.ndarray, spec: ScoringSpec) -> np.ndarray:
-    w = np.asarray([ind.weight for ind in spec.indicators], dtype=np.float64)
-    avail = ~np.isnan(indicators)
-    den = avail @ w
-    num = np.where(avail, indicators, 0.0) @ w
+    n = indicators.shape[0]
+    num = np.zeros(n)
+    den = np.zeros(n)
+    for k, ind in enumerate(spec.indicators):
+        v = indicators[:, k]
+        avail = ~np.isnan(v)
+        num += np.where(avail, v, 0.0) * ind.weight
+        den += avail * ind.weight
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
@@ -147,27 +171,51 @@ def respondent_scores(frame: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
     >>> respondent_scores(df, spec)[["A", "B", "composite"]].to_numpy().tolist()
     [[90.0, 60.0, 75.0], [nan, 80.0, 80.0]]
     """
-    items = recode_items(frame, spec, list(spec.item_codes)).to_numpy()
-    ind = _indicator_matrix(items, spec)
-    comp = _composite(ind, spec)
-    data: dict[str, object] = {c: frame[c].to_numpy() for c in ID_COLS}
-    for j, c in enumerate(spec.item_codes):
-        data[c] = items[:, j]
-    for k, c in enumerate(spec.indicator_codes):
-        data[c] = ind[:, k]
-    data["composite"] = comp
+    codes = _codes_matrix(frame, list(spec.item_codes))
+    outcome = (_codes_matrix(frame, [spec.outcome])[:, 0]
+               if spec.outcome and spec.outcome in frame.columns else None)
+    callback = (_codes_matrix(frame, [spec.callback_item])[:, 0]
+                if spec.callback_item and spec.callback_item in frame.columns else None)
+    block, names = respondent_block(codes, outcome, callback, spec)
+    return respondent_frame({c: frame[c].to_numpy() for c in ID_COLS}, block, names, index=frame.index)
+
+
+def respondent_columns(spec: ScoringSpec) -> list[str]:
+    """Score columns of the respondent table, in order: items, indicators, composite, outcome, callback."""
+    return [*spec.item_codes, *spec.indicator_codes, "composite", *([spec.outcome] if spec.outcome else []),
+            "callback"]
+
+
+def respondent_block(codes: np.ndarray, outcome: np.ndarray | None, callback: np.ndarray | None,
+                     spec: ScoringSpec) -> tuple[np.ndarray, list[str]]:
+    """Array core of :func:`respondent_scores`: answer codes (N × J) → one (N × C) float block and its names."""
+    names = respondent_columns(spec)
+    n, n_items, n_ind = codes.shape[0], len(spec.item_codes), len(spec.indicators)
+    block = np.empty((n, len(names)), order="F")  # columns contiguous: column-wise work and no copy into pandas
+    for j in range(n_items):
+        block[:, j] = _recode(codes[:, j], spec)
+    block[:, n_items : n_items + n_ind] = _indicator_matrix(block[:, :n_items], spec)
+    block[:, n_items + n_ind] = _composite(block[:, n_items : n_items + n_ind], spec)
+    col = n_items + n_ind + 1
     if spec.outcome:
-        if spec.outcome in frame.columns:
-            data[spec.outcome] = recode_items(frame, spec, [spec.outcome])[spec.outcome].to_numpy()
-        else:
-            data[spec.outcome] = np.full(len(frame), np.nan)
-    cb = np.full(len(frame), np.nan)
-    if spec.callback_item and spec.callback_item in frame.columns:
-        codes = _codes_matrix(frame, [spec.callback_item])[:, 0]
-        cb[np.isin(codes, spec.callback_yes)] = 1.0
-        cb[np.isin(codes, spec.callback_no)] = 0.0
-    data["callback"] = cb
-    return pd.DataFrame(data, index=frame.index)
+        block[:, col] = _recode(outcome, spec) if outcome is not None else np.nan
+        col += 1
+    cb = np.full(n, np.nan)
+    if callback is not None:
+        cb[np.isin(callback, spec.callback_yes)] = 1.0
+        cb[np.isin(callback, spec.callback_no)] = 0.0
+    block[:, col] = cb
+    return block, names
+
+
+def respondent_frame(ids: dict[str, np.ndarray], block: np.ndarray, names: list[str], index=None) -> pd.DataFrame:
+    """Identifier columns + score block as a DataFrame without copying the block."""
+    out = pd.DataFrame(block, columns=names, copy=False)
+    for i, c in enumerate(ID_COLS):
+        out.insert(i, c, ids[c])
+    if index is not None:
+        out.index = index
+    return out
 
 
 def group_index(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,17 +225,29 @@ def group_index(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.intp), np.asarray(uniques, dtype=object)
 
 
-def _group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group_sums(codes: np.ndarray, n_groups: int, values: np.ndarray,
+                cols: list[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group and column: sum, count of non-NaN and sum of squares (NaN skipped)."""
-    present = ~np.isnan(values)
-    v0 = np.where(present, values, 0.0)
-    sums = np.empty((n_groups, values.shape[1]))
-    cnts = np.empty((n_groups, values.shape[1]))
-    sqs = np.empty((n_groups, values.shape[1]))
-    for j in range(values.shape[1]):
-        sums[:, j] = np.bincount(codes, weights=v0[:, j], minlength=n_groups)
-        cnts[:, j] = np.bincount(codes, weights=present[:, j], minlength=n_groups)
-        sqs[:, j] = np.bincount(codes, weights=v0[:, j] * v0[:, j], minlength=n_groups)
+    cols = list(range(values.shape[1])) if cols is None else cols
+    shape = (n_groups, len(cols))
+    sums, cnts, sqs = np.empty(shape), np.empty(shape), np.empty(shape)
+    starts = None
+    if len(codes) and n_groups and (np.diff(codes) >= 0).all():
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        if len(starts) != n_groups:  # some group has no rows
+            starts = None
+    for j, c in enumerate(cols):
+        v = values[:, c]
+        present = ~np.isnan(v)
+        v0 = np.where(present, v, 0.0)
+        if starts is not None:  # rows already grouped: one sequential segment sum
+            sums[:, j] = np.add.reduceat(v0, starts)
+            cnts[:, j] = np.add.reduceat(present.astype(np.float64), starts)
+            sqs[:, j] = np.add.reduceat(v0 * v0, starts)
+        else:
+            sums[:, j] = np.bincount(codes, weights=v0, minlength=n_groups)
+            cnts[:, j] = np.bincount(codes, weights=present, minlength=n_groups)
+            sqs[:, j] = np.bincount(codes, weights=v0 * v0, minlength=n_groups)
     return sums, cnts, sqs
 
 
@@ -230,23 +290,32 @@ def enterprise_scores(respondents: pd.DataFrame, spec: ScoringSpec) -> pd.DataFr
     [['e1', 2, 90.0], ['e2', 1, 40.0]]
     """
     codes, ents = group_index(respondents["enterprise_id"])
+    names = [c for c in respondent_columns(spec) if c in respondents.columns]
+    block = respondents[names].to_numpy(dtype=np.float64)
+    return enterprise_frame(block, names, codes, ents, respondents["enterprise_name"].to_numpy(),
+                            respondents["industry"].to_numpy(), spec)
+
+
+def enterprise_frame(block: np.ndarray, names: list[str], codes: np.ndarray, ents: np.ndarray,
+                     ent_names: np.ndarray, industries: np.ndarray, spec: ScoringSpec) -> pd.DataFrame:
+    """Array core of :func:`enterprise_scores` (``block`` columns named by ``names``, ``codes`` from
+    :func:`group_index`)."""
     n_e = len(ents)
     first = np.full(n_e, -1, dtype=np.intp)
     # first row of each enterprise (for name and industry): reversed assignment keeps the first occurrence
     first[codes[::-1]] = np.arange(len(codes))[::-1]
-    names = respondents["enterprise_name"].to_numpy()[first]
-    inds = respondents["industry"].to_numpy()[first]
     main = [*spec.indicator_codes, "composite"]
     extra = [*spec.item_codes, *([spec.outcome] if spec.outcome else [])]
     cols = main + extra + ["callback"]
-    vals = respondents[cols].to_numpy(dtype=np.float64)
-    sums, cnts, sqs = _group_sums(codes, n_e, vals)
+    pos = {c: i for i, c in enumerate(names)}
+    sums, cnts, sqs = _group_sums(codes, n_e, block, [pos[c] for c in cols])
     means = _div(sums, cnts)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(cnts > 1, (sqs - cnts * means**2) / np.where(cnts > 1, cnts - 1, 1), np.nan)
     var = np.maximum(var, 0.0)
     n = np.bincount(codes, minlength=n_e)
-    out: dict[str, object] = {"enterprise_id": ents, "enterprise_name": names, "industry": inds, "n": n}
+    out: dict[str, object] = {"enterprise_id": ents, "enterprise_name": ent_names[first],
+                              "industry": industries[first], "n": n}
     for j, c in enumerate(cols[:-1]):
         out[c] = means[:, j]
     out["callback_rate"] = means[:, -1]

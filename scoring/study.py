@@ -10,9 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import complete_mask, validate_responses
+from .contract import clean_arrays
 from .drivers import QUADRANTS, driver_table
-from .scores import enterprise_scores, group_index, industry_scores, overall_scores, respondent_scores
+from .scores import (
+    enterprise_frame,
+    group_index,
+    industry_scores,
+    overall_scores,
+    respondent_block,
+    respondent_frame,
+)
 from .spec import ScoringSpec
 from .uncertainty import (
     cluster_counts,
@@ -150,21 +157,19 @@ def score_study(
     if n_boot < 0:
         raise ValueError("n_boot: must be >= 0")
     conf = spec.confidence
-    clean = validate_responses(responses, spec)
-    keep = complete_mask(clean)
+    clean = clean_arrays(responses, spec)
+    keep = clean.complete
     n_dropped = int((~keep).sum())
-    frame = clean[keep] if n_dropped else clean
 
-    resp = respondent_scores(frame, spec)
-    # Order rows by enterprise and respondent id: groups become contiguous for the bootstrap and results do not
-    # depend on the row order of the input.
-    ent_codes, ents = group_index(resp["enterprise_id"])
-    order = np.lexsort((resp["respondent_id"].to_numpy().astype(str), ent_codes))
-    resp = resp.iloc[order].reset_index(drop=True)
-    ent_codes = ent_codes[order]
+    def kept(a):
+        return None if a is None else (a[keep] if n_dropped else a)
+
+    ids = {c: kept(v) for c, v in clean.ids.items()}
+    block, names = respondent_block(kept(clean.codes), kept(clean.outcome), kept(clean.callback), spec)
+    resp = respondent_frame(ids, block, names)
+    ent_codes, ents = group_index(ids["enterprise_id"])
     n_e = len(ents)
-
-    ent = enterprise_scores(resp, spec)
+    ent = enterprise_frame(block, names, ent_codes, ents, ids["enterprise_name"], ids["industry"], spec)
     ind_codes_e, inds = group_index(ent["industry"])
     n_i = len(inds)
     ind = industry_scores(ent, spec, agg)
@@ -173,7 +178,15 @@ def score_study(
     rng = np.random.default_rng(seed)
 
     # ---- enterprise intervals and ranks (respondent bootstrap) ----
-    ent_reps = respondent_bootstrap(resp[main].to_numpy(dtype=np.float64), ent_codes, n_e, n_boot, rng)
+    # Rows ordered by enterprise, then respondent id: groups are contiguous and the draws do not depend on the
+    # row order of the input.
+    if n_boot > 0:
+        order = np.lexsort((ids["respondent_id"].astype(str), ent_codes))
+        pos = {c: i for i, c in enumerate(names)}
+        main_vals = block[:, [pos[c] for c in main]][order]
+        ent_reps = respondent_bootstrap(main_vals, ent_codes[order], n_e, n_boot, rng)
+    else:
+        ent_reps = np.empty((0, n_e, len(main)))
     lo, hi = percentile_interval(ent_reps, conf)
     comp_j = len(main) - 1
     ent["composite_ci_low"], ent["composite_ci_high"] = lo[:, comp_j], hi[:, comp_j]
