@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import enum
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -94,15 +95,113 @@ def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+class _Stmts:
+    """Hot-path statements, built once and reused (building SQLAlchemy expressions costs more than running
+    these indexed queries, and prebuilt statements also hit the compiled-SQL cache)."""
+
+    def __init__(self) -> None:
+        p = bindparam
+        self.own_claim = (
+            select(Case.id)
+            .where(Case.study_id == p("study_id"), Case.status == CaseStatus.CLAIMED,
+                   Case.claimed_by_id == p("interviewer_id"))
+            .limit(1)
+        )
+        self.claim = (
+            update(Case)
+            .where(Case.id == p("case_id"), Case.status == p("from_status"))
+            .values(status=CaseStatus.CLAIMED, claimed_by_id=p("interviewer_id"), claimed_at=p("now"),
+                    claim_expires_at=p("expires"))
+            .execution_options(synchronize_session=False)
+        )
+        self.release_stale = (
+            update(Case)
+            .where(Case.study_id == p("p_study"), Case.status == CaseStatus.CLAIMED,
+                   Case.claim_expires_at < p("now"))
+            .values(status=CaseStatus.READY, claimed_by_id=None, claimed_at=None, claim_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        self.break_appointments = (
+            update(Appointment)
+            .where(Appointment.study_id == p("p_study"), Appointment.status == AppointmentStatus.PENDING,
+                   Appointment.due_at < p("cutoff"))
+            .values(status=AppointmentStatus.BROKEN)
+            .execution_options(synchronize_session=False)
+        )
+        self.due_appointments = (
+            select(Appointment.id, Appointment.case_id, Appointment.interviewer_id, Appointment.due_at)
+            .join(Case, Case.id == Appointment.case_id)
+            .join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(
+                Appointment.study_id == p("study_id"),
+                Appointment.status == AppointmentStatus.PENDING,
+                Appointment.due_at <= p("horizon"),
+                Case.status == CaseStatus.READY,
+                Case.timezone.in_(p("tzs", expanding=True)),
+                Enterprise.status == EnterpriseStatus.ACTIVE,
+                Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+                # Mine, unassigned ones, or someone else's that its owner let slip for 5 minutes.
+                or_(Appointment.interviewer_id == p("interviewer_id"), Appointment.interviewer_id.is_(None),
+                    Appointment.due_at <= p("slipped")),
+            )
+            .order_by(Appointment.due_at)
+            .limit(20)
+        )
+        self.enterprises = select(
+            Enterprise.id, Enterprise.quota_target, Enterprise.completes, Enterprise.in_progress
+        ).where(Enterprise.study_id == p("study_id"), Enterprise.status == EnterpriseStatus.ACTIVE)
+        self.claims_by_enterprise = (
+            select(Case.enterprise_id, func.count())
+            .where(Case.study_id == p("study_id"), Case.status == CaseStatus.CLAIMED)
+            .group_by(Case.enterprise_id)
+        )
+        self._callable: dict[tuple, Select] = {}
+
+    def callable_in_enterprise(self, bits: tuple[tuple[str, int], ...], converter: bool, pg: bool) -> Select:
+        key = (bits, converter, pg)
+        stmt = self._callable.get(key)
+        if stmt is None:
+            p = bindparam
+            tried_now = (case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in bits),
+                              else_=0) if bits else literal(0))
+            stmt = (
+                select(Case.id)
+                .where(
+                    Case.enterprise_id == p("enterprise_id"),
+                    Case.status == CaseStatus.READY,
+                    Case.next_call_at <= p("now"),
+                    Case.attempts < p("max_attempts"),
+                    Case.timezone.in_(p("tzs", expanding=True)),
+                    or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
+                )
+                # Parts of the day not yet tried for the case first, then fewer attempts, then longest waiting.
+                .order_by(case((tried_now == 0, 0), else_=1), Case.attempts, Case.next_call_at, Case.id)
+                .limit(3)
+            )
+            if not converter:
+                stmt = stmt.where(Case.needs_converter.is_(False))
+            if pg:
+                stmt = stmt.with_for_update(skip_locked=True, of=Case)
+            self._callable[key] = stmt
+        return stmt
+
+
+_stmts: _Stmts | None = None
+
+
+def _s() -> _Stmts:
+    global _stmts
+    if _stmts is None:
+        _stmts = _Stmts()
+    return _stmts
+
+
 def _claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules,
            *, from_status: CaseStatus = CaseStatus.READY) -> bool:
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case_id, Case.status == from_status)
-        .values(status=CaseStatus.CLAIMED, claimed_by_id=interviewer_id, claimed_at=now,
-                claim_expires_at=now + timedelta(minutes=rules.claim_timeout_minutes))
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_s().claim, {
+        "case_id": case_id, "from_status": from_status, "interviewer_id": interviewer_id, "now": now,
+        "expires": now + timedelta(minutes=rules.claim_timeout_minutes),
+    })
     return result.rowcount == 1
 
 
@@ -112,38 +211,30 @@ def _open_timezones(session: Session, study_id: int, now: datetime, rules: CallR
     return open_, zones
 
 
-_tz_cache: dict[int, tuple[datetime, list[str]]] = {}
+_tz_cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
 
 def _timezones(session: Session, study_id: int, rules: CallRules) -> list[str]:
     # Distinct respondent time zones change only on import; a short cache keeps a DISTINCT over a million
     # cases off the hot path.
-    cached = _tz_cache.get(study_id)
-    wall = datetime.now().astimezone()
-    if cached and (wall - cached[0]).total_seconds() < 60:
+    key = (str(session.get_bind().url), study_id)
+    cached = _tz_cache.get(key)
+    wall = time.monotonic()
+    if cached and wall - cached[0] < 30:
         return cached[1]
     zones = list(session.scalars(select(Case.timezone).where(Case.study_id == study_id).distinct()))
     zones = zones or [rules.timezone_default]
-    _tz_cache[study_id] = (wall, zones)
+    _tz_cache[key] = (wall, zones)
     return zones
 
 
-def invalidate_timezone_cache(study_id: int | None = None) -> None:
-    if study_id is None:
-        _tz_cache.clear()
-    else:
-        _tz_cache.pop(study_id, None)
+def invalidate_timezone_cache() -> None:
+    _tz_cache.clear()
 
 
 def release_stale_claims(session: Session, study_id: int, now: datetime) -> int:
     """Claims whose holder went silent (crashed browser, lost network) past the timeout go back to the pool."""
-    result = session.execute(
-        update(Case)
-        .where(Case.study_id == study_id, Case.status == CaseStatus.CLAIMED, Case.claim_expires_at < now)
-        .values(status=CaseStatus.READY, claimed_by_id=None, claimed_at=None, claim_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    return session.execute(_s().release_stale, {"p_study": study_id, "now": now}).rowcount
 
 
 def renew_claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules) -> bool:
@@ -161,57 +252,14 @@ def break_missed_appointments(session: Session, study_id: int, now: datetime, ru
     """Appointments unserved past their grace period are marked broken; their cases stay in the queue
     (they were due, so they are callable now) and keep their place at the front of the line."""
     cutoff = now - timedelta(minutes=rules.appointment_grace_minutes)
-    result = session.execute(
-        update(Appointment)
-        .where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING,
-               Appointment.due_at < cutoff)
-        .values(status=AppointmentStatus.BROKEN)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
-
-
-def _due_appointments(session, study_id, now, rules, *, interviewer_id: int | None, open_tzs: list[str]):
-    horizon = now + timedelta(minutes=rules.appointment_window_minutes)
-    q = (
-        select(Appointment.id, Appointment.case_id)
-        .join(Case, Case.id == Appointment.case_id)
-        .join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .where(
-            Appointment.study_id == study_id,
-            Appointment.status == AppointmentStatus.PENDING,
-            Appointment.due_at <= horizon,
-            Case.status == CaseStatus.READY,
-            Case.timezone.in_(open_tzs),
-            Enterprise.status == EnterpriseStatus.ACTIVE,
-            Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
-        )
-        .order_by(Appointment.due_at)
-        .limit(5)
-    )
-    if interviewer_id is not None:
-        q = q.where(Appointment.interviewer_id == interviewer_id)
-    else:
-        # Anyone's: unassigned ones, or someone else's that its owner let slip for 5 minutes.
-        q = q.where(or_(Appointment.interviewer_id.is_(None),
-                        Appointment.due_at <= now - timedelta(minutes=5)))
-    return session.execute(q).all()
+    return session.execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
 
 
 def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random) -> list[int]:
     """Open enterprises, furthest behind their quota first; an enterprise already being dialed by enough
     interviewers for the completes it still needs waits its turn."""
-    rows = session.execute(
-        select(Enterprise.id, Enterprise.quota_target, Enterprise.completes, Enterprise.in_progress)
-        .where(Enterprise.study_id == study_id, Enterprise.status == EnterpriseStatus.ACTIVE)
-    ).all()
-    claims = dict(
-        session.execute(
-            select(Case.enterprise_id, func.count())
-            .where(Case.study_id == study_id, Case.status == CaseStatus.CLAIMED)
-            .group_by(Case.enterprise_id)
-        ).all()
-    )
+    rows = session.execute(_s().enterprises, {"study_id": study_id}).all()
+    claims = dict(session.execute(_s().claims_by_enterprise, {"study_id": study_id}).all())
     ranked = []
     for eid, target, done, running in rows:
         open_slots = target - done - running
@@ -221,30 +269,6 @@ def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: ra
         ranked.append(((done + running) / target if target else 1.0, rng.random(), eid))
     ranked.sort()
     return [eid for _share, _r, eid in ranked]
-
-
-def _callable_in_enterprise(session, study_id, enterprise_id, now, rules, *, open_tzs, part_bits, interviewer_id,
-                            converter, limit):
-    tried_now = case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in part_bits.items()),
-                     else_=0) if part_bits else 0
-    q = (
-        select(Case.id)
-        .where(
-            Case.enterprise_id == enterprise_id,
-            Case.status == CaseStatus.READY,
-            Case.next_call_at <= now,
-            Case.attempts < rules.max_attempts,
-            Case.timezone.in_(open_tzs),
-            or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == interviewer_id),
-        )
-        .order_by(case((tried_now == 0, 0), else_=1), Case.attempts, Case.next_call_at, Case.id)
-        .limit(limit)
-    )
-    if not converter:
-        q = q.where(Case.needs_converter.is_(False))
-    if _is_pg(session):
-        q = q.with_for_update(skip_locked=True, of=Case)
-    return list(session.scalars(q))
 
 
 def next_case(
@@ -265,11 +289,9 @@ def next_case(
     """
     rng = rng or random
     rules = rules_for(study)
+    stmts = _s()
     _lock_for_claim(session)
-    own = session.scalar(
-        select(Case.id).where(Case.study_id == study.id, Case.status == CaseStatus.CLAIMED,
-                              Case.claimed_by_id == interviewer_id).limit(1)
-    )
+    own = session.scalar(stmts.own_claim, {"study_id": study.id, "interviewer_id": interviewer_id})
     if own is not None:
         renew_claim(session, own, interviewer_id, now, rules)
         return Claim(own, "own_claim")
@@ -278,20 +300,24 @@ def next_case(
     open_tzs, all_tzs = _open_timezones(session, study.id, now, rules)
 
     if open_tzs:
-        for source, owner in (("own_appointment", interviewer_id), ("appointment", None)):
-            for appt_id, case_id in _due_appointments(session, study.id, now, rules, interviewer_id=owner,
-                                                      open_tzs=open_tzs):
-                if _claim(session, case_id, interviewer_id, now, rules):
-                    return Claim(case_id, source, appt_id)
+        due = session.execute(stmts.due_appointments, {
+            "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
+            "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
+        }).all()
+        # The interviewer's own appointments first, then anyone's, each by due time.
+        due.sort(key=lambda r: (r.interviewer_id != interviewer_id, r.due_at))
+        for appt_id, case_id, owner, _due in due:
+            if _claim(session, case_id, interviewer_id, now, rules):
+                return Claim(case_id, "own_appointment" if owner == interviewer_id else "appointment", appt_id)
 
-        part_bits = {}
+        bits = []
         for tz in open_tzs:
             idx = day_part_index(now, tz, rules)
-            part_bits[tz] = (1 << idx) if idx is not None else 0
+            bits.append((tz, (1 << idx) if idx is not None else 0))
+        stmt = stmts.callable_in_enterprise(tuple(bits), converter, _is_pg(session))
+        params = {"now": now, "max_attempts": rules.max_attempts, "tzs": open_tzs, "interviewer_id": interviewer_id}
         for enterprise_id in _enterprise_order(session, study.id, rules, rng):
-            for case_id in _callable_in_enterprise(session, study.id, enterprise_id, now, rules, open_tzs=open_tzs,
-                                                   part_bits=part_bits, interviewer_id=interviewer_id,
-                                                   converter=converter, limit=3):
+            for case_id in session.scalars(stmt, {**params, "enterprise_id": enterprise_id}):
                 if _claim(session, case_id, interviewer_id, now, rules):
                     return Claim(case_id, "callable")
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)

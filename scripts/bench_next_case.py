@@ -1,0 +1,186 @@
+"""Benchmark ``next_case``: latency of a claim (one transaction: choose, claim, commit) with many concurrent
+claimers on a large sample.
+
+    python scripts/bench_next_case.py --backend sqlite --cases 100000 --claimers 50
+    python scripts/bench_next_case.py --backend postgresql --cases 1000000 --claimers 50 \
+        --pg-url postgresql://postgres@127.0.0.1:5432/postgres
+
+Each claimer is an interviewer in its own thread with its own connection: claim a case, "talk" for a random
+0.5–1.5 × ``--think`` ms, code an outcome through ``record_outcome`` (a mix of no answer, busy, refusal…), and
+claim again. A real dial takes 30 s or more (ringing, talk, wrap-up), so the default think time of 2 s
+already compresses 50 interviewers' load more than 15-fold; ``--think 0`` measures saturation (claims queue
+behind each other and the latency becomes queueing time). Prints p50/p95/p99/max of the claim latency
+(choose + claim + commit, as the interviewer waits for it) and the claims per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cati.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from cati.migrate import upgrade  # noqa: E402
+from cati.models import CallAttempt, Case, CasePhone, Enterprise, Industry, Replicate, Study, User  # noqa: E402
+from cati.services.scheduling import Claim, mark_dialed, next_case, record_outcome, rules_for  # noqa: E402
+from cati.services.studies import default_study_file, install_study  # noqa: E402
+from tests.factories import MONDAY_10AM  # noqa: E402
+
+INDUSTRIES = ["通信", "银行", "公共服务", "互联网", "互联网金融", "零售", "互联网旅游", "基金", "汽车", "保险", "制造业",
+              "物流快递", "地产", "证券", "其他"]
+OUTCOMES = [("3.13", 0.45), ("3.12", 0.05), ("3.14", 0.05), ("2.21", 0.1), ("2.113", 0.08), ("4.31", 0.07),
+            ("4.70", 0.05), ("2.112", 0.1), ("3.16", 0.05)]
+
+
+def build(url: str, n_cases: int, n_enterprises: int, n_claimers: int):
+    engine = make_engine(url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        study = install_study(s, default_study_file())
+        inds = [Industry(name=n) for n in INDUSTRIES]
+        s.add_all(inds)
+        s.flush()
+        ents = [Enterprise(study_id=study.id, external_id=f"E{i:04d}", name=f"企业{i}",
+                           industry_id=inds[i % len(inds)].id, quota_target=20) for i in range(n_enterprises)]
+        s.add_all(ents)
+        s.flush()
+        ent_ids = [e.id for e in ents]
+        users = [User(username=f"bench{i}", display_name=f"bench{i}", password_hash="x", role="interviewer")
+                 for i in range(n_claimers)]
+        s.add_all(users)
+        s.flush()
+        user_ids = [u.id for u in users]
+        for eid in ent_ids:
+            s.add(Replicate(study_id=study.id, enterprise_id=eid, number=1, released_at=MONDAY_10AM))
+    rng = random.Random(1)
+    chunk = 20000
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        for start in range(1, n_cases + 1, chunk):
+            ids = range(start, min(start + chunk, n_cases + 1))
+            conn.execute(insert(Case), [
+                dict(id=i, study_id=study.id, enterprise_id=ent_ids[i % len(ent_ids)], case_ref=f"C{i:09d}",
+                     replicate=1, status="ready", timezone="Asia/Shanghai",
+                     next_call_at=MONDAY_10AM - __import__("datetime").timedelta(minutes=rng.randint(0, 600)),
+                     attempts=rng.choice([0, 0, 0, 1, 2]), tried_day_parts=rng.choice([0, 0, 1, 2, 4]),
+                     needs_converter=False, attributes={}, imported_at=MONDAY_10AM)
+                for i in ids
+            ])
+            conn.execute(insert(CasePhone), [
+                dict(study_id=study.id, case_id=i, position=1, e164=f"+86139{i:08d}", kind="mobile",
+                     status="ok", attempts=0) for i in ids
+            ])
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    print(f"built {n_cases:,} cases in {n_enterprises} enterprises in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
+    return engine, factory, study, user_ids
+
+
+def run(factory, study, user_ids, claims_per: int, think_ms: float):
+    rules = rules_for(study)
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(user_ids))
+
+    def claimer(iv: int, seed: int) -> None:
+        rng = random.Random(seed)
+        mine: list[float] = []
+        try:
+            barrier.wait()
+            for _ in range(claims_per):
+                t = time.perf_counter()
+                with transaction(factory) as s:
+                    got = next_case(s, study, iv, MONDAY_10AM, rng=rng)
+                mine.append((time.perf_counter() - t) * 1000)
+                if not isinstance(got, Claim):
+                    break
+                time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
+                with transaction(factory) as s:
+                    c = s.get(Case, got.case_id)
+                    mark_dialed(s, c, MONDAY_10AM, rules)
+                    code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
+                    s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
+                                      backend="simulated", requested_at=MONDAY_10AM, outcome=code))
+                    s.flush()
+                    record_outcome(s, c, code, MONDAY_10AM, interviewer_id=iv, rules=rules)
+        except BaseException as exc:
+            errors.append(exc)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=claimer, args=(iv, i)) for i, iv in enumerate(user_ids)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return latencies, wall
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--enterprises", type=int, default=360)
+    ap.add_argument("--claimers", type=int, default=50)
+    ap.add_argument("--claims", type=int, default=20, help="claims per claimer")
+    ap.add_argument("--think", type=float, default=2000.0, help="mean ms between a claim and its outcome")
+    ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = ap.parse_args()
+
+    if args.backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-next-case-')}/bench.sqlite"
+        cleanup = None
+    else:
+        admin_url = args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        name = f"cati_bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(admin_url)
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.rsplit("/", 1)[0] + "/" + name
+
+        def cleanup():
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
+        with transaction(factory) as s:
+            study = s.get(Study, study.id)
+        lat, wall = run(factory, study, users, args.claims, args.think)
+        engine.dispose()
+    finally:
+        if cleanup:
+            cleanup()
+    print(f"\nnext_case on {args.backend}: {args.cases:,} cases, {args.enterprises} enterprises, "
+          f"{args.claimers} concurrent claimers, think {args.think:g} ms")
+    print(f"{'claims':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} {'claims/s':>9}")
+    print(f"{len(lat):>8} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {pct(lat, 99):>8.2f} {max(lat):>8.2f} "
+          f"{statistics.fmean(lat):>8.2f} {len(lat) / wall:>9.1f}")
+    print(f"backend={args.backend} cases={args.cases} claimers={args.claimers} p50_ms={pct(lat, 50):.2f} "
+          f"p99_ms={pct(lat, 99):.2f}")
+
+
+if __name__ == "__main__":
+    main()
