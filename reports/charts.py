@@ -53,22 +53,28 @@ class Chart:
                           stacklevel=2)
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = "constrained"):
     configure_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _finish(fig, title: str = "") -> Chart:
+def _text_inches(text: str, size_pt: float) -> float:
+    """Approximate drawn width of ``text``: CJK characters are one em wide, others about half an em."""
+    ems = sum(1.0 if ord(ch) > 0x2E7F else 0.58 for ch in text)
+    return ems * size_pt / 72.0
+
+
+def _finish(fig, title: str = "", dpi: int = DPI) -> Chart:
     from matplotlib import font_manager
     from matplotlib.text import Text
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=dpi)
     texts, files = [], set()
     for obj in fig.findobj(Text):
         s = obj.get_text()
@@ -162,7 +168,7 @@ def quadrant(drivers: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel
     ``drivers`` needs ``code``, ``relative_weight``, ``tau``, ``importance_high``, ``volatility_high``,
     ``quadrant`` and optionally ``p_<quadrant>`` columns (as produced by scoring).
     """
-    fig = _figure(7.2, 5.2)
+    fig = _figure(7.0, 4.3)
     ax = fig.add_subplot()
     x = drivers["relative_weight"].to_numpy(dtype=float)
     y = drivers["tau"].to_numpy(dtype=float)
@@ -194,14 +200,20 @@ def quadrant(drivers: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel
 
 
 def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str = "",
-                 xlabel: str = "", horizontal: bool = True, annotate_first: bool = True) -> Chart:
+                 xlabel: str = "", horizontal: bool = True, annotate_first: bool = True, dpi: int = DPI) -> Chart:
     """Bars per category for several series (本企业 / 本行业 / 全行业 …); the first series is annotated."""
     n, k = len(categories), max(1, len(series))
     if horizontal:
         per_cat = min(0.5, 0.09 * k + 0.1)
-        fig = _figure(7.2, max(2.4, n * per_cat + 1.3))
+        width, height = 7.2, max(2.4, n * per_cat + 1.3)
+        label_w = max((_text_inches(str(c), 8) for c in categories), default=0.5) + 0.15
+        fig = _figure(width, height, layout=None)
+        fig.subplots_adjust(left=min(0.6, label_w / width), right=0.97, top=1 - 0.42 / height,
+                            bottom=0.72 / height)
     else:
-        fig = _figure(max(5.0, 0.5 * n * k / 2 + 2), 3.6)
+        width, height = max(5.0, 0.5 * n * k / 2 + 2), 3.6
+        fig = _figure(width, height, layout=None)
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.25)
     ax = fig.add_subplot()
     pos = np.arange(n)
     width = 0.82 / k
@@ -238,12 +250,12 @@ def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]
         ax.grid(axis="y", color="#e5e5e5", lw=0.6)
     ax.set_axisbelow(True)
     ax.tick_params(axis="both", labelsize=8)
-    fig.legend(fontsize=8, loc="outside lower center", ncol=k, frameon=False)
+    fig.legend(fontsize=8, loc="lower center", ncol=k, frameon=False, bbox_to_anchor=(0.5, 0.0))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if title:
         ax.set_title(title, fontsize=11, loc="left")
-    return _finish(fig, title)
+    return _finish(fig, title, dpi=dpi)
 
 
 def stacked_bars(frame: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel: str = "") -> Chart:
@@ -260,7 +272,7 @@ def stacked_bars(frame: pd.DataFrame, *, title: str = "", xlabel: str = "", ylab
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
     ax.tick_params(labelsize=8)
-    ax.legend(fontsize=7.5, ncol=min(4, max(1, len(frame.columns))), frameon=False, loc="upper left")
+    fig.legend(fontsize=7.5, ncol=min(4, max(1, len(frame.columns))), frameon=False, loc="outside lower center")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if title:
@@ -274,7 +286,11 @@ def histogram(values: Sequence[float], *, bins: Sequence[float] | int = 20, titl
     fig = _figure(6.4, 3.2)
     ax = fig.add_subplot()
     v = np.asarray(values, dtype=float)
+    from matplotlib.ticker import MaxNLocator
+
     ax.hist(v[np.isfinite(v)], bins=bins, color=_PALETTE[0], edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if marker is not None:
         ax.axvline(marker, color=_PALETTE[4], ls="--", lw=1.2)
     ax.set_xlabel(xlabel, fontsize=9)

@@ -24,6 +24,7 @@ from reports._common import finite, method_value
 from reports.fonts import configure_matplotlib
 from reports.i18n import (
     check_lang,
+    correction_label,
     indicator_names,
     industry_label,
     item_names,
@@ -167,7 +168,7 @@ def prepare(result: Any, study: Mapping, *, previous: Any = None, verbatims: pd.
         overall_means=overall_means, province_means=province_means,
         item_ci=_item_intervals(result, items, confidence), previous=prev, drivers=result.drivers.copy(),
         verbatims=_verbatims(verbatims), confidence=confidence,
-        correction=str(method_value(method, "tier_correction", "correction", default="") or ""),
+        correction=str(correction_label(method, lang) or ""),
     )
 
 
@@ -347,7 +348,8 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
         series2 = {t("this_enterprise", lang): lv2["score"].tolist(),
                    t("this_industry", lang): lv2["industry"].tolist()}
         sec.chart(charts.grouped_bars([f"{c} {n}" for c, n in zip(lv2["code"], lv2["name"], strict=True)], series2,
-                                      title=t("chart_items", lang), xlabel=t("score_axis", lang)))
+                                      title=t("chart_items", lang), xlabel=t("score_axis", lang),
+                                      annotate_first=False))
     doc.sections.append(sec)
 
     sec = Section("strengths", t("sec_strengths", lang))

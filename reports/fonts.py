@@ -105,6 +105,8 @@ def configure_matplotlib() -> CJKFont:
     matplotlib.rcParams["font.family"] = [font.family]
     matplotlib.rcParams["axes.unicode_minus"] = False
     matplotlib.rcParams["svg.fonttype"] = "none"
+    # hinting the 65k-glyph CJK font dominates chart time (~⅓ of it); unhinted text at 110 dpi reads the same
+    matplotlib.rcParams["text.hinting"] = "none"
     return font
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["LANGS", "t", "check_lang", "indicator_names", "item_names", "tier_label", "quadrant_label",
-           "disposition_label", "industry_label"]
+           "disposition_label", "industry_label", "correction_label"]
 
 LANGS = ("zh-CN", "en")
 
@@ -209,6 +209,23 @@ def industry_label(industry: Any, lang: str = "zh-CN") -> str:
     """Industry tag as stored (zh-CN) or its English name for the 15 reference tags; others pass through."""
     s = "" if industry is None or industry != industry else str(industry)
     return s if lang == "zh-CN" else _INDUSTRIES.get(s, s)
+
+
+_CORRECTIONS = {
+    "fdr_bh": ("Benjamini–Hochberg 法（错误发现率 5%，全部企业一起检验）",
+               "Benjamini–Hochberg (false discovery rate 5 %, all enterprises tested together)"),
+    "holm": ("Holm 法（族错误率 5%）", "Holm (family-wise error rate 5 %)"),
+    "bonferroni": ("Bonferroni 法（族错误率 5%）", "Bonferroni (family-wise error rate 5 %)"),
+    "none": ("未校正", "none"),
+}
+
+
+def correction_label(method: Mapping[str, Any], lang: str = "zh-CN") -> str:
+    """Name of the multiple-comparison correction scoring used, from its method dict."""
+    code = str(method.get("tier_correction_method") or method.get("tier_correction") or "")
+    if code in _CORRECTIONS:
+        return _CORRECTIONS[code][0 if lang == "zh-CN" else 1]
+    return str(method.get("multiple_comparison_correction") or code or "—")
 
 
 def check_lang(lang: str) -> str:

@@ -26,6 +26,7 @@ from reports._common import (
 )
 from reports.i18n import (
     check_lang,
+    correction_label,
     indicator_names,
     industry_label,
     item_names,
@@ -58,6 +59,11 @@ def _study_title(study: Mapping, lang: str) -> str:
     if isinstance(title, Mapping):
         return str(title.get(lang) or next(iter(title.values()), ""))
     return "" if title is None else str(title)
+
+
+def _level_key(level: Any) -> str:
+    """Scoring labels driver levels ``indicator`` / ``item``; accept 1 / 2 as well."""
+    return "indicator" if str(level) in ("indicator", "1", "first", "level1") else "item"
 
 
 def _tiers_text(counts: pd.Series, lang: str) -> str:
@@ -187,9 +193,8 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
               "each point is the bootstrap probability that it belongs to the quadrant shown — a low value means "
               "its quadrant is fragile.")
     qtext = {q: quadrant_label(q, lang) for q in quadrant_names()}
-    for level, key in ((1, "chart_quadrant_1"), (2, "chart_quadrant_2")):
-        d = drivers[drivers["level"].astype(str).isin([str(level), f"level{level}", "first" if level == 1
-                                                       else "second"])]
+    for level, key in (("indicator", "chart_quadrant_1"), ("item", "chart_quadrant_2")):
+        d = drivers[drivers["level"].astype(str).map(_level_key) == level]
         if d.empty:
             continue
         ch = charts.quadrant(d.reset_index(drop=True), title=t(key, lang), xlabel=t("importance", lang),
@@ -203,7 +208,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
         code = str(r["code"])
         name = names.get(code) or inames.get(code) or (r.get("name_zh") if zh else r.get("name_en")) or code
         p = r.get(f"p_{r['quadrant']}")
-        rows.append([str(r["level"]), code, str(name), fmt(r.get("correlation"), 3), fmt(r.get("relative_weight"), 3),
+        rows.append([t("level_1" if _level_key(r["level"]) == "indicator" else "level_2", lang), code, str(name), fmt(r.get("correlation"), 3), fmt(r.get("relative_weight"), 3),
                      fmt(r.get("tau")), quadrant_label(r["quadrant"], lang), pct(p, 0)])
     sec.table(Table(headers, rows, small=True, numeric=[False, False, False, True, True, True, False, True]))
     doc.sections.append(sec)
@@ -225,7 +230,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
 
     # 6. enterprises by industry ------------------------------------------------------------------------------
     sec = Section("enterprises", t("sec_enterprises", lang))
-    correction = method_value(method, "tier_correction", "correction", default="")
+    correction = correction_label(method, lang)
     if zh:
         sec.p(f"每个行业内按综合得分排列。“分层”比较企业与本行业均值（95%，多重比较校正：{correction or '见方法说明'}）；"
               "排名均附 95% 排名区间，区间宽说明名次差异主要来自抽样误差。", "note")
@@ -273,7 +278,7 @@ def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_compute
     n_boot = method_value(method, "n_boot", default="?")
     conf = float(method_value(method, "confidence", default=0.95) or 0.95)
     seed = method_value(method, "seed", default="—")
-    correction = method_value(method, "tier_correction", "correction", default="—")
+    correction = correction_label(method, lang)
     agg = method_value(method, "industry_aggregation", default=getattr(spec, "industry_aggregation", "enterprise_mean"))
     n_series = ent["n"].astype(float)
     w_overall = rank_width_summary(ent, "rank_low", "rank_high")

@@ -1,0 +1,397 @@
+"""``cati report …`` (industry, enterprise, fieldwork) and ``cati export``.
+
+Two ways in: the live database (``--study-id``, through ``cati.services.frames``), or files — ``--responses CSV``
+(scored here, so reports work without a database) or ``--from-scores DIR`` (the output of ``cati score --out``).
+报告与数据导出：可直接读数据库，也可读答卷 CSV 或评分结果目录。
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+LANGS = ("zh-CN", "en")
+
+
+def _default_study_file() -> Path:
+    from cati.services.studies import default_study_file
+
+    return Path(default_study_file())
+
+
+def _read_study(path: str | None) -> dict:
+    import yaml
+
+    p = Path(path) if path else _default_study_file()
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise click.ClickException(f"{p}: study file not found") from None
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{p}: not a study file (expected a mapping)")
+    return data
+
+
+def _frames_module():
+    try:
+        from cati.services import frames
+    except ImportError as exc:
+        raise click.ClickException(
+            "the database bridge (cati.services.frames) is not available in this build; use --responses CSV or "
+            f"--from-scores DIR instead ({exc})") from None
+    return frames
+
+
+class _DB:
+    """Opens the app and a session for the database path; resolves ``--study-id`` (number or study code)."""
+
+    def __init__(self, study_id: str):
+        from cati.cli.common import get_app
+        from cati.db import session_scope
+
+        self.frames = _frames_module()
+        self.app = get_app()
+        self._ctx = self.app.app_context()
+        self._ctx.push()
+        self._scope = session_scope(self.app)
+        self.session = self._scope.__enter__()
+        from cati.models import Study
+        from cati.services.studies import get_study
+
+        study = self.session.get(Study, int(study_id)) if str(study_id).isdigit() else None
+        if study is None:
+            try:
+                study = get_study(self.session, str(study_id))
+            except LookupError as exc:
+                self.close()
+                raise click.ClickException(str(exc)) from None
+        self.study = study
+        self.study_id = study.id
+        self.definition = dict(study.definition)
+
+    def close(self) -> None:
+        self._scope.__exit__(None, None, None)
+        self._ctx.pop()
+
+
+def _common(func: Callable) -> Callable:
+    options = [
+        click.option("--study-id", default=None, help="Study id or code in the database (database path)."),
+        click.option("--responses", "responses_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Wide responses CSV (file contract); scored here."),
+        click.option("--from-scores", "scores_dir", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="Folder written by `cati score --out`."),
+        click.option("--study", "study_file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Study file for names/labels in the file paths (default: the csat study)."),
+        click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True),
+        click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf", "xlsx"]),
+                     help="Output format(s); repeat the option. Default: html, pdf, xlsx."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports_out", show_default=True),
+        click.option("--n-boot", type=int, default=None, help="Bootstrap replicates when scoring (default: study)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for opt in reversed(options):
+        func = opt(func)
+    return func
+
+
+def _one_source(study_id, responses_csv, scores_dir) -> None:
+    given = [x for x in (study_id, responses_csv, scores_dir) if x]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --study-id, --responses CSV, --from-scores DIR")
+
+
+def _score(responses, spec, n_boot, seed):
+    from scoring import score_study
+
+    click.echo(f"scoring {len(responses)} interviews …", err=True)
+    try:
+        return score_study(responses, spec, n_boot=n_boot, seed=seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed, *, need_cases: bool = False):
+    """→ (result, study mapping, rates or None, verbatims or None, db or None)."""
+    from scoring import read_responses_csv, response_rates
+    from scoring.spec import ScoringSpec
+
+    _one_source(study_id, responses_csv, scores_dir)
+    if study_id:
+        db = _DB(study_id)
+        try:
+            spec = ScoringSpec.from_study(db.definition)
+            responses = db.frames.responses_frame(db.session, db.study_id, complete_only=True)
+            if responses is None or len(responses) == 0:
+                raise click.ClickException(f"study {db.study.code}: no complete interviews yet")
+            result = _score(responses, spec, n_boot, seed)
+            cases = db.frames.cases_frame(db.session, db.study_id)
+            rates = _rates(cases, response_rates)
+            verb = responses[["enterprise_id", "OPEN1"]] if "OPEN1" in responses.columns else None
+        except Exception:
+            db.close()
+            raise
+        return result, db.definition, rates, verb, db
+    study = _read_study(study_file)
+    try:
+        spec = ScoringSpec.from_study(study)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if scores_dir:
+        from reports.loading import load_score_result
+
+        try:
+            return load_score_result(scores_dir, spec), study, None, None, None
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    try:
+        responses = read_responses_csv(responses_csv, spec)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = _score(responses, spec, n_boot, seed)
+    verb = responses[["enterprise_id", "OPEN1"]] if "OPEN1" in responses.columns else None
+    return result, study, None, verb, None
+
+
+def _rates(cases, response_rates):
+    """AAPOR rates over cases with a valid disposition code (cases still in progress have none yet)."""
+    from scoring import aapor_symbol
+
+    col = "disposition" if "disposition" in cases.columns else "status"
+    if col not in cases.columns or len(cases) == 0:
+        return None
+
+    def ok(v: Any) -> bool:
+        try:
+            aapor_symbol(str(v))
+            return True
+        except (ValueError, TypeError):
+            return False
+
+    valid = cases[cases[col].map(ok)]
+    if len(valid) < len(cases):
+        click.echo(f"note: {len(cases) - len(valid)} case(s) without a disposition code are not in the rates",
+                   err=True)
+    return response_rates(valid, disposition_col=col) if len(valid) else None
+
+
+def _closing(func: Callable) -> Callable:
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, RuntimeError) as exc:  # bad input files, missing CJK font: message, not traceback
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group("report")
+def report() -> None:
+    """Industry, enterprise and fieldwork reports (HTML, PDF, XLSX). 行业报告、企业报告、执行报告。"""
+
+
+@report.command("industry")
+@_common
+@click.option("--dispositions", "dispositions_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File path only: CSV with one row per case and a `disposition` column, for response rates.")
+@_closing
+def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed,
+                 dispositions_csv) -> None:
+    """The industry report (overall, industry ranking with intervals and tiers, drivers, method).
+
+    行业报告：总体得分、行业排名（含区间与分层）、驱动因素、方法说明。
+    """
+    import pandas as pd
+
+    from reports.industry import build_industry_report
+    from scoring import response_rates
+
+    result, study, rates, _, db = _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed)
+    try:
+        if dispositions_csv:
+            rates = _rates(pd.read_csv(dispositions_csv, dtype=str, encoding="utf-8-sig"), response_rates)
+        paths = build_industry_report(result, study, rates=rates, lang=lang, out_dir=out_dir,
+                                      formats=formats or ("html", "pdf", "xlsx"))
+    finally:
+        if db:
+            db.close()
+    for fmt, path in paths.items():
+        click.echo(f"{fmt}: {path}")
+
+
+@report.command("enterprise")
+@_common
+@click.argument("enterprise_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every enterprise in the study.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Parallel worker processes.")
+@click.option("--previous-scores", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Scoring output folder of the previous wave (本企业去年).")
+@click.option("--previous-responses", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Responses CSV of the previous wave (scored here, point estimates).")
+@_closing
+def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed,
+                   enterprise_ids, all_, workers, previous_scores, previous_responses) -> None:
+    """One report per enterprise (`--all` or enterprise ids). 企业报告（--all 或指定企业编号）。"""
+    from tqdm import tqdm
+
+    from reports.enterprise import build_enterprise_reports
+
+    if bool(all_) == bool(enterprise_ids):
+        raise click.UsageError("give --all or one or more enterprise ids (not both)")
+    result, study, _, verbatims, db = _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed)
+    try:
+        previous = None
+        if previous_scores or previous_responses:
+            from scoring import read_responses_csv
+            from scoring.spec import ScoringSpec
+
+            spec = ScoringSpec.from_study(study)
+            if previous_scores:
+                from reports.loading import load_score_result
+
+                previous = load_score_result(previous_scores, spec)
+            else:
+                previous = _score(read_responses_csv(previous_responses, spec), spec, 0, seed)
+        ids = None if all_ else list(enterprise_ids)
+        total = len(result.enterprises) if ids is None else len(ids)
+        with tqdm(total=total, unit="report", desc="enterprise reports", disable=total < 2) as bar:
+            paths = build_enterprise_reports(result, study, enterprise_ids=ids, previous=previous,
+                                             verbatims=verbatims, lang=lang, out_dir=out_dir,
+                                             formats=formats or ("html", "pdf", "xlsx"), workers=workers,
+                                             progress=bar.update)
+    finally:
+        if db:
+            db.close()
+    click.echo(f"{len(paths)} file(s) written to {out_dir}")
+
+
+@report.command("fieldwork")
+@click.option("--study-id", default=None, help="Study id or code in the database.")
+@click.option("--cases", "cases_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File path: one row per case (enterprise_id, disposition, interviewer …).")
+@click.option("--attempts", "attempts_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File path: one row per call attempt (interviewer, placed_at UTC, answered_at, ended_at, outcome).")
+@click.option("--quotas", "quotas_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Optional CSV: enterprise_id, target, completes.")
+@click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf", "xlsx"]))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports_out", show_default=True)
+@click.option("--tz", default="Asia/Shanghai", show_default=True, help="Time zone for hour of day.")
+@_closing
+def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, out_dir, tz) -> None:
+    """Fieldwork report: dispositions, AAPOR rates, quotas, interviewers, calls by hour. 执行报告。"""
+    import pandas as pd
+
+    from reports.fieldwork import build_fieldwork_report
+    from scoring import response_rates
+
+    quotas = pd.read_csv(quotas_csv, dtype={"enterprise_id": str}, encoding="utf-8-sig") if quotas_csv else None
+    target = 20
+    if study_id:
+        if cases_csv or attempts_csv:
+            raise click.UsageError("give --study-id or --cases/--attempts files, not both")
+        db = _DB(study_id)
+        try:
+            cases = db.frames.cases_frame(db.session, db.study_id)
+            attempts = db.frames.attempts_frame(db.session, db.study_id, mask_phones=True)
+            target = int((db.definition.get("quota") or {}).get("per_enterprise", 20))
+            tz = (db.definition.get("calling_rules") or {}).get("timezone_default", tz)
+        finally:
+            db.close()
+    else:
+        if not (cases_csv and attempts_csv):
+            raise click.UsageError("give --study-id, or both --cases and --attempts CSV files")
+        cases = pd.read_csv(cases_csv, dtype={"disposition": str, "enterprise_id": str}, encoding="utf-8-sig")
+        attempts = pd.read_csv(attempts_csv, encoding="utf-8-sig")
+    rates = _rates(cases, response_rates)
+    paths = build_fieldwork_report(cases, attempts, rates, quotas, lang=lang, out_dir=out_dir,
+                                   formats=formats or ("html", "pdf", "xlsx"), tz=tz, target=target)
+    for fmt, path in paths.items():
+        click.echo(f"{fmt}: {path}")
+
+
+def _check_admin(db: _DB, username: str | None) -> None:
+    """Full phone numbers only for an admin who proves it (password prompt, checked against the user table)."""
+    from cati.models import Role
+    from cati.services.users import authenticate
+
+    if not username:
+        raise click.UsageError("--include-phone needs --admin USERNAME (an admin account; you will be asked for "
+                               "its password)")
+    password = click.prompt(f"password for {username}", hide_input=True)
+    user = authenticate(db.session, username, password)
+    if user is None or getattr(user, "role", None) != Role.ADMIN:
+        raise click.ClickException("--include-phone: not an admin or wrong password; phone numbers stay masked")
+
+
+@click.command("export")
+@click.option("--study-id", default=None, help="Study id or code in the database.")
+@click.option("--responses", "responses_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File path: a responses CSV to convert (e.g. to SPSS).")
+@click.option("--attempts", "attempts_csv", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File path: call attempts CSV for the call-history export.")
+@click.option("--study", "study_file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["csv", "xlsx", "sav"]),
+              help="Responses format(s); default csv, xlsx, sav.")
+@click.option("--paradata/--no-paradata", default=True, show_default=True, help="Also export the call history.")
+@click.option("--all-interviews", is_flag=True, help="Include incomplete interviews (database path).")
+@click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True,
+              help="Language of variable and value labels.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="exports_out", show_default=True)
+@click.option("--include-phone", is_flag=True, help="Full phone numbers (admin only; needs --admin).")
+@click.option("--admin", "admin_user", default=None, help="Admin username, checked with a password prompt.")
+@_closing
+def export(study_id, responses_csv, attempts_csv, study_file, formats, paradata, all_interviews, lang, out_dir,
+           include_phone, admin_user) -> None:
+    """Export responses (CSV with BOM, XLSX, SPSS .sav with labels) and the call history; phones masked.
+
+    导出答卷（CSV/XLSX/SPSS）与拨打记录；电话号码默认打码，仅管理员显式指定时导出完整号码。
+    """
+    import pandas as pd
+
+    from reports.exports import export_paradata, export_responses
+
+    fmts = formats or ("csv", "xlsx", "sav")
+    written: dict[str, Path] = {}
+    if study_id:
+        if responses_csv or attempts_csv:
+            raise click.UsageError("give --study-id or files, not both")
+        db = _DB(study_id)
+        try:
+            if include_phone:
+                _check_admin(db, admin_user)
+            frame = db.frames.responses_frame(db.session, db.study_id, complete_only=not all_interviews,
+                                              include_phone=include_phone)
+            written.update(export_responses(frame, db.definition, out_dir, formats=fmts, lang=lang,
+                                            include_phone=include_phone))
+            if paradata:
+                attempts = db.frames.attempts_frame(db.session, db.study_id, mask_phones=not include_phone)
+                for k, v in export_paradata(attempts, out_dir, include_phone=include_phone).items():
+                    written[f"call_history.{k}"] = v
+        finally:
+            db.close()
+    else:
+        if include_phone:
+            raise click.UsageError("--include-phone is only available with --study-id (admin check in the database)")
+        if not responses_csv and not attempts_csv:
+            raise click.UsageError("give --study-id, or --responses and/or --attempts CSV files")
+        study = _read_study(study_file)
+        if responses_csv:
+            frame = pd.read_csv(responses_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            codes = {str(q.get("code")) for q in study.get("questions") or [] if q.get("scale")}
+            for c in frame.columns:
+                if c in codes:
+                    frame[c] = pd.to_numeric(frame[c].replace("", None), errors="coerce")
+            written.update(export_responses(frame, study, out_dir, formats=fmts, lang=lang))
+        if attempts_csv and paradata:
+            for k, v in export_paradata(pd.read_csv(attempts_csv, encoding="utf-8-sig"), out_dir).items():
+                written[f"call_history.{k}"] = v
+    for name, path in written.items():
+        click.echo(f"{name}: {path}")
