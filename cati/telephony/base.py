@@ -1,0 +1,389 @@
+"""The one telephony interface: normalised call events, the backend protocol and pure mappings.
+
+Every backend (Asterisk over AMI, Twilio, simulated) turns what its network tells it into
+:class:`CallEvent` objects keyed by *our* call id (a uuid string the dialer chose before dialing).
+The dialer (:mod:`cati.telephony.dialer`) folds those events into a stored call attempt and asks
+:func:`auto_outcome` for an AAPOR attempt outcome where the network, not the interviewer, knows it.
+
+Event kinds
+-----------
+``placed``            the backend accepted the call (AMI: Originate queued; Twilio: ``initiated``)
+``ringing``           the respondent's phone is alerting
+``answered``          the respondent's line answered; machine detection pending or not requested
+``answered_human``    answered and machine detection said HUMAN (or NOTSURE: a person must check)
+``answered_machine``  answered and machine detection said MACHINE (or fax)
+``ended``             the call is over; carries hangup cause / originate reason / dial status.
+                      A backend may send ``ended`` more than once when late facts arrive (AMI sends
+                      OriginateResponse before *or* after the last Hangup); consumers fill blanks.
+
+``answered`` is a refinement of the five kinds in the issue: with machine detection on, the moment
+of answer and the moment of the verdict are seconds apart, and both times matter.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PLACED = "placed"
+RINGING = "ringing"
+ANSWERED = "answered"
+ANSWERED_HUMAN = "answered_human"
+ANSWERED_MACHINE = "answered_machine"
+ENDED = "ended"
+EVENT_KINDS = (PLACED, RINGING, ANSWERED, ANSWERED_HUMAN, ANSWERED_MACHINE, ENDED)
+ANSWER_KINDS = (ANSWERED, ANSWERED_HUMAN, ANSWERED_MACHINE)
+
+#: A ringing call counts as a genuine "no answer" (AAPOR 3.13) only after this many seconds.
+MIN_NO_ANSWER_RING_S = 15.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One normalised call event.
+
+    Attributes
+    ----------
+    call_id : our uuid string (AMI ChannelId / Linkedid, Twilio conference name).
+    kind : one of :data:`EVENT_KINDS`.
+    at : UTC time the backend observed it.
+    backend_call_id : the backend's own id (AMI Uniqueid of the respondent leg, Twilio CallSid).
+    hangup_cause : Q.850 cause of the respondent leg (ended only), ``None`` when unknown.
+    cause_text : human readable cause (Asterisk ``Cause-txt`` or Twilio status).
+    amd_status : HUMAN | MACHINE | NOTSURE | FAX | None.
+    amd_cause : backend detail, e.g. ``MAXWORDS-3-2``.
+    originate_reason : AMI OriginateResponse Reason (0, 1, 3, 4, 5, 8) when known.
+    dial_status : Dial() result for the respondent (ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL,
+        CANCEL) or the Twilio final status mapped to these words.
+    leg : ``"respondent"`` normally; ``"interviewer"`` when the interviewer's own leg failed and the
+        respondent was never dialed (no outcome should be charged to the case then).
+    raw : the backend message(s) it came from (for audit and debugging).
+    """
+
+    call_id: str
+    kind: str
+    at: datetime
+    backend_call_id: str | None = None
+    hangup_cause: int | None = None
+    cause_text: str | None = None
+    amd_status: str | None = None
+    amd_cause: str | None = None
+    originate_reason: int | None = None
+    dial_status: str | None = None
+    leg: str = "respondent"
+    raw: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"CallEvent.kind: unknown kind {self.kind!r}; expected one of {EVENT_KINDS}")
+        if self.at.tzinfo is None:
+            raise ValueError("CallEvent.at must be timezone-aware UTC")
+
+    def with_(self, **changes: Any) -> CallEvent:
+        return replace(self, **changes)
+
+
+EventCallback = Callable[[CallEvent], None]
+
+
+class EventHub:
+    """Fan-out of call events to subscribers, plus a queue for ``events()`` iteration.
+
+    A raising subscriber is logged and skipped: one bad consumer must never stop the stream
+    (that is exactly panoramisk's fault, which kills its connection on a raising callback).
+    """
+
+    def __init__(self) -> None:
+        self._subs: list[EventCallback] = []
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[CallEvent] = queue.Queue()
+
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        with self._lock:
+            self._subs.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subs:
+                    self._subs.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: CallEvent) -> None:
+        self._queue.put(event)
+        with self._lock:
+            subs = list(self._subs)
+        for cb in subs:
+            try:
+                cb(event)
+            except Exception:  # noqa: BLE001 - a subscriber bug must not stop the stream
+                log.exception("telephony event subscriber %r raised on %s/%s", cb, event.call_id, event.kind)
+
+    def events(self, timeout: float | None = None) -> Iterator[CallEvent]:
+        """Yield queued events; stop after ``timeout`` seconds without one (``None``: drain and stop)."""
+        while True:
+            try:
+                if timeout is None:
+                    yield self._queue.get_nowait()
+                else:
+                    yield self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return
+
+
+class TelephonyError(RuntimeError):
+    """A backend refused or failed an action (message is safe to show: no secrets, masked numbers)."""
+
+
+class TelephonyBackend(abc.ABC):
+    """What the dialer and the supervisor screens need from any telephony backend."""
+
+    name: str = "abstract"
+
+    def __init__(self) -> None:
+        self.hub = EventHub()
+
+    # -- calls --------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def place_call(
+        self,
+        call_id: str,
+        to_e164: str,
+        interviewer_extension: str,
+        *,
+        caller_id: str | None = None,
+        record: bool = False,
+        machine_detection: bool = False,
+        timeout_s: int = 30,
+    ) -> None:
+        """Start a call that connects ``interviewer_extension`` with ``to_e164``.
+
+        Returns once the backend accepted (or refused) the request; the outcome arrives as events.
+        Raises :class:`TelephonyError` when the backend refuses outright.
+        """
+
+    @abc.abstractmethod
+    def hangup(self, call_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def start_recording(self, call_id: str, path: str) -> None: ...
+
+    @abc.abstractmethod
+    def stop_recording(self, call_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def listen(self, call_id: str, supervisor_extension: str) -> str:
+        """Supervisor hears both sides, unheard. Returns the supervisor leg's id."""
+
+    @abc.abstractmethod
+    def whisper(self, call_id: str, supervisor_extension: str) -> str:
+        """Supervisor hears both sides and speaks to the interviewer only."""
+
+    @abc.abstractmethod
+    def barge(self, call_id: str, supervisor_extension: str) -> str:
+        """Supervisor joins the conversation (both hear)."""
+
+    # -- events -------------------------------------------------------------------------------------
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        return self.hub.subscribe(callback)
+
+    def events(self, timeout: float | None = None) -> Iterator[CallEvent]:
+        return self.hub.events(timeout)
+
+    # -- health -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def ping(self) -> dict:
+        """Check the backend is reachable and our credentials work. Returns facts to print."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pure mappings
+# ---------------------------------------------------------------------------------------------------
+
+#: OriginateResponse Reason (Asterisk ``enum ast_control_frame_type`` subset) -> meaning.
+ORIGINATE_REASONS: dict[int, str] = {
+    0: "not placed / failed (see hangup cause)",
+    1: "hung up / rejected",
+    3: "no answer (ringing timeout)",
+    4: "answered",
+    5: "busy",
+    8: "congestion",
+}
+
+#: Q.850 causes we meet (text as Asterisk's ``Cause-txt``).
+Q850_CAUSES: dict[int, str] = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    22: "Number changed",
+    27: "Destination out of order",
+    28: "Invalid number format",
+    31: "Normal, unspecified",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+    41: "Temporary failure",
+    42: "Switching equipment congestion",
+    127: "Interworking, unspecified",
+}
+
+
+def originate_reason_text(reason: int | None) -> str | None:
+    """Meaning of an OriginateResponse ``Reason``; ``None`` for ``None``."""
+    if reason is None:
+        return None
+    return ORIGINATE_REASONS.get(int(reason), f"reason {reason}")
+
+
+def hangup_cause_text(cause: int | None) -> str | None:
+    """Q.850 text for ``cause`` (``None`` stays ``None``)."""
+    if cause is None:
+        return None
+    return Q850_CAUSES.get(int(cause), f"cause {cause}")
+
+
+def amd_kind(amd_status: str | None) -> str:
+    """Event kind for an ``AMDSTATUS`` value.
+
+    HUMAN and NOTSURE go to the interviewer (a person must judge a NOTSURE); MACHINE and FAX are
+    machines. ``None``/empty means no verdict yet: plain ``answered``.
+    """
+    if not amd_status:
+        return ANSWERED
+    s = amd_status.strip().upper()
+    if s in ("MACHINE", "FAX", "MACHINE_START", "MACHINE_END_BEEP", "MACHINE_END_SILENCE", "MACHINE_END_OTHER"):
+        return ANSWERED_MACHINE
+    if s in ("HUMAN", "NOTSURE", "UNKNOWN"):
+        return ANSWERED_HUMAN
+    raise ValueError(f"unknown AMDSTATUS {amd_status!r}")
+
+
+def normalise_amd_status(value: str | None) -> str | None:
+    """Map AMDSTATUS / Twilio ``AnsweredBy`` to HUMAN | MACHINE | NOTSURE | FAX | None."""
+    if not value:
+        return None
+    s = value.strip().lower()
+    if s == "human":
+        return "HUMAN"
+    if s.startswith("machine"):
+        return "MACHINE"
+    if s == "fax":
+        return "FAX"
+    if s in ("notsure", "unknown"):
+        return "NOTSURE"
+    raise ValueError(f"unknown machine detection result {value!r}")
+
+
+_BUSY_CAUSES = {17}
+_NO_ANSWER_CAUSES = {18, 19}
+_REJECT_CAUSES = {21}
+_TECH_CAUSES = {34, 38, 41, 42}
+_DEAD_CAUSES = {1, 22, 28}
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def auto_outcome(attempt: Any) -> str | None:
+    """AAPOR attempt outcome the network tells us, or ``None`` when a person must code it.
+
+    Parameters
+    ----------
+    attempt : mapping or object with (any of) ``answered_at``, ``ringing_at``, ``placed_at``,
+        ``ended_at`` (datetimes), ``hangup_cause`` (int), ``originate_reason`` (int),
+        ``machine_detection`` / ``amd_status`` (HUMAN|MACHINE|NOTSURE|FAX), ``dial_status`` and
+        ``leg`` (``"interviewer"`` when the respondent was never dialed).
+
+    Returns
+    -------
+    str or None
+        ``"3.12"`` busy (cause 17, Reason 5, dial status BUSY);
+        ``"3.13"`` no answer after at least 15 s of ringing (cause 18/19, Reason 3, NOANSWER);
+        ``"3.14"`` answering machine; ``"4.20"`` fax;
+        ``"3.15"`` call rejected / blocked (cause 21); ``"4.32"`` unallocated, changed or invalid
+        number (1, 22, 28); ``"3.16"`` congestion or technical failure (34, 38, 41, 42, Reason 8,
+        CONGESTION/CHANUNAVAIL, or a failure nobody explains);
+        ``None`` when a person answered (the interviewer codes contacts), when the call is not
+        over, when it rang for less than 15 s without a network verdict, or when only the
+        interviewer's own leg failed.
+
+    Notes
+    -----
+    The hangup cause is consulted before the OriginateResponse Reason: Asterisk reports Reason 0
+    for many failures (Hangup(17) before answer gives Reason 0, not 5), so the cause on the
+    respondent leg is the better witness. Worked examples: busy → cause 17 → ``3.12``;
+    ``Hangup(21)`` → Reason 0, cause 21 → ``3.15``; ringing 30 s, Reason 3, cause 19 → ``3.13``.
+    """
+    amd = _get(attempt, "machine_detection") or _get(attempt, "amd_status")
+    amd = normalise_amd_status(amd) if amd else None
+    if amd == "FAX":
+        return "4.20"
+    answered = _get(attempt, "answered_at") is not None
+    if answered:
+        return "3.14" if amd == "MACHINE" else None
+    if _get(attempt, "ended_at") is None:
+        return None
+    if _get(attempt, "leg") == "interviewer":
+        return None
+    cause = _get(attempt, "hangup_cause")
+    cause = int(cause) if cause is not None else None
+    reason = _get(attempt, "originate_reason")
+    reason = int(reason) if reason is not None else None
+    dial = (_get(attempt, "dial_status") or "").upper() or None
+
+    if cause in _DEAD_CAUSES:
+        return "4.32"
+    if cause in _REJECT_CAUSES:
+        return "3.15"
+    if cause in _BUSY_CAUSES or reason == 5 or dial == "BUSY":
+        return "3.12"
+    if cause in _TECH_CAUSES or reason == 8 or dial in ("CONGESTION", "CHANUNAVAIL"):
+        return "3.16"
+    if cause in _NO_ANSWER_CAUSES or reason == 3 or dial == "NOANSWER":
+        start = _get(attempt, "ringing_at") or _get(attempt, "placed_at")
+        end = _get(attempt, "ended_at")
+        if start is not None and (end - start).total_seconds() >= MIN_NO_ANSWER_RING_S:
+            return "3.13"
+        return None
+    if reason == 4 or dial == "ANSWER":
+        return None  # answered per network but we missed the answer event: let a person code it
+    if dial == "CANCEL":
+        start = _get(attempt, "ringing_at")
+        if start is not None and (_get(attempt, "ended_at") - start).total_seconds() >= MIN_NO_ANSWER_RING_S:
+            return "3.13"
+        return None
+    # Reason 0/1 with no useful cause: not placed, bad target, lost in a reconnect.
+    return "3.16"
+
+
+def mask_number(number: str | None) -> str:
+    """138****1234 style mask for logs (keeps the first 3 and last 4 digits)."""
+    if not number:
+        return ""
+    digits = number.lstrip("+")
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
