@@ -11,6 +11,8 @@ scores) gives the probability of each quadrant, since membership near a cut poin
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -208,8 +210,10 @@ def quadrant(importance: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.nd
     >>> quadrant(np.array([0.3, 0.1, 0.3, 0.1]), np.array([5.0, 5.0, 1.0, 1.0]))[2].tolist()
     ['重点关注领域', '卓越企业需关注', '必备条件', '行业基本达标']
     """
-    imp_hi = importance > np.nanmean(importance, axis=-1, keepdims=True)
-    vol_hi = tau > np.nanmean(tau, axis=-1, keepdims=True)
+    with warnings.catch_warnings():  # a level with no finite value (e.g. one enterprise) is simply "low"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        imp_hi = importance > np.nanmean(importance, axis=-1, keepdims=True)
+        vol_hi = tau > np.nanmean(tau, axis=-1, keepdims=True)
     names = np.where(imp_hi, np.where(vol_hi, QUADRANTS[True, True], QUADRANTS[True, False]),
                      np.where(vol_hi, QUADRANTS[False, True], QUADRANTS[False, False]))
     return imp_hi, vol_hi, names
