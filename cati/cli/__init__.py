@@ -101,7 +101,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _register() -> None:
     # Command groups living in their own modules (kept out of this file so each stays small).
-    pass
+    from .study import study
+
+    main.add_command(study)
 
 
 _register()
