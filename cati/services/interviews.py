@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -277,3 +277,41 @@ def terminate_interview(session: Session, interview: Interview, disposition: str
     _code_attempt(session, interview, disposition)
     release_quota_slot(session, case.enterprise_id, completed=False, now=now)
     return record_outcome(session, case, disposition, now, interviewer_id=user_id, rules=rules_for(study))
+
+
+def save_answers(
+    session: Session,
+    interview: Interview,
+    answers: dict[str, Any],
+    *,
+    user_id: int | None,
+    now: datetime,
+) -> Step | None:
+    """Store a whole sequence of fresh answers in question order, through the same engine as
+    :func:`save_answer` (validation, routing, termination), with one bulk insert.
+
+    For machine-made interviews (the fieldwork simulator, imports of paper questionnaires): it stops at a
+    termination or at the first answer the route does not need, and returns the last step.
+    """
+    q = questionnaire_for(session.get(Study, interview.study_id))
+    current = answers_of(session, interview, q)
+    if current:
+        raise InterviewError("save_answers is for fresh interviews; use save_answer to change answers")
+    code = interview.current_question or q.first()
+    step: Step | None = None
+    rows = []
+    while code is not None and code in answers:
+        step = q.advance(current, code, answers[code])
+        current = step.answers
+        if q.study.question(code).type != "info":
+            value_code, value_text = _encode(step.value)
+            rows.append({"interview_id": interview.id, "question_code": code, "value_code": value_code,
+                         "value_text": value_text, "answered_at": now, "answered_by_id": user_id, "revision": 1})
+        interview.current_question = step.next_code or code
+        if step.termination:
+            break
+        code = step.next_code
+    if rows:
+        session.execute(insert(Answer), rows)
+    session.flush()
+    return step

@@ -175,3 +175,16 @@ def test_changing_an_answer_after_the_fact_is_audited(session_factory, held):
         entry = s.scalar(select(AuditLog).where(AuditLog.action == "answer.change"))
         assert entry.user_id == sup.id and entry.before["code"] == 4 and entry.after["code"] == 2
         assert entry.note == "录音核实后更正"
+
+
+def test_bulk_answers_follow_the_same_route(session_factory, held):
+    from cati.services.interviews import save_answers
+
+    with transaction(session_factory) as s:
+        iv = start_interview(s, s.get(Case, held["case"]), held["iv"], NOW)
+        answers = dict(FULL, D0=2)  # no follow-up needed: D1–D3 are not asked even though given
+        step = save_answers(s, iv, answers, user_id=held["iv"], now=NOW)
+        assert step.complete and step.next_code is None
+        stored = answers_of(s, iv)
+        assert "D1" not in stored and stored["D0"] == 2 and stored["P3"] == 1
+        complete_interview(s, iv, NOW, user_id=held["iv"])
