@@ -35,7 +35,7 @@ class Chart:
 
     png: bytes
     texts: tuple[str, ...]
-    font_files: frozenset[str]
+    font_files: frozenset[tuple[str, int]]  # (font file, face index in a .ttc) matplotlib drew the texts with
     title: str = ""
 
     @property
@@ -80,7 +80,8 @@ def _finish(fig, title: str = "", dpi: int = DPI) -> Chart:
         s = obj.get_text()
         if obj.get_visible() and s:
             texts.append(s)
-            files.add(font_manager.findfont(obj.get_fontproperties()))
+            fp = font_manager.findfont(obj.get_fontproperties())
+            files.add((str(getattr(fp, "path", fp)), int(getattr(fp, "face_index", 0) or 0)))
     chart = Chart(buf.getvalue(), tuple(texts), frozenset(files), title)
     chart.check_fonts()
     return chart
