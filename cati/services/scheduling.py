@@ -198,7 +198,7 @@ def _s() -> _Stmts:
 
 def _claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules,
            *, from_status: CaseStatus = CaseStatus.READY) -> bool:
-    result = session.execute(_s().claim, {
+    result = session.connection().execute(_s().claim, {
         "case_id": case_id, "from_status": from_status, "interviewer_id": interviewer_id, "now": now,
         "expires": now + timedelta(minutes=rules.claim_timeout_minutes),
     })
@@ -234,7 +234,7 @@ def invalidate_timezone_cache() -> None:
 
 def release_stale_claims(session: Session, study_id: int, now: datetime) -> int:
     """Claims whose holder went silent (crashed browser, lost network) past the timeout go back to the pool."""
-    return session.execute(_s().release_stale, {"p_study": study_id, "now": now}).rowcount
+    return session.connection().execute(_s().release_stale, {"p_study": study_id, "now": now}).rowcount
 
 
 def renew_claim(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules) -> bool:
@@ -252,14 +252,15 @@ def break_missed_appointments(session: Session, study_id: int, now: datetime, ru
     """Appointments unserved past their grace period are marked broken; their cases stay in the queue
     (they were due, so they are callable now) and keep their place at the front of the line."""
     cutoff = now - timedelta(minutes=rules.appointment_grace_minutes)
-    return session.execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
+    return session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
 
 
 def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random) -> list[int]:
     """Open enterprises, furthest behind their quota first; an enterprise already being dialed by enough
     interviewers for the completes it still needs waits its turn."""
-    rows = session.execute(_s().enterprises, {"study_id": study_id}).all()
-    claims = dict(session.execute(_s().claims_by_enterprise, {"study_id": study_id}).all())
+    conn = session.connection()
+    rows = conn.execute(_s().enterprises, {"study_id": study_id}).all()
+    claims = dict(conn.execute(_s().claims_by_enterprise, {"study_id": study_id}).all())
     ranked = []
     for eid, target, done, running in rows:
         open_slots = target - done - running
@@ -291,7 +292,8 @@ def next_case(
     rules = rules_for(study)
     stmts = _s()
     _lock_for_claim(session)
-    own = session.scalar(stmts.own_claim, {"study_id": study.id, "interviewer_id": interviewer_id})
+    conn = session.connection()
+    own = conn.scalar(stmts.own_claim, {"study_id": study.id, "interviewer_id": interviewer_id})
     if own is not None:
         renew_claim(session, own, interviewer_id, now, rules)
         return Claim(own, "own_claim")
@@ -300,7 +302,7 @@ def next_case(
     open_tzs, all_tzs = _open_timezones(session, study.id, now, rules)
 
     if open_tzs:
-        due = session.execute(stmts.due_appointments, {
+        due = conn.execute(stmts.due_appointments, {
             "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
             "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
         }).all()
@@ -317,7 +319,7 @@ def next_case(
         stmt = stmts.callable_in_enterprise(tuple(bits), converter, _is_pg(session))
         params = {"now": now, "max_attempts": rules.max_attempts, "tzs": open_tzs, "interviewer_id": interviewer_id}
         for enterprise_id in _enterprise_order(session, study.id, rules, rng):
-            for case_id in session.scalars(stmt, {**params, "enterprise_id": enterprise_id}):
+            for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
                 if _claim(session, case_id, interviewer_id, now, rules):
                     return Claim(case_id, "callable")
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
