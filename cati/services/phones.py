@@ -13,7 +13,7 @@ thousands of random numbers. Every other shape goes through phonenumbers in full
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberType
@@ -44,8 +44,7 @@ class PhoneError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedPhone:
+class NormalizedPhone(NamedTuple):  # a NamedTuple: built a million times per import, and cheap to build
     e164: str  # +8613812345678
     kind: str  # 'mobile' | 'fixed'
     timezone: str  # IANA name, e.g. Asia/Shanghai
@@ -67,7 +66,6 @@ _SERVICE_TYPES = {
     PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST, PhoneNumberType.UAN,
     PhoneNumberType.VOICEMAIL,
 }
-_MOBILE_RE = re.compile(r"1[3-9]\d{9}")
 _SCI_RE = re.compile(r"\d(?:\.\d+)?[eE]\+?\d+")
 
 # 7-digit national prefix → (kind, timezone, area) for valid numbers, or the PhoneError reason.
@@ -92,18 +90,96 @@ def _verdict(number: PhoneNumber, region: str) -> tuple[str, str, str | None] | 
     return kind, zones[0], _area(number)
 
 
+def _mobile_verdict(nsn: str) -> tuple[str, str, str | None] | str:
+    """phonenumbers' verdict on an 11-digit CN national number, skipping the work ``number_type`` and
+    ``time_zones_for_number`` would repeat (region lookup, a second type check); the cost of a memo miss."""
+    ntype = _cn_type(nsn)
+    if ntype == PhoneNumberType.UNKNOWN:
+        return _invalid_reason(PhoneNumber(country_code=86, national_number=int(nsn)))
+    if ntype in _SERVICE_TYPES:
+        return R_SERVICE
+    kind = _KIND.get(ntype)
+    if kind is None:
+        return R_NOT_PERSONAL
+    tz_key = nsn[:_CN_TZ_DEPTH]
+    tz = _CN_TZ.get(tz_key)
+    if tz is None:
+        number = PhoneNumber(country_code=86, national_number=int(nsn))
+        zones = [z for z in pn_timezone.time_zones_for_geographical_number(number) if z != "Etc/Unknown"]
+        tz = _CN_TZ[tz_key] = zones[0] if zones else DEFAULT_TIMEZONES["CN"]
+    return kind, tz, _area_for("86", nsn)
+
+
+def _compile_desc(desc) -> tuple[frozenset[int], re.Pattern[str]] | None:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
+
+
+_CN_META = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+# phonenumbers' _number_type_helper, step by step, on the same metadata with the regexes compiled once
+# (phonenumbers looks each one up in its regex cache on every call, ~11 times per number).
+_CN_GENERAL = _compile_desc(_CN_META.general_desc)
+_CN_ORDER = [
+    (PhoneNumberType.PREMIUM_RATE, _compile_desc(_CN_META.premium_rate)),
+    (PhoneNumberType.TOLL_FREE, _compile_desc(_CN_META.toll_free)),
+    (PhoneNumberType.SHARED_COST, _compile_desc(_CN_META.shared_cost)),
+    (PhoneNumberType.VOIP, _compile_desc(_CN_META.voip)),
+    (PhoneNumberType.PERSONAL_NUMBER, _compile_desc(_CN_META.personal_number)),
+    (PhoneNumberType.PAGER, _compile_desc(_CN_META.pager)),
+    (PhoneNumberType.UAN, _compile_desc(_CN_META.uan)),
+    (PhoneNumberType.VOICEMAIL, _compile_desc(_CN_META.voicemail)),
+]
+_CN_FIXED = _compile_desc(_CN_META.fixed_line)
+_CN_MOBILE = _compile_desc(_CN_META.mobile)
+
+
+def _desc_match(nsn: str, desc: tuple[frozenset[int], re.Pattern[str]] | None) -> bool:
+    if desc is None:
+        return False
+    lengths, rx = desc
+    if lengths and len(nsn) not in lengths:
+        return False
+    return rx.fullmatch(nsn) is not None
+
+
+def _cn_type(nsn: str) -> int:
+    """The PhoneNumberType phonenumbers gives a CN national number (same order of checks as its own helper)."""
+    if not _desc_match(nsn, _CN_GENERAL):
+        return PhoneNumberType.UNKNOWN
+    for ntype, desc in _CN_ORDER:
+        if _desc_match(nsn, desc):
+            return ntype
+    if _desc_match(nsn, _CN_FIXED):
+        if _CN_META.same_mobile_and_fixed_line_pattern or _desc_match(nsn, _CN_MOBILE):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not _CN_META.same_mobile_and_fixed_line_pattern and _desc_match(nsn, _CN_MOBILE):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
+
+
+# The time-zone data is keyed on "86" + at most this many national digits (1 today): memoise at that depth.
+_CN_TZ_DEPTH = max([len(k) - 2 for k in pn_timezone.TIMEZONE_DATA if k.startswith("86")] + [1])
+_CN_TZ: dict[str, str] = {}
+
 _GEO: dict | None = None
+_GEO_DEPTH = 9
 
 
 def _area(number: PhoneNumber) -> str | None:
     """The geocoder's Chinese description (longest-prefix match on its data, as phonenumbers.geocoder does)."""
-    global _GEO
-    if _GEO is None:
-        from phonenumbers.geodata import GEOCODE_DATA  # ~0.5 s to import: only when first needed
+    return _area_for(str(number.country_code), phonenumbers.national_significant_number(number))
 
-        _GEO = GEOCODE_DATA
-    key = f"{number.country_code}{phonenumbers.national_significant_number(number)}"
-    for n in range(min(len(key), 9), len(str(number.country_code)), -1):
+
+def _area_for(cc: str, nsn: str) -> str | None:
+    global _GEO, _GEO_DEPTH
+    if _GEO is None:
+        from phonenumbers import geodata  # ~0.5 s to import: only when first needed
+
+        _GEO, _GEO_DEPTH = geodata.GEOCODE_DATA, getattr(geodata, "GEOCODE_LONGEST_PREFIX", 9)
+    key = cc + nsn
+    for n in range(min(len(key), _GEO_DEPTH), len(cc), -1):
         entry = _GEO.get(key[:n])
         if entry:
             return entry.get("zh") or entry.get("en") or None
@@ -175,7 +251,10 @@ def normalize_phone(raw: object, region: str = "CN") -> NormalizedPhone:
         With a bilingual ``reason``: empty, not digits, too short/long, landline without area code,
         premium/service number, not a valid number.
     """
-    s = clean_phone_text(raw)
+    if type(raw) is str and len(raw) == 11 and raw.isdigit() and raw.isascii():
+        s = raw  # the common case, already clean
+    else:
+        s = clean_phone_text(raw)
     if not s:
         raise PhoneError(R_EMPTY)
     if region == "CN":
@@ -191,11 +270,11 @@ def normalize_phone(raw: object, region: str = "CN") -> NormalizedPhone:
             nsn = s[2:]
         else:
             nsn = ""
-        if nsn and _MOBILE_RE.fullmatch(nsn):
+        if nsn and nsn[0] == "1" and nsn[1] in "3456789" and nsn.isdigit() and nsn.isascii():
             key = nsn[:7]
             verdict = _PREFIX_CACHE.get(key)
             if verdict is None:
-                verdict = _verdict(PhoneNumber(country_code=86, national_number=int(nsn)), region)
+                verdict = _mobile_verdict(nsn)
                 _PREFIX_CACHE[key] = verdict
             if isinstance(verdict, str):
                 raise PhoneError(verdict)
@@ -228,11 +307,13 @@ def mask_phone(number: object) -> str:
     digits = "".join(ch for ch in s if ch.isdigit())
     prefix = ""
     if s.startswith("+"):
-        try:
-            parsed = phonenumbers.parse(s, None)
-            cc = str(parsed.country_code)
-        except NumberParseException:
-            cc = ""
+        if s.startswith("+86"):
+            cc = "86"
+        else:
+            try:
+                cc = str(phonenumbers.parse(s, None).country_code)
+            except NumberParseException:
+                cc = ""
         if cc == "86":
             digits = digits[2:]
             if digits and not (len(digits) == 11 and digits[0] == "1"):
