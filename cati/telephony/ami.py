@@ -746,7 +746,7 @@ class AmiBackend(TelephonyBackend):
                  dial_context: str = "cati-dialout", ping_interval: float = 20.0,
                  backoff: tuple[float, float] = (0.5, 30.0), action_timeout: float = 10.0,
                  connect: bool = True):
-        super().__init__()
+        super().__init__(threaded_events=True)
         if client not in ADAPTERS:
             raise ValueError(f"CATI_AMI_CLIENT: unknown AMI client {client!r}; expected one of {sorted(ADAPTERS)}")
         self.host, self.port, self.username, self._secret = host, int(port), username, secret
@@ -958,3 +958,5 @@ class AmiBackend(TelephonyBackend):
             except Exception:  # noqa: BLE001
                 pass
             adapter.close()
+        self.hub.drain(2.0)
+        self.hub.close()

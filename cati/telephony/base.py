@@ -26,6 +26,7 @@ import abc
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -105,10 +106,37 @@ class EventHub:
     (that is exactly panoramisk's fault, which kills its connection on a raising callback).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, threaded: bool = False) -> None:
         self._subs: list[EventCallback] = []
         self._lock = threading.Lock()
         self._queue: queue.Queue[CallEvent] = queue.Queue()
+        # threaded: subscribers run on a dispatcher thread, so a slow subscriber (a database write
+        # waiting for SQLite's write lock) never blocks the client library's reader thread / loop.
+        self._out: queue.Queue[CallEvent | None] | None = None
+        if threaded:
+            self._out = queue.Queue()
+            threading.Thread(target=self._dispatch_loop, name="telephony-events", daemon=True).start()
+
+    def _dispatch_loop(self) -> None:
+        assert self._out is not None
+        while True:
+            ev = self._out.get()
+            if ev is None:
+                return
+            self._deliver(ev)
+            self._out.task_done()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until every emitted event has been delivered (threaded hubs; tests and shutdown)."""
+        if self._out is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self._out.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.put(None)
 
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
         with self._lock:
@@ -123,6 +151,12 @@ class EventHub:
 
     def emit(self, event: CallEvent) -> None:
         self._queue.put(event)
+        if self._out is not None:
+            self._out.put(event)
+            return
+        self._deliver(event)
+
+    def _deliver(self, event: CallEvent) -> None:
         with self._lock:
             subs = list(self._subs)
         for cb in subs:
@@ -152,8 +186,8 @@ class TelephonyBackend(abc.ABC):
 
     name: str = "abstract"
 
-    def __init__(self) -> None:
-        self.hub = EventHub()
+    def __init__(self, *, threaded_events: bool = False) -> None:
+        self.hub = EventHub(threaded=threaded_events)
 
     # -- calls --------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,0 +1,313 @@
+"""The dialer: call events → stored call attempts, plus preview and progressive dialing.
+
+:func:`apply_event` is the one place where telephony facts reach the database. It is idempotent and
+monotone, so the same code serves AMI events, Twilio callbacks that repeat or arrive out of order,
+and the simulated backend:
+
+* a timestamp is set once (the first report wins; a repeated ``ringing`` changes nothing);
+* the status never moves back (``ringing`` after ``ended`` does not reopen the attempt);
+* blank facts are filled by later events (an OriginateResponse arriving after the last Hangup
+  still records its Reason), known facts are not overwritten;
+* when the attempt has ended and nobody coded it, :func:`cati.telephony.base.auto_outcome` gives
+  the AAPOR outcome the network knows (busy, no answer ≥ 15 s, machine, rejected, technical,
+  non-working); the case is then moved on by the scheduler's ``record_outcome``. Contacts with a
+  person are left to the interviewer.
+
+Services only flush; the caller commits (:func:`event_sink` does, for backends' event threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cati.models import Case, CasePhone, PhoneStatus
+from cati.models.calls import AttemptStatus, CallAttempt
+
+from .base import (
+    ANSWER_KINDS,
+    ENDED,
+    PLACED,
+    RINGING,
+    CallEvent,
+    TelephonyBackend,
+    TelephonyError,
+    auto_outcome,
+    mask_number,
+)
+
+log = logging.getLogger(__name__)
+
+_ORDER = {AttemptStatus.REQUESTED: 0, AttemptStatus.PLACED: 1, AttemptStatus.RINGING: 2,
+          AttemptStatus.ANSWERED: 3, AttemptStatus.ENDED: 4}
+_KIND_STATUS = {PLACED: AttemptStatus.PLACED, RINGING: AttemptStatus.RINGING, ENDED: AttemptStatus.ENDED,
+                **{k: AttemptStatus.ANSWERED for k in ANSWER_KINDS}}
+_KIND_STAMP = {PLACED: "placed_at", RINGING: "ringing_at", ENDED: "ended_at", **{k: "answered_at" for k in ANSWER_KINDS}}
+
+#: Attempt outcome of a dial whose interviewer leg failed (the respondent was never dialled).
+SYSTEM_NOTE = "interviewer leg failed; respondent not dialled / 访员线路失败，未拨打受访者"
+
+
+def _fill(obj, name: str, value) -> None:
+    if value is not None and getattr(obj, name) is None:
+        setattr(obj, name, value)
+
+
+def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
+                now: datetime | None = None) -> CallAttempt | None:
+    """Fold one call event into its attempt (by ``call_id``); returns it, or ``None`` if unknown.
+
+    Parameters
+    ----------
+    session : flushed, not committed.
+    event : from any backend.
+    settle_case : when an automatic outcome is first set, apply it to the case through
+        :func:`cati.services.scheduling.record_outcome` (retry time, final code, claim released).
+    now : the time used for the case's retry rules (default: now, UTC).
+    """
+    attempt = session.scalar(select(CallAttempt).where(CallAttempt.call_id == event.call_id))
+    if attempt is None:
+        log.warning("call event %s for unknown call %s ignored", event.kind, event.call_id)
+        return None
+    stamp = _KIND_STAMP[event.kind]
+    _fill(attempt, stamp, event.at)
+    new = _KIND_STATUS[event.kind]
+    if _ORDER[new] > _ORDER[attempt.status]:
+        attempt.status = new
+    _fill(attempt, "backend_call_id", event.backend_call_id)
+    _fill(attempt, "machine_detection", event.amd_status)
+    _fill(attempt, "amd_cause", (event.amd_cause or "")[:64] or None)
+    if event.kind == ENDED:
+        _fill(attempt, "hangup_cause", event.hangup_cause)
+        _fill(attempt, "hangup_cause_text", (event.cause_text or "")[:64] or None)
+        _fill(attempt, "originate_reason", event.originate_reason)
+        if hasattr(attempt, "dial_status"):
+            _fill(attempt, "dial_status", event.dial_status)
+    if attempt.status == AttemptStatus.ENDED and attempt.outcome_source in (None, "auto"):
+        _auto_code(session, attempt, event, settle_case, now or datetime.now(UTC))
+    session.flush()
+    return attempt
+
+
+def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle: bool, now: datetime) -> None:
+    facts = {
+        "placed_at": attempt.placed_at, "ringing_at": attempt.ringing_at, "answered_at": attempt.answered_at,
+        "ended_at": attempt.ended_at, "hangup_cause": attempt.hangup_cause,
+        "originate_reason": attempt.originate_reason, "machine_detection": attempt.machine_detection,
+        "dial_status": getattr(attempt, "dial_status", None) or event.dial_status, "leg": event.leg,
+    }
+    if event.leg == "interviewer" and attempt.answered_at is None:
+        if attempt.outcome_source is None:
+            attempt.outcome_source = "system"
+            attempt.notes = attempt.notes or SYSTEM_NOTE
+            case = session.get(Case, attempt.case_id)
+            if case is not None and case.attempts > 0:
+                case.attempts -= 1  # a dial that never reached the respondent does not use up an attempt
+        return
+    code = auto_outcome(facts)
+    if code is None or code == attempt.outcome:
+        return
+    first = attempt.outcome is None
+    attempt.outcome = code
+    attempt.outcome_source = "auto"
+    if first and settle:
+        from cati.services.scheduling import record_outcome
+
+        case = session.get(Case, attempt.case_id)
+        if code == "4.32" and attempt.phone_id is not None:
+            phone = session.get(CasePhone, attempt.phone_id)
+            if phone is not None and phone.status == PhoneStatus.OK:
+                phone.status = PhoneStatus.INVALID
+        record_outcome(session, case, code, now, interviewer_id=attempt.interviewer_id)
+
+
+def code_attempt(session: Session, attempt: CallAttempt, outcome: str) -> CallAttempt:
+    """The interviewer's own code for an attempt; it wins over any automatic one from then on."""
+    attempt.outcome = outcome
+    attempt.outcome_source = "interviewer"
+    session.flush()
+    return attempt
+
+
+def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, backend: TelephonyBackend | str,
+                  mode: str, *, now: datetime | None = None, call_id: str | None = None) -> CallAttempt:
+    """Create the attempt row (status ``requested``) before dialing and count the dial on the case.
+
+    Refuses numbers on the do-not-call list or known to be invalid, and final cases.
+    """
+    if mode not in ("preview", "progressive", "simulated"):
+        raise ValueError(f"start_attempt: mode {mode!r} must be preview, progressive or simulated")
+    if phone.case_id != case.id:
+        raise ValueError(f"start_attempt: phone {phone.id} does not belong to case {case.id}")
+    if phone.status != PhoneStatus.OK:
+        raise ValueError(f"start_attempt: phone {mask_number(phone.e164)} of case {case.id} is {phone.status}; "
+                         "not dialled / 该号码不可拨打")
+    if case.final_disposition is not None:
+        raise ValueError(f"start_attempt: case {case.id} is final ({case.final_disposition})")
+    now = now or datetime.now(UTC)
+    from cati.models import Study
+    from cati.services.scheduling import mark_dialed, rules_for
+
+    study = session.get(Study, case.study_id)
+    day_part = mark_dialed(session, case, now, rules_for(study))
+    phone.attempts += 1
+    name = backend if isinstance(backend, str) else backend.name
+    attempt = CallAttempt(
+        call_id=call_id or str(uuid.uuid4()), case_id=case.id, phone_id=phone.id,
+        interviewer_id=getattr(interviewer, "id", interviewer), backend=name, mode=mode,
+        status=AttemptStatus.REQUESTED, requested_at=now, day_part=day_part,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: int, phone_id: int | None,
+                    interviewer_id: int, extension: str, *, mode: str = "preview", caller_id: str | None = None,
+                    record: bool = False, machine_detection: bool = False, timeout_s: int = 30,
+                    now: datetime | None = None) -> str:
+    """Create and commit the attempt, then place the call; returns the call id.
+
+    Committing first matters: the backend's events are stored by other sessions (event thread,
+    webhook request) and must find the row.
+    """
+    from cati.models import User
+
+    with factory() as s, s.begin():
+        case = s.get(Case, case_id)
+        if case is None:
+            raise ValueError(f"dial: case {case_id} not found")
+        phone = s.get(CasePhone, phone_id) if phone_id else _first_phone(case)
+        if phone is None:
+            raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
+        interviewer = s.get(User, interviewer_id)
+        attempt = start_attempt(s, case, phone, interviewer, backend, mode, now=now)
+        call_id, number = attempt.call_id, phone.e164
+    try:
+        backend.place_call(call_id, number, extension, caller_id=caller_id, record=record,
+                           machine_detection=machine_detection, timeout_s=timeout_s)
+    except TelephonyError as exc:
+        with factory() as s, s.begin():
+            a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
+            if a is not None and a.status != AttemptStatus.ENDED:
+                a.status = AttemptStatus.ENDED
+                a.ended_at = datetime.now(UTC)
+                a.outcome_source = "system"
+                a.notes = f"backend refused: {exc}"[:2000]
+                case = s.get(Case, a.case_id)
+                if case is not None and case.attempts > 0:
+                    case.attempts -= 1
+        raise
+    return call_id
+
+
+def _first_phone(case: Case) -> CasePhone | None:
+    for p in sorted(case.phones, key=lambda p: (p.attempts, p.position)):
+        if p.status == PhoneStatus.OK:
+            return p
+    return None
+
+
+def event_sink(factory: sessionmaker, *, settle_case: bool = True) -> Callable[[CallEvent], None]:
+    """A subscriber for :meth:`TelephonyBackend.subscribe` that stores each event in its own transaction."""
+
+    def sink(event: CallEvent) -> None:
+        with factory() as s, s.begin():
+            apply_event(s, event, settle_case=settle_case)
+
+    return sink
+
+
+# ----------------------------------------------------------------------------------------------------
+# Progressive dialing
+# ----------------------------------------------------------------------------------------------------
+
+def _default_case_provider(study_id: int):
+    """``next_case`` from the scheduler, bound to a study."""
+    from cati.models import Study
+    from cati.services.scheduling import Claim, next_case
+
+    def provide(session: Session, interviewer_id: int, now: datetime) -> int | None:
+        study = session.get(Study, study_id)
+        got = next_case(session, study, interviewer_id, now)
+        return got.case_id if isinstance(got, Claim) else None
+
+    return provide
+
+
+class ProgressiveDialer:
+    """Dial the next case as soon as the interviewer is ready; one call at a time per interviewer.
+
+    Parameters
+    ----------
+    factory : sessionmaker (each step commits its own transaction).
+    backend : where calls go; its events must reach :func:`apply_event` (see :func:`event_sink`).
+    interviewer_id, extension : who takes the calls, and their phone.
+    study_id : used with the scheduler's ``next_case`` unless ``case_provider`` is given.
+    case_provider : ``(session, interviewer_id, now) -> case_id | None`` (claims the case).
+    clock : UTC now (the simulator passes its own).
+
+    The interviewer's screen calls :meth:`ready` when it is free (after coding the last contact);
+    :meth:`step` then claims and dials. An answered call is the interviewer's at once (interviewer-
+    first origination means they are already on the line when the respondent answers).
+    """
+
+    def __init__(self, factory: sessionmaker, backend: TelephonyBackend, interviewer_id: int, extension: str, *,
+                 study_id: int | None = None, case_provider=None, clock: Callable[[], datetime] | None = None,
+                 machine_detection: bool = True, record: bool = False, caller_id: str | None = None,
+                 timeout_s: int = 30):
+        if case_provider is None and study_id is None:
+            raise ValueError("ProgressiveDialer needs study_id or case_provider")
+        self.factory = factory
+        self.backend = backend
+        self.interviewer_id = interviewer_id
+        self.extension = extension
+        self.case_provider = case_provider or _default_case_provider(study_id)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.opts = dict(machine_detection=machine_detection, record=record, caller_id=caller_id,
+                         timeout_s=timeout_s)
+        self._ready = threading.Event()
+        self.current: str | None = None
+        self.dialled: list[str] = []
+
+    def ready(self) -> None:
+        self._ready.set()
+
+    def busy(self) -> bool:
+        """True while the current attempt is live or awaiting the interviewer's code."""
+        if self.current is None:
+            return False
+        with self.factory() as s:
+            a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == self.current))
+            return a is not None and a.status != AttemptStatus.ENDED
+
+    def step(self) -> str | None:
+        """If the interviewer is ready and free: claim the next case and dial it. Returns the call id."""
+        if not self._ready.is_set() or self.busy():
+            return None
+        now = self.clock()
+        with self.factory() as s, s.begin():
+            case_id = self.case_provider(s, self.interviewer_id, now)
+        if case_id is None:
+            return None
+        self._ready.clear()
+        call_id = dial_and_commit(self.factory, self.backend, case_id, None, self.interviewer_id, self.extension,
+                                  mode="progressive", now=now, **self.opts)
+        self.current = call_id
+        self.dialled.append(call_id)
+        return call_id
+
+    def run(self, stop: threading.Event, poll_s: float = 0.05) -> None:
+        """Loop until ``stop`` is set (a worker thread per logged-in progressive interviewer)."""
+        while not stop.is_set():
+            try:
+                self.step()
+            except (TelephonyError, ValueError):
+                log.exception("progressive dial failed for interviewer %s", self.interviewer_id)
+            stop.wait(poll_s)
