@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scoring_helpers import STUDY_FILE, frame, one_item_spec, tiny_spec
 
 from scoring import (
     ScoringSpec,
@@ -18,8 +19,6 @@ from scoring import (
     respondent_scores,
     score_study,
 )
-
-from scoring_helpers import STUDY_FILE, frame, one_item_spec, tiny_spec
 
 
 def test_item_recode_maps_scale_and_treats_8_9_empty_as_missing():
