@@ -295,3 +295,79 @@ def test_imported_plus_rejected_equals_read(session, study, ents, tmp_path_facto
     again = import_sample(session, study, f)
     assert again.imported == 0 and again.rejected == again.read
     nested.rollback()
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli(db_url, study, tmp_path):
+    from click.testing import CliRunner
+
+    from cati.cli.imports import import_
+
+    env = {"CATI_DATABASE_URL": db_url, "CATI_INSTANCE_PATH": str(tmp_path / "instance"),
+           "CATI_SECRET_KEY": "test"}
+
+    def run(*args):
+        return CliRunner().invoke(import_, list(args), env=env, catch_exceptions=False)
+
+    return run
+
+
+def test_cli_imports_and_reports(cli, tmp_path, session_factory):
+    r = cli("enterprises", str(DATA / "enterprises_small.csv"))
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1] == "imported=6 rejected=0 read=6"
+    src = tmp_path / "样本.csv"
+    shutil.copy(DATA / "sample_gbk.csv", src)
+    r = cli("sample", str(src), "--release", "all")
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[-1] == "imported=4 rejected=2 read=6"
+    assert "encoding: gb18030" in lines
+    assert any(line.startswith("line 6: ") and "landline without area code" in line for line in lines)
+    default_rejects = tmp_path / "样本.csv.rejects.csv"
+    assert [row["line"] for row in read_rejects(default_rejects)] == ["6", "7"]
+    # Committed: a new session sees the cases. Full numbers never appear in the output.
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 4
+    assert "13812345678" not in r.output
+    # Again: nothing imported twice, still exit 0.
+    r = cli("sample", str(src), "--rejects", str(tmp_path / "again.csv"))
+    assert r.exit_code == 0
+    assert r.output.strip().splitlines()[-1] == "imported=0 rejected=6 read=6"
+    assert len(read_rejects(tmp_path / "again.csv")) == 6
+
+
+def test_cli_mapping_options(cli, tmp_path):
+    assert cli("enterprises", str(DATA / "enterprises_small.csv")).exit_code == 0
+    f = write_csv(tmp_path / "m.csv", ["ID", "Firm", "Mobile"], [["M1", "E001", "13811112222"]])
+    r = cli("sample", str(f), "--map", "case_ref=ID", "--map", "enterprise_id=Firm", "--map", "phone=Mobile")
+    assert r.output.strip().splitlines()[-1] == "imported=1 rejected=0 read=1"
+    mfile = tmp_path / "map.yaml"
+    mfile.write_text("case_ref: ID\nenterprise_id: Firm\nphone: Mobile\n", encoding="utf-8")
+    f2 = write_csv(tmp_path / "m2.csv", ["ID", "Firm", "Mobile"], [["M2", "E001", "13811113333"]])
+    r = cli("sample", str(f2), "--mapping", str(mfile), "--release", "none")
+    assert r.output.strip().splitlines()[-1] == "imported=1 rejected=0 read=1"
+
+
+def test_cli_unreadable_file_exits_nonzero(cli, tmp_path):
+    r = cli("sample", str(tmp_path / "missing.csv"))
+    assert r.exit_code != 0 and "not found" in r.output
+    f = write_csv(tmp_path / "x.csv", ["a", "b"], [["1", "2"]])
+    r = cli("sample", str(f))
+    assert r.exit_code != 0 and "missing required column" in r.output
+    r = cli("sample", str(f), "--study", "no_such_study")
+    assert r.exit_code != 0
+
+
+def test_example_files_import_cleanly(session, study, tmp_path):
+    root = Path(__file__).resolve().parents[2] / "config" / "examples"
+    e = import_enterprises(session, study, root / "enterprises.csv")
+    assert (e.imported, e.rejected) == (360, 0)
+    assert session.scalar(select(func.count(func.distinct(Enterprise.industry_id)))) == 15
+    s = import_sample(session, study, root / "sample.csv")
+    assert (s.read, s.imported, s.rejected) == (21600, 21600, 0)
+    assert s.replicates_released == 360
+    assert session.scalar(select(func.count()).select_from(Case).where(Case.status == CaseStatus.READY)) == 360 * 60
