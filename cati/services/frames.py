@@ -1,0 +1,302 @@
+"""The one bridge from the database to pandas: frames for scoring, reports and exports.
+
+Each function runs a few ``select()`` queries with joins (no per-row ORM loading) and builds the frame with
+``DataFrame.from_records``, so 100k cases or attempts take about a second. Timestamps come back as
+timezone-aware UTC ``datetime64`` columns. Phone numbers are masked (``138****1234``) unless the caller, who
+has checked the user's permission, asks for them in full.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from cati.models import (
+    Answer,
+    CallAttempt,
+    Case,
+    CasePhone,
+    CaseStatus,
+    Enterprise,
+    Industry,
+    Interview,
+    InterviewStatus,
+    QCStatus,
+    Study,
+    User,
+)
+
+from .dispositions import final_disposition
+from .phones import mask_phone
+
+__all__ = ["attempts_frame", "cases_frame", "dispositions_frame", "responses_frame", "study_questions"]
+
+ID_COLUMNS = ["respondent_id", "enterprise_id", "enterprise_name", "industry", "province"]
+NOT_ATTEMPTED = "3.11"
+
+
+def _study(session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise LookupError(f"no study with id {study_id}")
+    return study
+
+
+def study_questions(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    """(code, type) of every question that takes an answer, in questionnaire order (``info`` screens skipped)."""
+    out = []
+    for q in definition.get("questions") or []:
+        if isinstance(q, dict) and q.get("code") and q.get("type") != "info":
+            out.append((str(q["code"]), str(q.get("type") or "single")))
+    return out
+
+
+def _utc(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    for c in columns:
+        frame[c] = pd.to_datetime(frame[c], utc=True)
+
+
+def responses_frame(session: Session, study_id: int, *, complete_only: bool = True,
+                    include_phone: bool = False) -> pd.DataFrame:
+    """One row per interview, one column per question: the input of scoring and of the data exports.
+
+    Parameters
+    ----------
+    session : Session
+    study_id : int
+    complete_only : bool
+        Only COMPLETE interviews that QC did not reject (default). Otherwise every interview, with its
+        ``status`` (``complete``, ``partial``, ``in_progress``, ``terminated``) so scoring still counts only
+        completes.
+    include_phone : bool
+        Add ``phone``: the case's first number **in full** (E.164). The caller checks that the user may see it.
+
+    Returns
+    -------
+    DataFrame
+        ``respondent_id`` (interview id), ``enterprise_id`` (the client's id), ``enterprise_name``, ``industry``
+        (zh name), ``province``; then one column per question of the study, in questionnaire order, present
+        even when nobody answered it — answer codes as floats (NaN = not asked) or, for open questions, the
+        text; then ``case_ref, status, qc_status, interviewer, language, started_at, ended_at`` (and
+        ``phone``); then the case's sample attributes as ``attr_<name>``. Answers to codes no longer in the
+        study are kept as extra columns after the study's questions.
+    """
+    study = _study(session, study_id)
+    questions = study_questions(study.definition or {})
+    q_type = dict(questions)
+    ivw = aliased(User)
+    query = (
+        select(Interview.id, Enterprise.external_id, Enterprise.name, Industry.name, Enterprise.province,
+               Case.case_ref, Interview.status, Interview.qc_status, ivw.username, Interview.language,
+               Interview.started_at, Interview.ended_at, Case.attributes, Case.id)
+        .join(Case, Case.id == Interview.case_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .join(Industry, Industry.id == Enterprise.industry_id)
+        .outerjoin(ivw, ivw.id == Interview.interviewer_id)
+        .where(Interview.study_id == study_id)
+        .order_by(Interview.id)
+    )
+    if complete_only:
+        query = query.where(Interview.status == InterviewStatus.COMPLETE, Interview.qc_status != QCStatus.REJECTED)
+    rows = session.execute(query).all()
+    meta_cols = ["case_ref", "status", "qc_status", "interviewer", "language", "started_at", "ended_at"]
+    ids = [r[0] for r in rows]
+
+    answers: dict[str, dict[int, Any]] = defaultdict(dict)
+    if ids:
+        aq = select(Answer.interview_id, Answer.question_code, Answer.value_code, Answer.value_text) \
+            .join(Interview, Interview.id == Answer.interview_id).where(Interview.study_id == study_id)
+        if complete_only:
+            aq = aq.where(Interview.status == InterviewStatus.COMPLETE, Interview.qc_status != QCStatus.REJECTED)
+        for iid, code, vcode, vtext in session.execute(aq):
+            if q_type.get(code) == "open" or (code not in q_type and vcode is None):
+                answers[code][iid] = vtext
+            else:
+                answers[code][iid] = vcode
+
+    frame = pd.DataFrame.from_records(
+        [(r[0], r[1], r[2], r[3], r[4]) for r in rows], columns=ID_COLUMNS)
+    index = pd.Index(ids)
+    cols: dict[str, Any] = {}
+    extra_codes = [c for c in answers if c not in q_type]
+    for code in [c for c, _ in questions] + sorted(extra_codes):
+        got = answers.get(code, {})
+        if q_type.get(code) == "open" or (code not in q_type and any(isinstance(v, str) for v in got.values())):
+            cols[code] = pd.Series([got.get(i) for i in ids], index=index, dtype=object)
+        else:
+            cols[code] = pd.Series([got.get(i, np.nan) for i in ids], index=index, dtype="float64")
+    meta = {
+        "case_ref": [r[5] for r in rows],
+        "status": [r[6].value if r[6] is not None else None for r in rows],
+        "qc_status": [r[7].value if r[7] is not None else None for r in rows],
+        "interviewer": [r[8] for r in rows],
+        "language": [r[9] for r in rows],
+        "started_at": [r[10] for r in rows],
+        "ended_at": [r[11] for r in rows],
+    }
+    parts = [frame, pd.DataFrame({k: v.to_numpy() for k, v in cols.items()}, columns=list(cols)),
+             pd.DataFrame(meta, columns=meta_cols)]
+    if include_phone:
+        first = _first_phones(session, [r[13] for r in rows])
+        parts.append(pd.DataFrame({"phone": [first.get(r[13]) for r in rows]}))
+    attr_keys: dict[str, None] = {}
+    for r in rows:
+        for k in (r[12] or {}):
+            attr_keys.setdefault(k, None)
+    if attr_keys:
+        parts.append(pd.DataFrame({f"attr_{k}": [(r[12] or {}).get(k) for r in rows] for k in attr_keys}))
+    out = pd.concat(parts, axis=1)
+    _utc(out, ["started_at", "ended_at"])
+    return out
+
+
+def _first_phones(session: Session, case_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(case_ids), 5000):
+        chunk = case_ids[start:start + 5000]
+        for cid, e164 in session.execute(
+                select(CasePhone.case_id, CasePhone.e164).where(CasePhone.case_id.in_(chunk))
+                .order_by(CasePhone.case_id, CasePhone.position.desc())):
+            out[cid] = e164  # ordered by position descending: position 1 is written last
+    return out
+
+
+def _attempt_summary(session: Session, study_id: int) -> tuple[dict[int, list[str]], dict[int, str | None]]:
+    """Per case: its attempt outcomes oldest first, and the username of the interviewer of its last attempt."""
+    outcomes: dict[int, list[str]] = defaultdict(list)
+    last_by: dict[int, str | None] = {}
+    for cid, outcome, username in session.execute(
+            select(CallAttempt.case_id, CallAttempt.outcome, User.username)
+            .join(Case, Case.id == CallAttempt.case_id)
+            .outerjoin(User, User.id == CallAttempt.interviewer_id)
+            .where(Case.study_id == study_id)
+            .order_by(CallAttempt.case_id, CallAttempt.requested_at, CallAttempt.id)):
+        if outcome:
+            outcomes[cid].append(outcome)
+        last_by[cid] = username
+    return outcomes, last_by
+
+
+def _rate_code(status: CaseStatus, final: str | None, attempts: int, outcomes: list[str] | None) -> str | None:
+    """The AAPOR code a case counts as in rates: its final disposition; for an open case the code its
+    attempts imply if it were closed now (same precedence as the final rule at the attempt cap); never
+    dialed → 3.11; unreleased sample → None (not part of the rates)."""
+    if final:
+        return final
+    if status == CaseStatus.UNRELEASED:
+        return None
+    if not outcomes:
+        return NOT_ATTEMPTED if attempts == 0 else "3.90"
+    try:
+        return final_disposition(outcomes, cap_reached=True) or "3.90"
+    except (KeyError, ValueError):
+        return "3.90"
+
+
+def _case_rows(session: Session, study_id: int):
+    return session.execute(
+        select(Case.id, Case.case_ref, Enterprise.external_id, Enterprise.name, Industry.name, Enterprise.province,
+               Case.status, Case.final_disposition, Case.attempts, Case.last_outcome, Case.replicate,
+               Case.last_called_at, Case.finalized_at)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .join(Industry, Industry.id == Enterprise.industry_id)
+        .where(Case.study_id == study_id)
+        .order_by(Case.id)
+    ).all()
+
+
+CASE_COLUMNS = ["case_id", "case_ref", "enterprise_id", "enterprise_name", "industry", "province", "status",
+                "final_disposition", "disposition", "attempts", "last_outcome", "replicate", "interviewer",
+                "last_called_at"]
+
+
+def cases_frame(session: Session, study_id: int) -> pd.DataFrame:
+    """One row per case of the study.
+
+    Columns: ``case_id, case_ref, enterprise_id`` (the client's id), ``enterprise_name, industry, province,
+    status, final_disposition, disposition`` (the code for AAPOR rates, see :func:`dispositions_frame`; None
+    for unreleased sample), ``attempts, last_outcome, replicate, interviewer`` (username of the last
+    attempt's interviewer), ``last_called_at`` (UTC).
+    """
+    _study(session, study_id)
+    outcomes, last_by = _attempt_summary(session, study_id)
+    records = [
+        (cid, ref, ext, name, ind, prov, status.value, final, _rate_code(status, final, att, outcomes.get(cid)),
+         att, last_outcome, rep, last_by.get(cid), last_at)
+        for cid, ref, ext, name, ind, prov, status, final, att, last_outcome, rep, last_at, _fin in
+        _case_rows(session, study_id)
+    ]
+    frame = pd.DataFrame.from_records(records, columns=CASE_COLUMNS)
+    _utc(frame, ["last_called_at"])
+    return frame
+
+
+def dispositions_frame(session: Session, study_id: int) -> pd.DataFrame:
+    """One row per released case with the AAPOR code to use for response rates.
+
+    The code is the case's final disposition; for a case still open, the code its attempts imply if it were
+    closed now (contact beats machine beats no answer, see ``dispositions.final_disposition``), or 3.11 (not
+    attempted) when it was never dialed. Unreleased sample is not part of the rates and is left out.
+
+    Columns: ``case_id, enterprise_id, enterprise_name, industry, province, interviewer`` (last attempt),
+    ``day`` (local date, study time zone, of the final code or the last call; empty if never called),
+    ``final`` (bool), ``disposition``.
+    """
+    study = _study(session, study_id)
+    tz = ZoneInfo(((study.definition or {}).get("calling_rules") or {}).get("timezone_default") or "Asia/Shanghai")
+    outcomes, last_by = _attempt_summary(session, study_id)
+    records = []
+    for cid, _ref, ext, name, ind, prov, status, final, att, _lo, _rep, last_at, fin_at in _case_rows(session, study_id):
+        code = _rate_code(status, final, att, outcomes.get(cid))
+        if code is None:
+            continue
+        when = fin_at or last_at
+        records.append((cid, ext, name, ind, prov, last_by.get(cid), when.astimezone(tz).date().isoformat()
+                        if when else "", final is not None, code))
+    return pd.DataFrame.from_records(records, columns=[
+        "case_id", "enterprise_id", "enterprise_name", "industry", "province", "interviewer", "day", "final",
+        "disposition"])
+
+
+ATTEMPT_COLUMNS = ["call_id", "case_id", "enterprise_id", "industry", "interviewer", "backend", "mode",
+                   "requested_at", "placed_at", "ringing_at", "answered_at", "ended_at", "hangup_cause",
+                   "machine_detection", "outcome", "day_part", "phone"]
+
+
+def attempts_frame(session: Session, study_id: int, *, mask_phones: bool = True) -> pd.DataFrame:
+    """One row per call attempt (dial) of the study, oldest first.
+
+    Columns: ``call_id, case_id, enterprise_id`` (client's id), ``industry, interviewer`` (username),
+    ``backend, mode, requested_at, placed_at, ringing_at, answered_at, ended_at`` (UTC), ``hangup_cause``
+    (Q.850, nullable integer), ``machine_detection, outcome, day_part, phone`` (masked ``138****1234`` unless
+    ``mask_phones=False``, which the caller only asks for a user allowed to see numbers).
+    """
+    _study(session, study_id)
+    rows = session.execute(
+        select(CallAttempt.call_id, CallAttempt.case_id, Enterprise.external_id, Industry.name, User.username,
+               CallAttempt.backend, CallAttempt.mode, CallAttempt.requested_at, CallAttempt.placed_at,
+               CallAttempt.ringing_at, CallAttempt.answered_at, CallAttempt.ended_at, CallAttempt.hangup_cause,
+               CallAttempt.machine_detection, CallAttempt.outcome, CallAttempt.day_part, CasePhone.e164)
+        .join(Case, Case.id == CallAttempt.case_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .join(Industry, Industry.id == Enterprise.industry_id)
+        .outerjoin(User, User.id == CallAttempt.interviewer_id)
+        .outerjoin(CasePhone, CasePhone.id == CallAttempt.phone_id)
+        .where(Case.study_id == study_id)
+        .order_by(CallAttempt.requested_at, CallAttempt.id)
+    ).all()
+    if mask_phones:
+        cache: dict[str, str] = {}
+        rows = [(*r[:-1], (cache.get(r[-1]) or cache.setdefault(r[-1], mask_phone(r[-1]))) if r[-1] else None)
+                for r in rows]
+    frame = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
+    _utc(frame, ["requested_at", "placed_at", "ringing_at", "answered_at", "ended_at"])
+    frame["hangup_cause"] = frame["hangup_cause"].astype("Int64")
+    return frame
