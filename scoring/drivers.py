@@ -78,9 +78,12 @@ def relative_weights(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     corr = np.asarray(corr, dtype=np.float64)
     p = corr.shape[-1] - 1
-    rxx = _nearest_correlation(corr[..., :p, :p])
+    rxx = corr[..., :p, :p]
     rxy = corr[..., :p, p]
     vals, vecs = np.linalg.eigh(rxx)
+    if (vals <= 1e-10).any():  # pairwise-complete matrices need not be positive definite
+        rxx = _nearest_correlation(rxx)
+        vals, vecs = np.linalg.eigh(rxx)
     vals = np.clip(vals, 1e-12, None)
     lam_half = (vecs * np.sqrt(vals)[..., None, :]) @ np.swapaxes(vecs, -1, -2)
     inv_half = (vecs / np.sqrt(vals)[..., None, :]) @ np.swapaxes(vecs, -1, -2)

@@ -4,9 +4,9 @@
 * Industries and overall: bootstrap over enterprises within industry (respondents cluster within enterprises,
   ICC ≈ 0.1, so resampling respondents would understate the uncertainty). An industry with a single enterprise
   falls back to that enterprise's respondent bootstrap (resampling one cluster has no spread).
-* Bootstraps never loop over pandas: replicate index matrices are drawn per chunk of replicates and summed by
-  segment (enterprises are contiguous after sorting), cluster resampling is a count matrix times the
-  enterprise-level table.
+* Bootstraps never loop over pandas: per chunk of replicates, respondent draws become a count matrix that one
+  sparse product with the (respondent × enterprise·measure) table turns into replicate sums; cluster resampling is
+  a count matrix times the enterprise-level table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 __all__ = [
     "respondent_bootstrap",
@@ -67,15 +67,24 @@ def respondent_bootstrap(values: np.ndarray, groups: np.ndarray, n_groups: int, 
         raise ValueError("respondent_bootstrap: rows must be sorted by group")
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     present = ~np.isnan(values)
-    table = np.hstack([np.where(present, values, 0.0), present.astype(np.float64)])
+    # Sparse (group·column) table: row i contributes its value to column (g, k) and its presence to (g, K + k),
+    # so count matrix × table = per-group sums and bases of every replicate in one sparse product.
+    rows = np.repeat(np.arange(n), k)
+    base_cols = (groups[:, None] * (2 * k) + np.arange(k)[None, :]).ravel()
+    table_t = sparse.csr_matrix(
+        (np.r_[np.where(present, values, 0.0).ravel(), present.ravel().astype(np.float64)],
+         (np.r_[rows, rows], np.r_[base_cols, base_cols + k])),
+        shape=(n, n_groups * 2 * k),
+    ).T.tocsr()
     row_start = starts[groups].astype(np.float64)
     row_size = sizes[groups].astype(np.float64)
     out = np.empty((n_boot, n_groups, k))
-    chunk = max(1, int(max_chunk_bytes // max(1, n * 2 * k * 8)))
+    chunk = max(1, min(n_boot, int(max_chunk_bytes // max(1, n * 8 * 3))))
     for b0 in range(0, n_boot, chunk):
         bc = min(chunk, n_boot - b0)
         pos = (row_start + np.floor(rng.random((bc, n)) * row_size)).astype(np.intp)
-        sums = np.add.reduceat(table[pos], starts, axis=1)
+        counts = np.bincount((np.arange(bc)[:, None] * n + pos).ravel(), minlength=bc * n).reshape(bc, n)
+        sums = (table_t @ counts.T.astype(np.float64)).T.reshape(bc, n_groups, 2 * k)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[b0 : b0 + bc] = np.where(sums[..., k:] > 0, sums[..., :k] / sums[..., k:], np.nan)
     return out
@@ -162,9 +171,13 @@ def percentile_interval(replicates: np.ndarray, confidence: float = 0.95) -> tup
     if replicates.shape[0] == 0:
         shape = replicates.shape[1:]
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    with warnings.catch_warnings():  # all-NaN slices (e.g. an indicator nobody answered) give NaN quietly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
+    probs = [alpha / 2, 1 - alpha / 2]
+    q = np.quantile(replicates, probs, axis=0)  # vectorised; slices with NaN are redone below
+    has_nan = np.isnan(replicates).any(axis=0)
+    if has_nan.any():
+        with warnings.catch_warnings():  # all-NaN slices (e.g. an indicator nobody answered) give NaN quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q[:, has_nan] = np.nanquantile(replicates[:, has_nan], probs, axis=0)
     return q[0], q[1]
 
 
