@@ -1,0 +1,311 @@
+"""Quality control of completed interviews: flags (speeders, straight-lining, don't-knows, out of hours),
+verify / reject with the quota consequences, and the call-back verification list.
+
+A rejected complete stops counting: its enterprise's ``completes`` goes down by one, the cases that were
+closed as 4.80 (quota filled) for that enterprise become callable again while the quota is open, and the
+case itself is reopened with an appointment for anyone, due now (appointments may exceed the attempt cap, so
+the respondent can be re-contacted even after six dials). Every step is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cati.models import (
+    Answer,
+    Appointment,
+    AppointmentStatus,
+    CallAttempt,
+    Case,
+    CasePhone,
+    CaseStatus,
+    Enterprise,
+    Interview,
+    InterviewStatus,
+    QCStatus,
+    Study,
+    User,
+)
+
+from . import audit
+from .calling import in_window
+from .phones import mask_phone
+from .scheduling import rules_for
+
+
+class QCError(ValueError):
+    def __init__(self, zh: str, en: str):
+        self.zh, self.en = zh, en
+        super().__init__(en)
+
+    def message(self, lang: str = "zh-CN") -> str:
+        return self.zh if lang.startswith("zh") else self.en
+
+
+@dataclass(frozen=True)
+class QCRules:
+    """Thresholds of the QC flags.
+
+    speeder_share: a complete shorter than this share of the median length is a speeder (0.5 = half).
+    min_for_median: below this many completes there is no median to compare with (no speeder flags).
+    straightline_min_items: at least this many substantive (1–5) rating answers, all the same value.
+    dont_know_share: this share or more of the rating items asked answered "don't know" (code 9).
+    """
+
+    speeder_share: float = 0.5
+    min_for_median: int = 5
+    straightline_min_items: int = 8
+    dont_know_share: float = 0.3
+    dont_know_code: int = 9
+
+
+FLAG_TEXT = {
+    "speeder": {"zh-CN": "过快", "en": "speeder"},
+    "straightline": {"zh-CN": "评分一条线", "en": "straight-lined"},
+    "dont_know": {"zh-CN": "不知道过多", "en": "many don't-knows"},
+    "out_of_hours": {"zh-CN": "非拨打时段", "en": "out of hours"},
+}
+
+
+@dataclass
+class QCRow:
+    interview_id: int
+    case_id: int
+    case_ref: str
+    enterprise_id: int
+    enterprise: str
+    interviewer_id: int | None
+    interviewer: str
+    started_at: datetime
+    ended_at: datetime | None
+    length_s: float
+    qc_status: str
+    qc_note: str
+    phone_masked: str
+    recording_uri: str | None
+    flags: list[str] = field(default_factory=list)
+
+
+# -------------------------------------------------------------------------------------------- pure flag rules
+
+
+def is_speeder(length_s: float, median_s: float | None, share: float) -> bool:
+    """Shorter than ``share`` × the median length (no median → never).
+
+    >>> is_speeder(200, 480, 0.5), is_speeder(240, 480, 0.5), is_speeder(10, None, 0.5)
+    (True, False, False)
+    """
+    return median_s is not None and median_s > 0 and length_s < share * median_s
+
+
+def is_straightlined(codes: Sequence[int | None], min_items: int, missing: Iterable[int] = (8, 9)) -> bool:
+    """Every substantive rating answer the same, over at least ``min_items`` of them.
+
+    >>> is_straightlined([4] * 10 + [9], 8), is_straightlined([4] * 9 + [5], 8), is_straightlined([5] * 5, 8)
+    (True, False, False)
+    """
+    miss = set(missing)
+    subst = [c for c in codes if c is not None and c not in miss]
+    return len(subst) >= min_items and len(set(subst)) == 1
+
+
+def dont_know_share(codes: Sequence[int | None], dk: int = 9) -> float:
+    """Share of the rating items asked that were answered "don't know".
+
+    >>> dont_know_share([9, 9, 5, 4, None])
+    0.5
+    """
+    asked = [c for c in codes if c is not None]
+    return sum(1 for c in asked if c == dk) / len(asked) if asked else 0.0
+
+
+def callback_pick(interview_ids: Sequence[int], share: float) -> list[int]:
+    """The ``ceil(share × n)`` interviews of one interviewer to call back, chosen by a stable hash of their id.
+
+    Stable: the same interviews on every look, and a larger share picks a superset of a smaller one (so a
+    supervisor raising the share never loses calls already made). share ∈ [0, 1].
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"call-back share {share} must be between 0 and 1")
+    k = math.ceil(share * len(interview_ids) - 1e-9)
+    ranked = sorted(interview_ids, key=lambda i: hashlib.sha1(f"cb:{i}".encode()).hexdigest())
+    return sorted(ranked[:k])
+
+
+# ----------------------------------------------------------------------------------------------- queries
+
+
+def _rating_codes(study: Study) -> list[str]:
+    from .studies import study_spec
+
+    return [q.code for q in study_spec(study).questions if q.type == "rating"]
+
+
+def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, since: datetime | None = None,
+            status: str | None = None, interviewer_id: int | None = None, enterprise_id: int | None = None,
+            flagged_only: bool = False, limit: int = 2000) -> list[QCRow]:
+    """Completed interviews with their QC flags, newest first. The speeder median is over every complete of
+    the study (not just the ones listed)."""
+    rules = rules or QCRules()
+    call_rules = rules_for(study)
+    lengths = [(e - s).total_seconds() for s, e in session.execute(
+        select(Interview.started_at, Interview.ended_at).where(
+            Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE,
+            Interview.ended_at.is_not(None)))]
+    median = statistics.median(lengths) if len(lengths) >= rules.min_for_median else None
+    q = (select(Interview, Case.case_ref, Case.timezone, Case.enterprise_id, Enterprise.name, User.display_name,
+                CallAttempt.recording_uri)
+         .join(Case, Case.id == Interview.case_id)
+         .join(Enterprise, Enterprise.id == Case.enterprise_id)
+         .outerjoin(User, User.id == Interview.interviewer_id)
+         .outerjoin(CallAttempt, CallAttempt.id == Interview.attempt_id)
+         .where(Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE)
+         .order_by(Interview.ended_at.desc(), Interview.id.desc()).limit(limit))
+    if since is not None:
+        q = q.where(Interview.ended_at >= since)
+    if status:
+        q = q.where(Interview.qc_status == QCStatus(status))
+    if interviewer_id is not None:
+        q = q.where(Interview.interviewer_id == interviewer_id)
+    if enterprise_id is not None:
+        q = q.where(Case.enterprise_id == enterprise_id)
+    found = session.execute(q).all()
+    ids = [r[0].id for r in found]
+    rating = _rating_codes(study)
+    codes: dict[int, list[int | None]] = defaultdict(list)
+    for chunk in range(0, len(ids), 2000):
+        for iid, code in session.execute(
+            select(Answer.interview_id, Answer.value_code)
+            .where(Answer.interview_id.in_(ids[chunk:chunk + 2000]), Answer.question_code.in_(rating))
+        ):
+            codes[iid].append(code)
+    phones = _first_phones(session, [r[0].case_id for r in found])
+    out = []
+    for iv, ref, tz, eid, ename, who, rec in found:
+        length = (iv.ended_at - iv.started_at).total_seconds() if iv.ended_at else 0.0
+        flags = []
+        if is_speeder(length, median, rules.speeder_share):
+            flags.append("speeder")
+        if is_straightlined(codes[iv.id], rules.straightline_min_items):
+            flags.append("straightline")
+        if dont_know_share(codes[iv.id], rules.dont_know_code) >= rules.dont_know_share:
+            flags.append("dont_know")
+        if not in_window(iv.started_at, tz, call_rules):
+            flags.append("out_of_hours")
+        if flagged_only and not flags:
+            continue
+        out.append(QCRow(iv.id, iv.case_id, ref, eid, ename, iv.interviewer_id, who or "—", iv.started_at,
+                         iv.ended_at, length, iv.qc_status.value, iv.qc_note or "",
+                         mask_phone(phones.get(iv.case_id, "")), rec, flags))
+    return out
+
+
+def _first_phones(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in range(0, len(case_ids), 2000):
+        for cid, e164 in session.execute(
+            select(CasePhone.case_id, CasePhone.e164).where(CasePhone.case_id.in_(case_ids[chunk:chunk + 2000]))
+            .order_by(CasePhone.case_id, CasePhone.position)
+        ):
+            out.setdefault(cid, e164)
+    return out
+
+
+def callback_list(session: Session, study: Study, share: float = 0.1) -> list[QCRow]:
+    """The call-back verification list: ``share`` of each interviewer's valid completes (at least one when
+    the interviewer has any), chosen stably (:func:`callback_pick`)."""
+    rows = [r for r in qc_rows(session, study, limit=10**7) if r.qc_status != QCStatus.REJECTED.value]
+    by: dict[int | None, list[int]] = defaultdict(list)
+    for r in rows:
+        by[r.interviewer_id].append(r.interview_id)
+    chosen = {i for ids in by.values() for i in callback_pick(ids, share)}
+    return sorted((r for r in rows if r.interview_id in chosen), key=lambda r: (r.interviewer, r.interview_id))
+
+
+# ------------------------------------------------------------------------------------------------ decisions
+
+
+def _complete(session: Session, interview_id: int) -> Interview:
+    iv = session.get(Interview, interview_id)
+    if iv is None:
+        raise QCError(f"访问 {interview_id} 不存在", f"interview {interview_id} not found")
+    if iv.status != InterviewStatus.COMPLETE:
+        raise QCError("只能审核已完成的访问", "only completed interviews can be reviewed")
+    return iv
+
+
+def verify(session: Session, interview_id: int, *, user_id: int | None, note: str | None = None) -> Interview:
+    """Mark a complete as verified. A rejected one cannot be verified (it no longer counts)."""
+    iv = _complete(session, interview_id)
+    if iv.qc_status == QCStatus.REJECTED:
+        raise QCError("该访问已被驳回，不能再核实", "the interview was rejected; it cannot be verified")
+    before = iv.qc_status.value
+    iv.qc_status, iv.qc_note = QCStatus.VERIFIED, note or iv.qc_note
+    audit.record(session, user_id=user_id, action="qc.verify", entity="interview", entity_id=iv.id,
+                 before={"qc_status": before}, after={"qc_status": "verified"}, note=note)
+    session.flush()
+    return iv
+
+
+def reject(session: Session, interview_id: int, now: datetime, *, user_id: int | None,
+           note: str | None = None) -> dict[str, int]:
+    """Reject a complete: it stops counting toward the quota, its case is reopened for re-contact, and the
+    enterprise's cases closed as quota-filled (4.80) are callable again. Returns what changed
+    (``reopened_quota_cases``)."""
+    if not (note or "").strip():
+        raise QCError("驳回必须填写原因", "a rejection needs a reason")
+    iv = _complete(session, interview_id)
+    if iv.qc_status == QCStatus.REJECTED:
+        raise QCError("该访问已被驳回", "the interview is already rejected")
+    before = iv.qc_status.value
+    iv.qc_status, iv.qc_note = QCStatus.REJECTED, note
+    audit.record(session, user_id=user_id, action="qc.reject", entity="interview", entity_id=iv.id,
+                 before={"qc_status": before}, after={"qc_status": "rejected"}, note=note)
+    case = session.get(Case, iv.case_id)
+    session.execute(update(Enterprise).where(Enterprise.id == case.enterprise_id, Enterprise.completes > 0)
+                    .values(completes=Enterprise.completes - 1).execution_options(synchronize_session=False))
+    ent = session.get(Enterprise, case.enterprise_id)
+    session.refresh(ent)
+    # The case: final 1.1 → callable again, with an appointment for anyone due now (front of the queue, and
+    # allowed past the attempt cap).
+    if case.status == CaseStatus.FINAL and case.final_disposition == "1.1":
+        audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
+                     before={"final_disposition": "1.1", "status": "final"},
+                     after={"final_disposition": None, "status": "ready"}, note=f"QC: {note}")
+        case.status, case.final_disposition, case.finalized_at = CaseStatus.READY, None, None
+        case.next_call_at = now
+        session.add(Appointment(study_id=case.study_id, case_id=case.id, interviewer_id=None, due_at=now,
+                                status=AppointmentStatus.PENDING, note="QC 重访 / QC re-contact",
+                                created_by_id=user_id, created_at=now))
+    reopened = 0
+    if ent.completes + ent.in_progress < ent.quota_target:
+        reopened = reopen_quota_filled(session, ent.id, now, user_id=user_id)
+    session.flush()
+    return {"reopened_quota_cases": reopened, "completes": ent.completes}
+
+
+def reopen_quota_filled(session: Session, enterprise_id: int, now: datetime, *, user_id: int | None) -> int:
+    """Cases of an enterprise closed as 4.80 (quota filled) become callable again; audited as one entry."""
+    ids = list(session.scalars(select(Case.id).where(Case.enterprise_id == enterprise_id,
+                                                     Case.status == CaseStatus.FINAL,
+                                                     Case.final_disposition == "4.80")))
+    if not ids:
+        return 0
+    for chunk in range(0, len(ids), 1000):
+        session.execute(update(Case).where(Case.id.in_(ids[chunk:chunk + 1000]))
+                        .values(status=CaseStatus.READY, final_disposition=None, finalized_at=None, next_call_at=now)
+                        .execution_options(synchronize_session=False))
+    audit.record(session, user_id=user_id, action="quota.reopen", entity="enterprise", entity_id=enterprise_id,
+                 before={"final_disposition": "4.80", "cases": len(ids)},
+                 after={"status": "ready", "case_ids": ids[:200]})
+    session.expire_all()
+    return len(ids)

@@ -1,0 +1,287 @@
+"""Supervisor actions on the sample: release replicates, stop/resume enterprises and cases, move appointments,
+reassign cases, add numbers to the do-not-call list, hand soft refusals to chosen converters.
+
+Every action writes one audit entry (who, what, before, after) in the same transaction. Functions take a
+session and only flush; the web edge commits. Errors are ``SampleAdminError`` with zh-CN and en text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cati.models import (
+    Appointment,
+    AppointmentStatus,
+    Case,
+    CaseStatus,
+    Enterprise,
+    EnterpriseStatus,
+    PhoneStatus,
+    Replicate,
+    Role,
+    User,
+)
+
+from . import audit
+from .phones import PhoneError, mask_phone, normalize_phone
+from .scheduling import add_to_do_not_call, release_replicate
+
+
+class SampleAdminError(ValueError):
+    """A refused action; ``zh`` and ``en`` say why."""
+
+    def __init__(self, zh: str, en: str):
+        self.zh, self.en = zh, en
+        super().__init__(en)
+
+    def message(self, lang: str = "zh-CN") -> str:
+        return self.zh if lang.startswith("zh") else self.en
+
+
+def _enterprise(session: Session, enterprise_id: int) -> Enterprise:
+    ent = session.get(Enterprise, enterprise_id)
+    if ent is None:
+        raise SampleAdminError(f"企业 {enterprise_id} 不存在", f"enterprise {enterprise_id} not found")
+    return ent
+
+
+def _case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise SampleAdminError(f"样本 {case_id} 不存在", f"case {case_id} not found")
+    return case
+
+
+def _interviewer(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.role != Role.INTERVIEWER or not user.is_active:
+        raise SampleAdminError(f"用户 {user_id} 不是在职访员", f"user {user_id} is not an active interviewer")
+    return user
+
+
+# ----------------------------------------------------------------------------------------------- replicates
+
+
+def release(session: Session, enterprise_id: int, number: int | None, now: datetime, *, user_id: int | None) -> int:
+    """Release a replicate (the next unreleased one when ``number`` is None); audited. Returns cases released."""
+    ent = _enterprise(session, enterprise_id)
+    q = select(Replicate).where(Replicate.enterprise_id == ent.id, Replicate.released_at.is_(None))
+    if number is not None:
+        q = q.where(Replicate.number == number)
+    rep = session.scalars(q.order_by(Replicate.number).limit(1)).first()
+    if rep is None:
+        raise SampleAdminError(f"{ent.name} 没有可释放的样本批次", f"{ent.name} has no unreleased replicate")
+    n = release_replicate(session, ent.id, rep.number, now, user_id=user_id)
+    audit.record(session, user_id=user_id, action="replicate.release", entity="enterprise", entity_id=ent.id,
+                 before={"replicate": rep.number, "released": False},
+                 after={"replicate": rep.number, "released": True, "cases": n})
+    return n
+
+
+def unreleased_replicates(session: Session, enterprise_id: int) -> list[tuple[int, int]]:
+    """(number, size) of the enterprise's replicates not yet released."""
+    return [tuple(r) for r in session.execute(
+        select(Replicate.number, Replicate.size)
+        .where(Replicate.enterprise_id == enterprise_id, Replicate.released_at.is_(None))
+        .order_by(Replicate.number)
+    )]
+
+
+# ------------------------------------------------------------------------------------------- stop / resume
+
+
+def set_enterprise_status(session: Session, enterprise_id: int, stopped: bool, *, user_id: int | None,
+                          note: str | None = None) -> Enterprise:
+    """Stop (no case of it is handed out any more) or resume an enterprise; audited."""
+    ent = _enterprise(session, enterprise_id)
+    new = EnterpriseStatus.STOPPED if stopped else EnterpriseStatus.ACTIVE
+    if ent.status == new:
+        return ent
+    before = ent.status.value
+    ent.status = new
+    audit.record(session, user_id=user_id, action="enterprise.stop" if stopped else "enterprise.resume",
+                 entity="enterprise", entity_id=ent.id, before={"status": before}, after={"status": new.value},
+                 note=note)
+    session.flush()
+    return ent
+
+
+def stop_case(session: Session, case_id: int, *, user_id: int | None, note: str | None = None) -> Case:
+    """Take a case out of calling. A case someone is dialing now, or a final one, can't be stopped."""
+    case = _case(session, case_id)
+    if case.status == CaseStatus.CLAIMED:
+        raise SampleAdminError("该样本正在被访员拨打，请稍后再停止", "the case is being dialed now; stop it later")
+    if case.status == CaseStatus.FINAL:
+        raise SampleAdminError("该样本已有最终结果", "the case already has a final disposition")
+    if case.status == CaseStatus.STOPPED:
+        return case
+    before = case.status.value
+    case.status = CaseStatus.STOPPED
+    audit.record(session, user_id=user_id, action="case.stop", entity="case", entity_id=case.id,
+                 before={"status": before}, after={"status": "stopped"}, note=note)
+    session.flush()
+    return case
+
+
+def resume_case(session: Session, case_id: int, now: datetime, *, user_id: int | None,
+                note: str | None = None) -> Case:
+    """Put a stopped case back: callable now if its replicate was released, else unreleased. A case whose every
+    number is on the do-not-call list stays stopped."""
+    case = _case(session, case_id)
+    if case.status != CaseStatus.STOPPED:
+        raise SampleAdminError("该样本未被停止", "the case is not stopped")
+    if case.phones and all(p.status == PhoneStatus.DNC for p in case.phones):
+        raise SampleAdminError("该样本的号码均在免打扰名单中，不能恢复", "every number of the case is on the do-not-call list")
+    released = session.scalar(select(Replicate.released_at).where(Replicate.enterprise_id == case.enterprise_id,
+                                                                  Replicate.number == case.replicate))
+    if released is not None:
+        case.status, case.next_call_at = CaseStatus.READY, case.next_call_at or now
+    else:
+        case.status = CaseStatus.UNRELEASED
+    audit.record(session, user_id=user_id, action="case.resume", entity="case", entity_id=case.id,
+                 before={"status": "stopped"}, after={"status": case.status.value}, note=note)
+    session.flush()
+    return case
+
+
+# -------------------------------------------------------------------------------------------- appointments
+
+
+def move_appointment(session: Session, appointment_id: int, to_interviewer_id: int | None, *, user_id: int | None,
+                     due_at: datetime | None = None, note: str | None = None) -> Appointment:
+    """Give a pending appointment to another interviewer (None: anyone may keep it), optionally at a new time."""
+    appt = session.get(Appointment, appointment_id)
+    if appt is None:
+        raise SampleAdminError(f"预约 {appointment_id} 不存在", f"appointment {appointment_id} not found")
+    if appt.status != AppointmentStatus.PENDING:
+        raise SampleAdminError("只能调整待执行的预约", "only pending appointments can be moved")
+    if to_interviewer_id is not None:
+        _interviewer(session, to_interviewer_id)
+    before = {"interviewer_id": appt.interviewer_id, "due_at": appt.due_at.isoformat()}
+    appt.interviewer_id = to_interviewer_id
+    if due_at is not None:
+        appt.due_at = due_at
+        case = session.get(Case, appt.case_id)
+        if case is not None and case.status == CaseStatus.READY:
+            case.next_call_at = due_at
+    audit.record(session, user_id=user_id, action="appointment.move", entity="appointment", entity_id=appt.id,
+                 before=before, after={"interviewer_id": appt.interviewer_id, "due_at": appt.due_at.isoformat()},
+                 note=note)
+    session.flush()
+    return appt
+
+
+def move_all_appointments(session: Session, from_interviewer_id: int, to_interviewer_id: int | None, *,
+                          user_id: int | None) -> int:
+    """Every pending appointment of one interviewer to another (an interviewer off sick). Returns how many."""
+    ids = session.scalars(select(Appointment.id).where(Appointment.interviewer_id == from_interviewer_id,
+                                                        Appointment.status == AppointmentStatus.PENDING)).all()
+    for aid in ids:
+        move_appointment(session, aid, to_interviewer_id, user_id=user_id)
+    return len(ids)
+
+
+def pending_appointments(session: Session, study_id: int, *, interviewer_id: int | None = None,
+                         enterprise_id: int | None = None, limit: int = 500) -> list[dict]:
+    """Pending appointments by due time with case, enterprise, owner (numbers masked)."""
+    q = (select(Appointment, Case.case_ref, Enterprise.name, User.display_name)
+         .join(Case, Case.id == Appointment.case_id)
+         .join(Enterprise, Enterprise.id == Case.enterprise_id)
+         .outerjoin(User, User.id == Appointment.interviewer_id)
+         .where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING)
+         .order_by(Appointment.due_at).limit(limit))
+    if interviewer_id is not None:
+        q = q.where(Appointment.interviewer_id == interviewer_id)
+    if enterprise_id is not None:
+        q = q.where(Case.enterprise_id == enterprise_id)
+    return [{"id": a.id, "case_id": a.case_id, "case_ref": ref, "enterprise": ename, "due_at": a.due_at,
+             "interviewer_id": a.interviewer_id, "interviewer": who or "", "note": a.note or ""}
+            for a, ref, ename, who in session.execute(q)]
+
+
+# ------------------------------------------------------------------------------------------- reassignment
+
+
+def reassign_case(session: Session, case_id: int, to_interviewer_id: int | None, *, user_id: int | None,
+                  note: str | None = None) -> Case:
+    """Reserve a case for one interviewer (None: anyone). Not while someone else is dialing it."""
+    case = _case(session, case_id)
+    if case.status == CaseStatus.CLAIMED and case.claimed_by_id != to_interviewer_id:
+        raise SampleAdminError("该样本正在被其他访员拨打", "another interviewer is dialing this case now")
+    if case.status == CaseStatus.FINAL:
+        raise SampleAdminError("该样本已有最终结果", "the case already has a final disposition")
+    if to_interviewer_id is not None:
+        _interviewer(session, to_interviewer_id)
+    before = case.assigned_to_id
+    case.assigned_to_id = to_interviewer_id
+    audit.record(session, user_id=user_id, action="case.reassign", entity="case", entity_id=case.id,
+                 before={"assigned_to_id": before}, after={"assigned_to_id": to_interviewer_id}, note=note)
+    session.flush()
+    return case
+
+
+def assign_refusal_conversion(session: Session, study_id: int, interviewer_ids: Sequence[int], *,
+                              user_id: int | None, case_ids: Iterable[int] | None = None) -> dict[int, list[int]]:
+    """Hand soft refusals waiting for conversion to the chosen interviewers, in turn (round robin by case id).
+
+    The chosen interviewers get the refusal-converter role flag (the scheduler gives such cases only to
+    converters), and each case is reserved for one of them. ``case_ids`` limits the set; by default every
+    open case marked for conversion in the study. Returns {interviewer id: [case ids]}.
+    """
+    if not interviewer_ids:
+        raise SampleAdminError("请至少选择一名访员", "choose at least one interviewer")
+    users = [_interviewer(session, uid) for uid in dict.fromkeys(interviewer_ids)]
+    for u in users:
+        if not u.refusal_converter:
+            u.refusal_converter = True
+            audit.record(session, user_id=user_id, action="user.refusal_converter", entity="user", entity_id=u.id,
+                         before={"refusal_converter": False}, after={"refusal_converter": True})
+    q = select(Case).where(Case.study_id == study_id, Case.needs_converter.is_(True),
+                           Case.status.in_([CaseStatus.READY, CaseStatus.STOPPED])).order_by(Case.id)
+    if case_ids is not None:
+        q = q.where(Case.id.in_(list(case_ids)))
+    out: dict[int, list[int]] = {u.id: [] for u in users}
+    for i, case in enumerate(session.scalars(q)):
+        to = users[i % len(users)].id
+        if case.assigned_to_id != to:
+            audit.record(session, user_id=user_id, action="case.refusal_conversion", entity="case",
+                         entity_id=case.id, before={"assigned_to_id": case.assigned_to_id},
+                         after={"assigned_to_id": to})
+            case.assigned_to_id = to
+        out[to].append(case.id)
+    session.flush()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ do-not-call
+
+
+def add_do_not_call(session: Session, raw_numbers: Iterable[str], now: datetime, *, user_id: int | None,
+                    reason: str = "supervisor") -> tuple[int, int, list[tuple[str, str]]]:
+    """Normalise typed numbers and put them on the do-not-call list (their cases stop at once).
+
+    Returns (numbers added, cases stopped, rejected [(masked input, reason)]). The audit entry carries masked
+    numbers only.
+    """
+    good, bad = [], []
+    for raw in raw_numbers:
+        raw = str(raw).strip()
+        if not raw:
+            continue
+        try:
+            good.append(normalize_phone(raw).e164)
+        except PhoneError as exc:
+            bad.append((mask_phone(raw), str(exc)))
+    if not good:
+        if bad:
+            return 0, 0, bad
+        raise SampleAdminError("请输入至少一个号码", "enter at least one number")
+    stopped = add_to_do_not_call(session, good, reason=reason, source="supervisor", user_id=user_id, now=now)
+    audit.record(session, user_id=user_id, action="dnc.add", entity="do_not_call", entity_id=len(set(good)),
+                 before=None, after={"numbers": sorted(mask_phone(n) for n in set(good)), "cases_stopped": stopped},
+                 note=reason)
+    return len(set(good)), stopped, bad
