@@ -44,6 +44,7 @@ from .base import (
     TelephonyBackend,
     TelephonyError,
     amd_kind,
+    cause_from_dial_status,
     hangup_cause_text,
     mask_number,
     originate_reason_text,
@@ -222,7 +223,10 @@ class AmiCallTracker:
             t.ended = True
             leg = "interviewer" if t.interviewer_first and not t.placed and t.dial_status is None else "respondent"
             reason = t.reason if (not t.interviewer_first or leg == "interviewer") else None
-            self._ev(t, ENDED, at or self.clock(), hangup_cause=t.cause, cause_text=text,
+            # Lost calls end with a technical cause (41, temporary failure) unless a real one is known,
+            # so no attempt stays "ringing" forever and the auto outcome is 3.16 when nobody answered.
+            cause = t.cause or 41
+            self._ev(t, ENDED, at or self.clock(), hangup_cause=cause, cause_text=text,
                      dial_status=t.dial_status, originate_reason=reason, leg=leg)
 
     def feed(self, msg: Message) -> None:
@@ -370,7 +374,10 @@ class AmiCallTracker:
             text = originate_reason_text(t.reason)
         # Respondent-first: the Reason is about the respondent; interviewer-first it is the interviewer's.
         reason = t.reason if (not t.interviewer_first or leg == "interviewer") else None
-        self._ev(t, ENDED, at, msg, hangup_cause=t.cause, cause_text=text, dial_status=t.dial_status,
+        cause = cause_from_dial_status(t.cause, t.dial_status) if leg == "respondent" else t.cause
+        if text is None and cause is not None:
+            text = hangup_cause_text(cause)
+        self._ev(t, ENDED, at, msg, hangup_cause=cause, cause_text=text, dial_status=t.dial_status,
                  originate_reason=reason, leg=leg)
 
 

@@ -404,13 +404,30 @@ def auto_outcome(attempt: Any) -> str | None:
         return None
     if reason == 4 or dial == "ANSWER":
         return None  # answered per network but we missed the answer event: let a person code it
-    if dial == "CANCEL":
+    if cause in (None, 0, 16, 31) and reason is None:
+        # Cleared before answer with nothing more specific (our own cancel, a dial we hung up): a
+        # no-answer only if it rang long enough, otherwise nothing to conclude.
         start = _get(attempt, "ringing_at")
         if start is not None and (_get(attempt, "ended_at") - start).total_seconds() >= MIN_NO_ANSWER_RING_S:
             return "3.13"
         return None
-    # Reason 0/1 with no useful cause: not placed, bad target, lost in a reconnect.
+    # Reason 0/1 with no useful cause (not placed, bad target), or an unusual cause (3, 20, 27, 127…).
     return "3.16"
+
+
+#: Dial status → Q.850 cause used when the respondent leg reported none (see :func:`cause_from_dial_status`).
+DIAL_STATUS_CAUSES = {"BUSY": 17, "NOANSWER": 19, "CONGESTION": 34, "CHANUNAVAIL": 41, "ANSWER": 16}
+
+
+def cause_from_dial_status(cause: int | None, dial_status: str | None) -> int | None:
+    """Keep a real cause; otherwise derive one from Dial()'s status so the stored attempt carries it.
+
+    CHANUNAVAIL (the trunk could not create the call) becomes 41 *temporary failure*; CANCEL stays
+    ``None`` (we hung up: the network said nothing).
+    """
+    if cause:
+        return cause
+    return DIAL_STATUS_CAUSES.get((dial_status or "").upper(), cause)
 
 
 def mask_number(number: str | None) -> str:

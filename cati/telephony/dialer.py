@@ -4,7 +4,8 @@
 monotone, so the same code serves AMI events, Twilio callbacks that repeat or arrive out of order,
 and the simulated backend:
 
-* a timestamp is set once (the first report wins; a repeated ``ringing`` changes nothing);
+* a timestamp keeps the earliest report (a repeated or late ``ringing`` changes nothing, and the
+  result does not depend on arrival order);
 * the status never moves back (``ringing`` after ``ended`` does not reopen the attempt);
 * blank facts are filled by later events (an OriginateResponse arriving after the last Hangup
   still records its Reason), known facts are not overwritten;
@@ -76,7 +77,9 @@ def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
         log.warning("call event %s for unknown call %s ignored", event.kind, event.call_id)
         return None
     stamp = _KIND_STAMP[event.kind]
-    _fill(attempt, stamp, event.at)
+    current = getattr(attempt, stamp)
+    if current is None or event.at < current:
+        setattr(attempt, stamp, event.at)  # the earliest report wins, whatever the arrival order
     new = _KIND_STATUS[event.kind]
     if _ORDER[new] > _ORDER[attempt.status]:
         attempt.status = new
@@ -100,7 +103,10 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
         "placed_at": attempt.placed_at, "ringing_at": attempt.ringing_at, "answered_at": attempt.answered_at,
         "ended_at": attempt.ended_at, "hangup_cause": attempt.hangup_cause,
         "originate_reason": attempt.originate_reason, "machine_detection": attempt.machine_detection,
-        "dial_status": getattr(attempt, "dial_status", None) or event.dial_status, "leg": event.leg,
+        # Only facts stored on the row (plus the ended event's own dial status), so that the verdict
+        # does not depend on which event happened to arrive last.
+        "dial_status": getattr(attempt, "dial_status", None) or (event.dial_status if event.kind == ENDED else None),
+        "leg": event.leg,
     }
     if event.leg == "interviewer" and attempt.answered_at is None:
         if attempt.outcome_source is None:
@@ -111,7 +117,11 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
                 case.attempts -= 1  # a dial that never reached the respondent does not use up an attempt
         return
     code = auto_outcome(facts)
-    if code is None or code == attempt.outcome:
+    if code == attempt.outcome:
+        return
+    if code is None:
+        # A late fact (the answer) withdrew the network's verdict: a person must code this attempt.
+        attempt.outcome = attempt.outcome_source = None
         return
     first = attempt.outcome is None
     attempt.outcome = code

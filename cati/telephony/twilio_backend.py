@@ -110,8 +110,8 @@ def twilio_status_event(call_id: str, params: Mapping[str, str], *, now: datetim
     if status in FINAL_STATUS:
         cause, dial = FINAL_STATUS[status]
         sip = params.get("SipResponseCode")
-        if status == "failed" and sip and sip.isdigit():
-            cause = SIP_TO_Q850.get(int(sip), 41)
+        if status == "failed":
+            cause = SIP_TO_Q850.get(int(sip), 41) if sip and sip.isdigit() else 41
         return CallEvent(call_id, ENDED, at, backend_call_id=sid, hangup_cause=cause,
                          cause_text=f"twilio {status}" + (f" (SIP {sip})" if sip else "") +
                          (f": {hangup_cause_text(cause)}" if cause is not None else ""),
