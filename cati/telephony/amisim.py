@@ -175,7 +175,7 @@ class Session:
             self.writer.write(data[pos : pos + n])
             await self.writer.drain()
             pos += n
-            if rnd.random() < 0.3:
+            if rnd.random() < 0.05:
                 await asyncio.sleep(0.001)
 
     async def unfreeze(self) -> None:

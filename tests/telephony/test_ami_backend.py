@@ -159,12 +159,30 @@ def test_raising_subscriber_does_not_kill_the_connection(backend, sim, caplog):
     assert backend.reconnects == 0
 
 
-def test_idle_longer_than_asterisk_ami_socket_timeout(backend, sim):
-    time.sleep(3.5)  # asterisk-ami's default 3 s socket timeout would have killed its reader thread
-    cid = new_id()
-    backend.place_call(cid, "13800000003", "1001")
-    assert backend.col.wait(cid, "ended", timeout=5).hangup_cause == 17
-    assert backend.ping()["ping"] == "Pong"
+def test_idle_longer_than_asterisk_ami_socket_timeout(sim, client):
+    # action_timeout=3 is what asterisk-ami would also use as its socket timeout without our guard
+    b = backend_for(sim, client, action_timeout=3)
+    col = Collector()
+    b.subscribe(col)
+    try:
+        time.sleep(3.2)
+        cid = new_id()
+        b.place_call(cid, "13800000003", "1001")
+        assert col.wait(cid, "ended", timeout=5).hangup_cause == 17
+        assert b.ping()["ping"] == "Pong" and b.reconnects == 0
+    finally:
+        b.close()
+
+
+def test_the_asterisk_ami_fault_we_guard_against_is_real(sim):
+    from asterisk.ami import AMIClient
+
+    raw = AMIClient(address=sim.host, port=sim.port)  # library defaults: 3 s socket timeout
+    assert not raw.login("cati", "good").response.is_error()
+    time.sleep(3.2)
+    assert not raw._thread.is_alive()  # the reader thread died on socket.timeout; nobody was told
+    assert not raw.finished.is_set()   # ... and the client still looks connected
+    raw._socket.close()
 
 
 def test_split_packets_and_chanvariable_headers(sim_factory, client):
