@@ -159,6 +159,7 @@ class CleanResponses:
     outcome: np.ndarray | None  # (N,) float codes of spec.outcome, or None when the column is absent
     callback: np.ndarray | None  # (N,) float codes of spec.callback_item, or None
     complete: np.ndarray  # (N,) bool
+    groups: dict[str, tuple[np.ndarray, np.ndarray]]  # enterprise_id / industry -> (codes, sorted uniques)
 
 
 def _check_columns(frame: pd.DataFrame, spec: ScoringSpec) -> None:
@@ -190,6 +191,7 @@ def clean_arrays(frame: pd.DataFrame, spec: ScoringSpec) -> CleanResponses:
     """
     _check_columns(frame, spec)
     ids: dict[str, np.ndarray] = {}
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for c in ID_COLUMNS:
         if c == "respondent_id":  # unique per row: stripping a million strings costs more than it is worth
             arr = frame[c].to_numpy(dtype=object, na_value=None)
@@ -199,15 +201,19 @@ def clean_arrays(frame: pd.DataFrame, spec: ScoringSpec) -> CleanResponses:
             labels_arr = arr
         else:
             # strip the distinct values only (few enterprises and industries, a million rows)
-            codes, uniques = pd.factorize(frame[c], use_na_sentinel=True)
-            labels = np.asarray(pd.Index(uniques).astype(str).str.strip(), dtype=object)
+            raw_codes, uniques = pd.factorize(frame[c], use_na_sentinel=True)
+            stripped = np.asarray(pd.Index(uniques).astype(str).str.strip(), dtype=object)
+            # values equal after stripping become one group; group codes follow the sorted labels
+            remap, labels = pd.factorize(stripped, sort=True)
+            labels = np.asarray(labels, dtype=object)
+            codes = np.where(raw_codes >= 0, remap[np.maximum(raw_codes, 0)] if len(remap) else -1, -1)
             empty = codes < 0
             if len(labels):
                 empty = empty | (labels == "")[np.maximum(codes, 0)]
-                labels_arr = labels[np.maximum(codes, 0)]
+                labels_arr = np.where(codes >= 0, labels[np.maximum(codes, 0)], "")
             else:
                 labels_arr = np.full(len(frame), "", dtype=object)
-            labels_arr = np.where(codes >= 0, labels_arr, "")
+            groups[c] = (codes.astype(np.intp), labels)
         if empty.any() and c != "enterprise_name":
             pos = int(np.flatnonzero(empty)[0])
             raise ValueError(f"{_where(frame, pos)}, column {c}: empty {c}")
@@ -221,8 +227,8 @@ def clean_arrays(frame: pd.DataFrame, spec: ScoringSpec) -> CleanResponses:
             "more than once"
         )
 
-    ent_codes = pd.factorize(ids["enterprise_id"])[0]
-    ind_codes = pd.factorize(ids["industry"])[0]
+    ent_codes = groups["enterprise_id"][0]
+    ind_codes = groups["industry"][0]
     first_ind = np.full(ent_codes.max() + 1, -1)
     first_ind[ent_codes[::-1]] = ind_codes[::-1]
     clash = first_ind[ent_codes] != ind_codes
@@ -258,7 +264,8 @@ def clean_arrays(frame: pd.DataFrame, spec: ScoringSpec) -> CleanResponses:
     if not complete.any():
         col = "complete" if "complete" in frame.columns else "status"
         raise ValueError(f"column {col}: no complete interviews in the responses (nothing to score)")
-    return CleanResponses(ids=ids, codes=codes_m, outcome=outcome, callback=callback, complete=complete)
+    return CleanResponses(ids=ids, codes=codes_m, outcome=outcome, callback=callback, complete=complete,
+                          groups=groups)
 
 
 def validate_responses(frame: pd.DataFrame, spec: ScoringSpec | None = None) -> pd.DataFrame:

@@ -92,20 +92,23 @@ def relative_weights(corr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return eps[..., 0], np.sum(beta**2, axis=-1)
 
 
-def _pair_sums(columns: list[np.ndarray], chunk: int = 65536) -> tuple[np.ndarray, ...]:
-    """The four p×p pairwise sums over rows (n, Σx_i|j, Σx_i²|j, Σx_i·x_j), in row chunks (bounded memory)."""
+def _pair_sums(columns: list[np.ndarray], chunk: int = 262144) -> tuple[np.ndarray, ...]:
+    """The four p×p pairwise sums over rows (n, Σx_i|j, Σx_i²|j, Σx_i·x_j), in row chunks (bounded memory;
+    large chunks because many small BLAS calls waste time in thread start-up on a busy machine)."""
     p = len(columns)
     n = len(columns[0]) if p else 0
     acc = [np.zeros((p, p)) for _ in range(4)]
     for r0 in range(0, n, chunk):
         x = np.column_stack([c[r0 : r0 + chunk] for c in columns])
-        m = ~np.isnan(x)
-        mf = m.astype(np.float64)
-        x0 = np.where(m, x, 0.0)
+        missing = np.isnan(x)
+        mf = (~missing).astype(np.float64)
+        x[missing] = 0.0  # x is a fresh stack: zero the gaps in place
+        del missing
         acc[0] += mf.T @ mf
-        acc[1] += x0.T @ mf
-        acc[2] += (x0 * x0).T @ mf
-        acc[3] += x0.T @ x0
+        acc[1] += x.T @ mf
+        acc[3] += x.T @ x
+        np.multiply(x, x, out=x)
+        acc[2] += x.T @ mf
     return tuple(acc)
 
 
@@ -251,6 +254,7 @@ def driver_table(
     *,
     cluster_weights: np.ndarray | None = None,
     enterprise_codes: np.ndarray | None = None,
+    enterprise_stats: dict | None = None,
 ) -> pd.DataFrame:
     """Importance, volatility and quadrant of each driver, with bootstrap quadrant probabilities.
 
@@ -267,6 +271,8 @@ def driver_table(
         Cluster bootstrap counts over enterprises (sorted codes); without them the ``p_*`` columns are NaN.
     enterprise_codes : ndarray (N,), optional
         Enterprise code of each row matching ``cluster_weights`` columns (default: sorted factorisation).
+    enterprise_stats : dict, optional
+        Column → (count, sum, sum of squares) per enterprise, if already computed (saves a pass over the rows).
 
     Returns
     -------
@@ -299,6 +305,9 @@ def driver_table(
         sums = np.empty((n_e, len(preds)))
         sqs = np.empty((n_e, len(preds)))
         for j in range(len(preds)):
+            if enterprise_stats is not None and preds[j] in enterprise_stats:
+                cnt[:, j], sums[:, j], sqs[:, j] = enterprise_stats[preds[j]]
+                continue
             present = ~np.isnan(arrays[j])
             v0 = np.where(present, arrays[j], 0.0)
             cnt[:, j] = np.bincount(enterprise_codes, weights=present, minlength=n_e)

@@ -297,9 +297,11 @@ def enterprise_scores(respondents: pd.DataFrame, spec: ScoringSpec) -> pd.DataFr
 
 
 def enterprise_frame(block: np.ndarray, names: list[str], codes: np.ndarray, ents: np.ndarray,
-                     ent_names: np.ndarray, industries: np.ndarray, spec: ScoringSpec) -> pd.DataFrame:
+                     ent_names: np.ndarray, industries: np.ndarray, spec: ScoringSpec,
+                     stats_out: dict | None = None) -> pd.DataFrame:
     """Array core of :func:`enterprise_scores` (``block`` columns named by ``names``, ``codes`` from
-    :func:`group_index`)."""
+    :func:`group_index`). If ``stats_out`` is a dict it receives ``column -> (count, sum, sum of squares)`` per
+    enterprise, for the volatility of the drivers."""
     n_e = len(ents)
     first = np.full(n_e, -1, dtype=np.intp)
     # first row of each enterprise (for name and industry): reversed assignment keeps the first occurrence
@@ -309,6 +311,9 @@ def enterprise_frame(block: np.ndarray, names: list[str], codes: np.ndarray, ent
     cols = main + extra + ["callback"]
     pos = {c: i for i, c in enumerate(names)}
     sums, cnts, sqs = _group_sums(codes, n_e, block, [pos[c] for c in cols])
+    if stats_out is not None:
+        for j, c in enumerate(cols):
+            stats_out[c] = (cnts[:, j], sums[:, j], sqs[:, j])
     means = _div(sums, cnts)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(cnts > 1, (sqs - cnts * means**2) / np.where(cnts > 1, cnts - 1, 1), np.nan)

@@ -167,9 +167,13 @@ def score_study(
     ids = {c: kept(v) for c, v in clean.ids.items()}
     block, names = respondent_block(kept(clean.codes), kept(clean.outcome), kept(clean.callback), spec)
     resp = respondent_frame(ids, block, names)
-    ent_codes, ents = group_index(ids["enterprise_id"])
+    ent_codes, ents = clean.groups["enterprise_id"]
+    if n_dropped:  # enterprises without a complete interview disappear; codes stay sorted
+        present, ent_codes = np.unique(ent_codes[keep], return_inverse=True)
+        ents = ents[present]
     n_e = len(ents)
-    ent = enterprise_frame(block, names, ent_codes, ents, ids["enterprise_name"], ids["industry"], spec)
+    ent_stats: dict = {}
+    ent = enterprise_frame(block, names, ent_codes, ents, ids["enterprise_name"], ids["industry"], spec, ent_stats)
     ind_codes_e, inds = group_index(ent["industry"])
     n_i = len(inds)
     ind = industry_scores(ent, spec, agg)
@@ -260,7 +264,8 @@ def score_study(
     # ---- drivers ----
     outcome = spec.outcome if spec.outcome and resp[spec.outcome].notna().sum() >= 3 else "composite"
     drivers = driver_table(resp, {"indicator": list(spec.indicator_codes), "item": list(spec.item_codes)}, outcome,
-                           cluster_weights=w if n_boot > 0 else None, enterprise_codes=ent_codes)
+                           cluster_weights=w if n_boot > 0 else None, enterprise_codes=ent_codes,
+                           enterprise_stats=ent_stats)
     parent = spec.item_parent
     names_zh = {**spec.indicator_names_zh, **spec.item_names_zh}
     names_en = {**spec.indicator_names_en, **spec.item_names_en}

@@ -143,6 +143,8 @@ def grouped_cluster_means(weights: np.ndarray, values: np.ndarray, groups: np.nd
     [70.0, 80.0]
     """
     e, k = values.shape
+    if weights.shape[0] == 0:
+        return np.empty((0, n_groups, k))
     present = ~np.isnan(values)
     a = present.astype(np.float64) if base is None else np.where(present, base, 0.0)
     num_t = np.zeros((e, n_groups * k))

@@ -54,12 +54,12 @@ def child_big(n: int, n_ent: int, n_ind: int) -> dict:
     gen_s = time.perf_counter() - t0
     rss_before = _status_kb("VmRSS")
     reset = _reset_peak()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = score_study(df, spec, n_boot=0)
-    score_s = time.perf_counter() - t0
+    score_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     hwm = _status_kb("VmHWM")
     return {
-        "n": n, "n_enterprises": n_ent, "generate_s": gen_s, "score_s": score_s,
+        "n": n, "n_enterprises": n_ent, "generate_s": gen_s, "score_s": score_s, "cpu_s": cpu_s,
         "rss_before_mb": (rss_before or 0) / 1024, "peak_during_scoring_mb": (hwm or 0) / 1024 if reset else None,
         "process_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "composite": res.overall["composite"],
@@ -82,14 +82,16 @@ def main() -> None:
 
     spec = ScoringSpec.from_yaml(STUDY)
     df = make_synthetic_responses(360, 15, 7385, seed=0)
-    times = []
+    times, cpus = [], []
     res = None
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = score_study(df, spec, n_boot=args.n_boot, seed=0)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     times.sort()
     best, median = times[0], times[len(times) // 2]
+    cpu_median = sorted(cpus)[len(cpus) // 2]
     ent = res.enterprises
     rank_span = (ent["rank_high"] - ent["rank_low"]).median()
     ci_half = ((ent["composite_ci_high"] - ent["composite_ci_low"]) / 2).median()
@@ -99,8 +101,10 @@ def main() -> None:
 
     rows = [("reference shape: 360 ent / 15 ind / 7,385 resp, "
              f"{args.n_boot} bootstrap", f"best {best:.2f} s, median {median:.2f} s (of {args.repeat})", "≤ 5 s",
-             "PASS" if median <= 5 else "FAIL")]
-    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+             "PASS" if median <= 5 else "FAIL"),
+            ("  CPU time (all threads) of the median run", f"{cpu_median:.2f} s", "", "")]
+    print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
+          "(wall times stretch when other work shares the CPUs; CPU times less so)")
     print(f"synthetic data: overall composite {res.overall['composite']:.2f} "
           f"(reference study 83.71), ICC of composite {icc:.3f}, D block answered by "
           f"{r['D'].notna().mean():.0%}")
@@ -113,6 +117,7 @@ def main() -> None:
         big = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((f"{big['n']:,} respondents / {big['n_enterprises']:,} ent, point estimates",
                      f"{big['score_s']:.2f} s", "≤ 10 s", "PASS" if big["score_s"] <= 10 else "FAIL"))
+        rows.append(("  CPU time (all threads)", f"{big['cpu_s']:.2f} s", "", ""))
         peak = big["peak_during_scoring_mb"]
         rows.append(("  peak RSS of the process (input frame + scoring)", f"{big['process_peak_mb']:.0f} MB",
                      "≤ 2048 MB", "PASS" if big["process_peak_mb"] <= 2048 else "FAIL"))
