@@ -50,7 +50,7 @@ def overall_intervals(result: Any) -> tuple[pd.DataFrame, bool]:
     method = getattr(result, "method", {}) or {}
     codes = ["composite", *spec.indicator_codes]
     rows, computed = [], False
-    n_boot = int(method_value(method, "n_boot", default=1000) or 1000)
+    n_boot = int(method_value(method, "n_boot", default=1000))
     seed = method_value(method, "seed", default=0)
     conf = float(method_value(method, "confidence", default=0.95) or 0.95)
     rng = np.random.default_rng(None if seed is None else int(seed))
@@ -88,6 +88,8 @@ def rank_width_summary(frame: pd.DataFrame, low: str, high: str) -> dict[str, fl
     if low not in frame.columns or high not in frame.columns or frame.empty:
         return {"median": float("nan"), "max": float("nan"), "n": 0}
     width = frame[high].astype(float) - frame[low].astype(float) + 1
+    if not width.notna().any():
+        return {"median": float("nan"), "max": float("nan"), "n": int(len(frame))}
     return {"median": float(np.nanmedian(width)), "max": float(np.nanmax(width)), "n": int(len(frame))}
 
 

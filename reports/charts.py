@@ -20,7 +20,8 @@ import pandas as pd
 
 from reports.fonts import configure_matplotlib, missing_glyphs
 
-__all__ = ["Chart", "dot_intervals", "heatmap", "quadrant", "grouped_bars", "stacked_bars", "histogram"]
+__all__ = ["Chart", "BarTemplate", "bar_template", "dot_intervals", "heatmap", "quadrant", "grouped_bars",
+           "stacked_bars", "histogram", "value_floor"]
 
 _PALETTE = ("#1f5aa6", "#e07b28", "#4c9a5f", "#9a9a9a", "#b03a48", "#7a5195", "#2a9d8f", "#c9a227")
 _TIER_COLOURS = {"above": "#2e7d32", "not_different": "#607d8b", "below": "#c62828"}
@@ -53,12 +54,12 @@ class Chart:
                           stacklevel=2)
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained"):
+def _figure(width: float, height: float, layout: str | None = "constrained", dpi: float | None = None):
     configure_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout=layout)
+    fig = Figure(figsize=(width, height), layout=layout, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
@@ -70,21 +71,10 @@ def _text_inches(text: str, size_pt: float) -> float:
 
 
 def _finish(fig, title: str = "", dpi: int = DPI) -> Chart:
-    from matplotlib import font_manager
-    from matplotlib.text import Text
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    texts, files = [], set()
-    for obj in fig.findobj(Text):
-        s = obj.get_text()
-        if obj.get_visible() and s:
-            texts.append(s)
-            fp = font_manager.findfont(obj.get_fontproperties())
-            files.add((str(getattr(fp, "path", fp)), int(getattr(fp, "face_index", 0) or 0)))
-    chart = Chart(buf.getvalue(), tuple(texts), frozenset(files), title)
-    chart.check_fonts()
-    return chart
+    texts, files = _finish_texts(fig)
+    return Chart(buf.getvalue(), texts, files, title)
 
 
 def _fmt(v: float) -> str:
@@ -200,63 +190,140 @@ def quadrant(drivers: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel
     return _finish(fig, title)
 
 
-def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str = "",
-                 xlabel: str = "", horizontal: bool = True, annotate_first: bool = True, dpi: int = DPI) -> Chart:
-    """Bars per category for several series (本企业 / 本行业 / 全行业 …); the first series is annotated."""
-    n, k = len(categories), max(1, len(series))
-    if horizontal:
+class BarTemplate:
+    """Horizontal grouped bars (本企业 / 本行业 / 全行业 … per indicator) drawn by blitting.
+
+    Everything that is the same for every enterprise — category labels, axis, grid, legend, title — is drawn
+    once and kept as a pixel background; each enterprise then only draws its bars and value labels onto a copy
+    of it. Text layout with the 65k-glyph CJK font is what makes charts slow, so 360 reports reuse the same few
+    templates instead of laying out the same labels 360 times. The axis range is fixed per template (``lo`` …
+    104), which also makes the charts of different enterprises directly comparable.
+    """
+
+    def __init__(self, categories: Sequence[str], names: Sequence[str], *, title: str = "", xlabel: str = "",
+                 lo: float = 0.0, annotate_first: bool = True, dpi: int = DPI):
+        from matplotlib.patches import Patch
+
+        self.n, self.k = len(categories), max(1, len(names))
+        self.title, self.annotate_first, self.dpi = title, annotate_first, dpi
+        n, k = self.n, self.k
         per_cat = min(0.5, 0.09 * k + 0.1)
         width, height = 7.2, max(2.4, n * per_cat + 1.3)
         label_w = max((_text_inches(str(c), 8) for c in categories), default=0.5) + 0.15
-        fig = _figure(width, height, layout=None)
+        fig = _figure(width, height, layout=None, dpi=dpi)
         fig.subplots_adjust(left=min(0.6, label_w / width), right=0.97, top=1 - 0.42 / height,
                             bottom=0.72 / height)
-    else:
-        width, height = max(5.0, 0.5 * n * k / 2 + 2), 3.6
-        fig = _figure(width, height, layout=None)
-        fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.25)
-    ax = fig.add_subplot()
-    pos = np.arange(n)
-    width = 0.82 / k
-    allv = []
-    for j, (name, vals) in enumerate(series.items()):
-        v = np.asarray(vals, dtype=float)
-        allv.append(v)
-        if horizontal:
-            offs = pos[::-1] - (j - (k - 1) / 2) * width
-            bars = ax.barh(offs, np.nan_to_num(v), height=width, color=_PALETTE[j % len(_PALETTE)], label=name)
-        else:
-            offs = pos + (j - (k - 1) / 2) * width
-            bars = ax.bar(offs, np.nan_to_num(v), width=width, color=_PALETTE[j % len(_PALETTE)], label=name)
-        if annotate_first and j == 0:
-            for b, val in zip(bars, v, strict=True):
-                if math.isfinite(val):
-                    if horizontal:
-                        ax.text(b.get_width() + 0.3, b.get_y() + b.get_height() / 2, f"{val:.1f}",
-                                va="center", fontsize=6.5)
-                    else:
-                        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.3, f"{val:.1f}",
-                                ha="center", fontsize=6.5)
-    finite = np.concatenate([a[np.isfinite(a)] for a in allv]) if allv else np.array([])
-    lo = max(0.0, math.floor((finite.min() if finite.size else 0) / 10) * 10 - 10)
-    if horizontal:
+        ax = fig.add_subplot()
+        pos = np.arange(n)
+        bar_h = 0.82 / k
+        self.bars = []
+        for j in range(k):
+            offs = pos[::-1] - (j - (k - 1) / 2) * bar_h
+            bars = ax.barh(offs, np.zeros(n), height=bar_h, color=_PALETTE[j % len(_PALETTE)])
+            for b in bars:
+                b.set_animated(True)
+            self.bars.append(list(bars))
+        self.labels = []
+        if annotate_first:
+            for b in self.bars[0]:
+                txt = ax.text(0, b.get_y() + b.get_height() / 2, "", va="center", fontsize=6.5, animated=True)
+                self.labels.append(txt)
         ax.set_yticks(pos[::-1], labels=list(categories), fontsize=8)
         ax.set_xlim(lo, 104)
+        ax.set_ylim(-0.6, n - 0.4)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.grid(axis="x", color="#e5e5e5", lw=0.6)
-    else:
-        ax.set_xticks(pos, labels=list(categories), fontsize=8)
-        ax.set_ylim(lo, 104)
-        ax.set_ylabel(xlabel, fontsize=9)
-        ax.grid(axis="y", color="#e5e5e5", lw=0.6)
-    ax.set_axisbelow(True)
-    ax.tick_params(axis="both", labelsize=8)
-    fig.legend(fontsize=8, loc="lower center", ncol=k, frameon=False, bbox_to_anchor=(0.5, 0.0))
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=11, loc="left")
-    return _finish(fig, title, dpi=dpi)
+        ax.set_axisbelow(True)
+        ax.tick_params(axis="both", labelsize=8)
+        handles = [Patch(color=_PALETTE[j % len(_PALETTE)], label=str(name)) for j, name in enumerate(names)]
+        fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=k, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if title:
+            ax.set_title(title, fontsize=11, loc="left")
+        self.fig, self.ax = fig, ax
+        fig.canvas.draw()
+        self._background = fig.canvas.copy_from_bbox(fig.bbox)
+        static = _finish_texts(fig)
+        self._texts, self._files = static
+
+    def render(self, values: Sequence[Sequence[float]]) -> Chart:
+        """Draw one set of series (same order as ``names``) and return the PNG."""
+        from PIL import Image
+
+        if len(values) != self.k:
+            raise ValueError(f"BarTemplate: {len(values)} series given, the template has {self.k}")
+        canvas = self.fig.canvas
+        canvas.restore_region(self._background)
+        drawn: list[str] = []
+        for bars, vals in zip(self.bars, values, strict=True):
+            v = np.asarray(vals, dtype=float)
+            if len(v) != self.n:
+                raise ValueError(f"BarTemplate: {len(v)} values given for {self.n} categories")
+            for b, x in zip(bars, np.nan_to_num(v), strict=True):
+                b.set_width(x)
+                self.ax.draw_artist(b)
+        if self.annotate_first:
+            for txt, val in zip(self.labels, np.asarray(values[0], dtype=float), strict=True):
+                if math.isfinite(val):
+                    txt.set_text(f"{val:.1f}")
+                    txt.set_x(val + 0.3)
+                    self.ax.draw_artist(txt)
+                    drawn.append(txt.get_text())
+        buf = io.BytesIO()
+        w, h = canvas.get_width_height(physical=True)
+        Image.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(buf, "PNG")
+        chart = Chart(buf.getvalue(), (*self._texts, *drawn), self._files, self.title)
+        return chart
+
+
+def _finish_texts(fig) -> tuple[tuple[str, ...], frozenset[tuple[str, int]]]:
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    texts, files = [], set()
+    for obj in fig.findobj(Text):
+        s = obj.get_text()
+        if obj.get_visible() and s:
+            texts.append(s)
+            fp = font_manager.findfont(obj.get_fontproperties())
+            files.add((str(getattr(fp, "path", fp)), int(getattr(fp, "face_index", 0) or 0)))
+    missing = missing_glyphs(texts)
+    if missing:
+        warnings.warn(f"chart texts not in the CJK font: {''.join(sorted(missing))}", stacklevel=3)
+    return tuple(texts), frozenset(files)
+
+
+_TEMPLATES: dict[tuple, BarTemplate] = {}
+
+
+def bar_template(categories: Sequence[str], names: Sequence[str], **kwargs) -> BarTemplate:
+    """A cached :class:`BarTemplate` (per process; a worker renders hundreds of charts from a handful)."""
+    key = (tuple(categories), tuple(names), tuple(sorted(kwargs.items())))
+    tpl = _TEMPLATES.get(key)
+    if tpl is None:
+        if len(_TEMPLATES) > 32:
+            _TEMPLATES.clear()
+        tpl = _TEMPLATES[key] = BarTemplate(categories, names, **kwargs)
+    return tpl
+
+
+def value_floor(values: Sequence[float] | np.ndarray) -> float:
+    """Lower end of a score axis: 10 below the lowest value, rounded down to a multiple of 10."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return max(0.0, math.floor((v.min() if v.size else 0) / 10) * 10 - 10)
+
+
+def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str = "",
+                 xlabel: str = "", annotate_first: bool = True, lo: float | None = None, dpi: int = DPI) -> Chart:
+    """Horizontal bars per category for several series; the first series is annotated with its values."""
+    values = [list(v) for v in series.values()]
+    if lo is None:
+        lo = value_floor(np.concatenate([np.asarray(v, dtype=float) for v in values]) if values else [])
+    tpl = BarTemplate(categories, list(series), title=title, xlabel=xlabel, lo=lo, annotate_first=annotate_first,
+                      dpi=dpi)
+    return tpl.render(values)
 
 
 def stacked_bars(frame: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel: str = "") -> Chart:

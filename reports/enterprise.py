@@ -75,6 +75,8 @@ class EnterpriseData:
     verbatims: dict[str, list[str]] = field(default_factory=dict)
     confidence: float = 0.95
     correction: str = ""
+    floor_1: float = 0.0                          # common axis start of the indicator / item charts
+    floor_2: float = 0.0
 
 
 def _study_title(study: Mapping, lang: str) -> str:
@@ -142,7 +144,7 @@ def prepare(result: Any, study: Mapping, *, previous: Any = None, verbatims: pd.
     prov = _province_of(result)
     if prov is not None:
         ent["province"] = ent["enterprise_id"].map(prov)
-    cols = [c for c in [*codes, "composite", *items] if c in ent.columns]
+    cols = [c for c in [*codes, "composite", *items, "callback_rate"] if c in ent.columns]
     ind = result.industries.set_index("industry")
     industry_means = ent.groupby("industry")[cols].mean()
     # scoring's own industry scores win where it has them (respondent-weighted aggregation, if chosen)
@@ -161,7 +163,16 @@ def prepare(result: Any, study: Mapping, *, previous: Any = None, verbatims: pd.
         prev = previous.enterprises.copy()
         prev["enterprise_id"] = prev["enterprise_id"].astype(str)
         prev = prev.set_index("enterprise_id")
+    lv1_cols = [c for c in [*codes, "composite"] if c in ent.columns]
+    lv2_cols = [c for c in items if c in ent.columns]
+    floor_1 = charts.value_floor(np.concatenate([ent[lv1_cols].to_numpy(float).ravel(),
+                                                 industry_means[lv1_cols].to_numpy(float).ravel()]))
+    floor_2 = charts.value_floor(np.concatenate([ent[lv2_cols].to_numpy(float).ravel(),
+                                                 industry_means[lv2_cols].to_numpy(float).ravel()]))
+    if prev is not None:
+        floor_1 = min(floor_1, charts.value_floor(prev[[c for c in lv1_cols if c in prev.columns]].to_numpy(float)))
     return EnterpriseData(
+        floor_1=floor_1, floor_2=floor_2,
         lang=lang, title=_study_title(study, lang), codes=codes, items=items,
         names=indicator_names(spec, lang), inames=item_names(spec, lang), parent=dict(spec.item_parent),
         enterprises=ent.set_index("enterprise_id", drop=False), industry_means=industry_means,
@@ -333,7 +344,10 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
         series[t("all_enterprises", lang)] = lv1["all_mean"].tolist()
         cats = [f"{c} {data.names.get(c, c)}" if c != "composite" else t("overall_composite", lang)
                 for c in lv1["code"]]
-        sec.chart(charts.grouped_bars(cats, series, title=t("chart_profile", lang), xlabel=t("score_axis", lang)))
+        tpl = charts.bar_template(cats, list(series), title=t("chart_profile", lang), xlabel=t("score_axis", lang),
+                                  lo=data.floor_1)
+        doc.meta.setdefault("charts", []).append(tpl.render(list(series.values())))
+        sec.chart(doc.meta["charts"][-1])
     sec.p(("显著性：本企业 95% 区间整体高于（▲）或低于（▼）本行业均值；一级指标区间来自自助法，二级指标区间为正态近似，"
            "均未做多重比较校正，宜作描述性参考。") if zh else
           ("Significance: the enterprise's 95% interval lies wholly above (▲) or below (▼) the industry mean; "
@@ -347,23 +361,25 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
     if with_charts:
         series2 = {t("this_enterprise", lang): lv2["score"].tolist(),
                    t("this_industry", lang): lv2["industry"].tolist()}
-        sec.chart(charts.grouped_bars([f"{c} {n}" for c, n in zip(lv2["code"], lv2["name"], strict=True)], series2,
-                                      title=t("chart_items", lang), xlabel=t("score_axis", lang),
-                                      annotate_first=False))
+        tpl = charts.bar_template([f"{c} {n}" for c, n in zip(lv2["code"], lv2["name"], strict=True)],
+                                  list(series2), title=t("chart_items", lang), xlabel=t("score_axis", lang),
+                                  lo=data.floor_2, annotate_first=False)
+        doc.meta.setdefault("charts", []).append(tpl.render(list(series2.values())))
+        sec.chart(doc.meta["charts"][-1])
     doc.sections.append(sec)
 
     sec = Section("strengths", t("sec_strengths", lang))
     ranked = lv2.dropna(subset=["diff"]).sort_values(["diff", "score"], ascending=[False, False])
-    k = min(3, len(ranked) // 2) if len(ranked) > 1 else len(ranked)
-    strong, weak = ranked.head(k), ranked.tail(k).iloc[::-1]
+    strong = ranked[ranked["diff"] > 0].head(3)
+    weak = ranked[ranked["diff"] < 0].tail(3).iloc[::-1]
 
     def item_line(r: Any) -> str:
         return (f"{r.code} {r.name}：{fmt(r.score)} 分（本行业 {fmt(r.industry)}，{_diff(r.score, r.industry)}）"
                 if zh else f"{r.code} {r.name}: {fmt(r.score)} (industry {fmt(r.industry)}, "
                            f"{_diff(r.score, r.industry)})")
 
-    sec.h3(t("strongest", lang)).ul([item_line(r) for r in strong.itertuples()])
-    sec.h3(t("weakest", lang)).ul([item_line(r) for r in weak.itertuples()])
+    sec.h3(t("strongest", lang)).ul([item_line(r) for r in strong.itertuples()] or [t("none_above", lang)])
+    sec.h3(t("weakest", lang)).ul([item_line(r) for r in weak.itertuples()] or [t("none_below", lang)])
     doc.sections.append(sec)
 
     sec = Section("priorities", t("sec_priorities", lang))

@@ -77,6 +77,8 @@ _T: dict[str, tuple[str, str]] = {
     "sig_none": ("与本行业无显著差异", "not different from industry"),
     "strongest": ("相对优势项（高于本行业最多）", "Strongest items (furthest above the industry)"),
     "weakest": ("相对短板项（低于本行业最多）", "Weakest items (furthest below the industry)"),
+    "none_above": ("没有高于本行业均值的二级指标。", "No item is above the industry mean."),
+    "none_below": ("没有低于本行业均值的二级指标。", "No item is below the industry mean."),
     "importance": ("重要性（相对权重）", "Importance (relative weight)"),
     "volatility": ("波动性（企业间真实差异 τ）", "Volatility (between-enterprise spread τ)"),
     "correlation": ("相关系数", "Correlation"),

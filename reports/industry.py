@@ -295,9 +295,12 @@ def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_compute
                      f"（答题不足一半时该指标缺失）；综合得分为一级指标加权均值，权重 {weights}。")
         lines.append("行业与总体得分：" + ("企业得分的均值（每家企业权重相同）。" if agg == "enterprise_mean"
                                           else "全部受访者的均值（按受访者加权）。"))
-        lines.append(f"区间：{conf:.0%} 自助法百分位区间，{n_boot} 次重抽样（随机种子 {seed}）；企业区间对其受访者重抽样，"
-                     "行业与总体区间对企业重抽样（同一企业的受访者相互相关）。"
-                     + ("总体各一级指标的区间由报告按同一方法对企业重抽样计算。" if ov_computed else ""))
+        if n_boot in (0, "0"):
+            lines.append("区间：本次运行未做自助法重抽样（n_boot = 0），只有点估计，不给出区间、排名区间和分层。")
+        else:
+            lines.append(f"区间：{conf:.0%} 自助法百分位区间，{n_boot} 次重抽样（随机种子 {seed}）；企业区间对其受访者重抽样，"
+                         "行业与总体区间对企业重抽样（同一企业的受访者相互相关）。"
+                         + ("总体各一级指标的区间由报告按同一方法对企业重抽样计算。" if ov_computed else ""))
         lines.append(f"分层：企业与本行业均值比较，多重比较校正方法：{correction}。结果："
                      f"{int(tiers.get('above', 0))} 家显著高于、{int(tiers.get('not_different', 0))} 家无显著差异、"
                      f"{int(tiers.get('below', 0))} 家显著低于本行业均值。")
@@ -318,11 +321,15 @@ def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_compute
                      f"are answered); the composite is the weighted mean of first-level scores, weights {weights}.")
         lines.append("Industry and overall scores: " + ("mean of enterprise scores (each enterprise weighs the same)."
                                                        if agg == "enterprise_mean" else "mean over respondents."))
-        lines.append(f"Intervals: {conf:.0%} bootstrap percentile intervals, {n_boot} replicates (seed {seed}); an "
-                     "enterprise's interval resamples its respondents, industry and overall intervals resample "
-                     "enterprises (respondents cluster within enterprises)."
-                     + (" Overall first-level intervals were computed by this report the same way." if ov_computed
-                        else ""))
+        if n_boot in (0, "0"):
+            lines.append("Intervals: this run used no bootstrap (n_boot = 0): point estimates only, no intervals, "
+                         "rank intervals or tiers.")
+        else:
+            lines.append(f"Intervals: {conf:.0%} bootstrap percentile intervals, {n_boot} replicates (seed {seed}); an "
+                         "enterprise's interval resamples its respondents, industry and overall intervals resample "
+                         "enterprises (respondents cluster within enterprises)."
+                         + (" Overall first-level intervals were computed by this report the same way." if ov_computed
+                            else ""))
         lines.append(f"Tiers compare each enterprise with its industry mean; multiple-comparison correction: "
                      f"{correction}. Result: {int(tiers.get('above', 0))} above, "
                      f"{int(tiers.get('not_different', 0))} not different, {int(tiers.get('below', 0))} below.")

@@ -42,21 +42,22 @@ def test_industry_charts_use_a_font_covering_every_character(result, study, lang
         assert "重点关注领域" in drawn or "必备条件" in drawn
 
 
-def test_enterprise_and_fieldwork_charts_cover_their_text(result, study, fieldwork, monkeypatch):
-    made: list[charts.Chart] = []
-    original = charts._finish
-
-    def spy(*args, **kwargs):
-        chart = original(*args, **kwargs)
-        made.append(chart)
-        return chart
-
-    monkeypatch.setattr(charts, "_finish", spy)
+def test_enterprise_and_fieldwork_charts_cover_their_text(result, study, fieldwork):
     data = prepare(result, study)
-    enterprise_document(data, data.enterprises.index[0])
+    doc, _ = enterprise_document(data, data.enterprises.index[0])
+    made = list(doc.meta["charts"])
     _, attempts, _ = fieldwork
-    charts.stacked_bars(calls_by_hour(attempts), title="按时段的拨打结果")
+    made.append(charts.stacked_bars(calls_by_hour(attempts), title="按时段的拨打结果"))
     assert len(made) == 3
     for chart in made:
         _assert_no_tofu(chart)
-    assert any("本企业" in t for t in made[0].texts)
+    assert "本企业" in made[0].texts and any(t.startswith("A1 ") for t in made[1].texts)
+
+
+def test_bar_template_draws_each_enterprise_differently(result, study):
+    data = prepare(result, study)
+    a, _ = enterprise_document(data, data.enterprises.index[0])
+    b, _ = enterprise_document(data, data.enterprises.index[1])
+    assert a.meta["charts"][0].png != b.meta["charts"][0].png  # blitted bars, not a stale background
+    e0 = data.enterprises.iloc[0]
+    assert f"{e0['A']:.1f}" in a.meta["charts"][0].texts  # the value labels drawn are this enterprise's

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pandas as pd
 import pyreadstat
 import pytest
@@ -95,10 +93,3 @@ def test_export_sav_from_csv_and_phone_flag_needs_database(responses_csv, tmp_pa
     assert meta.variable_value_labels["A1"][5] == "非常满意"
     res = CliRunner().invoke(export, ["--responses", str(responses_csv), "--out", str(tmp_path), "--include-phone"])
     assert res.exit_code == 2 and "admin" in res.output
-
-
-@pytest.mark.skipif(importlib.util.find_spec("cati.services.frames") is not None,
-                    reason="the database bridge exists; the DB path is tested with the app fixtures")
-def test_database_path_without_bridge_says_so(tmp_path):
-    res = CliRunner().invoke(report, ["industry", "--study-id", "1", "--out", str(tmp_path)])
-    assert res.exit_code == 1 and "cati.services.frames" in res.output
