@@ -1,0 +1,357 @@
+"""Administration (``/admin``): users and roles, study upload (validated by the study loader), the calling-hours
+and rules editor (validated the same way), and the searchable audit log. Admins only.
+
+Texts come from the supervisor blueprint's table (``supervisor.tr``) plus the few below.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import yaml
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import String, cast, func, or_, select
+
+from cati.db import db
+from cati.models import AuditLog, Role, Study, User
+from cati.services import audit
+from cati.services.studies import get_study, install_study
+from cati.services.users import UserError, create_user, hash_password
+from cati.study.loader import Problem, StudyError, validate_study_mapping
+
+from . import supervisor as sup
+from .security import current_user, roles_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+admin_only = roles_required(Role.ADMIN)
+
+sup.SUP_T.update({
+    "adm_users": {"zh-CN": "用户与角色", "en": "Users and roles"},
+    "adm_study": {"zh-CN": "上传问卷/项目文件", "en": "Study upload"},
+    "adm_rules": {"zh-CN": "拨打时段与规则", "en": "Calling hours and rules"},
+    "adm_audit": {"zh-CN": "审计日志", "en": "Audit log"},
+    "display_name": {"zh-CN": "姓名", "en": "Name"},
+    "role": {"zh-CN": "角色", "en": "Role"},
+    "active": {"zh-CN": "在职", "en": "Active"},
+    "converter": {"zh-CN": "拒访转化", "en": "Refusal converter"},
+    "extension": {"zh-CN": "分机号", "en": "Extension"},
+    "last_login": {"zh-CN": "最近登录", "en": "Last sign-in"},
+    "create_user": {"zh-CN": "新建用户", "en": "New user"},
+    "user_created": {"zh-CN": "已创建用户 {u}", "en": "User {u} created"},
+    "user_saved": {"zh-CN": "已保存 {u}", "en": "{u} saved"},
+    "new_password": {"zh-CN": "新密码", "en": "New password"},
+    "set_password": {"zh-CN": "重设密码", "en": "Reset password"},
+    "password_set": {"zh-CN": "{u} 的密码已重设", "en": "Password of {u} reset"},
+    "cannot_demote_self": {"zh-CN": "不能取消自己的管理员权限或停用自己", "en": "You cannot demote or disable yourself"},
+    "study_file": {"zh-CN": "项目文件（YAML）", "en": "Study file (YAML)"},
+    "upload": {"zh-CN": "上传并校验", "en": "Upload and validate"},
+    "study_invalid": {"zh-CN": "文件有 {n} 处错误，未安装", "en": "{n} problems found; nothing was installed"},
+    "study_installed": {"zh-CN": "已安装 {code} 第 {v} 版", "en": "Installed {code} version {v}"},
+    "file": {"zh-CN": "文件", "en": "File"},
+    "path": {"zh-CN": "位置", "en": "Path"},
+    "line": {"zh-CN": "行", "en": "Line"},
+    "message": {"zh-CN": "问题", "en": "Problem"},
+    "warnings": {"zh-CN": "提示", "en": "Warnings"},
+    "current_study": {"zh-CN": "当前项目", "en": "Current study"},
+    "version": {"zh-CN": "版本", "en": "Version"},
+    "rules_help": {"zh-CN": "编辑 calling_rules（YAML）。时间为受访者当地时间；保存前按项目文件规则校验。",
+                   "en": "Edit calling_rules (YAML). Times are respondent-local; validated like a study file before saving."},
+    "rules_saved": {"zh-CN": "规则已保存（第 {v} 版）", "en": "Rules saved (version {v})"},
+    "rules_invalid": {"zh-CN": "规则有误，未保存", "en": "The rules have errors; nothing was saved"},
+    "per_enterprise_quota": {"zh-CN": "每家企业配额", "en": "Quota per enterprise"},
+    "action": {"zh-CN": "操作", "en": "Action"},
+    "entity": {"zh-CN": "对象", "en": "Entity"},
+    "user": {"zh-CN": "用户", "en": "User"},
+    "date_from": {"zh-CN": "起", "en": "From"},
+    "date_to": {"zh-CN": "止", "en": "To"},
+    "text": {"zh-CN": "关键字", "en": "Text"},
+    "older": {"zh-CN": "更早", "en": "Older"},
+    "newer": {"zh-CN": "更新", "en": "Newer"},
+})
+
+
+@bp.context_processor
+def _inject() -> dict:
+    return {**sup.template_helpers(), "tab": "admin"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@bp.get("/")
+@admin_only
+def index():
+    return redirect(url_for("admin.users"))
+
+
+# -------------------------------------------------------------------------------------------------- users
+
+
+@bp.get("/users")
+@admin_only
+def users():
+    rows = db.session.scalars(select(User).order_by(User.role, User.username)).all()
+    page = render_template("admin/users.html", users=rows, roles=[r.value for r in Role], atab="users")
+    db.session.commit()
+    return page
+
+
+@bp.post("/users")
+@admin_only
+def create():
+    me = current_user()
+    f = request.form
+    try:
+        u = create_user(db.session, f.get("username", ""), f.get("password", ""), f.get("role", ""),
+                        display_name=f.get("display_name") or None, extension=f.get("extension") or None)
+        u.refusal_converter = f.get("refusal_converter") == "1"
+        audit.record(db.session, user_id=me.id, action="user.create", entity="user", entity_id=u.id,
+                     after={"username": u.username, "role": u.role.value, "refusal_converter": u.refusal_converter})
+        db.session.commit()
+        flash(sup.tr("user_created", u=u.username), "info")
+    except UserError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:uid>")
+@admin_only
+def update(uid: int):
+    me = current_user()
+    u = db.session.get(User, uid)
+    if u is None:
+        db.session.rollback()
+        flash(f"user {uid} not found", "error")
+        return redirect(url_for("admin.users"))
+    f = request.form
+    try:
+        role = Role(f.get("role", u.role.value))
+    except ValueError:
+        db.session.rollback()
+        flash(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}", "error")
+        return redirect(url_for("admin.users"))
+    active = f.get("is_active") == "1"
+    if u.id == me.id and (role != Role.ADMIN or not active):
+        db.session.rollback()
+        flash(sup.tr("cannot_demote_self"), "error")
+        return redirect(url_for("admin.users"))
+    before = {"role": u.role.value, "is_active": u.is_active, "refusal_converter": u.refusal_converter,
+              "extension": u.extension, "display_name": u.display_name}
+    u.role, u.is_active = role, active
+    u.refusal_converter = f.get("refusal_converter") == "1"
+    u.extension = f.get("extension") or None
+    u.display_name = (f.get("display_name") or u.display_name).strip() or u.display_name
+    after = {"role": u.role.value, "is_active": u.is_active, "refusal_converter": u.refusal_converter,
+             "extension": u.extension, "display_name": u.display_name}
+    if after != before:
+        audit.record(db.session, user_id=me.id, action="user.update", entity="user", entity_id=u.id,
+                     before=before, after=after)
+    db.session.commit()
+    flash(sup.tr("user_saved", u=u.username), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:uid>/password")
+@admin_only
+def set_password(uid: int):
+    from cati.services.users import MIN_PASSWORD_LENGTH
+
+    me = current_user()
+    u = db.session.get(User, uid)
+    pw = request.form.get("password") or ""
+    if u is None or len(pw) < MIN_PASSWORD_LENGTH:
+        db.session.rollback()
+        flash(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位", "error")
+        return redirect(url_for("admin.users"))
+    u.password_hash = hash_password(pw)  # also ends the user's other sessions (security ties them to the hash)
+    audit.record(db.session, user_id=me.id, action="user.password", entity="user", entity_id=u.id)
+    db.session.commit()
+    flash(sup.tr("password_set", u=u.username), "info")
+    return redirect(url_for("admin.users"))
+
+
+# ------------------------------------------------------------------------------------------------- study
+
+
+def _problems(err: StudyError) -> list[Problem]:
+    return list(err.problems)
+
+
+@bp.route("/study", methods=["GET", "POST"])
+@admin_only
+def study():
+    me = current_user()
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    if request.method == "POST":
+        up = request.files.get("file")
+        if up is None or not up.filename:
+            problems = [Problem("—", "", "no file chosen / 未选择文件")]
+        else:
+            name = Path(up.filename).name
+            from flask import current_app
+
+            folder = Path(current_app.instance_path) / "uploads"
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("wb", dir=folder, prefix="study-", suffix=".yaml", delete=False) as fh:
+                fh.write(up.read())
+                saved = Path(fh.name)
+            try:
+                # Validate first (errors named after the uploaded file, not our temp name), then install.
+                from cati.study.loader import load_study
+
+                try:
+                    spec = load_study(saved)
+                except StudyError as err:
+                    raise StudyError([Problem(name, p.path, p.message, p.line, p.column) for p in err.problems],
+                                     err.warnings) from None
+                warnings = [Problem(name, p.path, p.message, p.line, p.column, "warning")
+                            for p in getattr(spec, "warnings", [])]
+                final = folder / f"{spec.id}-v{spec.version}.yaml"
+                saved.replace(final)
+                row = install_study(db.session, final)
+                audit.record(db.session, user_id=me.id, action="study.upload", entity="study", entity_id=row.id,
+                             after={"code": row.code, "version": row.version, "file": name})
+                db.session.commit()
+                flash(sup.tr("study_installed", code=row.code, v=row.version), "info")
+            except StudyError as err:
+                db.session.rollback()
+                saved.unlink(missing_ok=True)
+                problems = _problems(err)
+                flash(sup.tr("study_invalid", n=len(problems)), "error")
+    studies = db.session.scalars(select(Study).order_by(Study.id)).all()
+    page = render_template("admin/study.html", problems=problems, warnings=warnings, studies=studies, atab="study")
+    db.session.commit()
+    return page, (422 if problems else 200)
+
+
+# ------------------------------------------------------------------------------------------------- rules
+
+
+def _yaml_text(data) -> str:
+    def conv(x):
+        if isinstance(x, time):
+            return x.strftime("%H:%M")
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [conv(v) for v in x]
+        return x
+
+    return yaml.safe_dump(conv(data), allow_unicode=True, sort_keys=False, default_flow_style=None)
+
+
+def apply_rules(definition: dict, rules_text: str, quota: int | None, source: str) -> dict:
+    """A new study definition with ``calling_rules`` replaced by the YAML text (and the per-enterprise quota,
+    when given), validated as a whole study. Raises StudyError naming the path (``calling_rules.windows…``)."""
+    try:
+        rules = yaml.safe_load(rules_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise StudyError([Problem(source, "calling_rules", f"YAML syntax error: {getattr(exc, 'problem', exc)}",
+                                  line=mark.line + 1 if mark else None)]) from None
+    if not isinstance(rules, dict):
+        raise StudyError([Problem(source, "calling_rules", "must be a mapping (key: value lines)")])
+    new = copy.deepcopy(definition)
+    new["calling_rules"] = rules
+    if quota is not None:
+        new.setdefault("quota", {})["per_enterprise"] = quota
+    validate_study_mapping(new, source=source)
+    return new
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+@admin_only
+def rules():
+    me = current_user()
+    st = get_study(db.session)
+    problems: list[Problem] = []
+    text = _yaml_text(st.definition.get("calling_rules") or {})
+    quota = (st.definition.get("quota") or {}).get("per_enterprise")
+    if request.method == "POST":
+        text = request.form.get("rules", "")
+        raw_quota = request.form.get("quota", "").strip()
+        try:
+            quota_val = int(raw_quota) if raw_quota else None
+        except ValueError:
+            quota_val = None
+            problems = [Problem(f"study {st.code}", "quota.per_enterprise", f"{raw_quota!r} is not a whole number")]
+        if not problems:
+            try:
+                new = apply_rules(st.definition, text, quota_val, f"study {st.code}")
+                before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
+                st.version += 1
+                new["version"] = st.version
+                st.definition = new
+                audit.record(db.session, user_id=me.id, action="study.rules", entity="study", entity_id=st.id,
+                             before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota")})
+                db.session.commit()
+                flash(sup.tr("rules_saved", v=st.version), "info")
+                return redirect(url_for("admin.rules"))
+            except StudyError as err:
+                problems = _problems(err)
+        db.session.rollback()
+        flash(sup.tr("rules_invalid"), "error")
+        quota = raw_quota
+    page = render_template("admin/rules.html", study=st, text=text, quota=quota, problems=problems, atab="rules")
+    db.session.commit()
+    return page, (422 if problems else 200)
+
+
+# ------------------------------------------------------------------------------------------------- audit
+
+
+PAGE = 100
+
+
+@bp.get("/audit")
+@admin_only
+def audit_log():
+    a = request.args
+    q = (select(AuditLog, User.display_name, User.username).outerjoin(User, User.id == AuditLog.user_id))
+    if a.get("action"):
+        q = q.where(AuditLog.action.like(f"{a['action']}%"))
+    if a.get("entity"):
+        q = q.where(AuditLog.entity == a["entity"])
+    if a.get("entity_id"):
+        q = q.where(AuditLog.entity_id == a["entity_id"].strip())
+    if a.get("user"):
+        q = q.where(or_(User.username == a["user"].strip(), User.display_name == a["user"].strip()))
+    for key, op in (("date_from", "ge"), ("date_to", "lt")):
+        if a.get(key):
+            try:
+                day = datetime.fromisoformat(a[key]).replace(tzinfo=sup.zone(sup.CENTRE_TZ))
+            except ValueError:
+                flash(f"{key}: {a[key]!r} is not a date (YYYY-MM-DD)", "error")
+                continue
+            if op == "lt":
+                day += timedelta(days=1)
+            q = q.where(AuditLog.at >= day.astimezone(UTC) if op == "ge" else AuditLog.at < day.astimezone(UTC))
+    if a.get("q"):
+        like = f"%{a['q'].strip()}%"
+        q = q.where(or_(AuditLog.action.like(like), AuditLog.entity_id.like(like), AuditLog.note.like(like),
+                        cast(AuditLog.before, String).like(like), cast(AuditLog.after, String).like(like)))
+    try:
+        before_id = int(a.get("before_id") or 0)
+    except ValueError:
+        before_id = 0
+    if before_id:
+        q = q.where(AuditLog.id < before_id)
+    rows = db.session.execute(q.order_by(AuditLog.id.desc()).limit(PAGE + 1)).all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    actions = db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)).all()
+    total = db.session.scalar(select(func.count(AuditLog.id)))
+    older_url = None
+    if rows and more:
+        keep = {k: v for k, v in a.items() if k != "before_id"}
+        older_url = url_for("admin.audit_log", before_id=rows[-1][0].id, **keep)
+    page = render_template("admin/audit.html", rows=rows, args=a, actions=actions, total=total,
+                           older_url=older_url, atab="audit")
+    db.session.commit()
+    return page

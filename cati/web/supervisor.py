@@ -1,0 +1,1019 @@
+"""The supervisor dashboard (``/supervisor``): quota board (live over SSE, xlsx export), interviewers live with
+listen/whisper/barge/pause/sign-out, outcomes and AAPOR rates, sample and appointments, one case, quality control.
+
+Views are thin: parse → one service call → render. Reading views end the request's transaction as soon as the
+user is known and read through a short *deferred* session (on SQLite a deferred read does not take the single
+write lock, so a supervisor's screen never makes 100 interviewers wait). Actions commit at once.
+
+Texts: this module keeps its own zh-CN/en table (:data:`SUP_T`), merged over the console's ``i18n.T`` at lookup
+time (:func:`tr`); templates of this blueprint and of ``admin`` call ``t()`` as everywhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from html import escape
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cati.db import db
+from cati.models import (
+    AnswerRevision,
+    AuditLog,
+    CallAttempt,
+    Case,
+    CaseStatus,
+    Interview,
+    Role,
+    Study,
+    User,
+)
+from cati.services import audit, qc
+from cati.services import sample_admin as sa
+from cati.services import supervision as sv
+from cati.services.calling import zone
+from cati.services.phones import mask_phone
+from cati.services.studies import get_study
+
+from .i18n import translate
+from .security import current_user, roles_required
+
+bp = Blueprint("supervisor", __name__, url_prefix="/supervisor", template_folder="templates")
+
+viewer = roles_required(Role.SUPERVISOR, Role.ANALYST)
+actor = roles_required(Role.SUPERVISOR)
+
+#: The call centre's clock for shifts, days and the times shown (respondents' own zones are on the case).
+CENTRE_TZ = "Asia/Shanghai"
+#: Live screens poll the database this often (the SSE lag budget is 1 s).
+POLL_SECONDS = 0.4
+
+SUP_T: dict[str, dict[str, str]] = {
+    "sup_title": {"zh-CN": "督导控制台", "en": "Supervisor dashboard"},
+    "nav_board": {"zh-CN": "配额看板", "en": "Quota board"},
+    "nav_agents": {"zh-CN": "访员实时", "en": "Interviewers"},
+    "nav_outcomes": {"zh-CN": "结果与应答率", "en": "Outcomes & rates"},
+    "nav_sample": {"zh-CN": "样本与预约", "en": "Sample & appointments"},
+    "nav_qc": {"zh-CN": "质量控制", "en": "Quality control"},
+    "nav_admin": {"zh-CN": "系统管理", "en": "Administration"},
+    "search": {"zh-CN": "搜索企业名称或编号", "en": "Search name or id"},
+    "all_industries": {"zh-CN": "全部行业", "en": "All industries"},
+    "all_regions": {"zh-CN": "全部地区", "en": "All regions"},
+    "only_all": {"zh-CN": "全部企业", "en": "All enterprises"},
+    "only_short": {"zh-CN": "预计不足", "en": "Projected short"},
+    "only_open": {"zh-CN": "未完成", "en": "Not done"},
+    "only_done": {"zh-CN": "已完成", "en": "Done"},
+    "only_stopped": {"zh-CN": "已暂停", "en": "Stopped"},
+    "filter": {"zh-CN": "筛选", "en": "Filter"},
+    "export_xlsx": {"zh-CN": "导出 Excel", "en": "Export xlsx"},
+    "live": {"zh-CN": "实时", "en": "Live"},
+    "live_off": {"zh-CN": "连接中断，重连中…", "en": "Disconnected, reconnecting…"},
+    "updated_at": {"zh-CN": "更新于", "en": "Updated"},
+    "ent_id": {"zh-CN": "编号", "en": "ID"},
+    "region": {"zh-CN": "地区", "en": "Region"},
+    "quota": {"zh-CN": "配额", "en": "Quota"},
+    "in_progress": {"zh-CN": "访问中", "en": "In progress"},
+    "callable_left": {"zh-CN": "可拨样本", "en": "Callable left"},
+    "unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
+    "appointments": {"zh-CN": "待预约", "en": "Appointments"},
+    "projected": {"zh-CN": "预计成功", "en": "Projected"},
+    "rate_per_hour": {"zh-CN": "近期每小时", "en": "Recent/hour"},
+    "eta": {"zh-CN": "预计完成", "en": "Projected finish"},
+    "flag_short": {"zh-CN": "预计不足 {n}", "en": "short by {n}"},
+    "done": {"zh-CN": "已完成", "en": "Done"},
+    "stopped": {"zh-CN": "已暂停", "en": "Stopped"},
+    "actions": {"zh-CN": "操作", "en": "Actions"},
+    "release_next": {"zh-CN": "释放下一批", "en": "Release next"},
+    "stop": {"zh-CN": "暂停", "en": "Stop"},
+    "resume": {"zh-CN": "恢复", "en": "Resume"},
+    "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
+    "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
+    "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
+    "enterprises": {"zh-CN": "企业数", "en": "Enterprises"},
+    "target": {"zh-CN": "目标", "en": "Target"},
+    "pct_done": {"zh-CN": "完成率", "en": "% done"},
+    "n_done": {"zh-CN": "已完成企业", "en": "Done"},
+    "n_short": {"zh-CN": "预计不足企业", "en": "Short"},
+    "total": {"zh-CN": "合计", "en": "Total"},
+    "no_rows": {"zh-CN": "没有符合条件的记录", "en": "Nothing matches"},
+    "done_ok": {"zh-CN": "已完成操作", "en": "Done"},
+    # interviewers
+    "interviewer": {"zh-CN": "访员", "en": "Interviewer"},
+    "state_for": {"zh-CN": "持续", "en": "For"},
+    "current_enterprise": {"zh-CN": "当前企业", "en": "Current enterprise"},
+    "avg_length": {"zh-CN": "平均时长", "en": "Avg length"},
+    "talk": {"zh-CN": "通话", "en": "Talk"},
+    "wait": {"zh-CN": "等待", "en": "Wait"},
+    "wrap": {"zh-CN": "话后", "en": "Wrap"},
+    "refusal_rate": {"zh-CN": "拒访率", "en": "Refusal rate"},
+    "listen": {"zh-CN": "监听", "en": "Listen"},
+    "whisper": {"zh-CN": "耳语", "en": "Whisper"},
+    "barge": {"zh-CN": "强插", "en": "Barge"},
+    "sign_out_agent": {"zh-CN": "签出", "en": "Sign out"},
+    "no_call": {"zh-CN": "该访员当前没有通话", "en": "The interviewer is not on a call"},
+    "no_extension": {"zh-CN": "您的账号没有分机号，无法监听", "en": "Your account has no extension to listen on"},
+    "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
+    "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
+    "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
+    "shift_since": {"zh-CN": "班次统计自 {t}（中心时间）", "en": "Shift figures since {t} (centre time)"},
+    # outcomes
+    "group_by": {"zh-CN": "分组", "en": "Group by"},
+    "g_study": {"zh-CN": "全部项目", "en": "Whole study"},
+    "g_industry": {"zh-CN": "行业", "en": "Industry"},
+    "g_enterprise": {"zh-CN": "企业", "en": "Enterprise"},
+    "g_interviewer": {"zh-CN": "访员", "en": "Interviewer"},
+    "g_day": {"zh-CN": "日期", "en": "Day"},
+    "g_region": {"zh-CN": "地区", "en": "Region"},
+    "only_value": {"zh-CN": "仅看", "en": "Only"},
+    "disp_table": {"zh-CN": "AAPOR 结果代码分布", "en": "AAPOR disposition table"},
+    "code": {"zh-CN": "代码", "en": "Code"},
+    "symbol": {"zh-CN": "类别", "en": "Class"},
+    "label": {"zh-CN": "说明", "en": "Meaning"},
+    "final": {"zh-CN": "最终", "en": "Final"},
+    "interim": {"zh-CN": "临时", "en": "Interim"},
+    "share": {"zh-CN": "占比", "en": "Share"},
+    "rates": {"zh-CN": "应答率 / 合作率 / 拒访率 / 接触率", "en": "Response, cooperation, refusal and contact rates"},
+    "rates_note": {"zh-CN": "未结束样本按目前最能说明情况的结果计入（从未拨打记 3.11）；e 为未知资格样本中估计合格的比例。",
+                   "en": "Open cases count with their most informative outcome so far (never dialed = 3.11); e is the "
+                         "estimated eligible share of the unknowns."},
+    "per_day": {"zh-CN": "每日成功访问与计划", "en": "Completes per day against the plan"},
+    "plan_start": {"zh-CN": "计划开始", "en": "Plan start"},
+    "plan_days": {"zh-CN": "计划天数", "en": "Plan days"},
+    "cumulative": {"zh-CN": "累计", "en": "Cumulative"},
+    "plan": {"zh-CN": "计划累计", "en": "Plan (cumulative)"},
+    "day": {"zh-CN": "日期", "en": "Day"},
+    "show": {"zh-CN": "显示", "en": "Show"},
+    # sample
+    "release_replicates": {"zh-CN": "释放样本批次", "en": "Release replicates"},
+    "replicates_waiting": {"zh-CN": "未释放批次", "en": "Unreleased replicates"},
+    "release": {"zh-CN": "释放", "en": "Release"},
+    "no_replicates": {"zh-CN": "没有未释放的样本批次", "en": "No unreleased replicate"},
+    "find_case": {"zh-CN": "查找样本", "en": "Find a case"},
+    "case_ref_or_id": {"zh-CN": "样本编号或 ID", "en": "Case reference or id"},
+    "open": {"zh-CN": "打开", "en": "Open"},
+    "case_not_found": {"zh-CN": "找不到该样本", "en": "No such case"},
+    "pending_appointments": {"zh-CN": "待执行预约", "en": "Pending appointments"},
+    "due": {"zh-CN": "预约时间", "en": "Due"},
+    "owner": {"zh-CN": "负责访员", "en": "Interviewer"},
+    "anyone": {"zh-CN": "任何访员", "en": "Anyone"},
+    "move": {"zh-CN": "调整", "en": "Move"},
+    "new_time": {"zh-CN": "新时间（可选）", "en": "New time (optional)"},
+    "move_all": {"zh-CN": "批量转移某访员的全部预约", "en": "Move all appointments of an interviewer"},
+    "from": {"zh-CN": "从", "en": "From"},
+    "to": {"zh-CN": "到", "en": "To"},
+    "moved_n": {"zh-CN": "已转移 {n} 个预约", "en": "{n} appointments moved"},
+    "dnc": {"zh-CN": "加入免打扰名单", "en": "Add to the do-not-call list"},
+    "dnc_help": {"zh-CN": "每行一个号码；含这些号码的样本立即停止拨打。", "en": "One number per line; cases holding them stop at once."},
+    "reason": {"zh-CN": "原因", "en": "Reason"},
+    "dnc_done": {"zh-CN": "已加入 {n} 个号码，停止 {c} 个样本", "en": "{n} numbers added, {c} cases stopped"},
+    "dnc_bad": {"zh-CN": "未能识别：{items}", "en": "Not recognised: {items}"},
+    "refusal_conversion": {"zh-CN": "拒访转化分配", "en": "Refusal conversion"},
+    "soft_refusals_waiting": {"zh-CN": "待转化的软拒访：{n}", "en": "Soft refusals waiting: {n}"},
+    "assign": {"zh-CN": "分配", "en": "Assign"},
+    "assigned_n": {"zh-CN": "已分配 {n} 个样本", "en": "{n} cases assigned"},
+    # case
+    "case_title": {"zh-CN": "样本 {ref}", "en": "Case {ref}"},
+    "attempts_list": {"zh-CN": "拨打记录", "en": "Attempts"},
+    "outcome": {"zh-CN": "结果", "en": "Outcome"},
+    "when": {"zh-CN": "时间", "en": "When"},
+    "reassign": {"zh-CN": "指定访员", "en": "Reassign"},
+    "assigned_to": {"zh-CN": "指定给", "en": "Reserved for"},
+    "interviews": {"zh-CN": "访问记录", "en": "Interviews"},
+    "answers": {"zh-CN": "答案", "en": "Answers"},
+    "question": {"zh-CN": "题目", "en": "Question"},
+    "value": {"zh-CN": "答案", "en": "Answer"},
+    "edit_answer": {"zh-CN": "修改答案（将记入审计日志）", "en": "Change an answer (audited)"},
+    "answer_changed": {"zh-CN": "答案已修改并记入审计日志", "en": "Answer changed and audited"},
+    "reason_required": {"zh-CN": "必须填写原因", "en": "A reason is required"},
+    "audit_trail": {"zh-CN": "审计记录", "en": "Audit trail"},
+    "revisions": {"zh-CN": "答案修改历史", "en": "Answer history"},
+    "old": {"zh-CN": "原值", "en": "Before"},
+    "new": {"zh-CN": "新值", "en": "After"},
+    "by": {"zh-CN": "操作人", "en": "By"},
+    "phones_masked_note": {"zh-CN": "分析师只能看到隐藏后的号码", "en": "Analysts see masked numbers"},
+    "case_status": {"zh-CN": "样本状态", "en": "Case status"},
+    "cs_unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
+    "cs_ready": {"zh-CN": "待拨", "en": "Ready"},
+    "cs_claimed": {"zh-CN": "拨打中", "en": "Being called"},
+    "cs_final": {"zh-CN": "已结束", "en": "Final"},
+    "cs_stopped": {"zh-CN": "已停止", "en": "Stopped"},
+    "next_call": {"zh-CN": "下次拨打", "en": "Next call"},
+    # qc
+    "qc_flags": {"zh-CN": "质控标记", "en": "QC flags"},
+    "flagged_only": {"zh-CN": "只看有标记的", "en": "Flagged only"},
+    "length": {"zh-CN": "时长", "en": "Length"},
+    "median_length": {"zh-CN": "中位时长 {m}", "en": "median {m}"},
+    "qc_status": {"zh-CN": "审核状态", "en": "Review"},
+    "qc_unreviewed": {"zh-CN": "未审核", "en": "Unreviewed"},
+    "qc_verified": {"zh-CN": "已核实", "en": "Verified"},
+    "qc_rejected": {"zh-CN": "已驳回", "en": "Rejected"},
+    "verify": {"zh-CN": "核实", "en": "Verify"},
+    "reject": {"zh-CN": "驳回", "en": "Reject"},
+    "reject_reason": {"zh-CN": "驳回原因", "en": "Reason"},
+    "recording": {"zh-CN": "录音", "en": "Recording"},
+    "rejected_msg": {"zh-CN": "已驳回；配额空出 1 个，重新开放 {n} 个配额已满样本", "en": "Rejected; a quota slot is free again and {n} quota-filled cases were reopened"},
+    "verified_msg": {"zh-CN": "已核实", "en": "Verified"},
+    "callback_list": {"zh-CN": "回访核实名单", "en": "Call-back verification list"},
+    "callback_share": {"zh-CN": "每名访员抽取比例", "en": "Share of each interviewer's completes"},
+    "all": {"zh-CN": "全部", "en": "All"},
+}
+
+
+def tr(key: str, lang: str | None = None, **fields) -> str:
+    """This blueprint's text for ``key`` (falls back to the console's table)."""
+    entry = SUP_T.get(key)
+    if entry is None:
+        return translate(key, lang, **fields)
+    from .i18n import current_language
+
+    text = entry.get(lang or current_language()) or entry["zh-CN"]
+    return text.format(**fields) if fields else text
+
+
+def local_text(dt: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    """A UTC timestamp as the call centre's local time."""
+    return dt.astimezone(zone(CENTRE_TZ)).strftime(fmt) if dt else "—"
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None or x != x else f"{100 * x:.{digits}f}%"
+
+
+def json_text(value) -> str:
+    """Audit before/after as readable JSON (Chinese kept as is)."""
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def template_helpers() -> dict:
+    user = g.get("user")
+    return {"t": tr, "local_text": local_text, "fmt_duration": sv.fmt_duration, "pct": pct, "json_text": json_text,
+            "is_supervisor": user is not None and user.role in (Role.SUPERVISOR, Role.ADMIN),
+            "is_admin": user is not None and user.role == Role.ADMIN}
+
+
+bp.context_processor(template_helpers)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A short read-only session that does not take SQLite's write lock (deferred BEGIN)."""
+    s = db.sessionmaker()
+    try:
+        s.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+def _release_request_tx() -> User:
+    """The signed-in user, with the request's transaction ended (it was opened to load the user)."""
+    user = current_user()
+    db.session.commit()  # commit, not rollback: g.user stays loaded for the templates
+    return user
+
+
+def _study(s: Session) -> Study:
+    try:
+        return get_study(s)
+    except LookupError:
+        abort(404)
+
+
+def _timed(resp: Response, started: float) -> Response:
+    resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return resp
+
+
+def _back(default: str) -> Response:
+    target = request.form.get("next") or ""
+    if not target.startswith("/") or target.startswith("//"):
+        target = default
+    return redirect(target)
+
+
+def _fail(err) -> None:
+    from .i18n import current_language
+
+    msg = err.message(current_language()) if hasattr(err, "message") else str(err)
+    flash(msg, "error")
+
+
+# ------------------------------------------------------------------------------------------------ quota board
+
+
+def row_view(r: sv.BoardRow) -> dict:
+    """What a board row shows (the template and the live stream use the same values)."""
+    return {
+        "eid": r.enterprise_id, "completes": r.completes, "quota_target": r.quota_target,
+        "pct": f"{r.pct:.0f}%", "pct_num": round(min(r.pct, 100.0), 1), "in_progress": r.in_progress,
+        "callable_left": r.callable_left, "unreleased": r.unreleased, "appointments": r.appointments,
+        "projected": f"{r.projected:.1f}", "rate_per_hour": f"{r.rate_per_hour:.1f}",
+        "eta": tr("done") if r.done else local_text(r.eta), "short": r.short,
+        "flag": tr("flag_short", n=f"{r.shortfall:.1f}") if r.short else "",
+        "status": r.status, "done": r.done,
+    }
+
+
+def _board_args() -> dict:
+    a = request.args
+    return {"q": a.get("q", ""), "industry": a.get("industry", ""), "region": a.get("region", ""),
+            "only": a.get("only", ""), "sort": a.get("sort", "external_id"), "desc": a.get("desc") == "1"}
+
+
+@bp.get("/")
+@viewer
+def board():
+    started = time.perf_counter()
+    _release_request_tx()
+    now = _now()
+    args = _board_args()
+    with reading() as s:
+        study = _study(s)
+        rows = sv.quota_board(s, study, now)
+    try:
+        shown = sv.filter_board(rows, **args)
+    except ValueError as exc:
+        flash(str(exc), "error")
+        args["sort"] = "external_id"
+        shown = sv.filter_board(rows, **args)
+    totals = _totals(rows)
+    resp = Response(render_template(
+        "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r) for r in shown}, args=args,
+        industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
+        by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
+        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, tab="board"))
+    return _timed(resp, started)
+
+
+def _totals(rows: list[sv.BoardRow]) -> dict:
+    target = sum(r.quota_target for r in rows)
+    capped = sum(min(r.completes, r.quota_target) for r in rows)
+    return {"enterprises": len(rows), "target": target, "completes": sum(r.completes for r in rows),
+            "in_progress": sum(r.in_progress for r in rows), "callable_left": sum(r.callable_left for r in rows),
+            "appointments": sum(r.appointments for r in rows), "done": sum(r.done for r in rows),
+            "short": sum(r.short for r in rows), "pct": f"{100 * capped / target:.1f}%" if target else "—"}
+
+
+@bp.get("/board.xlsx")
+@viewer
+def board_xlsx():
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    _release_request_tx()
+    now = _now()
+    with reading() as s:
+        study = _study(s)
+        rows = sv.quota_board(s, study, now)
+    try:
+        shown = sv.filter_board(rows, **_board_args())
+    except ValueError:
+        shown = rows
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "board"
+    head = [tr("ent_id"), tr("enterprise"), tr("industry"), tr("region"), tr("completes"), tr("quota"),
+            tr("pct_done"), tr("in_progress"), tr("callable_left"), tr("unreleased"), tr("appointments"),
+            tr("projected"), "shortfall", tr("rate_per_hour"), tr("eta"), tr("status")]
+    ws.append(head)
+    red = PatternFill("solid", fgColor="FDE2E1")
+    for r in shown:
+        ws.append([r.external_id, r.name, r.industry, r.region, r.completes, r.quota_target, round(r.pct / 100, 4),
+                   r.in_progress, r.callable_left, r.unreleased, r.appointments, round(r.projected, 1),
+                   round(r.shortfall, 1), round(r.rate_per_hour, 2), local_text(r.eta, "%Y-%m-%d %H:%M"),
+                   r.status])
+        ws.cell(ws.max_row, 7).number_format = "0.0%"
+        if r.short:
+            for c in ws[ws.max_row]:
+                c.fill = red
+    for c in ws[1]:
+        c.font = Font(bold=True)
+    ws.freeze_panes = "C2"
+    for name, key in (("industry", "industry"), ("region", "region")):
+        sh = wb.create_sheet(name)
+        sh.append([tr(key), tr("enterprises"), tr("target"), tr("completes"), tr("pct_done"), tr("in_progress"),
+                   tr("callable_left"), tr("appointments"), tr("n_done"), tr("n_short")])
+        for gr in sv.rollup(rows, key):
+            sh.append([gr["key"], gr["enterprises"], gr["target"], gr["completes"], gr["pct"] / 100,
+                       gr["in_progress"], gr["callable_left"], gr["appointments"], gr["done"], gr["short"]])
+            sh.cell(sh.max_row, 5).number_format = "0.0%"
+    buf = io.BytesIO()
+    wb.save(buf)
+    buf.seek(0)
+    stamp = local_text(now, "%Y%m%d-%H%M")
+    return send_file(buf, as_attachment=True, download_name=f"quota-board-{stamp}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/stream")
+@viewer
+def stream():
+    """Server-sent events for the live screens: ``board`` (only the rows that changed since the last event,
+    plus totals) and ``agents`` (the interviewers table, re-rendered when anything in it changed).
+
+    Each poll reads in its own short deferred transaction; nothing is held while sleeping. The stream ends after
+    ``max`` seconds (default 300; EventSource reconnects by itself and gets a full board again).
+    """
+    _release_request_tx()
+    what = set((request.args.get("what") or "board").split(","))
+    limit = min(float(request.args.get("max", 300)), 3600)
+    interval = max(float(request.args.get("interval", POLL_SECONDS)), 0.05)
+
+    def gen():
+        last_rows: dict[int, tuple] = {}
+        last_agents = None
+        started = time.monotonic()
+        beat = started
+        yield "retry: 1000\n\n"
+        while time.monotonic() - started < limit:
+            now = _now()
+            with reading() as s:
+                study = _study(s)
+                rows = sv.quota_board(s, study, now) if "board" in what else []
+                live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ) if "agents" in what else None
+            sent = False
+            if "board" in what:
+                fp = sv.board_fingerprint(rows)
+                changed = [r for r in rows if last_rows.get(r.enterprise_id) != fp[r.enterprise_id]]
+                if changed:
+                    last_rows = fp
+                    payload = {"rows": [row_view(r) for r in changed], "totals": _totals(rows),
+                               "at": local_text(now, "%H:%M:%S"), "sent": time.time()}
+                    yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+                    sent = True
+            if live is not None:
+                key = [(x.user_id, x.status, x.pause_reason, x.case_id, int(x.seconds_in_state) // 5,
+                        x.stats.as_dict() if x.stats else None) for x in live]
+                if key != last_agents:
+                    last_agents = key
+                    html = render_template("supervisor/_agents.html", live=live, now=now)
+                    yield f"event: agents\ndata: {json.dumps({'html': html}, ensure_ascii=False)}\n\n"
+                    sent = True
+            if sent:
+                beat = time.monotonic()
+            elif time.monotonic() - beat > 15:
+                yield ": keep-alive\n\n"
+                beat = time.monotonic()
+            time.sleep(interval)
+
+    return Response(stream_with_context(gen()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/enterprise/<int:eid>/release")
+@actor
+def release(eid: int):
+    user = current_user()
+    try:
+        n = sa.release(db.session, eid, None, _now(), user_id=user.id)
+        db.session.commit()
+        flash(tr("released_n", n=n), "info")
+    except sa.SampleAdminError as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.board"))
+
+
+@bp.post("/enterprise/<int:eid>/status")
+@actor
+def enterprise_status(eid: int):
+    user = current_user()
+    try:
+        sa.set_enterprise_status(db.session, eid, request.form.get("action") == "stop", user_id=user.id,
+                                 note=request.form.get("note") or None)
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except sa.SampleAdminError as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.board"))
+
+
+# ------------------------------------------------------------------------------------------- interviewers
+
+
+@bp.get("/interviewers")
+@viewer
+def interviewers():
+    started = time.perf_counter()
+    _release_request_tx()
+    now = _now()
+    with reading() as s:
+        study = _study(s)
+        live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ)
+    start, _end = sv.shift_bounds(now, CENTRE_TZ)
+    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
+                                           shift_start=local_text(start))), started)
+
+
+def _agent_call(uid: int) -> str | None:
+    from cati.models.agents import AgentState
+
+    st = db.session.get(AgentState, uid)
+    return st.call_id if st is not None else None
+
+
+@bp.post("/interviewers/<int:uid>/<any(listen, whisper, barge):mode>")
+@actor
+def spy(uid: int, mode: str):
+    from cati.telephony.base import TelephonyError
+
+    user = current_user()
+    call_id = _agent_call(uid)
+    extension = user.extension
+    if not call_id:
+        db.session.rollback()
+        flash(tr("no_call"), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    if not extension:
+        db.session.rollback()
+        flash(tr("no_extension"), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    audit.record(db.session, user_id=user.id, action=f"call.{mode}", entity="interviewer", entity_id=uid,
+                 after={"call_id": call_id, "extension": extension})
+    db.session.commit()  # before talking to the telephony backend: no lock held while it works
+    from .interviewer import get_backend
+
+    try:
+        leg = getattr(get_backend(), mode)(call_id, extension)
+        flash(tr("spy_started", mode=tr(mode), leg=leg), "info")
+    except TelephonyError as exc:
+        flash(tr("telephony_error", err=str(exc)), "error")
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/interviewers/<int:uid>/pause")
+@actor
+def pause_agent(uid: int):
+    from cati.models.agents import AgentStatus
+    from cati.services import agents
+
+    user = current_user()
+    reason = request.form.get("reason") or "other"
+    try:
+        st = agents.state_of(db.session, uid, _now())
+        before = st.status.value
+        agents.set_state(db.session, uid, AgentStatus.PAUSED, _now(), reason=reason, case_id=st.case_id,
+                         call_id=st.call_id)
+        audit.record(db.session, user_id=user.id, action="agent.pause", entity="interviewer", entity_id=uid,
+                     before={"status": before}, after={"status": "paused", "reason": reason})
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except ValueError as err:
+        db.session.rollback()
+        _fail(err)
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/interviewers/<int:uid>/signout")
+@actor
+def sign_out_agent(uid: int):
+    from cati.services import agents
+
+    user = current_user()
+    st = agents.state_of(db.session, uid, _now())
+    before = st.status.value
+    agents.end_shift(db.session, uid, _now())
+    audit.record(db.session, user_id=user.id, action="agent.sign_out", entity="interviewer", entity_id=uid,
+                 before={"status": before}, after={"status": "offline"})
+    db.session.commit()
+    flash(tr("done_ok"), "info")
+    return redirect(url_for("supervisor.interviewers"))
+
+
+# ------------------------------------------------------------------------------------------------ outcomes
+
+
+@bp.get("/outcomes")
+@viewer
+def outcomes():
+    started = time.perf_counter()
+    _release_request_tx()
+    group = request.args.get("group", "study")
+    if group not in sv.GROUPINGS:
+        group = "study"
+    only_key = request.args.get("only_key", "")
+    only_value = request.args.get("only_value", "")
+    plan_days = max(1, min(int(request.args.get("plan_days") or 14), 365))
+    plan_start = None
+    if request.args.get("plan_start"):
+        try:
+            plan_start = date.fromisoformat(request.args["plan_start"])
+        except ValueError:
+            flash(f"plan_start: {request.args['plan_start']!r} is not a date (YYYY-MM-DD)", "error")
+    with reading() as s:
+        study = _study(s)
+        frame = sv.dispositions_frame(s, study, tz=CENTRE_TZ)
+        per_day = sv.completes_per_day(s, study, plan_start=plan_start, plan_days=plan_days, tz=CENTRE_TZ)
+    choices = {k: sorted(frame[k].dropna().astype(str).unique()) for k in ("industry", "enterprise", "interviewer",
+                                                                         "day", "region")} if len(frame) else {}
+    if only_key in choices and only_value:
+        frame = frame[frame[only_key].astype(str) == only_value]
+    from .i18n import current_language
+
+    table = sv.disposition_table(frame, current_language())
+    rates = sv.rates(frame, by=sv.GROUPINGS[group])
+    return _timed(Response(render_template(
+        "supervisor/outcomes.html", table=table, rates=rates, group=group, groups=list(sv.GROUPINGS),
+        key=sv.GROUPINGS[group], rate_cols=sv.RATE_COLUMNS, choices=choices, only_key=only_key,
+        only_value=only_value, per_day=per_day, chart=per_day_svg(per_day), plan_days=plan_days,
+        plan_start=plan_start.isoformat() if plan_start else "", n_cases=len(frame), tab="outcomes")), started)
+
+
+def per_day_svg(df, width: int = 900, height: int = 260) -> str:
+    """Completes per day (bars, left axis) with cumulative completes and the cumulative plan (lines, right
+    axis), as inline SVG."""
+    if df.empty:
+        return ""
+    n = len(df)
+    pad_l, pad_r, pad_t, pad_b = 44, 54, 14, 40
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    bar_max = max(int(df["completes"].max()), 1)
+    cum_max = max(float(df["plan_cumulative"].max()), float(df["cumulative"].max()), 1.0)
+    step = w / n
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(tr("per_day"))}" '
+             f'xmlns="http://www.w3.org/2000/svg">']
+    for k in range(5):  # grid + axes labels
+        y = pad_t + h - h * k / 4
+        parts.append(f'<line x1="{pad_l}" x2="{pad_l + w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{pad_l - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">{bar_max * k / 4:.0f}</text>')
+        parts.append(f'<text x="{pad_l + w + 6}" y="{y + 4:.1f}" class="ax">{cum_max * k / 4:.0f}</text>')
+    every = max(1, n // 12)
+    cum_pts, plan_pts = [], []
+    for i, r in enumerate(df.itertuples()):
+        x = pad_l + i * step
+        bh = h * r.completes / bar_max
+        parts.append(f'<rect x="{x + step * .15:.1f}" y="{pad_t + h - bh:.1f}" width="{step * .7:.1f}" '
+                     f'height="{bh:.1f}" class="bar"><title>{r.day}: {r.completes}</title></rect>')
+        cx = x + step / 2
+        cum_pts.append(f"{cx:.1f},{pad_t + h - h * r.cumulative / cum_max:.1f}")
+        plan_pts.append(f"{cx:.1f},{pad_t + h - h * r.plan_cumulative / cum_max:.1f}")
+        if i % every == 0:
+            parts.append(f'<text x="{cx:.1f}" y="{pad_t + h + 16}" class="ax" text-anchor="middle">{r.day[5:]}</text>')
+    parts.append(f'<polyline points="{" ".join(plan_pts)}" class="plan"/>')
+    parts.append(f'<polyline points="{" ".join(cum_pts)}" class="cum"/>')
+    ly = height - 8
+    parts.append(f'<rect x="{pad_l}" y="{ly - 9}" width="12" height="9" class="bar"/>'
+                 f'<text x="{pad_l + 16}" y="{ly}" class="ax">{escape(tr("completes"))}</text>'
+                 f'<line x1="{pad_l + 110}" x2="{pad_l + 130}" y1="{ly - 4}" y2="{ly - 4}" class="cum"/>'
+                 f'<text x="{pad_l + 134}" y="{ly}" class="ax">{escape(tr("cumulative"))}</text>'
+                 f'<line x1="{pad_l + 220}" x2="{pad_l + 240}" y1="{ly - 4}" y2="{ly - 4}" class="plan"/>'
+                 f'<text x="{pad_l + 244}" y="{ly}" class="ax">{escape(tr("plan"))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# -------------------------------------------------------------------------------------------------- sample
+
+
+def _interviewer_choices(s: Session) -> list[tuple[int, str]]:
+    return [(u.id, u.display_name) for u in s.scalars(
+        select(User).where(User.role == Role.INTERVIEWER, User.is_active.is_(True)).order_by(User.display_name))]
+
+
+@bp.get("/sample")
+@viewer
+def sample():
+    started = time.perf_counter()
+    _release_request_tx()
+    now = _now()
+    with reading() as s:
+        study = _study(s)
+        rows = sv.quota_board(s, study, now)
+        waiting = [(r, sa.unreleased_replicates(s, r.enterprise_id)) for r in rows if r.unreleased]
+        appts = sa.pending_appointments(s, study.id)
+        people = _interviewer_choices(s)
+        soft = s.scalar(select(func.count(Case.id)).where(Case.study_id == study.id, Case.needs_converter.is_(True),
+                                                          Case.status == CaseStatus.READY))
+    return _timed(Response(render_template("supervisor/sample.html", waiting=waiting, appts=appts, people=people,
+                                           soft=soft or 0, tab="sample")), started)
+
+
+@bp.post("/sample/release")
+@actor
+def release_replicate():
+    user = current_user()
+    try:
+        number = request.form.get("number")
+        n = sa.release(db.session, int(request.form["enterprise_id"]), int(number) if number else None, _now(),
+                       user_id=user.id)
+        db.session.commit()
+        flash(tr("released_n", n=n), "info")
+    except (sa.SampleAdminError, KeyError, ValueError) as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.sample"))
+
+
+def _parse_local(value: str | None) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM`` in centre time → UTC (None when empty)."""
+    if not value:
+        return None
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        raise sa.SampleAdminError(f"时间格式错误：{value}", f"not a date-time: {value}") from None
+    return naive.replace(tzinfo=zone(CENTRE_TZ)).astimezone(UTC)
+
+
+def _who(value: str | None) -> int | None:
+    return int(value) if value not in (None, "", "anyone") else None
+
+
+@bp.post("/appointments/<int:appt_id>/move")
+@actor
+def move_appointment(appt_id: int):
+    user = current_user()
+    try:
+        sa.move_appointment(db.session, appt_id, _who(request.form.get("to")), user_id=user.id,
+                            due_at=_parse_local(request.form.get("due_at")), note=request.form.get("note") or None)
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except (sa.SampleAdminError, ValueError) as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.sample"))
+
+
+@bp.post("/appointments/move-all")
+@actor
+def move_all():
+    user = current_user()
+    try:
+        n = sa.move_all_appointments(db.session, int(request.form["from"]), _who(request.form.get("to")),
+                                     user_id=user.id)
+        db.session.commit()
+        flash(tr("moved_n", n=n), "info")
+    except (sa.SampleAdminError, KeyError, ValueError) as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.sample"))
+
+
+@bp.post("/dnc")
+@actor
+def dnc():
+    user = current_user()
+    numbers = (request.form.get("numbers") or "").splitlines()
+    try:
+        added, stopped, bad = sa.add_do_not_call(db.session, numbers, _now(), user_id=user.id,
+                                                 reason=request.form.get("reason") or "supervisor")
+        db.session.commit()
+        if added:
+            flash(tr("dnc_done", n=added, c=stopped), "info")
+        if bad:
+            flash(tr("dnc_bad", items="; ".join(f"{m} ({r})" for m, r in bad)), "error")
+    except sa.SampleAdminError as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.sample"))
+
+
+@bp.post("/refusal-conversion")
+@actor
+def refusal_conversion():
+    user = current_user()
+    try:
+        study = _study(db.session)
+        ids = [int(x) for x in request.form.getlist("interviewers")]
+        out = sa.assign_refusal_conversion(db.session, study.id, ids, user_id=user.id)
+        db.session.commit()
+        flash(tr("assigned_n", n=sum(len(v) for v in out.values())), "info")
+    except (sa.SampleAdminError, ValueError) as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.sample"))
+
+
+@bp.get("/case")
+@viewer
+def find_case():
+    ref = (request.args.get("ref") or "").strip()
+    with reading() as s:
+        study = _study(s)
+        cid = s.scalar(select(Case.id).where(Case.study_id == study.id, Case.case_ref == ref))
+        if cid is None and ref.isdigit():
+            cid = s.scalar(select(Case.id).where(Case.id == int(ref)))
+    _release_request_tx()
+    if cid is None:
+        flash(tr("case_not_found"), "error")
+        return redirect(url_for("supervisor.sample"))
+    return redirect(url_for("supervisor.case", case_id=cid))
+
+
+@bp.get("/case/<int:case_id>")
+@viewer
+def case(case_id: int):
+    """One case. Supervisors see its numbers in full here (opening a case is audited); analysts masked."""
+    user = current_user()
+    full = user.role in (Role.SUPERVISOR, Role.ADMIN)
+    c = db.session.get(Case, case_id)
+    if c is None:
+        db.session.rollback()
+        abort(404)
+    if full:
+        audit.record(db.session, user_id=user.id, action="case.open", entity="case", entity_id=case_id)
+    db.session.commit()
+    with reading() as s:
+        c = s.get(Case, case_id)
+        phones = [(p.e164 if full else mask_phone(p.e164), p.status.value, p.kind) for p in c.phones]
+        attempts = s.execute(select(CallAttempt, User.display_name)
+                             .outerjoin(User, User.id == CallAttempt.interviewer_id)
+                             .where(CallAttempt.case_id == case_id).order_by(CallAttempt.requested_at)).all()
+        interviews = s.scalars(select(Interview).where(Interview.case_id == case_id).order_by(Interview.id)).all()
+        from cati.services.interviews import answers_of, questionnaire_for
+
+        q = questionnaire_for(s.get(Study, c.study_id))
+        answers = {iv.id: answers_of(s, iv, q) for iv in interviews}
+        iv_ids = [iv.id for iv in interviews]
+        revisions = s.execute(select(AnswerRevision, User.display_name)
+                              .outerjoin(User, User.id == AnswerRevision.changed_by_id)
+                              .where(AnswerRevision.interview_id.in_(iv_ids))
+                              .order_by(AnswerRevision.changed_at, AnswerRevision.id)).all() if iv_ids else []
+        trail = s.execute(select(AuditLog, User.display_name).outerjoin(User, User.id == AuditLog.user_id).where(
+            ((AuditLog.entity == "case") & (AuditLog.entity_id == str(case_id)))
+            | ((AuditLog.entity == "interview") & (AuditLog.entity_id.in_([str(i) for i in iv_ids])))
+        ).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(200)).all()
+        people = _interviewer_choices(s)
+        assigned = s.get(User, c.assigned_to_id).display_name if c.assigned_to_id else ""
+        codes = [code for code in q.codes if q.study.question(code).type != "info"]
+        # Rendered inside the read session: the rows are live ORM objects.
+        return render_template("supervisor/case.html", c=c, ent=c.enterprise, phones=phones, full=full,
+                               attempts=attempts, interviews=interviews, answers=answers, revisions=revisions,
+                               trail=trail, people=people, assigned=assigned, codes=codes, tab="sample")
+
+
+@bp.post("/case/<int:case_id>/<any(stop, resume):action>")
+@actor
+def case_status(case_id: int, action: str):
+    user = current_user()
+    try:
+        if action == "stop":
+            sa.stop_case(db.session, case_id, user_id=user.id, note=request.form.get("note") or None)
+        else:
+            sa.resume_case(db.session, case_id, _now(), user_id=user.id, note=request.form.get("note") or None)
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except sa.SampleAdminError as err:
+        db.session.rollback()
+        _fail(err)
+    return redirect(url_for("supervisor.case", case_id=case_id))
+
+
+@bp.post("/case/<int:case_id>/reassign")
+@actor
+def case_reassign(case_id: int):
+    user = current_user()
+    try:
+        sa.reassign_case(db.session, case_id, _who(request.form.get("to")), user_id=user.id,
+                         note=request.form.get("note") or None)
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except (sa.SampleAdminError, ValueError) as err:
+        db.session.rollback()
+        _fail(err)
+    return redirect(url_for("supervisor.case", case_id=case_id))
+
+
+@bp.post("/case/<int:case_id>/dnc")
+@actor
+def case_dnc(case_id: int):
+    user = current_user()
+    c = db.session.get(Case, case_id)
+    if c is None:
+        abort(404)
+    try:
+        sa.add_do_not_call(db.session, [p.e164 for p in c.phones], _now(), user_id=user.id,
+                           reason=request.form.get("reason") or "supervisor")
+        db.session.commit()
+        flash(tr("done_ok"), "info")
+    except sa.SampleAdminError as err:
+        db.session.rollback()
+        _fail(err)
+    return redirect(url_for("supervisor.case", case_id=case_id))
+
+
+@bp.post("/interview/<int:interview_id>/answer")
+@actor
+def edit_answer(interview_id: int):
+    """Change an answer after the fact (a reason is required); ``save_answer`` keeps the revision and audits."""
+    from cati.services.interviews import save_answer
+    from cati.study.engine import AnswerError
+
+    from .i18n import current_language
+
+    user = current_user()
+    iv = db.session.get(Interview, interview_id)
+    if iv is None:
+        abort(404)
+    code = request.form.get("question", "")
+    raw = request.form.get("value", "")
+    reason = (request.form.get("reason") or "").strip()
+    if not reason:
+        db.session.rollback()
+        flash(tr("reason_required"), "error")
+        return redirect(url_for("supervisor.case", case_id=iv.case_id))
+    try:
+        save_answer(db.session, iv, code, raw, user_id=user.id, now=_now(), reason=reason)
+        db.session.commit()
+        flash(tr("answer_changed"), "info")
+    except AnswerError as err:
+        db.session.rollback()
+        flash(f"{code}: {err.message(current_language())}", "error")
+    except (KeyError, ValueError) as err:
+        db.session.rollback()
+        flash(f"{code}: {err}", "error")
+    return redirect(url_for("supervisor.case", case_id=iv.case_id))
+
+
+# ------------------------------------------------------------------------------------------------------ QC
+
+
+@bp.get("/qc")
+@viewer
+def qc_page():
+    started = time.perf_counter()
+    _release_request_tx()
+    status = request.args.get("status", "")
+    flagged = request.args.get("flagged") == "1"
+    try:
+        share = float(request.args.get("share") or 0.1)
+        if not 0 <= share <= 1:
+            raise ValueError
+    except ValueError:
+        flash(f"share: {request.args.get('share')!r} must be a number between 0 and 1", "error")
+        share = 0.1
+    with reading() as s:
+        study = _study(s)
+        rows = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=500)
+        lengths = [r.length_s for r in qc.qc_rows(s, study, limit=10**6)]
+        callback = qc.callback_list(s, study, share)
+    import statistics
+
+    median = statistics.median(lengths) if lengths else None
+    return _timed(Response(render_template("supervisor/qc.html", rows=rows, status=status, flagged=flagged,
+                                           median=median, callback=callback, share=share, flag_text=qc.FLAG_TEXT,
+                                           tab="qc")), started)
+
+
+@bp.post("/qc/<int:interview_id>/<any(verify, reject):decision>")
+@actor
+def qc_decide(interview_id: int, decision: str):
+    user = current_user()
+    note = (request.form.get("note") or "").strip()
+    try:
+        if decision == "verify":
+            qc.verify(db.session, interview_id, user_id=user.id, note=note or None)
+            msg = tr("verified_msg")
+        else:
+            out = qc.reject(db.session, interview_id, _now(), user_id=user.id, note=note)
+            msg = tr("rejected_msg", n=out["reopened_quota_cases"])
+        db.session.commit()
+        flash(msg, "info")
+    except qc.QCError as err:
+        db.session.rollback()
+        _fail(err)
+    return _back(url_for("supervisor.qc_page"))
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+
+
+def init_supervision(app: Flask) -> None:
+    """Register the supervisor and admin blueprints (and the console's auth/CSRF/i18n they rely on).
+    Idempotent."""
+    from .auth import init_web
+
+    init_web(app)
+    if "supervisor" not in app.blueprints:
+        app.register_blueprint(bp)
+    if "admin" not in app.blueprints:
+        from .admin import bp as admin_bp
+
+        app.register_blueprint(admin_bp)
+
