@@ -356,7 +356,8 @@ def industry_scores(
     Returns
     -------
     DataFrame
-        ``industry, n_enterprises, n_respondents``, indicators, composite, item means, outcome, ``callback_rate``.
+        ``industry, n_enterprises, n_respondents``, indicators, composite, item means, outcome, ``callback_rate``
+        and the respondent bases ``n_<code>`` / ``callback_n`` (sums over the industry's enterprises).
 
     Examples
     --------
@@ -407,6 +408,11 @@ def _aggregate(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str, c
     for j, c in enumerate(cols):
         out[c] = means[:, j]
     out["callback_rate"] = means[:, -1]
+    for c in [*cols, "callback"]:  # respondent bases beside every score
+        base = "callback_n" if c == "callback" else f"n_{c}"
+        if base in enterprises.columns:
+            out[base] = np.bincount(codes, weights=enterprises[base].to_numpy(dtype=np.float64),
+                                    minlength=n_groups).astype(np.int64)
     return pd.DataFrame(out)
 
 
@@ -428,5 +434,5 @@ def overall_scores(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: st
     row = agg.iloc[0]
     out: dict[str, object] = {"n_enterprises": int(row["n_enterprises"]), "n_respondents": int(row["n_respondents"])}
     for c in agg.columns[2:]:
-        out[c] = float(row[c])
+        out[c] = int(row[c]) if c.startswith("n_") or c == "callback_n" else float(row[c])
     return out

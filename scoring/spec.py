@@ -216,6 +216,9 @@ class ScoringSpec:
                     kwargs[key] = conv(sc[key])
                 except (TypeError, ValueError):
                     raise ValueError(f"scoring.{key}: {sc[key]!r} is not a valid {conv.__name__}") from None
+        if sc.get("composite", "weighted_mean_available") != "weighted_mean_available":
+            raise ValueError(f"scoring.composite: {sc['composite']!r} is not supported (weighted_mean_available: "
+                             "weighted mean of the indicators a respondent has)")
         for key in ("outcome", "callback_item"):
             if key in sc:
                 kwargs[key] = None if sc[key] in (None, "") else str(sc[key])

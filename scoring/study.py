@@ -290,7 +290,7 @@ def score_study(
     ]
     ent = ent[_contract_first(ENTERPRISE_CONTRACT, spec, ent_extra)]
     ind_extra = [*item_cols, *[f"{c}_{s}" for c in spec.indicator_codes for s in ("ci_low", "ci_high")],
-                 "callback_rate"]
+                 *[f"n_{c}" for c in [*main, *item_cols]], "callback_rate", "callback_n"]
     ind = ind[_contract_first(INDUSTRY_CONTRACT, spec, ind_extra)]
     cb_rate = overall.pop("callback_rate", float("nan"))
     overall = {k: overall[k] for k in _contract_first(OVERALL_CONTRACT, spec, [])} | {

@@ -135,7 +135,7 @@ def test_industry_mean_of_enterprises_vs_respondent_weighted():
     assert by_ent.loc["银行", "composite"] == pytest.approx((80 + 40) / 2)  # 60
     assert by_resp.loc["银行", "composite"] == pytest.approx((100 + 80 + 60 + 40) / 4)  # 70
     assert by_ent.loc["保险", "composite"] == by_resp.loc["保险", "composite"] == pytest.approx(70.0)
-    assert by_ent.loc["银行", ["n_enterprises", "n_respondents"]].tolist() == [2, 4]
+    assert by_ent.loc["银行", ["n_enterprises", "n_respondents", "n_A1", "n_composite"]].tolist() == [2, 4, 4, 4]
     assert overall_scores(ent, spec)["composite"] == pytest.approx((80 + 40 + 70) / 3)
     assert overall_scores(ent, spec, "respondent_mean")["composite"] == pytest.approx((100 + 80 + 60 + 40 + 60 + 80) / 6)
 
