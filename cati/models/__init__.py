@@ -1,5 +1,6 @@
 """ORM models, split by topic. Importing this package registers every table on ``Base.metadata``."""
 
+from .agents import AgentEvent, AgentState, AgentStatus, LoginFailure
 from .base import Base, UTCDateTime, utcnow
 from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
 from .compliance import AuditLog, DoNotCall

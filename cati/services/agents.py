@@ -1,0 +1,198 @@
+"""Interviewer states for the shift (ready, paused with a reason, dialing, talking, wrap-up) and the shift's
+counters (dials, contacts, completes, completes per hour). Every function takes a session and only flushes.
+
+The counters are not stored: they are counted from the call attempts and interviews of the interviewer since
+``AgentState.shift_started_at``, so they can never drift from the facts supervisors and reports see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cati.models import CallAttempt, Interview, InterviewStatus, User
+from cati.models.agents import AgentEvent, AgentState, AgentStatus
+from cati.services.dispositions import catalogue
+
+PAUSE_REASONS = ("break", "meal", "training", "meeting", "technical", "other")
+DIAL_MODES = ("preview", "progressive")
+#: A sign-in more than this long after the last shift started begins a new shift (counters from zero).
+SHIFT_GAP = timedelta(hours=12)
+
+
+class AgentError(ValueError):
+    pass
+
+
+def state_of(session: Session, user_id: int, now: datetime) -> AgentState:
+    """The interviewer's state row (created offline on first use)."""
+    row = session.get(AgentState, user_id)
+    if row is None:
+        row = AgentState(user_id=user_id, status=AgentStatus.OFFLINE, since_at=now, shift_started_at=now,
+                         updated_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def set_state(session: Session, user_id: int, status: AgentStatus | str, now: datetime, *,
+              reason: str | None = None, case_id: int | None = None, call_id: str | None = None) -> AgentState:
+    """Move the interviewer to ``status`` (a pause needs one of :data:`PAUSE_REASONS`); logs the change.
+
+    Setting the same status again keeps its ``since_at`` (a page reload must not reset "ready for 12 min").
+    """
+    status = AgentStatus(status)
+    if status == AgentStatus.PAUSED:
+        if reason not in PAUSE_REASONS:
+            raise AgentError(f"pause reason {reason!r} must be one of {', '.join(PAUSE_REASONS)}")
+    else:
+        reason = None
+    row = state_of(session, user_id, now)
+    changed = row.status != status or row.pause_reason != reason
+    if changed:
+        row.status, row.pause_reason, row.since_at = status, reason, now
+        session.add(AgentEvent(user_id=user_id, status=status, reason=reason, at=now))
+    row.case_id = case_id
+    row.call_id = call_id
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def begin_shift(session: Session, user_id: int, now: datetime) -> AgentState:
+    """At sign-in: counters restart when the last shift began more than :data:`SHIFT_GAP` ago or the
+    interviewer signed out more than an hour ago (a quick sign-out and back in keeps the shift)."""
+    row = state_of(session, user_id, now)
+    signed_out_long = row.status == AgentStatus.OFFLINE and now - row.since_at > timedelta(hours=1)
+    if now - row.shift_started_at > SHIFT_GAP or signed_out_long:
+        row.shift_started_at = now
+    return set_state(session, user_id, AgentStatus.READY, now)
+
+
+def end_shift(session: Session, user_id: int, now: datetime) -> AgentState:
+    return set_state(session, user_id, AgentStatus.OFFLINE, now)
+
+
+def set_dial_mode(session: Session, user_id: int, mode: str, now: datetime) -> AgentState:
+    if mode not in DIAL_MODES:
+        raise AgentError(f"dial mode {mode!r} must be one of {', '.join(DIAL_MODES)}")
+    row = state_of(session, user_id, now)
+    row.dial_mode = mode
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class ShiftCounters:
+    """The interviewer's own figures since the shift started."""
+
+    dials: int
+    contacts: int
+    completes: int
+    hours: float
+
+    @property
+    def completes_per_hour(self) -> float:
+        """Completes per hour signed in; 0 in the first 6 minutes (a rate over minutes means nothing)."""
+        return self.completes / self.hours if self.hours >= 0.1 else 0.0
+
+
+def contact_codes() -> frozenset[str]:
+    return frozenset(code for code, d in catalogue().items() if d.contacted)
+
+
+def shift_counters(session: Session, user_id: int, now: datetime) -> ShiftCounters:
+    """Dials (attempts placed), contacts (attempts answered by a person or coded with a contact code),
+    completes (interviews completed) since the shift started."""
+    row = state_of(session, user_id, now)
+    since = row.shift_started_at
+    codes = sorted(contact_codes())
+    dials, contacts = session.execute(
+        select(func.count(CallAttempt.id),
+               func.count(CallAttempt.id).filter(CallAttempt.outcome.in_(codes)))
+        .where(CallAttempt.interviewer_id == user_id, CallAttempt.requested_at >= since)
+    ).one()
+    completes = session.scalar(
+        select(func.count(Interview.id)).where(Interview.interviewer_id == user_id,
+                                               Interview.status == InterviewStatus.COMPLETE,
+                                               Interview.ended_at >= since)
+    )
+    hours = max((now - since).total_seconds() / 3600.0, 0.0)
+    return ShiftCounters(int(dials or 0), int(contacts or 0), int(completes or 0), hours)
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    user_id: int
+    username: str
+    display_name: str
+    status: str
+    pause_reason: str | None
+    since_at: datetime
+    case_id: int | None
+    counters: ShiftCounters
+
+
+def board(session: Session, now: datetime) -> list[AgentRow]:
+    """Every interviewer who has a state, with counters (the supervisors' interviewer board)."""
+    rows = session.execute(
+        select(AgentState, User.username, User.display_name).join(User, User.id == AgentState.user_id)
+        .order_by(User.username)
+    ).all()
+    return [AgentRow(st.user_id, username, name, st.status.value, st.pause_reason, st.since_at, st.case_id,
+                     shift_counters(session, st.user_id, now)) for st, username, name in rows]
+
+
+# ------------------------------------------------------------------------------------------ outcome choices
+
+#: Outcomes only the system sets (a complete is recorded at the questionnaire's end; 4.80 by quota closing;
+#: 3.11 means "never dialed").
+_SYSTEM_CODES = frozenset({"1.1", "1.2", "4.80", "3.11"})
+_MACHINE_CODES = ("3.14", "2.221", "2.222", "4.20")
+_NO_CONTACT_CODES = ("3.13", "3.12", "3.15", "3.16", "4.31", "4.32", "4.20", "3.90")
+REFUSAL_CODES = frozenset({"2.111", "2.112", "2.113", "2.114"})
+REFUSAL_REASONS = ("busy", "not_interested", "privacy", "distrust", "too_long", "hostile", "other")
+
+
+def outcome_choices(call_state: str, *, interview_started: bool) -> list[str]:
+    """The disposition codes that make sense for how the call went, in the order shown to the interviewer.
+
+    Parameters
+    ----------
+    call_state : ``"human"`` (a person answered), ``"machine"`` (answering machine / fax) or ``"no_answer"``
+        (never answered: busy, ringing out, dead line).
+    interview_started : the questionnaire was begun (then 2.12 break-off is offered, and the contact codes that
+        would contradict a begun interview — household refusal, out of sample… — remain for screening results).
+
+    Returns
+    -------
+    list of str
+        After an answered call only contact codes (never a no-answer code); after a machine only machine codes;
+        without an answer only non-contact codes. Completes and quota closures are never offered.
+
+    >>> outcome_choices("no_answer", interview_started=False)[:2]
+    ['3.13', '3.12']
+    >>> "3.13" in outcome_choices("human", interview_started=False)
+    False
+    """
+    cat = catalogue()
+    if call_state == "machine":
+        return list(_MACHINE_CODES)
+    if call_state == "no_answer":
+        return list(_NO_CONTACT_CODES)
+    if call_state != "human":
+        raise AgentError(f"call state {call_state!r} must be human, machine or no_answer")
+    codes = [c for c, d in cat.items() if d.contacted and c not in _SYSTEM_CODES]
+    if interview_started:
+        # Once the respondent is being interviewed, "call me later" is a break-off with an appointment and a
+        # household-level refusal no longer fits.
+        codes = [c for c in codes if c not in ("2.21", "2.111")]
+        first = ["2.12", "2.113", "2.112", "2.114"]
+    else:
+        codes = [c for c in codes if c != "2.12"]
+        first = ["2.21", "2.113", "2.112", "2.114"]
+    first = [c for c in first if c in codes]
+    return first + [c for c in codes if c not in first]

@@ -1,0 +1,259 @@
+/* Interviewer console: keyboard-first answering (one fetch POST per answer), live call state (SSE),
+   outcome form helpers. Without this script every screen still works with plain forms. */
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var work = document.getElementById("work");
+  if (!work) return;
+  var labels = {};
+  try { labels = JSON.parse(work.dataset.labels || "{}"); } catch (e) { labels = {}; }
+
+  function post(url, data) {
+    var body = new URLSearchParams();
+    Object.keys(data || {}).forEach(function (k) { body.append(k, data[k]); });
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "X-Requested-With": "fetch", "Accept": "application/json"}
+    }).then(function (r) {
+      return r.json().catch(function () { return {ok: false, reload: true}; })
+        .then(function (j) { j._status = r.status; return j; });
+    });
+  }
+
+  // Keys are handled one after another: a digit typed while the previous answer is still being saved
+  // applies to the question that answer leads to, exactly as if the interviewer had waited.
+  var chain = Promise.resolve();
+  function enqueue(fn) {
+    chain = chain.then(fn).catch(function () { showSaveState("save_failed", true); });
+  }
+
+  function step() { return document.getElementById("step"); }
+
+  function showSaveState(key, bad) {
+    var el = document.getElementById("save-state");
+    if (!el) {
+      el = document.createElement("div");
+      el.id = "save-state";
+      document.body.appendChild(el);
+    }
+    el.textContent = labels[key] || key;
+    el.className = bad ? "bad" : "";
+  }
+
+  function swap(html) {
+    var old = step();
+    var tmp = document.createElement("div");
+    tmp.innerHTML = html;
+    var fresh = tmp.firstElementChild;
+    old.replaceWith(fresh);
+    var focus = fresh.querySelector("textarea, input[name=value]:not([type=hidden])");
+    if (focus) { focus.focus(); focus.setSelectionRange && focus.setSelectionRange(focus.value.length, focus.value.length); }
+    else if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+  }
+
+  function handle(r) {
+    if (r.redirect) { window.location.href = r.redirect; return; }
+    if (r.html) { swap(r.html); showSaveState(r.ok ? "saved" : "save_failed", !r.ok); return; }
+    if (r.reload || !r.ok) { window.location.reload(); }
+  }
+
+  function answer(value) {
+    var s = step();
+    if (!s) return Promise.resolve();
+    showSaveState("saving");
+    var code = s.dataset.code;
+    return post(s.dataset.answerUrl, {code: code, value: value}).then(handle);
+  }
+  function goBack() {
+    var s = step();
+    if (!s) return Promise.resolve();
+    return post(s.dataset.backUrl, {}).then(handle);
+  }
+  function terminate() {
+    var s = step();
+    return post(s.dataset.terminateUrl, {}).then(handle);
+  }
+
+  // ---- keys inside the interview
+  function stepKey(e) {
+    var s = step();
+    var type = s.dataset.type;
+    var target = e.target;
+    var typing = target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type !== "checkbox"));
+    if (typing && target.closest("#step")) {
+      if (e.key === "Enter" && !e.shiftKey) {
+        e.preventDefault();
+        var v = target.value;
+        enqueue(function () { return answer(v); });
+      } else if (e.key === "Backspace" && target.value === "") {
+        e.preventDefault();
+        enqueue(goBack);
+      }
+      return true;
+    }
+    if (typing) return false;
+    if (e.key === "Backspace") { e.preventDefault(); enqueue(goBack); return true; }
+    if (e.key === "Enter") {
+      e.preventDefault();
+      enqueue(function () {
+        var s2 = step();
+        if (s2.dataset.termination === "1") return terminate();
+        if (s2.dataset.type === "info") return answer("");
+        if (s2.dataset.type === "multi") {
+          var vals = Array.prototype.map.call(s2.querySelectorAll("input[name=value]:checked"), function (x) { return x.value; });
+          return answer(vals.join(","));
+        }
+        if (s2.dataset.current !== "") return answer(s2.dataset.current);
+        return Promise.resolve();
+      });
+      return true;
+    }
+    if (/^[0-9]$/.test(e.key) && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      e.preventDefault();
+      var key = e.key;
+      enqueue(function () {
+        var s2 = step();
+        if (s2.dataset.termination === "1") return Promise.resolve();
+        var opts = (s2.dataset.options || "").split(",");
+        if (s2.dataset.type === "multi") {
+          var box = s2.querySelector('input[name=value][value="' + key + '"]');
+          if (box) box.checked = !box.checked;
+          return Promise.resolve();
+        }
+        if ((s2.dataset.type === "single" || s2.dataset.type === "rating") && opts.indexOf(key) >= 0) return answer(key);
+        return Promise.resolve();
+      });
+      return true;
+    }
+    return false;
+  }
+
+  // ---- outcome panel
+  var panel = document.getElementById("outcome-panel");
+  var oform = document.getElementById("outcome-form");
+  function openOutcome() {
+    if (!panel) return;
+    panel.classList.remove("collapsed");
+    var sel = document.getElementById("outcome-select");
+    if (sel) sel.focus();
+  }
+  function closeOutcome() {
+    if (panel && work.dataset.mode === "interview") { panel.classList.add("collapsed"); document.activeElement.blur(); }
+  }
+  if (oform) {
+    var refusals = JSON.parse(oform.dataset.refusals || "[]");
+    var windows = JSON.parse(oform.dataset.windows || "{}");
+    var sel = document.getElementById("outcome-select");
+    var dateIn = document.getElementById("appt-date");
+    var timeSel = document.getElementById("appt-time");
+    var sync = function () {
+      var code = sel.value;
+      var opt = sel.options[sel.selectedIndex];
+      document.getElementById("refusal-row").style.display = refusals.indexOf(code) >= 0 ? "" : "none";
+      document.getElementById("appt-row").style.display = ["2.21", "2.12", "2.113"].indexOf(code) >= 0 ? "" : "none";
+      document.getElementById("note-hint").style.display = opt && opt.dataset.note === "1" ? "" : "none";
+    };
+    var slots = function (keep) {
+      if (!dateIn.value) return;
+      var d = new Date(dateIn.value + "T12:00:00");
+      var wins = (d.getDay() === 0 || d.getDay() === 6) ? windows.weekend : windows.weekday;
+      var prev = keep || timeSel.value;
+      timeSel.innerHTML = "";
+      (wins || []).forEach(function (w) {
+        var p = w[0].split(":"), q = w[1].split(":");
+        for (var m = +p[0] * 60 + +p[1]; m < +q[0] * 60 + +q[1]; m += 15) {
+          var hh = ("0" + Math.floor(m / 60)).slice(-2), mm = ("0" + (m % 60)).slice(-2);
+          var o = document.createElement("option");
+          o.value = o.textContent = hh + ":" + mm;
+          timeSel.appendChild(o);
+        }
+      });
+      if (prev) {
+        var found = Array.prototype.some.call(timeSel.options, function (o) { return o.value === prev; });
+        if (!found) { var o = document.createElement("option"); o.value = o.textContent = prev; timeSel.insertBefore(o, timeSel.firstChild); }
+        timeSel.value = prev;
+      }
+    };
+    sel.addEventListener("change", sync);
+    dateIn.addEventListener("change", function () { slots(); });
+    Array.prototype.forEach.call(document.querySelectorAll(".quick-btn"), function (b) {
+      b.addEventListener("click", function () { dateIn.value = b.dataset.date; slots(b.dataset.time); });
+    });
+    sync();
+    oform.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var data = {};
+      new FormData(oform).forEach(function (v, k) { data[k] = v; });
+      post(oform.action, data).then(function (r) {
+        if (r.redirect) { window.location.href = r.redirect; return; }
+        var box = document.getElementById("outcome-error");
+        box.textContent = r.error || labels.save_failed;
+        box.classList.remove("hidden");
+      });
+    });
+    oform.addEventListener("keydown", function (e) {
+      var tag = e.target.tagName;
+      if (e.key === "Enter" && (e.ctrlKey || (tag !== "TEXTAREA" && tag !== "BUTTON"))) {
+        e.preventDefault();
+        oform.requestSubmit();
+      }
+    });
+    if (work.dataset.mode !== "interview") {
+      var live = ["requested", "placed", "ringing"].indexOf(work.dataset.callState) >= 0;
+      if (!live && work.dataset.callState !== "answered") sel.focus();
+    }
+  }
+
+  // ---- page-level keys
+  function click(id) { var b = document.getElementById(id); if (b && !b.disabled) { b.click(); return true; } return false; }
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.isComposing) return;
+    var inPanel = panel && panel.contains(e.target);
+    if (e.key === "Escape") {
+      if (inPanel) { closeOutcome(); } else { openOutcome(); }
+      e.preventDefault();
+      return;
+    }
+    if (inPanel) return;
+    if (step() && stepKey(e)) return;
+    var tag = e.target && e.target.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+    var k = e.key.toLowerCase();
+    var mode = work.dataset.mode;
+    if (mode === "idle" && (k === "n" || k === "enter")) { e.preventDefault(); click("btn-next"); }
+    else if (mode === "preview" && (k === "d" || k === "enter")) { e.preventDefault(); click("btn-dial"); }
+    else if (mode === "call" && k === "h") { e.preventDefault(); click("btn-hangup"); }
+    else if (mode === "call" && k === "enter") { e.preventDefault(); click("btn-start"); }
+  });
+
+  // ---- live call state (server-sent events)
+  var url = work.dataset.eventsUrl;
+  var shown = work.dataset.callState;
+  if (url && shown && shown !== "ended" && window.EventSource) {
+    var es = new EventSource(url);
+    es.addEventListener("call", function (ev) {
+      var d = JSON.parse(ev.data);
+      var badge = document.getElementById("call-state");
+      if (badge) { badge.textContent = labels[d.state] || d.state; badge.className = "badge cs-" + d.state; }
+      if (d.state === "ended") es.close();
+      // The page's panels depend on the call state: let the server render the new one.
+      if ((d.state === "answered" || d.state === "machine" || d.state === "ended") && d.state !== shown) {
+        shown = d.state;
+        window.location.reload();
+      }
+    });
+  }
+
+  // ---- progressive dialing: ask for the next case as soon as the interviewer is ready
+  if (work.dataset.autoNext === "1") {
+    setTimeout(function () {
+      var f = document.getElementById("next-form");
+      if (f && work.dataset.autoNext === "1") f.submit();
+    }, document.getElementById("last-call") ? 10000 : 1500);
+  }
+
+  // ---- keep the claim alive while the console is open
+  if (work.dataset.mode !== "idle") {
+    setInterval(function () { post("/interviewer/heartbeat", {}); }, 60000);
+  }
+})();

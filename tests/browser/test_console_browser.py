@@ -1,0 +1,203 @@
+"""An interviewer's day in the browser, keyboard only: sign in → next case → dial (simulated) → interview →
+complete; a refusal; an appointment; a server killed mid-interview that resumes with every answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cati.models import Answer, Appointment, CallAttempt, Case, Interview, InterviewStatus
+from cati.services.calling import local
+
+from .conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+# The default study keyed straight through: INTRO, consent, screening, 22 items with D0 = 1 (D1–D3 asked),
+# overall, callback, open question, profile, END.
+KEYS_AFTER_A2 = ["3", "2",  # A3 A4
+                 "1", "5", "8", "9",  # B1-B4 (8 = n/a, 9 = don't know)
+                 "5", "5", "4", "4",  # C1-C4
+                 "1", "3", "4", "5",  # D0 = yes, D1-D3
+                 "5", "5", "5",  # E1-E3
+                 "4", "4", "4", "4",  # F1-F4
+                 "4", "2"]  # Q0, CB1
+EXPECTED = {"CONSENT": 1, "S1": 1, "S2": 1, "A1": 5, "A2": 3, "A3": 3, "A4": 2, "B1": 1, "B2": 5, "B3": 8, "B4": 9,
+            "C1": 5, "C2": 5, "C3": 4, "C4": 4, "D0": 1, "D1": 3, "D2": 4, "D3": 5, "E1": 5, "E2": 5, "E3": 5,
+            "F1": 4, "F2": 4, "F3": 4, "F4": 4, "Q0": 4, "CB1": 2, "P1": 2, "P2": 3, "P3": 1}
+
+
+def sign_in(page, url, user="ann"):
+    page.goto(url + "/login")
+    page.focus("#username")
+    page.keyboard.type(user)
+    page.keyboard.press("Tab")
+    page.keyboard.type("password-123")
+    page.keyboard.press("Enter")
+    page.wait_for_url(url + "/interviewer")
+
+
+def next_and_dial(page):
+    page.keyboard.press("n")
+    page.wait_for_selector("#btn-dial")
+    page.keyboard.press("d")
+    # Live call state arrives over SSE; an answered call re-renders with the start button.
+    page.wait_for_selector("#btn-start", timeout=15000)
+
+
+def answer_keys(page, keys):
+    for k in keys:
+        page.keyboard.press(k)
+
+
+def question_is(page, code, timeout=10000):
+    page.wait_for_selector(f'#step[data-code="{code}"]', timeout=timeout)
+
+
+def answers_in_db(factory, interview_id):
+    with factory() as s:
+        rows = s.execute(select(Answer.question_code, Answer.value_code, Answer.value_text)
+                         .where(Answer.interview_id == interview_id)).all()
+    return {c: (v if v is not None else t) for c, v, t in rows if v is not None or t is not None}
+
+
+def held_number(factory):
+    with factory() as s:
+        case = s.scalars(select(Case).where(Case.claimed_by_id.is_not(None))).first()
+        return case.phones[0].e164
+
+
+def test_complete_interview_by_keyboard_only(site, browser):
+    url, factory = site["server"].url, site["factory"]
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    sign_in(page, url)
+    assert "下一个样本" in page.content()
+    next_and_dial(page)
+    number = held_number(factory)
+    body = page.inner_text("body")
+    assert "招商银行" in body and number in body  # full number for the holding interviewer
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "case-zh.png"), full_page=True)
+    page.keyboard.press("Enter")  # start the interview
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    question_is(page, "CONSENT")
+    answer_keys(page, ["1", "1", "1", "5", "4"])  # consent, S1, S2, A1, A2
+    question_is(page, "A3")
+    page.keyboard.press("Backspace")  # back to A2 and change it
+    question_is(page, "A2")
+    assert "chosen" in page.inner_html("#step")  # the earlier answer is shown
+    page.keyboard.press("3")
+    question_is(page, "A3")
+    answer_keys(page, KEYS_AFTER_A2[:6])
+    question_is(page, "C1")
+    page.screenshot(path=str(SCREENSHOTS / "question-zh.png"), full_page=True)
+    answer_keys(page, KEYS_AFTER_A2[6:])
+    question_is(page, "OPEN1")
+    page.keyboard.type("希望缩短排队等待时间")
+    page.keyboard.press("Enter")
+    question_is(page, "P1")
+    answer_keys(page, ["2", "3", "1"])
+    question_is(page, "END")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#btn-next")
+    assert "访问已完成" in page.inner_text("#work")
+    with factory() as s:
+        interview = s.scalars(select(Interview)).one()
+        assert interview.status == InterviewStatus.COMPLETE and interview.disposition == "1.1"
+        assert s.get(Case, interview.case_id).final_disposition == "1.1"
+    got = answers_in_db(factory, interview.id)
+    assert got == {**EXPECTED, "OPEN1": "希望缩短排队等待时间"}
+    # The shift counters moved: one dial, one contact, one complete.
+    assert page.inner_text("#c-dials") == "1" and page.inner_text("#c-completes") == "1"
+
+
+def test_refusal_with_reason(site, browser):
+    url, factory = site["server"].url, site["factory"]
+    page = browser.new_page()
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Escape")  # to the outcome list
+    page.select_option("#outcome-select", "2.112")
+    page.select_option("#refusal-reason", "privacy")
+    page.fill("#note", "不愿透露个人信息")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#btn-next")
+    assert "2.112" in page.inner_text("#last-call")
+    with factory() as s:
+        case = s.scalars(select(Case).where(Case.final_disposition.is_not(None))).one()
+        assert case.final_disposition == "2.112"
+        attempt = s.scalars(select(CallAttempt).where(CallAttempt.case_id == case.id)).one()
+        assert attempt.outcome == "2.112" and attempt.outcome_source == "interviewer"
+        assert "担心隐私" in attempt.notes and "不愿透露个人信息" in attempt.notes
+
+
+def test_appointment_tomorrow_morning(site, browser):
+    url, factory, tz = site["server"].url, site["factory"], site["tz"]
+    page = browser.new_page()
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Escape")
+    page.select_option("#outcome-select", "2.21")
+    page.click("text=明天上午")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#btn-next")
+    with factory() as s:
+        appt = s.scalars(select(Appointment)).one()
+        case = s.get(Case, appt.case_id)
+        assert case.status.value == "ready" and case.next_call_at == appt.due_at
+    due_local = local(appt.due_at, tz)
+    tomorrow = (local(datetime.now(UTC), tz) + timedelta(days=1)).date()
+    assert (due_local.date(), due_local.hour, due_local.minute) == (tomorrow, 9, 30) or due_local.hour >= 10
+
+
+def test_server_killed_mid_interview_resumes_with_every_answer(site, browser):
+    server, factory = site["server"], site["factory"]
+    url = server.url
+    page = browser.new_page()
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    answer_keys(page, ["1", "1", "1", "5", "4", "3", "2", "1"])  # consent, S1, S2, A1–A4, B1
+    question_is(page, "B2")
+    server.kill()
+    with factory() as s:
+        interview = s.scalars(select(Interview)).one()
+    before = answers_in_db(factory, interview.id)
+    assert before == {"CONSENT": 1, "S1": 1, "S2": 1, "A1": 5, "A2": 4, "A3": 3, "A4": 2, "B1": 1}
+    server.start()
+    page.goto(url + "/interviewer")  # the browser's session survives the restart
+    question_is(page, "B2")
+    answer_keys(page, ["2", "3"])
+    question_is(page, "B4")
+    # The respondent has to go: break off, keeping every answer.
+    page.keyboard.press("Escape")
+    page.select_option("#outcome-select", "2.12")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#btn-next")
+    with factory() as s:
+        interview = s.get(Interview, interview.id)
+        assert interview.status == InterviewStatus.PARTIAL and interview.disposition == "2.12"
+    assert answers_in_db(factory, interview.id) == {**before, "B2": 2, "B3": 3}
+
+
+def test_console_in_english_screenshot(site, browser):
+    url = site["server"].url
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    sign_in(page, url)
+    page.select_option("#lang-select", "en")
+    page.wait_for_load_state()
+    assert "Next case" in page.inner_text("#work")
+    next_and_dial(page)
+    page.screenshot(path=str(SCREENSHOTS / "case-en.png"), full_page=True)
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    answer_keys(page, ["1", "1", "1"])
+    question_is(page, "A1")
+    assert "How satisfied" in page.inner_text("#step") or "hotline" in page.inner_text("#step")
+    page.screenshot(path=str(SCREENSHOTS / "question-en.png"), full_page=True)

@@ -1,0 +1,107 @@
+"""Console fixtures: the app with the console wired in, a simulated telephony backend on the real clock with
+scripted numbers, and an enterprise whose respondents live in a time zone where it is now mid-afternoon (the
+console runs on the real clock, and the calling window must be open whenever the suite runs)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from cati.db import transaction
+from cati.models import CallAttempt, Role
+from tests import factories
+
+
+def open_timezone(now: datetime | None = None) -> str:
+    """An Etc/GMT zone where local time is 14:xx now: inside both the weekday (13:30–21:00) and weekend
+    (10:00–18:00) calling windows for at least an hour."""
+    now = now or datetime.now(UTC)
+    h = 14 - now.hour  # in [-9, 14]: every such whole-hour zone exists
+    return "Etc/GMT" if h == 0 else (f"Etc/GMT-{h}" if h > 0 else f"Etc/GMT+{-h}")
+
+
+@pytest.fixture
+def backend():
+    from cati.telephony.simulated import SimulatedBackend
+
+    b = SimulatedBackend(mix={"human": 1.0})
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def console_app(app, backend):
+    from cati.web.auth import init_web
+    from cati.web.interviewer import use_backend
+
+    init_web(app)  # no-op once cati.web.register_blueprints includes the console
+    use_backend(app, backend)
+    return app
+
+
+@pytest.fixture
+def world(console_app, session_factory, study):
+    """One enterprise with 5 callable cases in an open time zone, two interviewers and a supervisor."""
+    tz = open_timezone()
+    with transaction(session_factory) as s:
+        ent = factories.enterprise(s, study, name="招商银行")
+        ids = factories.cases(s, study, ent, 5, timezone=tz, next_call_at=datetime.now(UTC) - timedelta(minutes=5))
+        a = factories.user(s, Role.INTERVIEWER, username="ann", display_name="王芳", extension="8001")
+        b = factories.user(s, Role.INTERVIEWER, username="bob", display_name="李强", extension="8002")
+        sup = factories.user(s, Role.SUPERVISOR, username="sue")
+        out = {"enterprise_id": ent.id, "case_ids": ids, "tz": tz, "ann": a.id, "bob": b.id, "sue": sup.id,
+               "study_id": study.id}
+    return out
+
+
+CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def csrf_of(client, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    m = CSRF_RE.search(html)
+    assert m, f"no csrf token on {path}"
+    return m.group(1)
+
+
+def login(client, username: str, password: str = "password-123"):
+    token = csrf_of(client)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+class Console:
+    """A signed-in interviewer driving the console through fetch-style requests (JSON answers)."""
+
+    def __init__(self, client, username: str):
+        self.client = client
+        r = login(client, username)
+        assert r.status_code == 302, r.get_data(as_text=True)
+        self.token = csrf_of(client, "/interviewer")
+
+    def post(self, path: str, data: dict | None = None, *, fetch: bool = True):
+        headers = {"X-CSRFToken": self.token}
+        if fetch:
+            headers["X-Requested-With"] = "fetch"
+        return self.client.post(path, data=data or {}, headers=headers)
+
+    def page(self) -> str:
+        return self.client.get("/interviewer").get_data(as_text=True)
+
+
+def wait_for(fn, timeout: float = 10.0, every: float = 0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = fn()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def attempt_of(session_factory, call_id: str) -> CallAttempt:
+    with session_factory() as s:
+        return s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
