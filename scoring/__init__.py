@@ -1,6 +1,19 @@
 """Scoring of satisfaction studies (design.md §3): pure functions on pandas DataFrames.
 
 Imports nothing of the application (no Flask, no SQLAlchemy, no ``cati``): numpy, pandas, scipy, statsmodels only.
+
+Main entry points::
+
+    spec = ScoringSpec.from_yaml("config/studies/csat_contact_center.yaml")   # or .from_study(raw_mapping)
+    frame = read_responses_csv("responses.csv", spec)      # file contract; errors name line and column
+    result = score_study(frame, spec, n_boot=2000, seed=0)  # -> ScoreResult
+    result.enterprises / .industries / .overall / .drivers / .respondents / .method
+    result.write("out/")   # enterprise_scores.csv, industry_scores.csv, overall.json, drivers.csv, ...
+    response_rates(dispositions, by="enterprise_id")        # AAPOR RR1–6, COOP1–4, REF1–3, CON1–3, e
+    make_synthetic_responses(360, 15, 7385, seed=0)         # data shaped like the reference study
+
+Scores are unrounded everywhere; round only for display (two decimals, design.md §3.8). ``tier`` values are the
+machine strings ``above`` / ``not_different`` / ``below``.
 """
 
 from .contract import complete_mask, read_responses_csv, validate_responses
