@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 import logging
 import random
@@ -235,7 +236,7 @@ def _read_csv(path: Path, prefix: bytes, encoding: str | None) -> _Table:
                     start = reader.line_num + 1
                     continue
                 line, start = start, reader.line_num + 1
-                if not values or all(not v.strip() for v in values):
+                if not values or not "".join(values).strip():
                     continue
                 yield line, values
         finally:
@@ -563,17 +564,26 @@ def _bulk_sql(conn, table: Table, columns: tuple[str, ...]) -> tuple[str, dict[s
 
 @contextmanager
 def _big_cache(conn) -> Iterator[None]:
-    """On SQLite, a bigger page cache for this connection while a large file goes in: the unique indexes'
-    B-trees then stay in memory (random-order keys thrash the default 2 MB cache). Restored afterwards."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB
+    """Settings for a large import, restored afterwards.
+
+    The cyclic garbage collector is paused: the loop allocates millions of short-lived lists and tuples
+    (none of them cyclic) and every collection would walk the big lookup sets again (~15 % of the time).
+    On SQLite the connection gets a bigger page cache, so the unique indexes' B-trees stay in memory
+    (random-order keys thrash the default 2 MB cache).
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    old = None
     try:
+        if conn.dialect.name == "sqlite":
+            old = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MB
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(old)}")
+        if old is not None:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(old)}")
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _valid_tz(name: str, cache: dict[str, bool]) -> bool:
