@@ -562,6 +562,70 @@ def _bulk_sql(conn, table: Table, columns: tuple[str, ...]) -> tuple[str, dict[s
     return sql, procs
 
 
+class _Writer:
+    """Writes chunks while the next one is being parsed.
+
+    On SQLite the DBAPI's ``executemany`` runs in one background thread (sqlite3 releases the GIL while
+    SQLite works), so parsing and writing overlap on two cores; at most one chunk is in flight, and the main
+    thread makes no database call meanwhile (ids are counted locally on SQLite). An error in a write is
+    raised at the next submit or at close, so the import fails (and the transaction rolls back) rather than
+    losing a chunk. Elsewhere (PostgreSQL: ids come from the sequence on the same connection) writes are
+    synchronous.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.background = conn.dialect.name == "sqlite"
+        self.pool = None
+        self.pending = None
+        if self.background:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.dbapi = conn.connection.dbapi_connection
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cati-import-writer")
+
+    def _write(self, batches) -> None:
+        cur = self.dbapi.cursor()
+        try:
+            for sql, rows in batches:
+                cur.executemany(sql, rows)
+        finally:
+            cur.close()
+
+    def submit(self, batches) -> None:
+        if not self.background:
+            for sql, rows in batches:
+                self.conn.exec_driver_sql(sql, rows)
+            return
+        self.wait()
+        self.pending = self.pool.submit(self._write, batches)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # already failing: make sure no write is still running on the connection, keep the first error
+            self.close()
+        except Exception:  # noqa: BLE001
+            log.debug("import writer error after an earlier failure", exc_info=True)
+
+
 @contextmanager
 def _big_cache(conn) -> Iterator[None]:
     """Settings for a large import, restored afterwards.
@@ -717,6 +781,8 @@ def import_sample(
     ok_v = phone_proc["status"](PhoneStatus.OK)
     pending = 0
 
+    writer = _Writer(conn)
+
     def flush() -> None:
         if not case_buf:
             return
@@ -728,12 +794,11 @@ def import_sample(
             (pid, sid_v, cids[ci], pos, e164, kind, tz, ok_v, 0)
             for pid, (ci, pos, e164, kind, tz) in zip(pids, phone_buf, strict=True)
         ]
-        conn.exec_driver_sql(case_sql, [tuple(r) for r in case_buf])
-        conn.exec_driver_sql(phone_sql, phones)
+        writer.submit([(case_sql, [tuple(r) for r in case_buf]), (phone_sql, phones)])
         case_buf.clear()
         phone_buf.clear()
 
-    with _big_cache(conn):
+    with _big_cache(conn), writer:
         for line, values in table.rows:
             read += 1
             pending += 1
@@ -825,6 +890,7 @@ def import_sample(
             if len(case_buf) >= CHUNK:
                 flush()
         flush()
+        writer.close()  # the last chunk is written before the replicate rows and the flush below
         if progress and pending:
             progress(pending)
     report.read, report.imported = read, imported

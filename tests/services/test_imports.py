@@ -371,3 +371,37 @@ def test_example_files_import_cleanly(session, study, tmp_path):
     assert (s.read, s.imported, s.rejected) == (21600, 21600, 0)
     assert s.replicates_released == 360
     assert session.scalar(select(func.count()).select_from(Case).where(Case.status == CaseStatus.READY)) == 360 * 60
+
+
+def test_ids_we_assign_leave_the_database_consistent(session, study, ents, tmp_path):
+    """After a bulk import (ids assigned by the import), ordinary ORM inserts still get fresh ids."""
+    f = write_csv(tmp_path / "s.csv", SAMPLE_HEADER, [[f"I{i}", "E001", f"1391234{i:04d}", "", ""] for i in range(5)])
+    import_sample(session, study, f)
+    orm_case = Case(study_id=study.id, enterprise_id=ents["E001"].id, case_ref="ORM1")
+    orm_case.phones.append(CasePhone(study_id=study.id, e164="+8613912349999"))
+    session.add(orm_case)
+    session.flush()
+    ids = session.scalars(select(Case.id).order_by(Case.id)).all()
+    assert len(set(ids)) == 6 and orm_case.id == max(ids)
+    phones_of = session.scalars(select(CasePhone.case_id).where(CasePhone.e164 == "+8613912340003")).all()
+    assert len(phones_of) == 1
+    assert session.get(Case, phones_of[0]).case_ref == "I3"  # each phone row points at its own case
+
+
+def test_background_writer_raises_a_failed_write(session, study, ents):
+    """A chunk that fails to write (here: a duplicate primary key) fails the import instead of vanishing."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from cati.services.imports import _Writer
+
+    conn = session.connection()
+    sql = "INSERT INTO industries (id, name) VALUES (%s, %s)" if conn.dialect.name != "sqlite" else \
+        "INSERT INTO industries (id, name) VALUES (?, ?)"
+    existing = session.scalar(select(func.min(Industry.id)))
+    with pytest.raises((sqlite3.IntegrityError, sqlalchemy.exc.IntegrityError)) as err:
+        with _Writer(conn) as w:
+            w.submit([(sql, [(existing, "重复")])])
+            w.close()
+    assert "unique" in str(err.value).lower() or "duplicate" in str(err.value).lower()
