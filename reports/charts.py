@@ -120,15 +120,28 @@ def dot_intervals(labels: Sequence[str], values: Sequence[float], lows: Sequence
     return _finish(fig, title)
 
 
-def heatmap(frame: pd.DataFrame, *, title: str = "", col_labels: Sequence[str] | None = None) -> Chart:
-    """Rows × columns of scores, each cell annotated with two decimals."""
+def heatmap(frame: pd.DataFrame, *, title: str = "", col_labels: Sequence[str] | None = None,
+            reference: Sequence[float] | None = None, colorbar_label: str = "") -> Chart:
+    """Rows × columns of scores, each cell annotated with its score (two decimals).
+
+    With ``reference`` (one value per column, e.g. the all-enterprise mean of each indicator) the colour shows
+    the difference from it, so a row's relative strengths stand out even though indicators sit at different
+    levels (F ≈ 93 vs A ≈ 77 would otherwise colour whole columns).
+    """
     data = frame.to_numpy(dtype=float)
     nr, nc = data.shape
     fig = _figure(max(5.0, 0.9 * nc + 2.4), max(2.2, 0.34 * nr + 1.2))
     ax = fig.add_subplot()
-    finite = data[np.isfinite(data)]
-    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
-    im = ax.imshow(data, aspect="auto", cmap="RdYlGn", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1)
+    if reference is not None:
+        colour = data - np.asarray(reference, dtype=float)[None, :]
+        finite = np.abs(colour[np.isfinite(colour)])
+        span = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        vmin, vmax = -span, span
+    else:
+        colour = data
+        finite = data[np.isfinite(data)]
+        vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
+    im = ax.imshow(colour, aspect="auto", cmap="RdYlGn", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1)
     for i in range(nr):
         for j in range(nc):
             v = data[i, j]
@@ -137,7 +150,10 @@ def heatmap(frame: pd.DataFrame, *, title: str = "", col_labels: Sequence[str] |
     ax.set_xticks(range(nc), labels=list(col_labels or frame.columns), fontsize=8)
     ax.set_yticks(range(nr), labels=[str(i) for i in frame.index], fontsize=8)
     ax.tick_params(length=0)
-    fig.colorbar(im, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+    cb = fig.colorbar(im, ax=ax, shrink=0.8)
+    cb.ax.tick_params(labelsize=7)
+    if colorbar_label:
+        cb.set_label(colorbar_label, fontsize=8)
     if title:
         ax.set_title(title, fontsize=11, loc="left")
     return _finish(fig, title)
@@ -170,13 +186,25 @@ def quadrant(drivers: pd.DataFrame, *, title: str = "", xlabel: str = "", ylabel
         m = quads == q
         label = (quadrant_text or {}).get(q, q)
         ax.scatter(x[m], y[m], s=42, color=colour, label=f"{label} ({int(m.sum())})", zorder=3)
+    ax.autoscale_view()
+    fig.canvas.draw()  # fixes limits and layout so label positions can be computed in points
+    to_pts = ax.transData + fig.dpi_scale_trans.inverted()
+    placed: list[tuple[float, float, float, float]] = []
     for i, code in enumerate(drivers["code"].astype(str)):
         if not (math.isfinite(x[i]) and math.isfinite(y[i])):
             continue
         p = drivers.get(f"p_{quads[i]}")
         tag = code if p is None or not prob_col or not math.isfinite(float(p.iloc[i])) else \
             f"{code} {float(p.iloc[i]):.0%}"
-        ax.annotate(tag, (x[i], y[i]), xytext=(4, 3), textcoords="offset points", fontsize=7.5)
+        px, py = (v * 72 for v in to_pts.transform((x[i], y[i])))
+        w, h = _text_inches(tag, 7.5) * 72, 9.0
+        # first offset whose box does not overlap an earlier label (simple repel: points share quadrants)
+        for dx, dy in ((4, 2), (4, -10), (-w - 4, 2), (-w - 4, -10), (4, 12), (4, -20), (-w - 4, 12)):
+            box = (px + dx, py + dy, px + dx + w, py + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(tag, (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", fontsize=7.5)
     ax.axvline(xc, color="#999999", ls="--", lw=0.9)
     ax.axhline(yc, color="#999999", ls="--", lw=0.9)
     ax.set_xlabel(xlabel, fontsize=9)

@@ -139,6 +139,7 @@ _T: dict[str, tuple[str, str]] = {
     "chart_hours": ("按时段的拨打结果", "Call outcomes by hour"),
     "chart_quota": ("各企业成功样本数分布", "Completes per enterprise"),
     "chart_dispositions": ("最终处理结果分布", "Final dispositions"),
+    "diff_overall": ("与全行业均值之差", "Difference from the all-enterprise mean"),
     "score_axis": ("得分", "Score"),
     "overall_line": ("全体企业均值", "Mean of all enterprises"),
     "enterprises_axis": ("企业数", "Enterprises"),

@@ -169,7 +169,8 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     sec = Section("profiles", t("sec_profiles", lang))
     heat = ind.set_index("industry")[codes]
     heat.index = [industry_label(i, lang) for i in heat.index]
-    ch = charts.heatmap(heat, title=t("chart_heatmap", lang), col_labels=[f"{c}\n{names[c]}" for c in codes])
+    ch = charts.heatmap(heat, title=t("chart_heatmap", lang), col_labels=[f"{c}\n{names[c]}" for c in codes],
+                        reference=[float(ov.loc[c].score) for c in codes], colorbar_label=t("diff_overall", lang))
     all_charts["heatmap"] = ch
     sec.chart(ch)
     headers = [t("industry", lang)] + [f"{c} {names[c]}" for c in codes] + [t("composite", lang)]
