@@ -364,11 +364,11 @@ class AmiSimServer:
                 pairs.append(("ChanVariable", f"{k}={v}"))
         pairs.append(("Timestamp", f"{self.vnow():.6f}"))
         data = _fmt(pairs)
+        if self.on_event_written is not None:  # the moment the server hands the event to the sockets
+            self.on_event_written(dict(pairs), time.time())
         for s in list(self.sessions):
             if s.authenticated and s.events_on:
                 await s.write(data)
-        if self.on_event_written is not None:
-            self.on_event_written(dict(pairs), time.time())
 
     async def chan_event(self, name: str, chan: Chan, extra: list[tuple[str, str]] | None = None,
                          privilege: str = "call,all") -> None:

@@ -234,6 +234,86 @@ def event_sink(factory: sessionmaker, *, settle_case: bool = True) -> Callable[[
     return sink
 
 
+class BatchingEventSink:
+    """Store events on a worker thread, many per transaction when they queue up.
+
+    At low load each event is committed alone (latency = one transaction); under a burst the worker
+    takes everything queued (up to ``max_batch``) into one transaction, so SQLite's one-writer-at-a-time
+    commit cost is paid once per batch instead of once per event. A failing batch is retried event by
+    event so one bad event cannot lose the others.
+
+    ``on_stored(events)`` (optional) is called after each commit (live screens, benchmarks).
+    """
+
+    def __init__(self, factory: sessionmaker, *, settle_case: bool = True, max_batch: int = 200,
+                 on_stored: Callable[[list[CallEvent]], None] | None = None):
+        import queue
+
+        self.factory = factory
+        self.settle_case = settle_case
+        self.max_batch = max_batch
+        self.on_stored = on_stored
+        self._q: queue.Queue[CallEvent | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="call-event-sink", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: CallEvent) -> None:
+        self._q.put(event)
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            first = self._q.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._store(batch)
+            for _ in batch:
+                self._q.task_done()
+            if stop:
+                return
+
+    def _store(self, batch: list[CallEvent]) -> None:
+        try:
+            with self.factory() as s, s.begin():
+                for ev in batch:
+                    apply_event(s, ev, settle_case=self.settle_case)
+        except Exception:  # noqa: BLE001 - retry one by one, log the culprit
+            log.exception("storing %d call events failed; retrying one by one", len(batch))
+            for ev in batch:
+                try:
+                    with self.factory() as s, s.begin():
+                        apply_event(s, ev, settle_case=self.settle_case)
+                except Exception:  # noqa: BLE001
+                    log.exception("call event %s/%s could not be stored", ev.call_id, ev.kind)
+        if self.on_stored is not None:
+            self.on_stored(batch)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is stored."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._q.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.flush()
+        self._q.put(None)
+        self._thread.join(5)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Progressive dialing
 # ----------------------------------------------------------------------------------------------------

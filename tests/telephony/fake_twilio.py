@@ -90,6 +90,14 @@ class FakeTwilio:
             p.update({k: str(v) for k, v in extra.items()})
             call["status"] = status
             out.append(p)
+            if not self.shuffle and wanted_now(p):
+                self._post(call["callback"], p)  # in order, as it happens
+
+        final_statuses = {"completed", "busy", "no-answer", "failed", "canceled"}
+
+        def wanted_now(p):
+            st = p["CallStatus"]
+            return st in final_statuses or {"in-progress": "answered"}.get(st, st) in wanted
 
         emit("initiated")
         ring = float(script.get("ring_s", 3))
@@ -109,13 +117,9 @@ class FakeTwilio:
                 talk = float(script.get("talk_s", 5))
                 call["hangup"].wait(float(script.get("real_talk_s", 0.3)))
                 emit("completed", talk, CallDuration=int(ring + talk), **answered)
-        final_statuses = {"completed", "busy", "no-answer", "failed", "canceled"}
-        to_send = [p for p in out if p["CallStatus"] in final_statuses or
-                   {"in-progress": "answered"}.get(p["CallStatus"], p["CallStatus"]) in wanted]
-        if self.shuffle:
-            to_send = list(reversed(to_send)) * 2
-        for p in to_send:
-            self._post(call["callback"], p)
+        if self.shuffle:  # fault: everything at the end, in reverse order, twice
+            for p in list(reversed([p for p in out if wanted_now(p)])) * 2:
+                self._post(call["callback"], p)
 
     # -- REST ---------------------------------------------------------------------------------------
     def _handler(fake):
