@@ -21,7 +21,8 @@ def _default_study_file() -> Path:
 
 
 def _responses_from_db(study_id: int):
-    """The wide responses frame of a study in the database, through the one ORM-to-DataFrame bridge."""
+    """The wide responses frame of a study in the database (through the one ORM-to-DataFrame bridge) and the
+    study definition stored with it."""
     try:
         from cati.services.frames import responses_frame
     except ImportError as exc:
@@ -30,12 +31,16 @@ def _responses_from_db(study_id: int):
             f"missing ({exc}); export the responses to CSV and score the file instead"
         ) from None
     from cati.db import session_scope
+    from cati.models import Study
 
     from .common import get_app
 
     app = get_app()
     with app.app_context(), session_scope(app) as session:
-        return responses_frame(session, study_id)
+        study = session.get(Study, study_id)
+        if study is None:
+            raise click.ClickException(f"--study-id {study_id}: no such study in the database")
+        return responses_frame(session, study_id), dict(study.definition or {})
 
 
 def _pad(text: str, width: int) -> str:
@@ -58,7 +63,8 @@ def _fmt(v, digits: int = 2) -> str:
               help="Study file with the indicator tree and scoring section "
                    "(default: config/studies/csat_contact_center.yaml).")
 @click.option("--study-id", type=int, default=None,
-              help="Score the completes of this study in the database instead of a file.")
+              help="Score the completes of this study in the database instead of a file (indicator tree from the "
+                   "stored study definition unless --study is given).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("scores"),
               show_default=True, help="Directory for enterprise_scores.csv, industry_scores.csv, overall.json, "
                                       "drivers.csv.")
@@ -77,22 +83,28 @@ def score(responses: Path | None, study_file: Path | None, study_id: int | None,
 
     if (responses is None) == (study_id is None):
         raise click.UsageError("give either RESPONSES.csv or --study-id (not both)")
-    study_path = study_file or _default_study_file()
     try:
-        spec = ScoringSpec.from_yaml(study_path)
         if responses is not None:
+            study_label = str(study_file or _default_study_file())
+            spec = ScoringSpec.from_yaml(study_file or _default_study_file())
             frame = read_responses_csv(responses, spec)
             source = str(responses)
         else:
-            frame = _responses_from_db(study_id)
+            frame, definition = _responses_from_db(study_id)
             source = f"study {study_id} (database)"
+            if study_file is not None:  # an explicit file overrides the stored definition
+                spec, study_label = ScoringSpec.from_yaml(study_file), str(study_file)
+            else:
+                spec, study_label = ScoringSpec.from_study(definition), "the study definition in the database"
+            if len(frame) == 0:
+                raise ValueError(f"study {study_id} has no complete interviews yet (nothing to score)")
         result = score_study(frame, spec, n_boot=n_boot, seed=seed, industry_aggregation=industry_aggregation)
         paths = result.write(out_dir)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
     ov, m = result.overall, result.method
-    click.echo(f"scored {source} with {study_path}")
+    click.echo(f"scored {source} with {study_label}")
     click.echo(f"  respondents {m['n_respondents']} (dropped, not complete: {m['n_dropped_not_complete']}), "
                f"enterprises {m['n_enterprises']}, industries {m['n_industries']}; bootstrap {m['n_boot']}, "
                f"seed {m['seed']}, industry aggregation {m['industry_aggregation']}")
