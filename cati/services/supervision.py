@@ -428,7 +428,11 @@ def dispositions_frame(session: Session, study: Study, *, tz: str = "Asia/Shangh
         return pd.DataFrame(columns=cols)
     last = select(func.max(CallAttempt.id)).join(Case, Case.id == CallAttempt.case_id) \
         .where(Case.study_id == study.id).group_by(CallAttempt.case_id)
-    who = dict(session.execute(select(CallAttempt.case_id, CallAttempt.interviewer_id)
+    # Interviews without a recorded dial (paper, imported) still belong to their interviewer.
+    last_iv = select(func.max(Interview.id)).where(Interview.study_id == study.id).group_by(Interview.case_id)
+    who = dict(session.execute(select(Interview.case_id, Interview.interviewer_id)
+                               .where(Interview.id.in_(last_iv))).all())
+    who.update(session.execute(select(CallAttempt.case_id, CallAttempt.interviewer_id)
                                .where(CallAttempt.id.in_(last))).all())
     open_dialed = [c[0] for c in cases if c[6] is None and c[9] > 0]
     outcomes: dict[int, list[str]] = defaultdict(list)

@@ -1017,3 +1017,13 @@ def init_supervision(app: Flask) -> None:
 
         app.register_blueprint(admin_bp)
 
+
+
+def wsgi_app() -> Flask:
+    """``gunicorn 'cati.web.supervisor:wsgi_app()'``: the console app with the supervisor and admin screens,
+    whether or not ``register_blueprints`` already includes them."""
+    from .auth import wsgi_app as console_app
+
+    app = console_app()
+    init_supervision(app)
+    return app

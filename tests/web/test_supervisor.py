@@ -1,0 +1,299 @@
+"""The supervisor screens through the Flask test client: roles, CSRF, masking, the live board stream, export,
+and each action reaching the database (and the audit log)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from cati.db import transaction
+from cati.models import (
+    Appointment,
+    AuditLog,
+    Case,
+    CaseStatus,
+    Enterprise,
+    Interview,
+    QCStatus,
+    Role,
+    Study,
+)
+from cati.models.agents import AgentState, AgentStatus
+from cati.services import agents
+from cati.services.interviews import complete_interview, save_answers, start_interview
+from cati.services.scheduling import next_case
+from tests import factories
+
+from .conftest import csrf_of, login
+
+FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] for i, c in enumerate(
+    "A1 A2 A3 A4 B1 B2 B3 B4 C1 C2 C3 C4".split())}, "D0": 2, **{c: 5 for c in "E1 E2 E3 F1 F2 F3 F4".split()},
+    "Q0": 4, "CB1": 1, "OPEN1": "无", "P1": 2, "P2": 3, "P3": 1, "END": None}
+
+
+@pytest.fixture
+def sup_app(console_app):
+    from cati.web.supervisor import init_supervision
+
+    init_supervision(console_app)
+    return console_app
+
+
+@pytest.fixture
+def sworld(sup_app, world, session_factory):
+    """The console world plus: a second replicate of 3 unreleased cases and an analyst."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, world["study_id"])
+        ent = s.get(Enterprise, world["enterprise_id"])
+        world["unreleased"] = factories.cases(s, st, ent, 3, status=CaseStatus.UNRELEASED, replicate=2,
+                                              timezone=world["tz"])
+        world["ana"] = quick_user(s, "ana", Role.ANALYST)
+    return world
+
+
+_HASH: list[str] = []
+
+
+def quick_user(s, username: str, role: Role) -> int:
+    """A user with the password 'password-123', hashed once per test run (argon2 costs ~1 s on a busy box)."""
+    from cati.models import User
+    from cati.services.users import hash_password
+
+    if not _HASH:
+        _HASH.append(hash_password("password-123"))
+    u = User(username=username, display_name=username, password_hash=_HASH[0], role=role)
+    s.add(u)
+    s.flush()
+    return u.id
+
+
+def complete_one(factory, study_id, interviewer_id) -> int:
+    now = datetime.now(UTC)
+    with transaction(factory) as s:
+        st = s.get(Study, study_id)
+        claim = next_case(s, st, interviewer_id, now)
+        iv = start_interview(s, s.get(Case, claim.case_id), interviewer_id, now - timedelta(minutes=9))
+        save_answers(s, iv, FULL, user_id=interviewer_id, now=now)
+        complete_interview(s, iv, now, user_id=interviewer_id)
+        return iv.id
+
+
+def post(client, path, data=None, page="/supervisor/"):
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_of(client, page)})
+
+
+def test_roles_and_csrf(client, sworld):
+    assert client.get("/supervisor/").status_code == 302  # signed out → login
+    login(client, "ann")
+    assert client.get("/supervisor/").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/interviewer")})
+    login(client, "ana")
+    assert client.get("/supervisor/").status_code == 200
+    # Analysts look, never act.
+    assert post(client, f"/supervisor/enterprise/{sworld['enterprise_id']}/release").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/")})
+    login(client, "sue")
+    r = client.post(f"/supervisor/enterprise/{sworld['enterprise_id']}/release")  # no token
+    assert r.status_code == 400
+
+
+def test_numbers_masked_for_analysts_and_shown_to_supervisors_in_a_case(client, sworld, session_factory):
+    cid = sworld["case_ids"][0]
+    with session_factory() as s:
+        number = s.get(Case, cid).phones[0].e164
+    national = number[3:]
+    login(client, "ana")
+    html = client.get(f"/supervisor/case/{cid}").get_data(as_text=True)
+    assert national not in html and f"{national[:3]}****{national[-4:]}" in html
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/")})
+    login(client, "sue")
+    assert national not in client.get("/supervisor/sample").get_data(as_text=True)
+    html = client.get(f"/supervisor/case/{cid}").get_data(as_text=True)
+    assert national in html
+    with session_factory() as s:
+        entry = s.scalar(select(AuditLog).where(AuditLog.action == "case.open"))
+        assert entry.user_id == sworld["sue"] and entry.entity_id == str(cid)
+
+
+def test_board_filters_and_times_itself(client, sworld, session_factory):
+    with transaction(session_factory) as s:
+        st = s.get(Study, sworld["study_id"])
+        factories.enterprise(s, st, name="平安保险", industry_name="保险")
+    login(client, "sue")
+    r = client.get("/supervisor/")
+    html = r.get_data(as_text=True)
+    assert "招商银行" in html and "平安保险" in html
+    assert re.match(r"app;dur=\d+(\.\d)?", r.headers["Server-Timing"])
+    html = client.get("/supervisor/?industry=保险").get_data(as_text=True)
+    assert "平安保险" in html and "招商银行" not in html
+    html = client.get("/supervisor/?sort=phone").get_data(as_text=True)  # a bad sort key is explained, not a 500
+    assert "unknown column" in html
+
+
+def test_xlsx_export_has_the_board(client, sworld):
+    from openpyxl import load_workbook
+
+    login(client, "sue")
+    r = client.get("/supervisor/board.xlsx")
+    assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
+    wb = load_workbook(io.BytesIO(r.data))
+    rows = list(wb["board"].iter_rows(values_only=True))
+    assert rows[1][1] == "招商银行" and rows[1][4:6] == (0, 20) and rows[1][9] == 3  # 3 unreleased
+    assert {"industry", "region"} <= set(wb.sheetnames)
+
+
+def _events(resp):
+    """Parse server-sent events from a streamed test-client response, one at a time."""
+    buf = ""
+    for chunk in resp.response:
+        buf += chunk.decode() if isinstance(chunk, bytes) else chunk
+        while "\n\n" in buf:
+            block, buf = buf.split("\n\n", 1)
+            name = re.search(r"^event: (\w+)$", block, re.M)
+            data = re.search(r"^data: (.*)$", block, re.M)
+            if name and data:
+                yield name.group(1), json.loads(data.group(1))
+
+
+def test_stream_sends_the_board_then_only_changed_rows(client, sworld, session_factory):
+    with transaction(session_factory) as s:
+        st = s.get(Study, sworld["study_id"])
+        other = factories.enterprise(s, st, name="平安保险", industry_name="保险").id
+    login(client, "sue")
+    resp = client.get("/supervisor/stream?what=board&max=20&interval=0.05", buffered=False)
+    events = _events(resp)
+    name, first = next(events)
+    assert name == "board" and {r["eid"] for r in first["rows"]} == {sworld["enterprise_id"], other}
+    complete_one(session_factory, sworld["study_id"], sworld["ann"])  # an interviewer completes meanwhile
+    name, second = next(events)
+    assert [r["eid"] for r in second["rows"]] == [sworld["enterprise_id"]]
+    assert second["rows"][0]["completes"] == 1 and second["totals"]["completes"] == 1
+    resp.close()
+
+
+def test_release_from_the_board(client, sworld, session_factory):
+    login(client, "sue")
+    r = post(client, f"/supervisor/enterprise/{sworld['enterprise_id']}/release", {"next": "/supervisor/?only=open"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/supervisor/?only=open")
+    with session_factory() as s:
+        assert {s.get(Case, c).status for c in sworld["unreleased"]} == {CaseStatus.READY}
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "已释放 3 个样本" in html
+    r = post(client, f"/supervisor/enterprise/{sworld['enterprise_id']}/release")
+    assert "没有可释放" in client.get("/supervisor/").get_data(as_text=True)
+
+
+def test_stop_enterprise_and_outside_redirects_refused(client, sworld, session_factory):
+    login(client, "sue")
+    r = post(client, f"/supervisor/enterprise/{sworld['enterprise_id']}/status",
+             {"action": "stop", "next": "https://evil.example/"})
+    assert r.headers["Location"].endswith("/supervisor/")
+    with session_factory() as s:
+        assert s.get(Enterprise, sworld["enterprise_id"]).status.value == "stopped"
+
+
+def test_appointment_move_and_case_actions(client, sworld, session_factory):
+    a, b = sworld["case_ids"][:2]
+    with transaction(session_factory) as s:
+        appt = Appointment(study_id=sworld["study_id"], case_id=a, interviewer_id=sworld["ann"],
+                           due_at=datetime.now(UTC) + timedelta(hours=1))
+        s.add(appt)
+        s.flush()
+        appt_id = appt.id
+    login(client, "sue")
+    post(client, f"/supervisor/appointments/{appt_id}/move", {"to": str(sworld["bob"]), "due_at": ""},
+         "/supervisor/sample")
+    post(client, f"/supervisor/case/{b}/reassign", {"to": str(sworld["bob"])}, "/supervisor/sample")
+    post(client, f"/supervisor/case/{b}/stop", {}, "/supervisor/sample")
+    with session_factory() as s:
+        assert s.get(Appointment, appt_id).interviewer_id == sworld["bob"]
+        case_b = s.get(Case, b)
+        assert case_b.assigned_to_id == sworld["bob"] and case_b.status == CaseStatus.STOPPED
+        acts = s.scalars(select(AuditLog.action).where(AuditLog.action != "case.open")).all()
+        assert acts == ["appointment.move", "case.reassign", "case.stop"]
+
+
+def test_dnc_from_the_sample_page(client, sworld, session_factory):
+    cid = sworld["case_ids"][2]
+    with session_factory() as s:
+        number = s.get(Case, cid).phones[0].e164
+    login(client, "sue")
+    post(client, "/supervisor/dnc", {"numbers": f"{number[3:]}\nabc", "reason": "投诉"}, "/supervisor/sample")
+    html = client.get("/supervisor/sample").get_data(as_text=True)
+    assert "已加入 1 个号码，停止 1 个样本" in html and "未能识别" in html
+    with session_factory() as s:
+        assert s.get(Case, cid).status == CaseStatus.STOPPED
+
+
+def test_qc_reject_frees_the_slot(client, sworld, session_factory):
+    with transaction(session_factory) as s:
+        s.execute(update(Enterprise).values(quota_target=1))
+    iid = complete_one(session_factory, sworld["study_id"], sworld["ann"])
+    login(client, "sue")
+    assert "过快" not in client.get("/supervisor/qc").get_data(as_text=True)  # too few completes for a median
+    post(client, f"/supervisor/qc/{iid}/reject", {"note": ""}, "/supervisor/qc")
+    assert "驳回必须填写原因" in client.get("/supervisor/qc").get_data(as_text=True)
+    post(client, f"/supervisor/qc/{iid}/reject", {"note": "回访否认"}, "/supervisor/qc")
+    with session_factory() as s:
+        assert s.get(Interview, iid).qc_status == QCStatus.REJECTED
+        assert s.get(Enterprise, sworld["enterprise_id"]).completes == 0
+        assert s.scalar(select(Case.id).where(Case.final_disposition == "4.80")) is None
+    assert "重新开放 4 个配额已满样本" in client.get("/supervisor/qc").get_data(as_text=True)
+
+
+def test_edit_answer_needs_a_reason_and_is_audited(client, sworld, session_factory):
+    iid = complete_one(session_factory, sworld["study_id"], sworld["ann"])
+    with session_factory() as s:
+        cid = s.get(Interview, iid).case_id
+    login(client, "sue")
+    page = f"/supervisor/case/{cid}"
+    post(client, f"/supervisor/interview/{iid}/answer", {"question": "B2", "value": "2", "reason": ""}, page)
+    assert "必须填写原因" in client.get(page).get_data(as_text=True)
+    post(client, f"/supervisor/interview/{iid}/answer", {"question": "B2", "value": "7", "reason": "x"}, page)
+    assert "B2:" in client.get(page).get_data(as_text=True)  # invalid code explained
+    post(client, f"/supervisor/interview/{iid}/answer", {"question": "B2", "value": "2", "reason": "录音核实"}, page)
+    html = client.get(page).get_data(as_text=True)
+    assert "答案已修改并记入审计日志" in html and "录音核实" in html
+    with session_factory() as s:
+        e = s.scalar(select(AuditLog).where(AuditLog.action == "answer.change"))
+        assert (e.before["code"], e.after["code"], e.user_id) == (3, 2, sworld["sue"])  # B2 was keyed 3
+
+
+def test_interviewers_live_pause_sign_out_and_listen(client, sworld, session_factory, backend):
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s:
+        agents.begin_shift(s, sworld["ann"], now - timedelta(minutes=30))
+        agents.set_state(s, sworld["ann"], AgentStatus.TALKING, now - timedelta(minutes=2),
+                         case_id=sworld["case_ids"][0], call_id="call-xyz")
+        s.get(factories.User, sworld["sue"]).extension = "9001"
+    login(client, "sue")
+    html = client.get("/supervisor/interviewers").get_data(as_text=True)
+    assert "王芳" in html and "通话中" in html and "招商银行" in html
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/listen", {}, "/supervisor/interviewers")
+    # The simulated backend refuses an unknown call id: the error is shown, nothing breaks.
+    assert "电话系统错误" in client.get("/supervisor/interviewers").get_data(as_text=True) or backend.spies
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/pause", {"reason": "training"}, "/supervisor/interviewers")
+    with session_factory() as s:
+        st = s.get(AgentState, sworld["ann"])
+        assert (st.status, st.pause_reason) == (AgentStatus.PAUSED, "training")
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/signout", {}, "/supervisor/interviewers")
+    with session_factory() as s:
+        assert s.get(AgentState, sworld["ann"]).status == AgentStatus.OFFLINE
+        acts = s.scalars(select(AuditLog.action)).all()
+        assert acts == ["call.listen", "agent.pause", "agent.sign_out"]
+
+
+def test_outcomes_page_groups_and_filters(client, sworld, session_factory):
+    complete_one(session_factory, sworld["study_id"], sworld["ann"])
+    login(client, "sue")
+    html = client.get("/supervisor/outcomes?group=interviewer").get_data(as_text=True)
+    assert "王芳" in html and "完成访问" in html and "<svg" in html
+    html = client.get("/supervisor/outcomes?group=industry&only_key=interviewer&only_value=李强").get_data(as_text=True)
+    assert "n = 0" in html
+    html = client.get("/supervisor/outcomes?plan_start=notadate").get_data(as_text=True)
+    assert "is not a date" in html
