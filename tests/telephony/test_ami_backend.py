@@ -275,3 +275,35 @@ def test_bad_credentials_and_unreachable(sim, client):
 def test_invalid_number_is_rejected_before_dialing(backend):
     with pytest.raises(ValueError, match="not digits"):
         backend.place_call(new_id(), "138-0000-0001", "1001")
+
+
+@pytest.mark.parametrize("raises", [True, False])
+def test_the_panoramisk_fault_we_guard_against_is_real(sim, raises):
+    """Unguarded, a callback that raises inside panoramisk's data_received closes the connection."""
+    import asyncio
+
+    from panoramisk import Manager
+
+    lost = []
+
+    async def go():
+        m = Manager(loop=asyncio.get_running_loop(), host=sim.host, port=sim.port, username="cati", secret="good",
+                    ping_delay=1000, reconnect_timeout=1000)
+        m.on_disconnect = lambda manager, exc: lost.append(exc)
+
+        def bad(manager, event):
+            if raises:
+                raise RuntimeError("consumer bug")
+
+        m.register_event("*", bad)
+        await m.connect()
+        for _ in range(50):  # FullyBooted arrives after login and hits the raising callback
+            if lost:
+                break
+            await asyncio.sleep(0.02)
+        dropped = list(lost)
+        m.close()
+        return dropped
+
+    dropped = asyncio.run(go())
+    assert bool(dropped) == raises  # the control run (no exception) keeps its connection
