@@ -72,7 +72,8 @@ def _tiers_text(counts: pd.Series, lang: str) -> str:
 
 
 def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None = None,
-                      lang: str = "zh-CN") -> tuple[Document, list[Sheet], dict[str, charts.Chart]]:
+                      lang: str = "zh-CN", with_charts: bool = True
+                      ) -> tuple[Document, list[Sheet], dict[str, charts.Chart]]:
     """Build the industry report's content (document for HTML/PDF, sheets for XLSX, charts by name)."""
     check_lang(lang)
     spec = result.spec
@@ -88,6 +89,11 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     ov, ov_computed = overall_intervals(result)
     tiers = tier_counts(ent)
     all_charts: dict[str, charts.Chart] = {}
+
+    def add_chart(section: Section, name: str, build: Any) -> None:
+        if with_charts:
+            all_charts[name] = build()
+            section.chart(all_charts[name])
 
     doc = Document(title=t("industry_report", lang), subtitle=_study_title(study, lang), lang=lang)
     comp = ov.loc["composite"]
@@ -126,10 +132,9 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
                      fmt(r.score), interval(r.ci_low, r.ci_high)])
     sec.table(Table([t("indicator", lang), t("score", lang), t("ci", lang)], rows, row_classes=["total"] + [""] * 6))
     labels = [t("overall_composite", lang)] + [f"{c} {names[c]}" for c in codes]
-    ch = charts.dot_intervals(labels, ov.score.to_numpy(), ov.ci_low.to_numpy(), ov.ci_high.to_numpy(),
-                              title=t("chart_overall", lang), xlabel=t("score_axis", lang))
-    all_charts["overall"] = ch
-    sec.chart(ch)
+    add_chart(sec, "overall", lambda: charts.dot_intervals(
+        labels, ov.score.to_numpy(), ov.ci_low.to_numpy(), ov.ci_high.to_numpy(), title=t("chart_overall", lang),
+        xlabel=t("score_axis", lang)))
     doc.sections.append(sec)
 
     # 2. industries -------------------------------------------------------------------------------------------
@@ -154,11 +159,10 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
                      _tiers_text(tiers.loc[r.industry], lang) if r.industry in tiers.index else "—",
                      pct(getattr(r, "callback_rate", np.nan))])
     sec.table(Table(headers, rows, numeric=[True, True, False, True, True, True, True, True, True]))
-    ch = charts.dot_intervals([industry_label(i, lang) for i in ind.industry], ind.composite.to_numpy(),
-                              ind.ci_low.to_numpy(), ind.ci_high.to_numpy(), title=t("chart_industries", lang),
-                              xlabel=t("score_axis", lang), ref=float(comp.score), ref_label=t("overall_line", lang))
-    all_charts["industries"] = ch
-    sec.chart(ch)
+    add_chart(sec, "industries", lambda: charts.dot_intervals(
+        [industry_label(i, lang) for i in ind.industry], ind.composite.to_numpy(), ind.ci_low.to_numpy(),
+        ind.ci_high.to_numpy(), title=t("chart_industries", lang), xlabel=t("score_axis", lang),
+        ref=float(comp.score), ref_label=t("overall_line", lang)))
     if finite(width["median"]):
         sec.p((f"{width['n']} 个行业的排名区间宽度中位数为 {width['median']:.0f} 位。") if zh else
               (f"The median width of the {width['n']} industries' rank intervals is {width['median']:.0f} places."),
@@ -169,10 +173,9 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     sec = Section("profiles", t("sec_profiles", lang))
     heat = ind.set_index("industry")[codes]
     heat.index = [industry_label(i, lang) for i in heat.index]
-    ch = charts.heatmap(heat, title=t("chart_heatmap", lang), col_labels=[f"{c}\n{names[c]}" for c in codes],
-                        reference=[float(ov.loc[c].score) for c in codes], colorbar_label=t("diff_overall", lang))
-    all_charts["heatmap"] = ch
-    sec.chart(ch)
+    add_chart(sec, "heatmap", lambda: charts.heatmap(
+        heat, title=t("chart_heatmap", lang), col_labels=[f"{c}\n{names[c]}" for c in codes],
+        reference=[float(ov.loc[c].score) for c in codes], colorbar_label=t("diff_overall", lang)))
     headers = [t("industry", lang)] + [f"{c} {names[c]}" for c in codes] + [t("composite", lang)]
     rows = [[industry_label(r["industry"], lang)] + [fmt(r[c]) for c in codes] + [fmt(r["composite"])]
             for _, r in ind.iterrows()]
@@ -198,10 +201,9 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
         d = drivers[drivers["level"].astype(str).map(_level_key) == level]
         if d.empty:
             continue
-        ch = charts.quadrant(d.reset_index(drop=True), title=t(key, lang), xlabel=t("importance", lang),
-                             ylabel=t("volatility", lang), quadrant_text=qtext)
-        all_charts[f"quadrant_{level}"] = ch
-        sec.chart(ch)
+        add_chart(sec, f"quadrant_{level}", lambda d=d, key=key: charts.quadrant(
+            d.reset_index(drop=True), title=t(key, lang), xlabel=t("importance", lang), ylabel=t("volatility", lang),
+            quadrant_text=qtext))
     headers = [t("level", lang), t("code", lang), t("indicator", lang), t("correlation", lang),
                t("relative_weight", lang), t("tau", lang), t("quadrant", lang), t("quadrant_prob", lang)]
     rows = []
@@ -409,7 +411,8 @@ def build_industry_report(result: Any, study: Mapping, *, rates: pd.DataFrame | 
     fmts = check_formats(formats, ("html", "pdf", "xlsx", "png"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc, sheets, made = industry_document(result, study, rates=rates, lang=lang)
+    doc, sheets, made = industry_document(result, study, rates=rates, lang=lang,
+                                          with_charts=bool({"html", "pdf", "png"} & set(fmts)))
     paths: dict[str, Path] = {}
     html = render_html("industry.html", doc) if {"html", "pdf"} & set(fmts) else ""
     if "html" in fmts:
