@@ -57,12 +57,13 @@ def _is_complete(values: pd.Series) -> pd.Series:
 def disposition_table(cases: pd.DataFrame, lang: str = "zh-CN") -> pd.DataFrame:
     """Counts of cases by disposition code, with AAPOR group and description, most frequent first."""
     col = _disp_col(cases)
-    counts = cases[col].astype("string").fillna("—").str.strip().value_counts()
+    # cases without a code (sample not yet released) are not part of the dispositions or the rates
+    counts = cases[col].astype("string").str.strip().replace("", pd.NA).dropna().value_counts()
     rows = []
     for code, n in counts.items():
         sym, label = disposition_label(code, lang)
         rows.append({"disposition": str(code), "symbol": sym, "label": label, "count": int(n),
-                     "share": n / max(1, len(cases))})
+                     "share": n / max(1, int(counts.sum()))})
     out = pd.DataFrame(rows, columns=["disposition", "symbol", "label", "count", "share"])
     return out.sort_values(["disposition"], kind="stable").reset_index(drop=True)
 

@@ -302,6 +302,8 @@ def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, 
             cases = db.frames.cases_frame(db.session, db.study_id)
             attempts = db.frames.attempts_frame(db.session, db.study_id, mask_phones=True)
             target = int((db.definition.get("quota") or {}).get("per_enterprise", 20))
+            if quotas is None:
+                quotas = _quota_board(db)
             tz = (db.definition.get("calling_rules") or {}).get("timezone_default", tz)
         finally:
             db.close()
@@ -315,6 +317,23 @@ def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, 
                                    formats=formats or ("html", "pdf", "xlsx"), tz=tz, target=target)
     for fmt, path in paths.items():
         click.echo(f"{fmt}: {path}")
+
+
+def _quota_board(db: _DB):
+    """Per-enterprise targets and completes from the supervisors' quota board (targets may differ per
+    enterprise); None when that service is unavailable (completes are then counted from the cases)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    try:
+        from cati.services.supervision import quota_board
+    except ImportError:
+        return None
+    rows = quota_board(db.session, db.study, dt.datetime.now(dt.UTC))
+    return pd.DataFrame([{"enterprise_id": r.external_id, "enterprise_name": r.name, "industry": r.industry,
+                          "target": r.quota_target, "completes": r.completes, "in_progress": r.in_progress}
+                         for r in rows]) if rows else None
 
 
 def _check_admin(db: _DB, username: str | None) -> None:
