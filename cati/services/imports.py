@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # the C string encoder json.dumps uses
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -88,8 +88,9 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be read (missing, unknown format, missing required columns, bad mapping)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reject:
+class Reject(NamedTuple):
+    """A rejected row: its line in the file (header = line 1) and why. Unpacks as ``(line, reason)``."""
+
     line: int
     reason: str
 
@@ -331,14 +332,17 @@ class _RejectWriter:
         self._fh: io.TextIOBase | None = None
         self._w = None
 
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
+        self._w = csv.writer(self._fh)
+        self._w.writerow([*self.header, "line", "reason"])
+
     def write(self, line: int, values: list[str], reason: str) -> None:
         if self.path is None:
             return
         if self._w is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-            self._w = csv.writer(self._fh)
-            self._w.writerow([*self.header, "line", "reason"])
+            self._open()
         n = len(self.header)
         if values and values[0].startswith("\x00csv-error"):
             values = []
@@ -347,9 +351,14 @@ class _RejectWriter:
         self._w.writerow([*own, line, reason, *values[n:]])
 
     def close(self) -> str | None:
-        if self._fh is not None:
-            self._fh.close()
-        return str(self.path) if self._w is not None else None
+        """Close the file; with no reject at all it still holds the header, so a rejects file left from an
+        earlier run never passes for this one's."""
+        if self.path is None:
+            return None
+        if self._w is None:
+            self._open()
+        self._fh.close()
+        return str(self.path)
 
 
 # ------------------------------------------------------------------------------------------------ industries

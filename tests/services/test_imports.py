@@ -405,3 +405,15 @@ def test_background_writer_raises_a_failed_write(session, study, ents):
             w.submit([(sql, [(existing, "重复")])])
             w.close()
     assert "unique" in str(err.value).lower() or "duplicate" in str(err.value).lower()
+
+
+def test_rejects_file_always_reflects_the_last_run(session, study, ents, tmp_path):
+    rej = tmp_path / "r.csv"
+    bad = write_csv(tmp_path / "bad.csv", SAMPLE_HEADER, [["Z1", "E404", "13812340077", "", ""]])
+    report = import_sample(session, study, bad, rejects_path=rej)
+    line, reason = report.rejects[0]
+    assert line == 2 and "E404" in reason
+    good = write_csv(tmp_path / "good.csv", SAMPLE_HEADER, [["Z2", "E001", "13812340078", "", ""]])
+    report = import_sample(session, study, good, rejects_path=rej)
+    assert report.rejected == 0 and report.rejects_path == str(rej)
+    assert read_rejects(rej) == []  # header only: the earlier run's rejects are gone
