@@ -41,7 +41,16 @@ def _codes_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
 
 
 def _recode(codes: np.ndarray, spec: ScoringSpec) -> np.ndarray:
-    """Answer codes → item scores via a lookup table; missing codes, empty and unknown codes → NaN."""
+    """Answer codes → item scores via a lookup table; missing codes, empty and unknown codes → NaN.
+
+    Float codes use NaN for empty; integer codes (as validated by ``clean_arrays``) use any negative value."""
+    if np.issubdtype(codes.dtype, np.integer):
+        top = int(max(max(spec.item_scores), codes.max(initial=0)))
+        table = np.full(top + 2, np.nan)  # index = code + 1; index 0 = empty
+        for code, score in spec.item_scores.items():
+            if code >= 0:
+                table[code + 1] = score
+        return table[np.maximum(codes, -1).astype(np.intp) + 1]
     top = int(max(max(spec.item_scores), max(spec.missing_codes, default=0))) + 1
     table = np.full(top + 1, np.nan)
     for code, score in spec.item_scores.items():
