@@ -731,8 +731,9 @@ def import_sample(
     report = ImportReport("sample", str(path), table.encoding)
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
-        # Take SQLite's write lock before reading max(id), so no other writer can slip in between.
-        session.execute(update(Study).where(Study.id == study.id).values(version=Study.version))
+        # Take SQLite's write lock before reading max(id), so no other writer can slip in between. (A driver-level
+        # no-op UPDATE: through Core it would also bump studies.updated_at.)
+        session.connection().exec_driver_sql("UPDATE studies SET id = id WHERE id = ?", (study.id,))
 
     sid = study.id
     enterprises = {
