@@ -105,7 +105,15 @@ def read_responses_csv(path: str | Path, spec: ScoringSpec | None = None) -> pd.
 
 def complete_mask(frame: pd.DataFrame) -> np.ndarray:
     """Boolean mask of complete interviews: ``complete`` true/1 if that column exists, else ``status`` in
-    (complete, completed, 1.1, I), else every row."""
+    (complete, completed, 1.1, I), else every row.
+
+    Examples
+    --------
+    >>> complete_mask(pd.DataFrame({"complete": ["1", "0", "true", "no"]})).tolist()
+    [True, False, True, False]
+    >>> complete_mask(pd.DataFrame({"status": ["complete", "partial", "1.1"]})).tolist()
+    [True, False, True]
+    """
     if "complete" in frame.columns:
         col = frame["complete"]
         if col.dtype == bool:

@@ -78,6 +78,16 @@ class ScoreResult:
         -------
         dict
             Name (``enterprise_scores`` …) → path written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from scoring.synthetic import make_synthetic_responses
+        >>> from scoring.spec import default_spec
+        >>> res = score_study(make_synthetic_responses(6, 2, 60, seed=1), default_spec(), n_boot=0)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     sorted(p.name for p in res.write(d).values())
+        ['drivers.csv', 'enterprise_scores.csv', 'industry_scores.csv', 'method.json', 'overall.json', 'respondent_scores.csv']
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
