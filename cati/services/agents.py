@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cati.models import CallAttempt, Interview, InterviewStatus, User
@@ -110,9 +110,12 @@ def shift_counters(session: Session, user_id: int, now: datetime) -> ShiftCounte
     row = state_of(session, user_id, now)
     since = row.shift_started_at
     codes = sorted(contact_codes())
+    # A contact: coded with a contact code, or answered by a person and not coded yet (a call in progress).
+    person = and_(CallAttempt.answered_at.is_not(None), CallAttempt.outcome.is_(None),
+                  func.coalesce(CallAttempt.machine_detection, "").not_in(["MACHINE", "FAX"]))
     dials, contacts = session.execute(
         select(func.count(CallAttempt.id),
-               func.count(CallAttempt.id).filter(CallAttempt.outcome.in_(codes)))
+               func.count(CallAttempt.id).filter(or_(CallAttempt.outcome.in_(codes), person)))
         .where(CallAttempt.interviewer_id == user_id, CallAttempt.requested_at >= since)
     ).one()
     completes = session.scalar(

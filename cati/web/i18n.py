@@ -108,6 +108,13 @@ T: dict[str, dict[str, str]] = {
     "quota_full": {"zh-CN": "该企业配额已满，不能开始新的访问", "en": "The enterprise's quota is full; no new interview"},
     "not_your_case": {"zh-CN": "此样本不在您手上", "en": "This case is not yours"},
     "code_call": {"zh-CN": "结束通话并记录结果", "en": "End the call and code the outcome"},
+    "wd_0": {"zh-CN": "周一", "en": "Mon"},
+    "wd_1": {"zh-CN": "周二", "en": "Tue"},
+    "wd_2": {"zh-CN": "周三", "en": "Wed"},
+    "wd_3": {"zh-CN": "周四", "en": "Thu"},
+    "wd_4": {"zh-CN": "周五", "en": "Fri"},
+    "wd_5": {"zh-CN": "周六", "en": "Sat"},
+    "wd_6": {"zh-CN": "周日", "en": "Sun"},
     # ---- interview
     "question": {"zh-CN": "题目", "en": "Question"},
     "progress": {"zh-CN": "进度", "en": "Progress"},

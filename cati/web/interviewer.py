@@ -140,6 +140,17 @@ def mask_text(text: str | None) -> str:
     return _DIGITS.sub(lambda m: mask_phone(m.group(0)), text)
 
 
+def show_phone(e164: str) -> str:
+    """A full number, grouped for reading aloud / dialing by hand: +86 mobile 139 0000 0001, else as stored.
+    Only for the interviewer holding the case."""
+    if e164.startswith("+86") and len(e164) == 14 and e164[3] == "1":
+        n = e164[3:]
+        return f"{n[:3]} {n[3:7]} {n[7:]}"
+    if e164.startswith("+86"):
+        return "0" + e164[3:]
+    return e164
+
+
 def _held_case(user: User) -> Case | None:
     return db.session.scalars(
         select(Case).where(Case.status == CaseStatus.CLAIMED, Case.claimed_by_id == user.id)
@@ -230,6 +241,13 @@ def console():
     if case is not None:
         renew_claim(db.session, case.id, user.id, now, rules)
         view.update(_case_view(case, user, study, now, lang))
+    elif state.call_id:
+        # The last dial ended on the network's word (busy, no answer, dead number…): say so once.
+        a = db.session.scalar(select(CallAttempt).where(CallAttempt.call_id == state.call_id))
+        if a is not None and a.outcome_source == "auto" and a.outcome in catalogue():
+            session["last_call"] = t("auto_outcome", label=f"{a.outcome} {catalogue()[a.outcome].text(lang)}")
+        if a is None or a.status == AttemptStatus.ENDED:
+            state.call_id = None
     desired = _agent_status_for(view, state.status)
     if desired != state.status:
         state = agents.set_state(db.session, user.id, desired, now, reason=state.pause_reason,
@@ -238,7 +256,7 @@ def console():
     db.session.commit()
     since_text = local(state.since_at, rules.timezone_default).strftime("%H:%M")
     return render_template("interviewer/console.html", state=state, counters=counters, view=view,
-                           since_text=since_text,
+                           since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
                            last=session.pop("last_call", None))
 
@@ -285,10 +303,14 @@ def _case_view(case: Case, user: User, study: Study, now: datetime, lang: str) -
     attempt = _current_attempt(case, user)
     interview = open_interview(db.session, case.id)
     dialable = [p for p in case.phones if p.status.value == "ok"]
+    industry = ""
+    if ent.industry is not None:
+        industry = (ent.industry.name_en or ent.industry.name) if lang == "en" else ent.industry.name
+    lt = local(now, case.timezone)
     view = {
-        "case": case, "enterprise": ent, "industry": ent.industry.name if ent.industry else "",
+        "case": case, "enterprise": ent, "industry": industry,
         "phones": dialable, "history": history, "intro": intro,
-        "local_now": local(now, case.timezone).strftime("%Y-%m-%d %H:%M (%a)"),
+        "local_now": f"{lt:%Y-%m-%d %H:%M} {t('wd_' + str(lt.weekday()))}",
         "appointment": appointment and {
             "due": local(appointment.due_at, case.timezone).strftime("%Y-%m-%d %H:%M"),
             "note": mask_text(appointment.note)},
@@ -341,6 +363,7 @@ def _step_view(interview: Interview, case: Case, user: User, study: Study, lang:
     view["progress"] = {"pos": pos, "total": total, "pct": int(100 * (pos - 1) / max(total, 1))}
     rendered = q.render(code, lang, ctx)
     view["question"] = rendered
+    view["section"] = _section_names(study, lang).get(rendered["section"] or "")
     view["current"] = answers.get(code)
     view["is_end"] = rendered["type"] == "info" and q.next_code(answers, code) is None
     view["grid"] = None
@@ -359,6 +382,15 @@ def _step_view(interview: Interview, case: Case, user: User, study: Study, lang:
             view["grid"] = [{"code": c, "text": q.render(c, lang, ctx)["text"], "value": answers.get(c),
                              "current": c == code} for c in codes]
     return view
+
+
+def _section_names(study: Study, lang: str) -> dict[str, str]:
+    """Indicator names by section code (A → 呼叫便利程度), shown above the rating items."""
+    names = {}
+    for ind in (study.definition.get("indicators") or []):
+        name = ind.get("name") or {}
+        names[ind.get("code")] = name.get(lang) or name.get("zh-CN") or ""
+    return names
 
 
 def _render_step(interview, case, user, study, lang, **kw) -> str:
@@ -401,7 +433,7 @@ def answer(interview_id: int):
     q = questionnaire_for(study)
     code = request.form.get("code") or ""
     answers = answers_of(db.session, interview, q)
-    if code not in q.path(answers):
+    if not _answerable(q, answers, code, interview.current_question or q.first()):
         # A stale page (another tab moved on, or routing changed): show the current state instead.
         db.session.rollback()
         return _json_or_redirect({"ok": False, "error": t("interview_ended"), "reload": True}, 409)
@@ -431,6 +463,17 @@ def answer(interview_id: int):
     html = _render_step(interview, case, user, study, lang)
     db.session.commit()
     return _json_or_redirect({"ok": True, "html": html, "code": interview.current_question})
+
+
+def _answerable(q, answers: dict, code: str, current: str) -> bool:
+    """Only the current question, one before it on the route (changing an earlier answer), or a row of the
+    current rating grid may be answered: skipping ahead is not possible, even with a hand-made request."""
+    path = q.path(answers)
+    if code not in path or current not in path:
+        return False
+    if path.index(code) <= path.index(current):
+        return True
+    return code in q.grid_codes(answers, current)
 
 
 @bp.post("/interview/<int:interview_id>/back")

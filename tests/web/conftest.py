@@ -4,6 +4,7 @@ console runs on the real clock, and the calling window must be open whenever the
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from cati.db import transaction
-from cati.models import CallAttempt, Role
+from cati.models import CallAttempt, Role, User
 from tests import factories
 
 
@@ -50,12 +51,29 @@ def world(console_app, session_factory, study):
     with transaction(session_factory) as s:
         ent = factories.enterprise(s, study, name="招商银行")
         ids = factories.cases(s, study, ent, 5, timezone=tz, next_call_at=datetime.now(UTC) - timedelta(minutes=5))
-        a = factories.user(s, Role.INTERVIEWER, username="ann", display_name="王芳", extension="8001")
-        b = factories.user(s, Role.INTERVIEWER, username="bob", display_name="李强", extension="8002")
-        sup = factories.user(s, Role.SUPERVISOR, username="sue")
+        a = fast_user(s, "ann", Role.INTERVIEWER, display_name="王芳", extension="8001")
+        b = fast_user(s, "bob", Role.INTERVIEWER, display_name="李强", extension="8002")
+        sup = fast_user(s, "sue", Role.SUPERVISOR)
         out = {"enterprise_id": ent.id, "case_ids": ids, "tz": tz, "ann": a.id, "bob": b.id, "sue": sup.id,
                "study_id": study.id}
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _password_hash() -> str:
+    from cati.services.users import hash_password
+
+    return hash_password("password-123")
+
+
+def fast_user(s, username: str, role: Role, **kw) -> User:
+    """A user with password "password-123", hashed once per test session (argon2 costs ~0.5 s a hash on a
+    busy machine; the sign-in itself still verifies it for real)."""
+    user = User(username=username, display_name=kw.pop("display_name", username), password_hash=_password_hash(),
+                role=role, **kw)
+    s.add(user)
+    s.flush()
+    return user
 
 
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -237,7 +237,8 @@
       if (badge) { badge.textContent = labels[d.state] || d.state; badge.className = "badge cs-" + d.state; }
       if (d.state === "ended") es.close();
       // The page's panels depend on the call state: let the server render the new one.
-      if ((d.state === "answered" || d.state === "machine" || d.state === "ended") && d.state !== shown) {
+      if (work.dataset.mode !== "interview" && d.state !== shown &&
+          (d.state === "answered" || d.state === "machine" || d.state === "ended")) {
         shown = d.state;
         window.location.reload();
       }
