@@ -52,6 +52,7 @@ from reports.render import (
 __all__ = ["build_enterprise_reports", "prepare", "EnterpriseData", "enterprise_document", "report_stem"]
 
 _TEXT_COLUMNS = ("OPEN1", "text", "verbatim", "answer")
+_TIER_SIG = {"above": "above", "below": "below", "not_different": "none"}
 
 
 @dataclass
@@ -210,7 +211,8 @@ def comparison_frame(data: EnterpriseData, eid: str, level: int) -> pd.DataFrame
     """Scores of enterprise ``eid`` with its benchmarks, one row per indicator (level 1, plus composite) or item.
 
     Columns: code, name, last_wave, score, ci_low, ci_high, base, province, industry, all_mean, diff, sig
-    (sig in above / below / none: the enterprise's 95 % interval lies wholly above / below the industry mean).
+    (sig in above / below / none: the enterprise's 95 % interval lies wholly above / below the industry mean;
+    for the composite, scoring's tier — its multiple-comparison-corrected test — so the two never disagree).
     """
     e = data.enterprises.loc[eid]
     ind = data.industry_means.loc[e["industry"]]
@@ -246,6 +248,8 @@ def comparison_frame(data: EnterpriseData, eid: str, level: int) -> pd.DataFrame
             "diff": score - bench if finite(score) and finite(bench) else np.nan,
             "sig": _sig(score, lo, hi, bench),
         })
+        if code == "composite" and e.get("tier") in _TIER_SIG:
+            rows[-1]["sig"] = _TIER_SIG[e["tier"]]  # scoring's corrected test, so the row agrees with the tier
     return pd.DataFrame(rows)
 
 
@@ -307,6 +311,9 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
         h += [t("this_industry", lang), t("all_enterprises", lang), t("vs_industry", lang), t("significance", lang)]
         return h
 
+    def numeric() -> list[bool]:
+        return [False] + [True] * (len(headers()) - 2) + [False]  # label and significance text wrap
+
     def rows(frame: pd.DataFrame, with_code: bool) -> tuple[list[list[str]], list[str]]:
         out, classes = [], []
         for r in frame.itertuples():
@@ -332,7 +339,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
               f"{fmt(comp.industry)}, all enterprises {fmt(comp.all_mean)}. Composite tier: {tier_label(tier, lang) or '—'} "
               f"(multiple-comparison correction: {data.correction or '—'}).", "lead")
     r1, c1 = rows(lv1, True)
-    sec.table(Table(headers(), r1, row_classes=c1))
+    sec.table(Table(headers(), r1, row_classes=c1, numeric=numeric()))
     if with_charts:
         series: dict[str, list[float]] = {}
         if has_prev:
@@ -348,16 +355,18 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
                                   lo=data.floor_1)
         doc.meta.setdefault("charts", []).append(tpl.render(list(series.values())))
         sec.chart(doc.meta["charts"][-1])
-    sec.p(("显著性：本企业 95% 区间整体高于（▲）或低于（▼）本行业均值；一级指标区间来自自助法，二级指标区间为正态近似，"
-           "均未做多重比较校正，宜作描述性参考。") if zh else
-          ("Significance: the enterprise's 95% interval lies wholly above (▲) or below (▼) the industry mean; "
-           "indicator intervals are bootstrap, item intervals normal approximations, neither corrected for "
-           "multiple comparisons — read them as descriptive."), "note")
+    sec.p(("显著性：综合得分一行采用分层检验结果（与本行业其他企业比较的 Welch t 检验，已做多重比较校正）；一级和二级"
+           "指标行表示本企业 95% 区间整体高于（▲）或低于（▼）本行业均值（一级指标区间来自自助法，二级指标为正态近似），"
+           "未做多重比较校正，宜作描述性参考。") if zh else
+          ("Significance: the composite row is the tier test (Welch t against the industry's other enterprises, "
+           "corrected for multiple comparisons); indicator and item rows mark a 95% interval wholly above (▲) or "
+           "below (▼) the industry mean (bootstrap intervals for indicators, normal approximations for items), "
+           "not corrected for multiple comparisons — read them as descriptive."), "note")
     doc.sections.append(sec)
 
     sec = Section("items", t("sec_items", lang))
     r2, c2 = rows(lv2, True)
-    sec.table(Table(headers(), r2, row_classes=c2, small=True))
+    sec.table(Table(headers(), r2, row_classes=c2, small=True, numeric=numeric()))
     if with_charts:
         series2 = {t("this_enterprise", lang): lv2["score"].tolist(),
                    t("this_industry", lang): lv2["industry"].tolist()}

@@ -261,7 +261,8 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
             rows.append(row)
             classes.append(str(r.get("tier")) if r.get("tier") in ("above", "below") else "")
         sec.h3(f"{industry_label(industry, lang)}（{len(sub)}）" if zh else f"{industry_label(industry, lang)} ({len(sub)})")
-        sec.table(Table(headers, rows, small=True, row_classes=classes))
+        sec.table(Table(headers, rows, small=True, row_classes=classes,
+                        numeric=[False, True, True, True, False] + [True] * (len(headers) - 5)))
     doc.sections.append(sec)
 
     # 7. method -----------------------------------------------------------------------------------------------

@@ -95,6 +95,10 @@ def test_significance_flags_follow_the_interval_rule(result, study):
     for eid in data.enterprises.index:
         for level in (1, 2):
             f = comparison_frame(data, eid, level)
+            if level == 1:  # the composite row follows scoring's corrected tier
+                tier = data.enterprises.loc[eid, "tier"]
+                assert f.set_index("code").loc["composite", "sig"] == {"not_different": "none"}.get(tier, tier)
+                f = f[f.code != "composite"]
             ok = f.dropna(subset=["ci_low", "ci_high", "industry"])
             assert (ok.loc[ok.sig == "above", "ci_low"] > ok.loc[ok.sig == "above", "industry"]).all()
             assert (ok.loc[ok.sig == "below", "ci_high"] < ok.loc[ok.sig == "below", "industry"]).all()
