@@ -522,30 +522,35 @@ def _missing(*pairs: tuple[str, str]) -> str | None:
 class _Ids:
     """Primary keys assigned by us, so phone rows can reference their case inside one executemany.
 
-    SQLite: max(id)+1… (the import holds the write lock, taken before reading the maximum). PostgreSQL:
-    values drawn from the table's own sequence in blocks, so concurrent writers never collide.
+    SQLite: max(id)+1, +2, … (the import holds the write lock, taken before reading the maximum).
+    PostgreSQL: values drawn from the table's own sequence in blocks, so concurrent writers never collide
+    (ids of a block left unused at the end are a gap in the sequence, as after any rolled-back insert).
     """
 
-    def __init__(self, session: Session, table: Table):
-        self.session, self.table = session, table
+    def __init__(self, session: Session, table: Table, block: int = CHUNK):
+        self.session, self.table, self.block_size = session, table, block
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.block: list[int] = []
+        self.pos = 0
         if self.pg:
             self.seq = session.execute(
                 text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
+            self.next = 0
         else:
             self.next = (session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
 
-    def take(self, n: int) -> list[int]:
+    def __call__(self) -> int:
         if not self.pg:
-            ids = list(range(self.next, self.next + n))
-            self.next += n
-            return ids
-        if n == 0:
-            return []
-        rows = self.session.execute(
-            text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"), {"s": self.seq, "n": n})
-        return [r[0] for r in rows]
+            n = self.next
+            self.next = n + 1
+            return n
+        if self.pos >= len(self.block):
+            rows = self.session.execute(
+                text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
+                {"s": self.seq, "n": self.block_size})
+            self.block, self.pos = [r[0] for r in rows], 0
+        self.pos += 1
+        return self.block[self.pos - 1]
 
 
 CASE_COLS = ("id", "study_id", "enterprise_id", "case_ref", "replicate", "status", "timezone", "attempts",
@@ -772,10 +777,10 @@ def import_sample(
     seen_phones: dict[int, int] = {}
     tz_cache: dict[str, bool] = {}
     rejects = _RejectWriter(rejects_path, table.header)
-    case_ids = _Ids(session, Case.__table__)
-    phone_ids = _Ids(session, CasePhone.__table__)
-    case_buf: list[list[Any]] = []  # rows in CASE_COLS order, id filled at flush
-    phone_buf: list[list[Any]] = []  # [case index in case_buf, position, e164, kind, tz]
+    next_case_id = _Ids(session, Case.__table__)
+    next_phone_id = _Ids(session, CasePhone.__table__)
+    case_buf: list[tuple] = []  # rows in CASE_COLS order
+    phone_buf: list[tuple] = []  # rows in PHONE_COLS order
     conn = session.connection()
     case_sql, case_proc = _bulk_sql(conn, Case.__table__, CASE_COLS)
     phone_sql, phone_proc = _bulk_sql(conn, CasePhone.__table__, PHONE_COLS)
@@ -794,19 +799,10 @@ def import_sample(
     writer = _Writer(conn)
 
     def flush() -> None:
-        if not case_buf:
-            return
-        cids = case_ids.take(len(case_buf))
-        for row, cid in zip(case_buf, cids, strict=True):
-            row[0] = cid
-        pids = phone_ids.take(len(phone_buf))
-        phones = [
-            (pid, sid_v, cids[ci], pos, e164, kind, tz, ok_v, 0)
-            for pid, (ci, pos, e164, kind, tz) in zip(pids, phone_buf, strict=True)
-        ]
-        writer.submit([(case_sql, [tuple(r) for r in case_buf]), (phone_sql, phones)])
-        case_buf.clear()
-        phone_buf.clear()
+        if case_buf:
+            writer.submit([(case_sql, case_buf.copy()), (phone_sql, phone_buf.copy())])
+            case_buf.clear()
+            phone_buf.clear()
 
     with _big_cache(conn), writer:
         for line, values in table.rows:
@@ -887,15 +883,15 @@ def import_sample(
                 to_release.add(rkey)
             ready = rkey in released or rkey in to_release
             seen_refs[ref] = line
-            ci = len(case_buf)
-            case_buf.append([
-                0, sid_v, eid, ref, rep, ready_v if ready else unreleased_v, tz or numbers[0][3], 0, 0, false_v,
+            cid = next_case_id()
+            case_buf.append((
+                cid, sid_v, eid, ref, rep, ready_v if ready else unreleased_v, tz or numbers[0][3], 0, 0, false_v,
                 ("{" + ",".join([k + encode_basestring(values[i]) for i, k in extra_keys]) + "}") if sqlite_json
                 else json_v({h: values[i] for i, h in extra}), now_v,
-            ])
+            ))
             for pos, (key, e164, kind, ptz) in enumerate(numbers, start=1):
                 seen_phones[key] = line
-                phone_buf.append([ci, pos, e164, kind, ptz])
+                phone_buf.append((next_phone_id(), sid_v, cid, pos, e164, kind, ptz, ok_v, 0))
             imported += 1
             if len(case_buf) >= CHUNK:
                 flush()
