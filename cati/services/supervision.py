@@ -344,7 +344,8 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
     from the interviewer-state log) is given.
 
     Contacts are dials whose outcome reached a person (the catalogue's ``contacted``); refusals are 2.11x
-    outcomes (break-offs 2.12 are not counted as refusals here). Talk time runs from answer to hang-up.
+    outcomes (break-offs 2.12 are not counted as refusals here). Talk time is the time in the "talking"
+    state when the state log is given, else the dials' answer-to-hang-up time.
     Hours are the signed-in hours from ``agent_times["signed_in"]`` when known, else the span from the first
     to the last dial or interview of the shift.
     """
@@ -392,6 +393,8 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
             s.interview_s.append(_seconds(started, ended))
             times += [t for t in (started, ended) if t is not None]
         at = agent_times.get(uid) or {}
+        if "talking" in at:  # the state log knows talk time even for calls the dialer did not record
+            s.talk_s = at["talking"]
         s.wait_s = at.get("ready")
         s.wrap_s = at.get("wrap_up")
         s.paused_s = at.get("paused")

@@ -218,6 +218,11 @@ SUP_T: dict[str, dict[str, str]] = {
     "cs_final": {"zh-CN": "已结束", "en": "Final"},
     "cs_stopped": {"zh-CN": "已停止", "en": "Stopped"},
     "next_call": {"zh-CN": "下次拨打", "en": "Next call"},
+    "action_kind": {"zh-CN": "操作类型", "en": "Action"},
+    "ivs_in_progress": {"zh-CN": "进行中", "en": "in progress"},
+    "ivs_complete": {"zh-CN": "已完成", "en": "complete"},
+    "ivs_partial": {"zh-CN": "中途终止", "en": "broken off"},
+    "ivs_terminated": {"zh-CN": "已终止", "en": "terminated"},
     # qc
     "qc_flags": {"zh-CN": "质控标记", "en": "QC flags"},
     "flagged_only": {"zh-CN": "只看有标记的", "en": "Flagged only"},
@@ -830,6 +835,8 @@ def find_case():
 @viewer
 def case(case_id: int):
     """One case. Supervisors see its numbers in full here (opening a case is audited); analysts masked."""
+    from .i18n import current_language
+
     user = current_user()
     full = user.role in (Role.SUPERVISOR, Role.ADMIN)
     c = db.session.get(Case, case_id)
@@ -862,10 +869,23 @@ def case(case_id: int):
         people = _interviewer_choices(s)
         assigned = s.get(User, c.assigned_to_id).display_name if c.assigned_to_id else ""
         codes = [code for code in q.codes if q.study.question(code).type != "info"]
+        labels = _answer_labels(q.study, current_language())
         # Rendered inside the read session: the rows are live ORM objects.
         return render_template("supervisor/case.html", c=c, ent=c.enterprise, phones=phones, full=full,
                                attempts=attempts, interviews=interviews, answers=answers, revisions=revisions,
-                               trail=trail, people=people, assigned=assigned, codes=codes, tab="sample")
+                               trail=trail, people=people, assigned=assigned, codes=codes, labels=labels,
+                               tab="sample")
+
+
+def _answer_labels(spec, lang: str) -> dict[str, dict[int, str]]:
+    """{question: {code: label}} for coded questions (answers are shown as "4 满意")."""
+    out: dict[str, dict[int, str]] = {}
+    for question in spec.questions:
+        scale = spec.scales.get(question.scale) if getattr(question, "scale", None) else None
+        if scale is not None:
+            out[question.code] = {k: v.get(lang) or v.get("zh-CN") or "" for k, v in
+                                  {**scale.labels, **scale.missing}.items()}
+    return out
 
 
 @bp.post("/case/<int:case_id>/<any(stop, resume):action>")

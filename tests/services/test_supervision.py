@@ -147,13 +147,18 @@ def test_interviewer_shift_stats_by_hand(session_factory, study):
             s, st, start, end, agent_times=sv.agent_times(s, start, end))}
     x = stats[iv.id]
     assert (x.dials, x.contacts, x.completes, x.refusals) == (4, 3, 1, 1)
-    assert x.talk_s == 60 + 900 + 30
+    assert x.talk_s == 900  # the state log: talking from minute 10 to 25
     assert x.avg_interview_s == 14 * 60
     assert x.refusal_rate == pytest.approx(1 / 3)
     # signed in from −5 to 40 = 45 min → 1 complete / 0.75 h
     assert x.hours == pytest.approx(0.75) and x.completes_per_hour == pytest.approx(4 / 3)
     assert (x.wait_s, x.wrap_s, x.paused_s) == (900 + 180, 120, 600)
     assert stats[other.id].dials == 1 and stats[other.id].contacts == 0
+    with transaction(session_factory) as s:
+        plain = {x.interviewer_id: x for x in sv.interviewer_stats(s, st, start, end)}
+    # Without the state log: talk time from the dials (answer to hang-up), hours from first to last activity.
+    assert plain[iv.id].talk_s == 60 + 900 + 30 and plain[iv.id].wait_s is None
+    assert plain[iv.id].hours == pytest.approx(31.5 / 60)
 
 
 def test_dispositions_table_and_rates_by_hand(session_factory, study):
