@@ -94,9 +94,9 @@ def test_every_scripted_outcome_gives_the_right_attempt(backend, sim):
     # timings (virtual seconds carried in Timestamp headers, compressed 100x in real time)
     human = fold(backend.col.of(ids["13800000001"]))
     # sleeps never end early, scheduling jitter only adds (1 ms real = 0.1 s virtual)
-    assert 4 <= (human["answered_at"] - human["ringing_at"]).total_seconds() < 6
+    assert 4 <= (human["answered_at"] - human["ringing_at"]).total_seconds() < 10
     na = fold(backend.col.of(ids["13800000004"]))
-    assert 30 <= (na["ended_at"] - na["ringing_at"]).total_seconds() < 33
+    assert 30 <= (na["ended_at"] - na["ringing_at"]).total_seconds() < 40
     kinds = [e.kind for e in backend.col.of(ids["13800000002"])]
     assert kinds[:4] == ["placed", "ringing", "answered", "answered_machine"]
     # the Originate carried our id and the dialplan variables
