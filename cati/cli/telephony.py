@@ -58,6 +58,59 @@ def check() -> None:
     click.echo("OK / 正常")
 
 
+@telephony.command("worker")
+@click.option("--reconcile-every", default=60.0, type=float, show_default=True,
+              help="seconds between reconciliations of unfinished attempts with the server")
+def worker(reconcile_every: float) -> None:
+    """Store call events from Asterisk in the database (run exactly one per site).
+
+    接收 Asterisk 通话事件并写入数据库（每个站点运行一个）。Web workers place calls with events off;
+    this process listens, stores every event (idempotently) and ends attempts the server no longer has.
+    """
+    import signal
+    import threading
+    from datetime import UTC, datetime
+
+    from cati.cli.common import get_app
+    from cati.db import transaction
+    from cati.telephony.base import TelephonyError
+    from cati.telephony.dialer import BatchingEventSink, reconcile_attempts
+    from cati.telephony.factory import backend_from_env
+
+    app = get_app()
+    factory = app.extensions["cati.db"]["sessionmaker"]
+    try:
+        backend = backend_from_env()
+    except (ValueError, TelephonyError) as exc:
+        click.echo(f"FAILED / 失败: {exc}", err=True)
+        sys.exit(2)
+    if backend.name != "asterisk":
+        click.echo(f"{backend.name}: no event worker needed (Twilio posts webhooks; simulated runs in process)")
+        backend.close()
+        return
+    sink = BatchingEventSink(factory)
+    backend.subscribe(sink)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"listening to AMI {backend.host}:{backend.port} ({backend.client_name}); Ctrl-C to stop")
+    try:
+        while not stop.wait(reconcile_every):
+            try:
+                live = backend.live_call_ids()
+            except TelephonyError as exc:
+                click.echo(f"reconcile skipped: {exc}", err=True)
+                continue
+            with transaction(factory) as s:
+                ended = reconcile_attempts(s, backend.name, live, datetime.now(UTC))
+            if ended:
+                click.echo(f"ended {len(ended)} attempt(s) no longer on the server")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        backend.close()
+        sink.close()
+
+
 @telephony.command("amisim")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5038, type=int)

@@ -142,8 +142,10 @@ class AmiCallTracker:
     clock : UTC now; used when a message has no ``Timestamp`` header.
     """
 
-    def __init__(self, emit: Callable[[CallEvent], None], clock: Callable[[], datetime] | None = None):
+    def __init__(self, emit: Callable[[CallEvent], None], clock: Callable[[], datetime] | None = None, *,
+                 adopt: bool = True):
         self.emit = emit
+        self.adopt = adopt
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tracks: dict[str, _Track] = {}
         self._by_uid: dict[str, str] = {}
@@ -239,7 +241,9 @@ class AmiCallTracker:
             return
         t = self._find(msg)
         if t is None:
-            return
+            t = self._adopt(msg)
+            if t is None:
+                return
         at = self._at(msg)
         uid = msg.get("Uniqueid")
         if ev == "Newchannel":
@@ -341,6 +345,33 @@ class AmiCallTracker:
                     self._end(t, at, msg)  # respondent-first: Reason may still follow; sent again then
             return
 
+    def _adopt(self, msg: Message) -> _Track | None:
+        """Start tracking a call placed by another process (web worker with events off).
+
+        Our Originate sets ``CATI_CALL_ID=<call id>`` on the originated legs; its VarSet (or a
+        ``ChanVariable: CATI_CALL_ID=…`` header) on a channel whose Linkedid is that id identifies a
+        CATI call. The two Local halves are assumed alive from then on.
+        """
+        if not self.adopt:
+            return None
+        linked = msg.get("Linkedid")
+        value = None
+        if msg.get("Event") == "VarSet" and msg.get("Variable") == "CATI_CALL_ID":
+            value = msg.get("Value")
+        else:
+            cv = msg.get("ChanVariable")
+            for item in cv if isinstance(cv, list) else [cv] if cv else []:
+                k, _, v = item.partition("=")
+                if k == "CATI_CALL_ID":
+                    value = v
+        if not value or value != linked or value in self.tracks:
+            return None
+        self.register(value, interviewer_first=True)
+        t = self.tracks[value]
+        t.seen = True
+        t.live.update({value, f"{value};2"})
+        return t
+
     def _answer(self, t: _Track, at: datetime, msg: Message) -> None:
         if t.answered or t.ended:
             return
@@ -394,7 +425,7 @@ class AmiAdapter:
         self._on_message = on_message
         self._on_disconnect = on_disconnect
 
-    def connect(self, host: str, port: int, username: str, secret: str, timeout: float) -> dict:
+    def connect(self, host: str, port: int, username: str, secret: str, timeout: float, events: bool = True) -> dict:
         """Connect and log in; return facts (banner version). Raise TelephonyError on refusal."""
         raise NotImplementedError
 
@@ -450,7 +481,7 @@ class PanoramiskAdapter(AmiAdapter):
             fut.cancel()
             raise TelephonyError("AMI action timed out / AMI 请求超时") from exc
 
-    def connect(self, host, port, username, secret, timeout):
+    def connect(self, host, port, username, secret, timeout, events=True):
         from panoramisk import Manager
 
         adapter = self
@@ -487,6 +518,7 @@ class PanoramiskAdapter(AmiAdapter):
 
         async def go():
             m = GuardedManager(loop=self._loop, host=host, port=port, username=username, secret=secret,
+                               events="on" if events else "off",
                                ping_delay=10**6, ping_interval=10**6, reconnect_timeout=10**6)
             m.register_event("*", on_event)
             self._manager = m
@@ -577,7 +609,7 @@ class AsteriskAmiAdapter(AmiAdapter):
         self._closing = False
         self._up = False
 
-    def connect(self, host, port, username, secret, timeout):
+    def connect(self, host, port, username, secret, timeout, events=True):
         from asterisk.ami import AMIClient
         from asterisk.ami.action import Action
 
@@ -648,7 +680,8 @@ class AsteriskAmiAdapter(AmiAdapter):
             self._client = None
             raise TelephonyError(f"AMI unreachable at {host}:{port}: {exc} / 无法连接 AMI") from exc
         try:
-            f = client.send_action(Action("Login", {"Username": username, "Secret": secret}))
+            f = client.send_action(Action("Login", {"Username": username, "Secret": secret,
+                                                    "Events": "on" if events else "off"}))
         except OSError as exc:
             self.close_client()
             raise TelephonyError(f"AMI at {host}:{port} closed the connection during login / AMI 在登录时断开") from exc
@@ -752,12 +785,13 @@ class AmiBackend(TelephonyBackend):
                  *, client: str = "panoramisk", interviewer_channel: str = "Local/{ext}@cati-interviewer",
                  dial_context: str = "cati-dialout", ping_interval: float = 20.0,
                  backoff: tuple[float, float] = (0.5, 30.0), action_timeout: float = 10.0,
-                 connect: bool = True):
+                 connect: bool = True, events: bool = True):
         super().__init__(threaded_events=True)
         if client not in ADAPTERS:
             raise ValueError(f"CATI_AMI_CLIENT: unknown AMI client {client!r}; expected one of {sorted(ADAPTERS)}")
         self.host, self.port, self.username, self._secret = host, int(port), username, secret
         self.client_name = client
+        self.events_on = events  # False: actions only (web workers); one event worker stores events
         self.interviewer_channel = interviewer_channel
         self.dial_context = dial_context
         self.ping_interval = ping_interval
@@ -785,7 +819,8 @@ class AmiBackend(TelephonyBackend):
         """Connect and log in once (raises TelephonyError); starts the keep-alive thread."""
         adapter = self._new_adapter()
         try:
-            info = adapter.connect(self.host, self.port, self.username, self._secret, self.action_timeout)
+            info = adapter.connect(self.host, self.port, self.username, self._secret, self.action_timeout,
+                                   events=self.events_on)
         except Exception:
             try:
                 adapter.close()
@@ -847,16 +882,21 @@ class AmiBackend(TelephonyBackend):
         Returns the call ids ended with a technical cause. Calls still present keep their state
         (their events resume on the new connection).
         """
-        res = self._send({"Action": "CoreShowChannels"})
-        live = set()
-        for m in res if isinstance(res, list) else []:
-            if m.get("Event") == "CoreShowChannel":
-                live.add(m.get("Linkedid"))
-                live.add(m.get("Uniqueid"))
+        live = self.live_call_ids()
         lost = [c for c in self.tracker.active_calls() if c not in live]
         for c in lost:
             self.tracker.fail(c, "call lost while the AMI connection was down / AMI 断线期间通话丢失")
         return lost
+
+    def live_call_ids(self) -> set[str]:
+        """Linkedids (= our call ids) and Uniqueids of every channel Asterisk has now (CoreShowChannels)."""
+        res = self._send({"Action": "CoreShowChannels"})
+        live: set[str] = set()
+        for m in res if isinstance(res, list) else []:
+            if m.get("Event") == "CoreShowChannel":
+                live.add(m.get("Linkedid"))
+                live.add(m.get("Uniqueid"))
+        return live
 
     def _keepalive(self) -> None:
         while not self._closed.wait(self.ping_interval):

@@ -137,6 +137,31 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
         record_outcome(session, case, code, now, interviewer_id=attempt.interviewer_id)
 
 
+def reconcile_attempts(session: Session, backend_name: str, live: set[str], now: datetime, *,
+                       grace_s: float = 120.0) -> list[str]:
+    """End attempts the telephony server no longer has (a lost event stream, a crashed worker).
+
+    Every attempt of ``backend_name`` that is not ended, was requested more than ``grace_s`` ago (an
+    Originate may still be on its way) and whose call id is not in ``live`` (see
+    :meth:`cati.telephony.ami.AmiBackend.live_call_ids`) ends now with cause 41, so that no attempt stays
+    "ringing" forever; its automatic outcome is then 3.16 unless it had been answered. Flush only.
+    """
+    from datetime import timedelta
+
+    stale = session.scalars(
+        select(CallAttempt).where(CallAttempt.backend == backend_name, CallAttempt.status != AttemptStatus.ENDED,
+                                  CallAttempt.requested_at < now - timedelta(seconds=grace_s))
+    ).all()
+    ended = []
+    for a in stale:
+        if a.call_id in live:
+            continue
+        apply_event(session, CallEvent(a.call_id, ENDED, now, hangup_cause=41,
+                                       cause_text="not found on the telephony server / 服务器上已无此通话"), now=now)
+        ended.append(a.call_id)
+    return ended
+
+
 def code_attempt(session: Session, attempt: CallAttempt, outcome: str) -> CallAttempt:
     """The interviewer's own code for an attempt; it wins over any automatic one from then on."""
     attempt.outcome = outcome

@@ -35,12 +35,14 @@ def _need(env: Mapping[str, str], name: str, why: str) -> str:
     return value
 
 
-def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool = True) -> TelephonyBackend:
+def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool = True,
+                     events: bool = True) -> TelephonyBackend:
     """The backend named by ``CATI_TELEPHONY``, configured from ``environ`` (default ``os.environ``).
 
     Raises ``ValueError`` naming the missing or malformed variable, and
     :class:`~cati.telephony.base.TelephonyError` when an Asterisk server is unreachable or refuses
-    the credentials (``connect=True``).
+    the credentials (``connect=True``). ``events=False`` gives an action-only AMI connection (web
+    workers); one ``cati telephony worker`` process then stores the events.
     """
     env = os.environ if environ is None else environ
     kind = (env.get("CATI_TELEPHONY") or "simulated").strip().lower()
@@ -69,7 +71,7 @@ def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool 
             client=client,
             interviewer_channel=env.get("CATI_AMI_INTERVIEWER_CHANNEL") or "Local/{ext}@cati-interviewer",
             dial_context=env.get("CATI_AMI_DIAL_CONTEXT") or "cati-dialout",
-            connect=connect,
+            connect=connect, events=events,
         )
     from .twilio_backend import TwilioBackend, local_http_client
 

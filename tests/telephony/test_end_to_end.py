@@ -116,3 +116,49 @@ def test_interview_end_to_end(app, study, kind):
         backend.close()
         for fn in cleanup:
             fn()
+
+
+@pytest.mark.parametrize("client", ["panoramisk", "asterisk-ami"])
+def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client):
+    """Production shape: a web process dials on an action-only AMI connection; one event worker (which never
+    saw the Originate) adopts the call from its CATI_CALL_ID and stores the attempt; reconciliation ends
+    attempts the server no longer has."""
+    from datetime import timedelta
+
+    from cati.telephony.dialer import reconcile_attempts
+
+    factory = app.extensions["cati.db"]["sessionmaker"]
+    with transaction(factory) as s:
+        st = s.get(Study, study.id)
+        ent = f.enterprise(s, st, quota=5)
+        ids = f.cases(s, st, ent, 2)
+        iv = f.user(s, extension="1001")
+        iv_id = iv.id
+        busy_number = s.get(Case, ids[0]).phones[0].e164
+    sim = AmiSimServer(scripts={busy_number.lstrip("+"): Script("busy")}, default=Script("human", talk_s=10_000),
+                       time_scale=0.01)
+    sim.start()
+    web = AmiBackend(sim.host, sim.port, "cati", "good", client=client, events=False)
+    worker = AmiBackend(sim.host, sim.port, "cati", "good", client=client)
+    sink = BatchingEventSink(factory)
+    worker.subscribe(sink)
+    seen_by_web = []
+    web.subscribe(seen_by_web.append)
+    try:
+        busy_call = dial_and_commit(factory, web, ids[0], None, iv_id, "1001", now=NOW)
+        a = wait_for(factory, busy_call, lambda a: a.status == AttemptStatus.ENDED)
+        assert (a.hangup_cause, a.outcome, a.outcome_source) == (17, "3.12", "auto")
+        assert seen_by_web == []  # the web process got no events
+        live_call = dial_and_commit(factory, web, ids[1], None, iv_id, "1001", now=NOW)
+        wait_for(factory, live_call, lambda a: a.answered_at is not None)
+        later = NOW + timedelta(hours=1)
+        with transaction(factory) as s:
+            assert reconcile_attempts(s, "asterisk", worker.live_call_ids(), later) == []  # still up
+            assert reconcile_attempts(s, "asterisk", set(), later) == [live_call]  # server lost it
+        a = wait_for(factory, live_call, lambda a: a.status == AttemptStatus.ENDED)
+        assert a.hangup_cause == 41 and a.outcome is None  # answered: the interviewer codes it
+    finally:
+        sink.close()
+        web.close()
+        worker.close()
+        sim.stop()
