@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cati.models import Case, CasePhone, PhoneStatus
+from cati.models import Case, CasePhone, CaseStatus, PhoneStatus
 from cati.models.calls import AttemptStatus, CallAttempt
 
 from .base import (
@@ -134,6 +134,13 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
             phone = session.get(CasePhone, attempt.phone_id)
             if phone is not None and phone.status == PhoneStatus.OK:
                 phone.status = PhoneStatus.INVALID
+            if any(p.status == PhoneStatus.OK for p in case.phones if p.id != attempt.phone_id):
+                # Only this number is dead: the case stays open and its next number is tried next.
+                case.last_outcome = code
+                case.status = CaseStatus.READY
+                case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
+                case.next_call_at = now
+                return
         record_outcome(session, case, code, now, interviewer_id=attempt.interviewer_id)
 
 

@@ -257,3 +257,21 @@ def test_progressive_dialer_with_a_case_provider_and_refused_calls(session_facto
         assert a.status == AttemptStatus.ENDED and a.outcome_source == "system" and "trunk down" in a.notes
         assert s.get(Case, a.case_id).attempts == 0
     assert datetime.now(UTC)  # keep imports honest
+
+
+def test_dead_number_with_a_second_number_keeps_the_case_open(session_factory, study):
+    data = seed(session_factory, study, n=2)
+    with transaction(session_factory) as s:
+        s.add(CasePhone(study_id=study.id, case_id=data["case_ids"][0], position=2, e164="+8613700000002",
+                        kind="mobile", status="ok", attempts=0))
+    one, two = attempt_for(session_factory, data, 0), attempt_for(session_factory, data, 1)
+    with transaction(session_factory) as s:
+        for cid in (one, two):
+            apply_event(s, ev(cid, "ended", 2, hangup_cause=1, dial_status="CHANUNAVAIL"), now=T0)
+    with session_factory() as s:
+        a1, a2 = (s.scalar(select(CallAttempt).where(CallAttempt.call_id == c)) for c in (one, two))
+        assert a1.outcome == a2.outcome == "4.32"
+        c1, c2 = s.get(Case, a1.case_id), s.get(Case, a2.case_id)
+        assert s.get(CasePhone, a1.phone_id).status == PhoneStatus.INVALID
+        assert (c1.status, c1.final_disposition, c1.next_call_at) == ("ready", None, T0)  # try the other number
+        assert (c2.status, c2.final_disposition) == ("final", "4.32")  # its only number is dead
