@@ -1,0 +1,737 @@
+"""The discrete-event fieldwork simulator: virtual interviewers and respondents on a virtual clock, driving the
+real scheduler, dialer event path, interview services and database.
+
+One event queue (``heapq``) holds interviewer log-ins, "ready for the next case", call ends and an hourly
+supervisor tick (automatic replicate release, end-of-sample check). Each event is one committed transaction:
+
+* ready → the strategy claims a case (for ``ours``: ``scheduling.next_case``), committed at once;
+* the dial → ``dialer.start_attempt`` and simulated call events folded in by ``dialer.apply_event`` (the same
+  path the AMI and Twilio backends use: busy, no answer, machine, invalid numbers are coded automatically);
+* a person answers → the interviewer codes the contact (callback with an appointment, soft/hard refusal,
+  do-not-call) with ``record_outcome``, or starts the interview (``start_interview`` reserves a quota slot),
+  stores the answers in bulk (``save_answers``) and completes, breaks off or terminates it when the call ends.
+
+The simulated telephony is the event stream built here (``cati/telephony/simulated.py`` did not exist when this
+was written); the events carry realistic timings, Q.850 causes and machine-detection verdicts.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import random
+import tempfile
+import time as wall
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cati.db import transaction
+from cati.models import (
+    CallAttempt,
+    Case,
+    CaseStatus,
+    Enterprise,
+    Interview,
+    PhoneStatus,
+    Role,
+    Study,
+    User,
+)
+from cati.services import scheduling
+from cati.services.dispositions import final_disposition
+from cati.services.interviews import (
+    break_off,
+    complete_interview,
+    questionnaire_for,
+    save_answer,
+    save_answers,
+    start_interview,
+    terminate_interview,
+)
+from cati.services.scheduling import Claim, NoCaseReason, QuotaFull, record_outcome, rules_for
+from cati.telephony.base import CallEvent
+from cati.telephony.dialer import apply_event, code_attempt, start_attempt
+
+from .answers import AnswerBank, partial, refusal_answers, screen_out_answers
+from .report import FieldworkReport
+from .strategies import Strategy, baseline_finish, baseline_start, make_strategy
+from .world import PARTS, Population, Respondent, World, part_of_day, uniform
+
+SIM_PASSWORD = "sim-interviewer-1"
+
+
+# ------------------------------------------------------------------------------------------------------- setup
+
+
+def write_study_files(directory: Path, n_enterprises: int, per_enterprise: int, quota: int, seed: int
+                      ) -> tuple[Path, Path]:
+    """Enterprise and sample CSV files (UTF-8) of invented enterprises in the 15 industries."""
+    from cati.services.imports import synthetic_enterprises, write_synthetic_sample
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ents = synthetic_enterprises(n_enterprises, seed=seed)
+    for e in ents:
+        e["quota"] = str(quota)
+    ep = directory / "enterprises.csv"
+    with ep.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(ents[0]))
+        w.writeheader()
+        w.writerows(ents)
+    sp = directory / "sample.csv"
+    write_synthetic_sample(sp, [e["enterprise_id"] for e in ents], per_enterprise, seed=seed)
+    return ep, sp
+
+
+def setup_study(factory: sessionmaker, world: World, *, n_enterprises: int | None = None, seed: int = 1,
+                release: str = "first", workdir: Path | None = None) -> int:
+    """Install the default study (if needed) and import enterprises and sample through the real import
+    services, unless the study already has enterprises. Returns the study id."""
+    from cati.services.imports import import_enterprises, import_sample
+    from cati.services.studies import default_study_file, install_study
+
+    sample = world["sample"]
+    n = n_enterprises or sample["enterprises"]
+    with transaction(factory) as s:
+        study = install_study(s, default_study_file())
+        study_id = study.id
+        has = s.scalar(select(func.count()).select_from(Enterprise).where(Enterprise.study_id == study_id))
+    if has:
+        return study_id
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="cati-sim-")
+        workdir = Path(tmp.name)
+    try:
+        ep, sp = write_study_files(Path(workdir), n, sample["per_enterprise"], sample["quota"], seed)
+        with transaction(factory) as s:
+            study = s.get(Study, study_id)
+            rep = import_enterprises(s, study, ep)
+            if rep.rejected:
+                raise ValueError(f"simulated enterprises rejected: {rep.summary()}")
+        with transaction(factory) as s:
+            study = s.get(Study, study_id)
+            rep = import_sample(s, study, sp, release=release, replicate_size=sample["replicate_size"])
+            if rep.rejected:
+                raise ValueError(f"simulated sample rejected: {rep.summary()}")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    with transaction(factory) as s:
+        # import_sample releases replicate 1 without a next call time, and next_case only offers cases whose
+        # next_call_at has come: make released, never-dialed cases callable from the start (reported to the lead).
+        s.execute(update(Case).where(Case.study_id == study_id, Case.status == CaseStatus.READY,
+                                     Case.next_call_at.is_(None))
+                  .values(next_call_at=world.start().astimezone(UTC)).execution_options(synchronize_session=False))
+    scheduling.invalidate_timezone_cache()
+    return study_id
+
+
+def ensure_interviewers(factory: sessionmaker, count: int, converters: int, *, prefix: str = "sim",
+                        password: str = SIM_PASSWORD) -> list[tuple[int, str, bool]]:
+    """``count`` interviewer users (``sim01`` …, the first ``converters`` of them refusal converters), created if
+    missing. Returns (id, username, converter)."""
+    from cati.services.users import create_user
+
+    out = []
+    with transaction(factory) as s:
+        for k in range(1, count + 1):
+            name = f"{prefix}{k:02d}"
+            u = s.scalar(select(User).where(User.username == name))
+            if u is None:
+                u = create_user(s, name, password, Role.INTERVIEWER, display_name=f"模拟访员{k:02d}",
+                                extension=f"8{k:03d}")
+            u.refusal_converter = k <= converters
+            out.append((u.id, u.username, u.refusal_converter))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- simulation
+
+
+@dataclass
+class VInterviewer:
+    id: int
+    name: str
+    converter: bool
+    weekend: bool
+    login_at: datetime | None = None
+    shift_end: datetime | None = None
+    idle_since: datetime | None = None
+    token: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Call:
+    """A call whose interview is running (between its answer and its end)."""
+
+    case_id: int
+    attempt_id: int
+    call_id: str
+    interview_id: int
+    answers: dict
+    result: str  # complete | break_off
+    respondent: Respondent
+    answered_at: datetime
+
+
+@dataclass
+class _State:
+    soft_refused: bool = False
+    broke_off: bool = False
+    answers: dict | None = None  # the whole answer set of a broken-off interview, for its resumption
+
+
+@dataclass(order=True)
+class _Event:
+    at: datetime
+    seq: int
+    kind: str = field(compare=False)
+    iv: int = field(compare=False, default=-1)
+    payload: object = field(compare=False, default=None)
+
+
+class Simulator:
+    """Run one simulated fieldwork on a database.
+
+    Parameters
+    ----------
+    factory : sessionmaker of the database (migrated). The default study is installed if missing; enterprises
+        and sample are imported unless the study already has some (then the hidden respondents are attached to
+        the existing cases, in case order).
+    world : the world's parameters.
+    strategy : ``ours`` (default), ``call_list``, ``quexs_style`` or ``oracle``.
+    seed : everything random (world, answers, tie-breaks) follows from it.
+    n_enterprises, n_interviewers : override the world's sample.enterprises / interviewers.count.
+    progress : called with the number of new quota completes after each complete.
+    """
+
+    def __init__(self, factory: sessionmaker, world: World, *, strategy: str = "ours", seed: int = 1,
+                 n_enterprises: int | None = None, n_interviewers: int | None = None,
+                 progress: Callable[[int], None] | None = None, workdir: Path | None = None):
+        self.factory = factory
+        self.world = world
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.progress = progress
+        self.n_interviewers = n_interviewers or world["interviewers"]["count"]
+        self.strategy: Strategy = make_strategy(strategy, self.reachable)
+        self.study_id = setup_study(factory, world, n_enterprises=n_enterprises, seed=seed,
+                                    release=self.strategy.release, workdir=workdir)
+        with factory() as s:
+            self.study = s.get(Study, self.study_id)
+            s.expunge(self.study)
+            self.rules = rules_for(self.study)
+            ents = s.execute(select(Enterprise.id, Enterprise.quota_target).where(Enterprise.study_id == self.study_id)
+                             .order_by(Enterprise.id)).all()
+            rows = s.execute(select(Case.id, Case.enterprise_id).where(Case.study_id == self.study_id)
+                             .order_by(Case.enterprise_id, Case.id)).all()
+        self.enterprise_index = {eid: i for i, (eid, _q) in enumerate(ents)}
+        self.quota = {eid: q for eid, q in ents}
+        sizes = [0] * len(ents)
+        for _cid, eid in rows:
+            sizes[self.enterprise_index[eid]] += 1
+        self.population = Population(world, sizes, seed)
+        self.respondent_of: dict[int, Respondent] = {}
+        pos = 0
+        for cid, _eid in rows:
+            self.respondent_of[cid] = self.population.respondents[pos]
+            pos += 1
+        quota = max(self.quota.values()) if self.quota else world["sample"]["quota"]
+        self.answers = AnswerBank(len(ents), quota, seed)
+        users = ensure_interviewers(factory, self.n_interviewers, min(world["interviewers"]["refusal_converters"],
+                                                                      self.n_interviewers))
+        n_weekend = max(1, round(len(users) * world["interviewers"]["weekend_share"])) if users else 0
+        self.interviewers = [VInterviewer(uid, name, conv, weekend=k < n_weekend)
+                             for k, (uid, name, conv) in enumerate(users)]
+        self.questionnaire = questionnaire_for(self.study)
+        self.state: dict[int, _State] = {}
+        self.appointments: dict[int, tuple[datetime, bool]] = {}
+        self.calls: dict[int, _Call] = {}
+        self.start = world.start().astimezone(UTC)
+        self.deadline = self.start + timedelta(days=world["max_days"])
+        self.queue: list[_Event] = []
+        self._seq = 0
+        self.closing = False
+        self.end_reason = "running"
+        self.end_at: datetime | None = None
+        self.last_activity = self.start
+        self.quota_collisions = 0
+        self.overquota = 0
+        self.completes = 0
+        self.quota_total = sum(self.quota.values())
+        self.time_use: Counter[str] = Counter()
+        self.part_dials: Counter[str] = Counter()
+        self.part_contacts: Counter[str] = Counter()
+        self.useful = Counter()  # enterprise id → completes so far (quota counting)
+
+    # -------------------------------------------------------------------------------------------- world view
+    def reachable(self, case_id: int, when: datetime) -> bool:
+        """Would a person answer this case's number at ``when``? (The oracle's knowledge; pickup noise and
+        busy lines aside.)"""
+        r = self.respondent_of[case_id]
+        if r.invalid or r.blocks:
+            return False
+        appt = self.appointments.get(case_id)
+        if appt is not None and appt[0] - timedelta(minutes=15) <= when <= appt[0] + timedelta(minutes=60):
+            return appt[1]
+        return self.population.available(r, when)
+
+    # ------------------------------------------------------------------------------------------------ events
+    def _push(self, at: datetime, kind: str, iv: int = -1, payload: object = None) -> None:
+        self._seq += 1
+        heapq.heappush(self.queue, _Event(at, self._seq, kind, iv, payload))
+
+    def _next_shift(self, iv: VInterviewer, after: datetime) -> tuple[datetime, datetime] | None:
+        zone = self.world.zone
+        day = after.astimezone(zone).date()
+        for offset in range(0, 8):
+            d = day + timedelta(days=offset)
+            if d.weekday() >= 5 and not iv.weekend:
+                continue
+            for a, b in self.world.shifts_on(d):
+                start = datetime.combine(d, a, zone).astimezone(UTC)
+                end = datetime.combine(d, b, zone).astimezone(UTC)
+                if end > after:
+                    return max(start, after), end
+        return None
+
+    def _schedule_login(self, k: int, after: datetime) -> None:
+        nxt = self._next_shift(self.interviewers[k], after)
+        if nxt is not None and nxt[0] < self.deadline:
+            self._push(nxt[0], "login", k, nxt[1])
+
+    def _logout(self, k: int, at: datetime, back_at: datetime | None = None) -> None:
+        """Log off at ``at``; log in again at ``back_at`` if that is inside the same shift, else next shift."""
+        iv = self.interviewers[k]
+        if iv.login_at is None:
+            return
+        iv.seconds += max(0.0, (at - iv.login_at).total_seconds())
+        end = iv.shift_end
+        iv.login_at = iv.shift_end = iv.idle_since = None
+        iv.token += 1
+        if self.closing:
+            return
+        if back_at is not None and end is not None and back_at < end:
+            self._push(back_at, "login", k, end)
+        else:
+            self._schedule_login(k, max(end or at, at, back_at or at))
+
+    def _ready(self, k: int, at: datetime) -> None:
+        iv = self.interviewers[k]
+        if self.closing or iv.shift_end is None or at >= iv.shift_end:
+            self._logout(k, at)
+            return
+        self._push(at, "ready", k, iv.token)
+
+    # -------------------------------------------------------------------------------------------------- run
+    def run(self) -> FieldworkReport:
+        t0 = wall.perf_counter()
+        for k in range(len(self.interviewers)):
+            self._schedule_login(k, self.start)
+        self._push(self.start, "tick")
+        while self.queue:
+            ev = heapq.heappop(self.queue)
+            if ev.at >= self.deadline and not self.closing:
+                self._close(self.deadline, "max_days")
+            if ev.kind == "login":
+                if self.closing:
+                    continue
+                iv = self.interviewers[ev.iv]
+                iv.login_at, iv.shift_end, iv.idle_since = ev.at, ev.payload, None
+                self._push(ev.at, "ready", ev.iv, iv.token)
+            elif ev.kind == "ready":
+                iv = self.interviewers[ev.iv]
+                if ev.payload != iv.token or iv.login_at is None:
+                    continue
+                if self.closing or ev.at >= iv.shift_end:
+                    self._logout(ev.iv, ev.at)
+                    continue
+                self._claim_and_dial(ev.iv, ev.at)
+            elif ev.kind == "call_end":
+                self._end_interview(ev.iv, ev.at, ev.payload)
+            elif ev.kind == "tick":
+                self._tick(ev.at)
+        end = self.end_at or self.last_activity
+        for k in range(len(self.interviewers)):
+            self._logout(k, end)
+        return self._report(end, wall.perf_counter() - t0)
+
+    def _close(self, at: datetime, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.end_reason = reason
+        self.end_at = at
+        for k, iv in enumerate(self.interviewers):
+            if iv.login_at is not None and k not in self.calls:
+                self._logout(k, at)
+
+    def _tick(self, at: datetime) -> None:
+        if self.closing:
+            return
+        with transaction(self.factory) as s:
+            if self.strategy.auto_release:
+                study = s.get(Study, self.study_id)
+                scheduling.auto_release(s, study, at)
+            open_cases = s.scalar(
+                select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
+                .where(Case.study_id == self.study_id,
+                       Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED, CaseStatus.UNRELEASED]),
+                       Enterprise.completes < Enterprise.quota_target))
+        if not open_cases and not self.calls:
+            self._close(at, "sample_exhausted")
+            return
+        self._push(at + timedelta(hours=1), "tick")
+
+    # ------------------------------------------------------------------------------------------------ claims
+    def _claim_and_dial(self, k: int, at: datetime) -> None:
+        iv = self.interviewers[k]
+        with transaction(self.factory) as s:
+            got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
+        if not isinstance(got, Claim):
+            if got.reason == NoCaseReason.QUOTAS_FULL:
+                self._close(at, "quotas_filled")
+                return
+            if iv.idle_since is None:
+                iv.idle_since = at
+            idle_limit = timedelta(minutes=self.world["interviewers"]["idle_leave_minutes"])
+            hint = got.next_callable_at
+            if hint is None or hint <= at + timedelta(seconds=30):
+                # "Callable now" yet nothing was handed out (e.g. an appointment in its grace period that is
+                # already being served): look again in a few minutes.
+                hint = at + timedelta(minutes=5)
+            if hint - at > idle_limit or at - iv.idle_since >= idle_limit:
+                # Nothing to do for a while: log off (unpaid) and come back when work is due.
+                self.time_use["idle"] += (at - iv.idle_since).total_seconds()
+                self._logout(k, at, back_at=hint if hint - at > idle_limit else at + idle_limit)
+                return
+            self._ready(k, hint)
+            return
+        if iv.idle_since is not None:
+            self.time_use["idle"] += (at - iv.idle_since).total_seconds()
+            iv.idle_since = None
+        self.last_activity = at
+        end = self._dial(k, got, at)
+        if end is not None:
+            self._ready(k, end)
+
+    def _event(self, s: Session, call_id: str, kind: str, at: datetime, **facts) -> None:
+        apply_event(s, CallEvent(call_id, kind, at, backend_call_id=None, **facts), now=at)
+
+    def _dial(self, k: int, claim: Claim, at: datetime) -> datetime | None:
+        """Dial a claimed case. Returns when the interviewer is ready again (None: an interview is running)."""
+        iv = self.interviewers[k]
+        p = self.world.params
+        timing = p["timing"]
+        rng = self.rng
+        t = at + timedelta(seconds=p["interviewers"]["preview_seconds"])
+        wrap = timedelta(seconds=p["interviewers"]["wrap_up_seconds"])
+        with transaction(self.factory) as s:
+            case = s.get(Case, claim.case_id)
+            if claim.appointment_id:
+                scheduling.serve_appointment(s, claim.appointment_id)
+            phone = next((ph for ph in sorted(case.phones, key=lambda ph: (ph.attempts, ph.position))
+                          if ph.status == PhoneStatus.OK), None)
+            if phone is None:  # nothing dialable (cannot happen with imported sample): release the claim
+                record_outcome(s, case, "3.90", t, interviewer_id=iv.id, rules=self.rules)
+                return t + wrap
+            r = self.respondent_of[case.id]
+            attempt = start_attempt(s, case, phone, iv.id, "simulated", "simulated", now=t,
+                                    call_id=str(uuid.UUID(int=rng.getrandbits(128))))
+            n = case.attempts
+            call_id = attempt.call_id
+            self._event(s, call_id, "placed", t)
+            part = part_of_day(t.astimezone(self.world.zone).time())
+            part_name = PARTS[part] if part is not None else "night"
+            self.part_dials[part_name] += 1
+            kind = self._network(r, case.id, t, n)
+            if kind == "invalid":
+                end = t + timedelta(seconds=timing["invalid_seconds"])
+                self._event(s, call_id, "ended", end, hangup_cause=1, cause_text="Unallocated (unassigned) number")
+                self.time_use["invalid"] += (end - at).total_seconds()
+                return end + wrap
+            ring = t + timedelta(seconds=2)
+            if kind in ("busy", "blocked"):
+                end = t + timedelta(seconds=timing["busy_seconds"])
+                cause = 17 if kind == "busy" else 21
+                self._event(s, call_id, "ended", end, hangup_cause=cause)
+                self.time_use[kind] += (end - at).total_seconds()
+                return end + wrap
+            self._event(s, call_id, "ringing", ring)
+            if kind == "no_answer":
+                end = ring + timedelta(seconds=timing["no_answer_timeout_seconds"])
+                self._event(s, call_id, "ended", end, hangup_cause=19, originate_reason=3, dial_status="NOANSWER")
+                self.time_use["no_answer"] += (end - at).total_seconds()
+                return end + wrap
+            lo, hi = timing["ring_before_answer_seconds"]
+            answered = ring + timedelta(seconds=rng.uniform(lo, hi))
+            if kind == "machine":
+                self._event(s, call_id, "answered_machine", answered, amd_status="MACHINE")
+                end = answered + timedelta(seconds=timing["machine_seconds"])
+                self._event(s, call_id, "ended", end, hangup_cause=16)
+                self.time_use["machine"] += (end - at).total_seconds()
+                return end + wrap
+            # A person answered: the interviewer takes over.
+            self._event(s, call_id, "answered_human", answered, amd_status="HUMAN")
+            self.part_contacts[part_name] += 1
+            return self._contact(s, k, case, attempt, r, at, answered)
+
+    def _network(self, r: Respondent, case_id: int, t: datetime, n: int) -> str:
+        resp = self.world["respondents"]
+        if r.invalid:
+            return "invalid"
+        if r.blocks:
+            return "blocked"
+        if uniform(self.seed, 11, r.index, n) < resp["busy"]:
+            return "busy"
+        if self.reachable(case_id, t) and uniform(self.seed, 13, r.index, n) < resp["pickup"]:
+            return "human"
+        return "machine" if r.voicemail else "no_answer"
+
+    def _decide(self, r: Respondent, iv: VInterviewer, case_id: int, n: int) -> str:
+        con = self.world["contact"]
+        st = self.state.setdefault(r.index, _State())
+        if st.broke_off:
+            return "resume"
+        if uniform(self.seed, 17, r.index, n) < con["callback"]:
+            return "callback"
+        if r.refuser:
+            if st.soft_refused:
+                if not r.converts:
+                    return "hard_refusal"
+            elif r.hard_refuser:
+                return "dnc" if r.do_not_call else "hard_refusal"
+            else:
+                return "soft_refusal"
+        if not r.eligible:
+            return "screen_out"
+        if uniform(self.seed, 19, r.index, n) < con["break_off"]:
+            return "break_off"
+        return "complete"
+
+    def _seconds(self, key: str) -> timedelta:
+        lo, hi = self.world["timing"][key]
+        return timedelta(seconds=self.rng.uniform(lo, hi))
+
+    def _appointment(self, r: Respondent, case_id: int, at: datetime) -> datetime | None:
+        if not self.strategy.uses_appointments:
+            return None
+        due = self.population.best_time_after(r, at, self.rules.windows_on)
+        kept = uniform(self.seed, 23, r.index, int(due.timestamp())) < self.world["contact"]["appointment_kept"]
+        self.appointments[case_id] = (due, kept)
+        return due
+
+    def _contact(self, s: Session, k: int, case: Case, attempt: CallAttempt, r: Respondent, at: datetime,
+                 answered: datetime) -> datetime | None:
+        iv = self.interviewers[k]
+        wrap = timedelta(seconds=self.world["interviewers"]["wrap_up_seconds"])
+        decision = self._decide(r, iv, case.id, case.attempts)
+        st = self.state[r.index]
+        if decision in ("callback", "soft_refusal", "dnc"):
+            key = {"callback": "callback_seconds", "soft_refusal": "refusal_seconds", "dnc": "refusal_seconds"}
+            end = answered + self._seconds(key[decision])
+            code = {"callback": "2.21", "soft_refusal": "2.113", "dnc": "2.114"}[decision]
+            code_attempt(s, attempt, code)
+            appt = self._appointment(r, case.id, end) if decision == "callback" else None
+            record_outcome(s, case, code, end, interviewer_id=iv.id, appointment_at=appt, rules=self.rules)
+            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            if decision == "soft_refusal":
+                st.soft_refused = True
+            self.time_use["contact_no_interview"] += (end - at).total_seconds()
+            return end + wrap
+        # Everything else goes through the questionnaire: consent, screening, the interview.
+        try:
+            interview = self._start(s, case, iv, answered, attempt)
+        except QuotaFull:
+            self.quota_collisions += 1
+            end = answered + timedelta(seconds=20)
+            code_attempt(s, attempt, "2.21")
+            record_outcome(s, case, "2.21", end, interviewer_id=iv.id, rules=self.rules)
+            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            self.time_use["contact_no_interview"] += (end - at).total_seconds()
+            return end + wrap
+        if decision in ("hard_refusal", "screen_out"):
+            answers = refusal_answers() if decision == "hard_refusal" else screen_out_answers(self.rng)
+            end = answered + self._seconds("refusal_seconds" if decision == "hard_refusal" else "screen_out_seconds")
+            step = save_answers(s, interview, answers, user_id=iv.id, now=end)
+            code = step.termination if step is not None and step.termination else (
+                "2.112" if decision == "hard_refusal" else "4.70")
+            self._finish(s, interview, code, end, iv)
+            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            self.time_use["contact_no_interview"] += (end - at).total_seconds()
+            return end + wrap
+        # A real interview: it runs for minutes; the quota slot stays reserved until it ends.
+        timing = self.world["timing"]
+        minutes = max(timing["interview_minutes_min"],
+                      self.rng.gauss(timing["interview_minutes_mean"], timing["interview_minutes_sd"]))
+        full = self.answers.draw(self.enterprise_index[case.enterprise_id])
+        result = "complete"
+        if decision == "break_off":
+            st.answers = full
+            share = self.rng.uniform(0.3, 0.8)
+            minutes *= share
+            full = partial(full, share)
+            result = "break_off"
+            st.broke_off = True
+        elif decision == "resume":
+            minutes *= 0.5
+            full = st.answers or full
+            st.broke_off = False
+        end = answered + timedelta(minutes=minutes)
+        self.calls[k] = _Call(case.id, attempt.id, attempt.call_id, interview.id, full, result, r, answered)
+        self._push(end, "call_end", k, None)
+        return None
+
+    def _start(self, s: Session, case: Case, iv: VInterviewer, at: datetime, attempt: CallAttempt) -> Interview:
+        if self.strategy.reserves_quota:
+            return start_interview(s, case, iv.id, at, attempt_id=attempt.id)
+        return baseline_start(s, case, iv.id, at, attempt.id, self.questionnaire.first())
+
+    def _finish(self, s: Session, interview: Interview, code: str, at: datetime, iv: VInterviewer,
+                appointment_at: datetime | None = None) -> None:
+        if not self.strategy.reserves_quota:
+            over = baseline_finish(s, interview, code, at, interviewer_id=iv.id, appointment_at=appointment_at)
+            if code == "1.1":
+                self._count_complete(s, interview, over)
+            return
+        if code == "1.1":
+            complete_interview(s, interview, at, user_id=iv.id)
+            self._count_complete(s, interview, False)
+        elif code == "2.12":
+            break_off(s, interview, at, user_id=iv.id, appointment_at=appointment_at)
+        else:
+            terminate_interview(s, interview, code, at, user_id=iv.id)
+
+    def _count_complete(self, s: Session, interview: Interview, over: bool) -> None:
+        eid = s.get(Case, interview.case_id).enterprise_id
+        if over or self.useful[eid] >= self.quota[eid]:
+            self.overquota += 1
+            return
+        self.useful[eid] += 1
+        self.completes += 1
+        if self.progress:
+            self.progress(1)
+
+    def _end_interview(self, k: int, at: datetime, _payload) -> None:
+        call = self.calls.pop(k)
+        iv = self.interviewers[k]
+        with transaction(self.factory) as s:
+            interview = s.get(Interview, call.interview_id)
+            self._store_answers(s, interview, call.answers, iv, at)
+            if call.result == "complete":
+                self._finish(s, interview, "1.1", at, iv)
+            else:
+                appt = self._appointment(call.respondent, call.case_id, at)
+                self._finish(s, interview, "2.12", at, iv, appointment_at=appt)
+            self._event(s, call.call_id, "ended", at, hangup_cause=16)
+        self.time_use["interview"] += (at - call.answered_at).total_seconds()
+        self.last_activity = at
+        if self.completes >= self.quota_total and not self.closing:
+            self._close(at, "quotas_filled")
+        wrap = timedelta(seconds=self.world["interviewers"]["interview_wrap_up_seconds"])
+        if self.closing:
+            self._logout(k, at + wrap)
+            return
+        self._ready(k, at + wrap)
+
+    def _store_answers(self, s: Session, interview: Interview, answers: dict, iv: VInterviewer,
+                       at: datetime) -> None:
+        q = self.questionnaire
+        from cati.services.interviews import answers_of
+
+        if not answers_of(s, interview, q):
+            save_answers(s, interview, answers, user_id=iv.id, now=at)
+            return
+        # A resumed break-off: continue from where it stopped, one answer at a time.
+        code = interview.current_question
+        while code is not None and code in answers:
+            saved = save_answer(s, interview, code, answers[code], user_id=iv.id, now=at)
+            if saved.step.termination:
+                break
+            code = saved.step.next_code
+
+    # ------------------------------------------------------------------------------------------------ report
+    def _report(self, end: datetime, seconds: float) -> FieldworkReport:
+        import pandas as pd
+
+        from scoring.rates import response_rates
+
+        with self.factory() as s:
+            sid = self.study_id
+            dials = s.scalar(select(func.count()).select_from(CallAttempt).join(Case, Case.id == CallAttempt.case_id)
+                             .where(Case.study_id == sid)) or 0
+            by_outcome = dict(s.execute(
+                select(CallAttempt.outcome, func.count()).join(Case, Case.id == CallAttempt.case_id)
+                .where(Case.study_id == sid).group_by(CallAttempt.outcome)).all())
+            contacts = sum(v for o, v in by_outcome.items() if o and (o[0] in "12" or o in ("4.70", "4.80"))
+                           and o not in ("2.221", "2.222"))
+            ent_rows = s.execute(select(Enterprise.id, Enterprise.quota_target, Enterprise.completes)
+                                 .where(Enterprise.study_id == sid)).all()
+            open_by_ent = dict(s.execute(
+                select(Case.enterprise_id, func.count()).where(
+                    Case.study_id == sid,
+                    Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED, CaseStatus.UNRELEASED]),
+                    Case.attempts < self.rules.max_attempts)
+                .group_by(Case.enterprise_id)).all())
+            released = s.scalar(select(func.count()).select_from(Case).where(
+                Case.study_id == sid, Case.status != CaseStatus.UNRELEASED)) or 0
+            used = s.scalar(select(func.count()).select_from(Case).where(Case.study_id == sid, Case.attempts > 0)) or 0
+            disp = case_dispositions(s, sid, self.rules.max_attempts)
+        completes = sum(min(done, target) for _e, target, done in ent_rows)
+        overquota = sum(max(0, done - target) for _e, target, done in ent_rows)
+        short = sum(1 for e, target, done in ent_rows if done < target and open_by_ent.get(e, 0) > 0)
+        short_dry = sum(1 for e, target, done in ent_rows if done < target and open_by_ent.get(e, 0) == 0)
+        rates = {}
+        if len(disp):
+            row = response_rates(pd.DataFrame({"disposition": disp})).iloc[0]
+            rates = {k: float(row[k]) for k in ("RR1", "RR2", "RR3", "RR4", "COOP1", "COOP3", "REF1", "CON1", "e")}
+        zone = self.world.zone
+        days = (end.astimezone(zone).date() - self.start.astimezone(zone).date()).days + 1
+        hours = sum(iv.seconds for iv in self.interviewers) / 3600
+        use = {k: v / 3600 for k, v in sorted(self.time_use.items())}
+        return FieldworkReport(
+            strategy=self.strategy.name, world=self.world.name, seed=self.seed, enterprises=len(ent_rows),
+            interviewers=len(self.interviewers), quota_total=self.quota_total, completes=completes,
+            overquota=overquota, interviewer_hours=round(hours, 2), calendar_days=days, end_reason=self.end_reason,
+            dials=dials, contacts=contacts, sample_released=released, sample_used=used, short_enterprises=short,
+            short_without_sample=short_dry, quota_collisions=self.quota_collisions, wall_seconds=round(seconds, 2),
+            rates=rates, dials_by_outcome={str(k): v for k, v in sorted(by_outcome.items(), key=lambda kv: str(kv[0]))},
+            contact_rate_by_part={p: self.part_contacts[p] / n for p, n in self.part_dials.items() if n},
+            time_use_hours=use,
+        )
+
+
+def case_dispositions(session: Session, study_id: int, max_attempts: int) -> list[str]:
+    """Final AAPOR code of every released case; cases still open are coded as if closed now (the most
+    informative outcome of their attempts, 3.11 if never dialed)."""
+    out: list[str] = []
+    finals = session.execute(select(Case.final_disposition).where(
+        Case.study_id == study_id, Case.status == CaseStatus.FINAL)).all()
+    out.extend(d for (d,) in finals if d)
+    open_ids = list(session.scalars(select(Case.id).where(
+        Case.study_id == study_id, Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED, CaseStatus.STOPPED]))))
+    outcomes: dict[int, list[str]] = {cid: [] for cid in open_ids}
+    if open_ids:
+        for cid, outcome in session.execute(
+                select(CallAttempt.case_id, CallAttempt.outcome)
+                .join(Case, Case.id == CallAttempt.case_id)
+                .where(Case.study_id == study_id, Case.status != CaseStatus.FINAL, CallAttempt.outcome.is_not(None))
+                .order_by(CallAttempt.requested_at, CallAttempt.id)):
+            if cid in outcomes:
+                outcomes[cid].append(outcome)
+    for cid in open_ids:
+        out.append(final_disposition(outcomes[cid], cap_reached=True) or "3.11")
+    return out
+
+
+def simulate(factory: sessionmaker, world: World, **kw) -> FieldworkReport:
+    """Set up (if needed) and run one simulated fieldwork; see :class:`Simulator`."""
+    return Simulator(factory, world, **kw).run()

@@ -1,0 +1,302 @@
+"""Case selectors the simulator can run: ours (the real scheduler) and three yardsticks.
+
+All four work on the same tables with the same claim mechanics (``scheduling._claim``: a conditional update of
+the case's status) and the same coding of outcomes (``record_outcome`` and the interview services). They differ
+only in which case they hand out, and — for the two baselines — in how they count quotas:
+
+``ours``
+    :func:`cati.services.scheduling.next_case` as is, with automatic replicate release every hour.
+``call_list``
+    Cases in file order; any case whose last dial is older than a fixed delay is callable again; no
+    appointments; the quota is checked only when an interview completes (an enterprise closes when its
+    completes reach the target), so interviews running at the same time can overshoot it.
+``quexs_style``
+    queXS 1.16's documented ``get_case_id`` rules: callable if unlocked, last call older than its outcome's delay
+    (no answer / machine 180 min, busy 15 min, refusals 7 days, others 60 min), no future appointment, inside
+    the respondent-local calling hours, under the attempt cap, quota row open; order: due appointments first,
+    then quota-row priority 100 − round(100·done/target), then sample order, then oldest last call. The quota
+    counts completes only.
+``oracle``
+    Knows each respondent's hidden availability and number validity: dials a case only when a person would be
+    there to answer. Otherwise our rules (quota with interviews in progress, furthest-behind enterprise first,
+    appointments first, attempt cap). The upper bound.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from cati.models import (
+    Appointment,
+    AppointmentStatus,
+    Case,
+    CaseStatus,
+    Enterprise,
+    EnterpriseStatus,
+    Interview,
+    InterviewStatus,
+    Study,
+)
+from cati.services import scheduling
+from cati.services.calling import in_window
+from cati.services.scheduling import (
+    Claim,
+    NoCase,
+    NoCaseReason,
+    close_quota,
+    next_case,
+    record_outcome,
+    rules_for,
+)
+
+STRATEGIES = ("ours", "call_list", "quexs_style", "oracle")
+
+# queXS outcome delays (minutes) keyed by our AAPOR attempt outcome.
+QUEXS_DELAYS = {"3.13": 180, "3.14": 180, "2.221": 180, "2.222": 180, "3.15": 180, "3.12": 15, "3.16": 15,
+                "2.113": 7 * 24 * 60}
+QUEXS_DEFAULT_DELAY = 60
+CALL_LIST_DELAY_MINUTES = 60
+POLL = timedelta(minutes=5)
+
+
+class Strategy:
+    """Base: how cases are chosen and whether interviews reserve quota slots."""
+
+    name = "base"
+    reserves_quota = True  # interviews count against the quota while in progress (start_interview)
+    uses_appointments = True
+    release = "first"  # sample release at import: "first" replicate (then automatic release) or "all"
+    auto_release = False
+
+    def __init__(self, oracle_view=None):
+        self.view = oracle_view
+
+    def select(self, session: Session, study: Study, interviewer_id: int, now: datetime, *, converter: bool,
+               rng: random.Random) -> Claim | NoCase:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Ours(Strategy):
+    name = "ours"
+    auto_release = True
+
+    def select(self, session, study, interviewer_id, now, *, converter, rng):
+        return next_case(session, study, interviewer_id, now, converter=converter, rng=rng)
+
+
+def _open_zones(session: Session, study: Study, now: datetime) -> list[str]:
+    rules = rules_for(study)
+    return [tz for tz in scheduling._timezones(session, study.id, rules) if in_window(now, tz, rules)]
+
+
+def _baseline_no_case(session: Session, study: Study, now: datetime, open_zones: list[str],
+                      delays: dict[str, int], default_delay: int) -> NoCase:
+    """Why a baseline has nothing to call, and when its retry delays make something callable again."""
+    rules = rules_for(study)
+    open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE, Enterprise.completes < Enterprise.quota_target)
+    if not session.scalar(select(func.count()).select_from(Enterprise)
+                          .where(Enterprise.study_id == study.id, open_ent)):
+        return NoCase(NoCaseReason.QUOTAS_FULL)
+    n_open = session.scalar(
+        select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.attempts < rules.max_attempts,
+               open_ent))
+    if not n_open:
+        return NoCase(NoCaseReason.EXHAUSTED)
+    if not open_zones:
+        return NoCase(NoCaseReason.OUTSIDE_HOURS, now + POLL)
+    rows = session.execute(
+        select(Case.last_outcome, func.min(Case.last_called_at)).join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.attempts < rules.max_attempts,
+               Case.last_called_at.is_not(None), open_ent)
+        .group_by(Case.last_outcome)).all()
+    times = [last + timedelta(minutes=delays.get(outcome, default_delay)) for outcome, last in rows if last]
+    appt = session.scalar(select(func.min(Appointment.due_at)).where(
+        Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING, Appointment.due_at > now))
+    if appt is not None and delays is QUEXS_DELAYS:
+        times.append(appt)
+    later = [t for t in times if t > now]
+    return NoCase(NoCaseReason.WAITING, min(later) if later else now + timedelta(seconds=30))
+
+
+class CallList(Strategy):
+    name = "call_list"
+    reserves_quota = False
+    uses_appointments = False
+    release = "all"
+
+    def __init__(self, oracle_view=None, delay_minutes: int = CALL_LIST_DELAY_MINUTES):
+        super().__init__(oracle_view)
+        self.delay = timedelta(minutes=delay_minutes)
+
+    def select(self, session, study, interviewer_id, now, *, converter, rng):
+        rules = rules_for(study)
+        scheduling._lock_for_claim(session)
+        zones = _open_zones(session, study, now)
+        if zones:
+            stmt = (
+                select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+                .where(Case.study_id == study.id, Case.status == CaseStatus.READY,
+                       Case.attempts < rules.max_attempts, Case.timezone.in_(zones),
+                       Enterprise.status == EnterpriseStatus.ACTIVE,
+                       Enterprise.completes < Enterprise.quota_target,
+                       or_(Case.last_called_at.is_(None), Case.last_called_at <= now - self.delay))
+                .order_by(Case.id).limit(5)
+            )
+            for cid in session.scalars(stmt):
+                if scheduling._claim(session, cid, interviewer_id, now, rules):
+                    return Claim(cid, "callable")
+        minutes = int(self.delay.total_seconds() // 60)
+        return _baseline_no_case(session, study, now, zones, {}, minutes)
+
+
+class QuexsStyle(Strategy):
+    name = "quexs_style"
+    reserves_quota = False
+    release = "all"
+
+    def select(self, session, study, interviewer_id, now, *, converter, rng):
+        rules = rules_for(study)
+        scheduling._lock_for_claim(session)
+        zones = _open_zones(session, study, now)
+        if not zones:
+            return _baseline_no_case(session, study, now, zones, QUEXS_DELAYS, QUEXS_DEFAULT_DELAY)
+        open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE, Enterprise.completes < Enterprise.quota_target)
+        # 1. Due appointments (queXS: "appointment due now"), earliest first.
+        due = session.execute(
+            select(Appointment.id, Appointment.case_id)
+            .join(Case, Case.id == Appointment.case_id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
+                   Appointment.due_at <= now, Case.status == CaseStatus.READY, Case.timezone.in_(zones), open_ent)
+            .order_by(Appointment.due_at).limit(5)
+        ).all()
+        for appt_id, cid in due:
+            if scheduling._claim(session, cid, interviewer_id, now, rules):
+                return Claim(cid, "appointment", appt_id)
+        # 2. Callable cases: outcome delay passed, no future appointment, quota row open.
+        thresholds = {code: now - timedelta(minutes=m) for code, m in QUEXS_DELAYS.items()}
+        limit = case(*((Case.last_outcome == code, literal(t)) for code, t in thresholds.items()),
+                     else_=literal(now - timedelta(minutes=QUEXS_DEFAULT_DELAY)))
+        future_appt = exists().where(Appointment.case_id == Case.id, Appointment.status == AppointmentStatus.PENDING,
+                                     Appointment.due_at > now)
+        priority = 100 - func.round(100.0 * Enterprise.completes / Enterprise.quota_target)
+        stmt = (
+            select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.attempts < rules.max_attempts,
+                   Case.timezone.in_(zones), open_ent, ~future_appt,
+                   or_(Case.last_called_at.is_(None), Case.last_called_at <= limit))
+            .order_by(priority.desc(), Case.id, Case.last_called_at).limit(5)
+        )
+        for cid in session.scalars(stmt):
+            if scheduling._claim(session, cid, interviewer_id, now, rules):
+                return Claim(cid, "callable")
+        return _baseline_no_case(session, study, now, zones, QUEXS_DELAYS, QUEXS_DEFAULT_DELAY)
+
+
+# Outcomes after which even the oracle waits for the retry time (the person asked for time or refused).
+_CONTACT_WAITS = ("2.113", "2.12", "2.21", "3.20")
+
+
+class Oracle(Strategy):
+    name = "oracle"
+    auto_release = True
+
+    def select(self, session, study, interviewer_id, now, *, converter, rng):
+        view = self.view
+        rules = rules_for(study)
+        scheduling._lock_for_claim(session)
+        zones = _open_zones(session, study, now)
+        if zones:
+            due = session.execute(
+                select(Appointment.id, Appointment.case_id)
+                .join(Case, Case.id == Appointment.case_id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+                .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
+                       Appointment.due_at <= now + timedelta(minutes=rules.appointment_window_minutes),
+                       Case.status == CaseStatus.READY, Case.timezone.in_(zones),
+                       Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
+                .order_by(Appointment.due_at).limit(20)
+            ).all()
+            for appt_id, cid in due:
+                if view(cid, now) and scheduling._claim(session, cid, interviewer_id, now, rules):
+                    return Claim(cid, "appointment", appt_id)
+            base = (
+                select(Case.id)
+                .where(Case.enterprise_id == bindparam("eid"), Case.status == CaseStatus.READY,
+                       Case.attempts < rules.max_attempts, Case.timezone.in_(zones),
+                       or_(Case.last_outcome.not_in(_CONTACT_WAITS), Case.last_outcome.is_(None),
+                           Case.next_call_at <= now))
+                .order_by(Case.attempts, Case.id)
+            )
+            if not converter:
+                base = base.where(Case.needs_converter.is_(False))
+            for eid in scheduling._enterprise_order(session, study.id, rules, rng):
+                for cid in session.scalars(base, {"eid": eid}):
+                    if view(cid, now) and scheduling._claim(session, cid, interviewer_id, now, rules):
+                        return Claim(cid, "callable")
+        nc = scheduling.explain_no_case(session, study, now, rules=rules, converter=converter)
+        if nc.reason == NoCaseReason.WAITING:
+            # Something is callable by our rules but nobody would answer now: look again shortly.
+            return NoCase(NoCaseReason.WAITING, min(nc.next_callable_at or now + POLL, now + POLL))
+        return nc
+
+
+def make_strategy(name: str, oracle_view=None) -> Strategy:
+    """The strategy called ``name`` (one of :data:`STRATEGIES`); the oracle needs ``oracle_view(case_id, now)``."""
+    classes = {"ours": Ours, "call_list": CallList, "quexs_style": QuexsStyle, "oracle": Oracle}
+    if name not in classes:
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
+    if name == "oracle" and oracle_view is None:
+        raise ValueError("the oracle strategy needs a view of the respondents' availability")
+    return classes[name](oracle_view)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Interviews of the baselines: no quota slot is reserved; the quota is checked when an interview completes.
+
+
+def baseline_start(session: Session, case_obj: Case, interviewer_id: int, now: datetime, attempt_id: int,
+                   first_question: str) -> Interview:
+    interview = Interview(study_id=case_obj.study_id, case_id=case_obj.id, interviewer_id=interviewer_id,
+                          attempt_id=attempt_id, status=InterviewStatus.IN_PROGRESS, started_at=now,
+                          current_question=first_question)
+    session.add(interview)
+    session.flush()
+    return interview
+
+
+def baseline_finish(session: Session, interview: Interview, disposition: str, now: datetime, *,
+                    interviewer_id: int, appointment_at: datetime | None = None) -> bool:
+    """End a baseline interview with ``disposition`` (1.1, 2.12 or a termination code).
+
+    Returns True when a complete arrived after its enterprise had already reached the target (over quota).
+    """
+    from cati.models import CallAttempt
+
+    study = session.get(Study, interview.study_id)
+    case_obj = session.get(Case, interview.case_id)
+    interview.status = {"1.1": InterviewStatus.COMPLETE, "2.12": InterviewStatus.PARTIAL}.get(
+        disposition, InterviewStatus.TERMINATED)
+    interview.ended_at = now
+    interview.disposition = disposition
+    attempt = session.get(CallAttempt, interview.attempt_id)
+    attempt.outcome, attempt.outcome_source = disposition, "interviewer"
+    over = False
+    if disposition == "1.1":
+        ent = session.get(Enterprise, case_obj.enterprise_id)
+        session.refresh(ent)
+        over = ent.completes >= ent.quota_target
+        session.execute(update(Enterprise).where(Enterprise.id == ent.id)
+                        .values(completes=Enterprise.completes + 1).execution_options(synchronize_session=False))
+        # The complete itself is final; record it before the quota closes the rest of the enterprise.
+        record_outcome(session, case_obj, "1.1", now, interviewer_id=interviewer_id, rules=rules_for(study))
+        session.refresh(ent)
+        if ent.completes >= ent.quota_target:
+            close_quota(session, ent, now)
+        return over
+    record_outcome(session, case_obj, disposition, now, interviewer_id=interviewer_id,
+                   appointment_at=appointment_at, rules=rules_for(study))
+    return False
