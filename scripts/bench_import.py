@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--enterprises", type=int, default=360)
     ap.add_argument("--reimport", action="store_true", help="import the same file again (all rows rejected)")
     ap.add_argument("--keep", type=Path, default=None, help="work in this directory and keep the files")
+    ap.add_argument("--postgres", metavar="URL", default=None,
+                    help="run on PostgreSQL instead: a throw-away database is created on this server and dropped")
     args = ap.parse_args()
 
     tmp = None
@@ -51,8 +53,6 @@ def main() -> None:
     t = time.perf_counter()
     ents = synthetic_enterprises(args.enterprises)
     ep = work / "enterprises.csv"
-
-
     with ep.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(ents[0]))
         w.writeheader()
@@ -63,10 +63,23 @@ def main() -> None:
     gen_s = time.perf_counter() - t
     print(f"generated {n:,} sample rows ({sp.stat().st_size / 1e6:.0f} MB) in {gen_s:.1f} s -> {work}")
 
-    db = work / "bench.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{db}")
+    admin = dbname = None
+    if args.postgres:
+        from sqlalchemy import text
+
+        base = args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+        admin = make_engine(base)
+        dbname = f"cati_bench_{os.getpid()}"
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+        engine = make_engine(f"{base.rpartition('/')[0]}/{dbname}")
+        label = "PostgreSQL"
+    else:
+        db = work / "bench.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(f"sqlite:///{db}")
+        label = "SQLite file database"
     upgrade(engine)
     factory = make_sessionmaker(engine)
     with transaction(factory) as s:
@@ -90,12 +103,16 @@ def main() -> None:
         lines.append(("sample again", r.read, time.perf_counter() - t, time.process_time() - c, r.imported,
                       r.rejected))
     engine.dispose()
+    if admin is not None:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+        admin.dispose()
 
     try:
         load = " (load average {:.1f} {:.1f} {:.1f})".format(*os.getloadavg())
     except OSError:
         load = ""
-    print(f"SQLite file database, {os.cpu_count()} CPUs{load}")
+    print(f"{label}, {os.cpu_count()} CPUs{load}; cpu s = CPU time of this process (all threads)")
     print(f"{'step':<14}{'rows':>11}{'seconds':>10}{'cpu s':>8}{'rows/s':>11}{'imported':>11}{'rejected':>10}")
     for step, rows, secs, cpu, imp, rej in lines:
         print(f"{step:<14}{rows:>11,}{secs:>10.1f}{cpu:>8.1f}{rows / secs:>11,.0f}{imp:>11,}{rej:>10,}")

@@ -569,6 +569,8 @@ def _bulk_sql(conn, table: Table, columns: tuple[str, ...]) -> tuple[str, dict[s
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
            f"VALUES ({', '.join([mark] * len(columns))})")
+    if dialect.name == "postgresql":  # the writer streams these rows with COPY: same columns, same values
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
     procs = {}
     for c in columns:
         proc = table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
@@ -583,8 +585,8 @@ class _Writer:
     SQLite works), so parsing and writing overlap on two cores; at most one chunk is in flight, and the main
     thread makes no database call meanwhile (ids are counted locally on SQLite). An error in a write is
     raised at the next submit or at close, so the import fails (and the transaction rolls back) rather than
-    losing a chunk. Elsewhere (PostgreSQL: ids come from the sequence on the same connection) writes are
-    synchronous.
+    losing a chunk. On PostgreSQL (ids come from the sequence on the same connection) writes are synchronous,
+    with COPY.
     """
 
     def __init__(self, conn):
@@ -607,6 +609,14 @@ class _Writer:
             cur.close()
 
     def submit(self, batches) -> None:
+        if self.conn.dialect.name == "postgresql":
+            # COPY is ~20× faster than executemany there; psycopg adapts the values (Json, datetime) itself.
+            with self.conn.connection.dbapi_connection.cursor() as cur:
+                for sql, rows in batches:
+                    with cur.copy(sql) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+            return
         if not self.background:
             for sql, rows in batches:
                 self.conn.exec_driver_sql(sql, rows)

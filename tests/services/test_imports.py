@@ -394,13 +394,19 @@ def test_background_writer_raises_a_failed_write(session, study, ents):
 
     import sqlalchemy.exc
 
-    from cati.services.imports import _Writer
+    from cati.services.imports import _bulk_sql, _Writer
 
+    errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError, sqlalchemy.exc.IntegrityError)
+    try:
+        import psycopg
+
+        errors += (psycopg.errors.IntegrityError,)
+    except ImportError:  # pragma: no cover
+        pass
     conn = session.connection()
-    sql = "INSERT INTO industries (id, name) VALUES (%s, %s)" if conn.dialect.name != "sqlite" else \
-        "INSERT INTO industries (id, name) VALUES (?, ?)"
+    sql, _ = _bulk_sql(conn, Industry.__table__, ("id", "name"))
     existing = session.scalar(select(func.min(Industry.id)))
-    with pytest.raises((sqlite3.IntegrityError, sqlalchemy.exc.IntegrityError)) as err:
+    with pytest.raises(errors) as err:
         with _Writer(conn) as w:
             w.submit([(sql, [(existing, "重复")])])
             w.close()
