@@ -13,7 +13,7 @@ CATI_AMI_INTERVIEWER_CHANNEL  interviewer leg template (default ``Local/{ext}@ca
 CATI_AMI_DIAL_CONTEXT  context that Dial()s the respondent (default ``cati-dialout``)
 CATI_TWILIO_ACCOUNT_SID, CATI_TWILIO_AUTH_TOKEN  Twilio credentials, required for twilio
 CATI_TWILIO_FROM       caller id (a Twilio number or verified caller id), required for twilio
-CATI_TWILIO_CALLBACK_BASE  public base URL of this app for status callbacks
+CATI_PUBLIC_URL        public base URL of this app (Twilio status callbacks go to …/webhooks/twilio)
 CATI_TWILIO_API_BASE   send REST calls elsewhere than api.twilio.com (tests, mocks)
 =====================  ===========================================================================
 """
@@ -80,6 +80,6 @@ def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool 
         _need(env, "CATI_TWILIO_ACCOUNT_SID", "CATI_TELEPHONY=twilio"),
         _need(env, "CATI_TWILIO_AUTH_TOKEN", "CATI_TELEPHONY=twilio"),
         _need(env, "CATI_TWILIO_FROM", "CATI_TELEPHONY=twilio"),
-        callback_base=env.get("CATI_TWILIO_CALLBACK_BASE") or "",
+        callback_base=env.get("CATI_PUBLIC_URL") or "",
         http_client=local_http_client(api_base) if api_base else None,
     )

@@ -3,8 +3,9 @@
 Every request must carry a valid ``X-Twilio-Signature`` (HMAC of the exact URL Twilio requested plus
 the sorted POST fields, keyed with the account's auth token): anything else gets 403. The auth token
 is ``app.config["TWILIO_AUTH_TOKEN"]`` (falling back to the ``CATI_TWILIO_AUTH_TOKEN`` environment
-variable). Behind a reverse proxy set ``app.config["TWILIO_WEBHOOK_BASE_URL"]`` to the public origin
-(``https://cati.example.com``) so the URL we check is the one Twilio signed.
+variable). Behind a reverse proxy the URL we check must be the one Twilio signed: it is rebuilt from
+``app.config["TWILIO_WEBHOOK_BASE_URL"]`` or the ``CATI_PUBLIC_URL`` environment variable
+(``https://cati.example.com``) when either is set, else taken from the request.
 
 Twilio posts forms without a CSRF token, so this blueprint must be exempt from CSRF protection
 (``csrf.exempt(webhooks)`` in the app factory); the signature check replaces it.
@@ -32,7 +33,7 @@ webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
 
 def _signed_url() -> str:
-    base = current_app.config.get("TWILIO_WEBHOOK_BASE_URL")
+    base = current_app.config.get("TWILIO_WEBHOOK_BASE_URL") or os.environ.get("CATI_PUBLIC_URL")
     if base:
         full = request.full_path if request.query_string else request.path
         return base.rstrip("/") + full

@@ -239,3 +239,15 @@ def test_end_to_end_outcomes_over_http(hooked_app, study, served, shuffle):
             assert s.get(CasePhone, failed.phone_id).status == "invalid"
     finally:
         fake.stop()
+
+
+def test_webhook_behind_a_proxy_checks_the_public_url(hooked_app, study):
+    factory, call_id, _ = new_attempt(hooked_app, study)
+    hooked_app.config["TWILIO_WEBHOOK_BASE_URL"] = "https://cati.example.com"
+    c = hooked_app.test_client()
+    path = f"/webhooks/twilio/status?call_id={call_id}&leg=respondent"
+    form = {"CallSid": "CA5", "CallStatus": "ringing", "Timestamp": ts(1)}
+    assert signed_post(c, path, form).status_code == 403  # signed for the internal URL: not what Twilio signs
+    sig = RequestValidator(TOKEN).compute_signature(f"https://cati.example.com{path}", form)
+    assert c.post(path, data=form, headers={"X-Twilio-Signature": sig}).status_code == 204
+    assert stored(factory, call_id).ringing_at == T0 + timedelta(seconds=1)
