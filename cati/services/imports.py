@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 CHUNK = 10_000
+PREFIX_BYTES = 65536  # what encoding detection looks at
 INDUSTRIES_FILE = Path(__file__).resolve().parents[2] / "config" / "industries.yaml"
 
 ENTERPRISE_COLUMNS = ("enterprise_id", "name", "industry", "province")
@@ -130,31 +131,52 @@ _UTF8_BOM = codecs.BOM_UTF8
 _GB_FAMILY = {"gb2312", "gbk", "cp936", "gb18030", "hz", "hz_gb_2312", "gb_2312_80", "ms936", "euc_cn"}
 
 
-def detect_encoding(prefix: bytes) -> str:
+def _decodes(prefix: bytes, encoding: str, truncated: bool) -> str | None:
+    """The prefix decoded, or None; a multi-byte character cut by the end of a truncated read is allowed."""
+    try:
+        return prefix.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if truncated and exc.start >= len(prefix) - 3:
+            try:
+                return prefix[: exc.start].decode(encoding)
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
+_OTHER_CJK = {"big5", "cp950", "big5hkscs", "shift_jis", "cp932", "euc_jp", "euc_kr", "cp949", "iso2022_jp"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def detect_encoding(prefix: bytes, *, truncated: bool = False) -> str:
     """Pick the encoding of a CSV from its first bytes.
 
-    UTF-8 BOM → ``utf-8-sig``; UTF-16 BOM → ``utf-16``; bytes that decode as UTF-8 → ``utf-8``; otherwise
-    charset-normalizer's guess, where any member of the GB family becomes ``gb18030`` (a strict superset of
-    GB2312 and GBK, so rare characters in names still decode).
+    UTF-8 BOM → ``utf-8-sig``; UTF-16 BOM → ``utf-16``; bytes that decode as UTF-8 → ``utf-8``; bytes that
+    decode as GB18030 into Chinese characters → ``gb18030`` (a strict superset of GB2312 and GBK, so rare
+    characters in names still decode; on short files charset-normalizer tends to guess Big5 or CP949 for
+    GBK text, and in this field a non-UTF-8 Chinese file is GBK); otherwise charset-normalizer's guess, with
+    any member of the GB family mapped to ``gb18030``. ``--encoding`` overrides all of this.
+    ``truncated``: the prefix is the start of a longer file (its last character may be cut).
     """
     if prefix.startswith(_UTF8_BOM):
         return "utf-8-sig"
     if prefix.startswith(codecs.BOM_UTF16_LE) or prefix.startswith(codecs.BOM_UTF16_BE):
         return "utf-16"
-    for cut in range(4):  # the prefix may end inside a multi-byte character
-        try:
-            prefix[: len(prefix) - cut].decode("utf-8")
-            return "utf-8"
-        except UnicodeDecodeError:
-            continue
+    if _decodes(prefix, "utf-8", truncated) is not None:
+        return "utf-8"
+    text = _decodes(prefix, "gb18030", truncated)
+    if text is not None and _CJK.search(text):
+        return "gb18030"
     from charset_normalizer import from_bytes
 
     best = from_bytes(prefix).best()
     if best is None:
-        return "gb18030"
+        return "gb18030" if text is not None else "latin-1"
     enc = best.encoding.lower().replace("-", "_")
-    if enc in _GB_FAMILY or "Chinese" in (best.languages or []) or enc.startswith("gb"):
+    if enc in _GB_FAMILY or enc.startswith("gb"):
         return "gb18030"
+    if text is not None and enc not in _OTHER_CJK:
+        return "gb18030"  # valid GB18030 without Chinese characters yet (é, ①…): still the likeliest
     return best.encoding
 
 
@@ -187,7 +209,7 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> _Table:
     if not path.is_file():
         raise ImportFileError(f"{path}: 文件不存在 / file not found")
     with path.open("rb") as fh:
-        prefix = fh.read(65536)
+        prefix = fh.read(PREFIX_BYTES)
     if not prefix.strip():
         raise ImportFileError(f"{path}: 文件为空 / the file is empty")
     suffix = path.suffix.lower()
@@ -200,7 +222,7 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> _Table:
 
 
 def _read_csv(path: Path, prefix: bytes, encoding: str | None) -> _Table:
-    enc = encoding or detect_encoding(prefix)
+    enc = encoding or detect_encoding(prefix, truncated=len(prefix) == PREFIX_BYTES)
     try:
         codecs.lookup(enc)
     except LookupError:

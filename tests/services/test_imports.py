@@ -423,3 +423,20 @@ def test_rejects_file_always_reflects_the_last_run(session, study, ents, tmp_pat
     report = import_sample(session, study, good, rejects_path=rej)
     assert report.rejected == 0 and report.rejects_path == str(rej)
     assert read_rejects(rej) == []  # header only: the earlier run's rejects are gone
+
+
+@pytest.mark.parametrize("text", [
+    "case_ref,enterprise_id,phone,name\nC1,E1,13812345678,王\n",  # one character: charset-normalizer says Big5
+    "enterprise_id,name,industry,province\nE1,中国银行,银行,北京\n",  # charset-normalizer says CP949
+    "a,b\n1,Café\n",
+])
+def test_short_gbk_files_are_detected_as_gb18030(text):
+    assert detect_encoding(text.encode("gbk")) == "gb18030"
+    assert detect_encoding(text.encode("utf-8")) == "utf-8"
+    assert detect_encoding(text.encode("utf-8-sig")) == "utf-8-sig"
+
+
+def test_a_prefix_cut_inside_a_character_is_still_utf8():
+    data = ("名" * 30000).encode("utf-8")
+    assert len(data) > 65536
+    assert detect_encoding(data[:65536], truncated=True) == "utf-8"
