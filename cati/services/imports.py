@@ -906,9 +906,9 @@ def import_sample(
                 continue
 
             if not rep:
-                k = new_per_ent.get(eid, 0)
-                new_per_ent[eid] = k + 1
-                rep = max_rep.get(eid, 0) + 1 + k // (replicate_size or 3 * quota)
+                nth = new_per_ent.get(eid, 0)  # this enterprise's nth new case in this file
+                new_per_ent[eid] = nth + 1
+                rep = max_rep.get(eid, 0) + 1 + nth // (replicate_size or 3 * quota)
             rkey = (eid, rep)
             rep_counts[rkey] = rep_counts.get(rkey, 0) + 1
             if rkey not in released and (release == "all" or (release == "first" and rep == 1)):
