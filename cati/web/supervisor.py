@@ -331,16 +331,19 @@ def _fail(err) -> None:
 # ------------------------------------------------------------------------------------------------ quota board
 
 
-def row_view(r: sv.BoardRow) -> dict:
+def row_view(r: sv.BoardRow, done_text: str | None = None) -> dict:
     """What a board row shows (the template and the live stream use the same values)."""
     return {
         "eid": r.enterprise_id, "completes": r.completes, "quota_target": r.quota_target,
         "pct": f"{r.pct:.0f}%", "pct_num": round(min(r.pct, 100.0), 1), "in_progress": r.in_progress,
         "callable_left": r.callable_left, "unreleased": r.unreleased, "appointments": r.appointments,
-        "projected": f"{r.projected:.1f}", "rate_per_hour": f"{r.rate_per_hour:.1f}",
-        "eta": tr("done") if r.done else local_text(r.eta), "short": r.short,
+        # Sample enough for the quota shows as "≥20"; only a shortfall needs the decimal figure.
+        "projected": f"≥{r.quota_target}" if r.projected >= r.quota_target else f"{r.projected:.1f}",
+        "rate_per_hour": f"{r.rate_per_hour:.1f}",
+        "eta": (done_text or tr("done")) if r.done else local_text(r.eta), "short": r.short,
         "flag": tr("flag_short", n=f"{r.shortfall:.1f}") if r.short else "",
         "status": r.status, "done": r.done,
+        "cls": " ".join(c for c, on in (("short", r.short), ("done", r.done), ("stopped", r.status == "stopped")) if on),
     }
 
 
@@ -367,8 +370,9 @@ def board():
         args["sort"] = "external_id"
         shown = sv.filter_board(rows, **args)
     totals = _totals(rows)
+    done_text = tr("done")
     resp = Response(render_template(
-        "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r) for r in shown}, args=args,
+        "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
         sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, tab="board"))
@@ -467,7 +471,8 @@ def stream():
                 changed = [r for r in rows if last_rows.get(r.enterprise_id) != fp[r.enterprise_id]]
                 if changed:
                     last_rows = fp
-                    payload = {"rows": [row_view(r) for r in changed], "totals": _totals(rows),
+                    done_text = tr("done")
+                    payload = {"rows": [row_view(r, done_text) for r in changed], "totals": _totals(rows),
                                "at": local_text(now, "%H:%M:%S"), "sent": time.time()}
                     yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                     sent = True
@@ -647,7 +652,8 @@ def outcomes():
         "supervisor/outcomes.html", table=table, rates=rates, group=group, groups=list(sv.GROUPINGS),
         key=sv.GROUPINGS[group], rate_cols=sv.RATE_COLUMNS, choices=choices, only_key=only_key,
         only_value=only_value, per_day=per_day, chart=per_day_svg(per_day), plan_days=plan_days,
-        plan_start=plan_start.isoformat() if plan_start else "", n_cases=len(frame), tab="outcomes")), started)
+        plan_start=plan_start.isoformat() if plan_start else "", n_cases=len(frame),
+        today=local_text(_now(), "%Y-%m-%d"), tab="outcomes")), started)
 
 
 def per_day_svg(df, width: int = 900, height: int = 260) -> str:
@@ -670,13 +676,15 @@ def per_day_svg(df, width: int = 900, height: int = 260) -> str:
         parts.append(f'<text x="{pad_l + w + 6}" y="{y + 4:.1f}" class="ax">{cum_max * k / 4:.0f}</text>')
     every = max(1, n // 12)
     cum_pts, plan_pts = [], []
+    today = local_text(datetime.now(UTC), "%Y-%m-%d")
     for i, r in enumerate(df.itertuples()):
         x = pad_l + i * step
         bh = h * r.completes / bar_max
         parts.append(f'<rect x="{x + step * .15:.1f}" y="{pad_t + h - bh:.1f}" width="{step * .7:.1f}" '
                      f'height="{bh:.1f}" class="bar"><title>{r.day}: {r.completes}</title></rect>')
         cx = x + step / 2
-        cum_pts.append(f"{cx:.1f},{pad_t + h - h * r.cumulative / cum_max:.1f}")
+        if r.day <= today or r.completes:  # the achieved line stops today; the plan runs on
+            cum_pts.append(f"{cx:.1f},{pad_t + h - h * r.cumulative / cum_max:.1f}")
         plan_pts.append(f"{cx:.1f},{pad_t + h - h * r.plan_cumulative / cum_max:.1f}")
         if i % every == 0:
             parts.append(f'<text x="{cx:.1f}" y="{pad_t + h + 16}" class="ax" text-anchor="middle">{r.day[5:]}</text>')
