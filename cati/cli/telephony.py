@@ -69,12 +69,10 @@ def worker(reconcile_every: float) -> None:
     """
     import signal
     import threading
-    from datetime import UTC, datetime
 
     from cati.cli.common import get_app
-    from cati.db import transaction
     from cati.telephony.base import TelephonyError
-    from cati.telephony.dialer import BatchingEventSink, reconcile_attempts
+    from cati.telephony.dialer import run_event_worker
     from cati.telephony.factory import backend_from_env
 
     app = get_app()
@@ -88,27 +86,16 @@ def worker(reconcile_every: float) -> None:
         click.echo(f"{backend.name}: no event worker needed (Twilio posts webhooks; simulated runs in process)")
         backend.close()
         return
-    sink = BatchingEventSink(factory)
-    backend.subscribe(sink)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"listening to AMI {backend.host}:{backend.port} ({backend.client_name}); Ctrl-C to stop")
     try:
-        while not stop.wait(reconcile_every):
-            try:
-                live = backend.live_call_ids()
-            except TelephonyError as exc:
-                click.echo(f"reconcile skipped: {exc}", err=True)
-                continue
-            with transaction(factory) as s:
-                ended = reconcile_attempts(s, backend.name, live, datetime.now(UTC))
-            if ended:
-                click.echo(f"ended {len(ended)} attempt(s) no longer on the server")
+        run_event_worker(factory, backend, stop, reconcile_every=reconcile_every,
+                         report=lambda n: click.echo(f"ended {n} attempt(s) no longer on the server"))
     except KeyboardInterrupt:
         pass
     finally:
         backend.close()
-        sink.close()
 
 
 @telephony.command("amisim")

@@ -346,6 +346,28 @@ class BatchingEventSink:
         self._thread.join(5)
 
 
+def run_event_worker(factory: sessionmaker, backend, stop: threading.Event, *, reconcile_every: float = 60.0,
+                     report: Callable[[int], None] | None = None) -> None:
+    """The event worker's loop (``cati telephony worker``): store every event of ``backend`` and, every
+    ``reconcile_every`` seconds, end attempts the server no longer has. Returns when ``stop`` is set."""
+    sink = BatchingEventSink(factory)
+    unsubscribe = backend.subscribe(sink)
+    try:
+        while not stop.wait(reconcile_every):
+            try:
+                live = backend.live_call_ids()
+            except TelephonyError as exc:
+                log.warning("reconcile skipped: %s", exc)
+                continue
+            with factory() as s, s.begin():
+                ended = reconcile_attempts(s, backend.name, live, datetime.now(UTC))
+            if ended and report is not None:
+                report(len(ended))
+    finally:
+        unsubscribe()
+        sink.close()
+
+
 # ----------------------------------------------------------------------------------------------------
 # Progressive dialing
 # ----------------------------------------------------------------------------------------------------

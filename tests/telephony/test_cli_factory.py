@@ -104,3 +104,15 @@ def test_check_config_error_and_twilio(monkeypatch):
         assert r.exit_code == 2 and "401" in r.output
     finally:
         fake.stop()
+
+
+def test_worker_command_outside_asterisk_and_unreachable(app, monkeypatch):
+    monkeypatch.setenv("CATI_TELEPHONY", "simulated")
+    r = CliRunner().invoke(telephony, ["worker"], obj={"app": app})
+    assert r.exit_code == 0 and "no event worker needed" in r.output
+    monkeypatch.setenv("CATI_TELEPHONY", "asterisk")
+    monkeypatch.setenv("CATI_AMI_PORT", str(free_port()))
+    monkeypatch.setenv("CATI_AMI_USERNAME", "cati")
+    monkeypatch.setenv("CATI_AMI_SECRET", "good")
+    r = CliRunner().invoke(telephony, ["worker"], obj={"app": app})
+    assert r.exit_code == 2 and "unreachable" in r.output

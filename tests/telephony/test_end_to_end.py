@@ -125,7 +125,7 @@ def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client
     attempts the server no longer has."""
     from datetime import timedelta
 
-    from cati.telephony.dialer import reconcile_attempts
+    from cati.telephony.dialer import reconcile_attempts, run_event_worker
 
     factory = app.extensions["cati.db"]["sessionmaker"]
     with transaction(factory) as s:
@@ -140,8 +140,9 @@ def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client
     sim.start()
     web = AmiBackend(sim.host, sim.port, "cati", "good", client=client, events=False)
     worker = AmiBackend(sim.host, sim.port, "cati", "good", client=client)
-    sink = BatchingEventSink(factory)
-    worker.subscribe(sink)
+    stop = threading.Event()
+    loop = threading.Thread(target=run_event_worker, args=(factory, worker, stop), kwargs={"reconcile_every": 0.1})
+    loop.start()
     seen_by_web = []
     web.subscribe(seen_by_web.append)
     try:
@@ -152,13 +153,18 @@ def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client
         live_call = dial_and_commit(factory, web, ids[1], None, iv_id, "1001", now=NOW)
         wait_for(factory, live_call, lambda a: a.answered_at is not None)
         later = NOW + timedelta(hours=1)
+        time.sleep(0.3)  # the worker reconciled a few times: the live call is still up
+        with factory() as s:
+            a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == live_call))
+            assert a.status == AttemptStatus.ANSWERED
         with transaction(factory) as s:
             assert reconcile_attempts(s, "asterisk", worker.live_call_ids(), later) == []  # still up
             assert reconcile_attempts(s, "asterisk", set(), later) == [live_call]  # server lost it
         a = wait_for(factory, live_call, lambda a: a.status == AttemptStatus.ENDED)
         assert a.hangup_cause == 41 and a.outcome is None  # answered: the interviewer codes it
     finally:
-        sink.close()
+        stop.set()
+        loop.join(5)
         web.close()
         worker.close()
         sim.stop()
