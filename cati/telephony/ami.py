@@ -888,6 +888,13 @@ class AmiBackend(TelephonyBackend):
             self.tracker.fail(c, "call lost while the AMI connection was down / AMI 断线期间通话丢失")
         return lost
 
+    def _channel_from_server(self, call_id: str) -> str | None:
+        """The interviewer's ``;2`` leg (else ``;1``) of a call this connection did not see (events off)."""
+        res = self._send({"Action": "CoreShowChannels"})
+        names = {m.get("Uniqueid"): m.get("Channel") for m in (res if isinstance(res, list) else [])
+                 if m.get("Event") == "CoreShowChannel"}
+        return names.get(f"{call_id};2") or names.get(call_id)
+
     def live_call_ids(self) -> set[str]:
         """Linkedids (= our call ids) and Uniqueids of every channel Asterisk has now (CoreShowChannels)."""
         res = self._send({"Action": "CoreShowChannels"})
@@ -969,9 +976,9 @@ class AmiBackend(TelephonyBackend):
         self._check(self._send({"Action": "StopMixMonitor", "Channel": call_id}), "StopMixMonitor")
 
     def _spy(self, call_id: str, supervisor_extension: str, options: str) -> str:
-        target = self.tracker.interviewer_channel(call_id)
+        target = self.tracker.interviewer_channel(call_id) or self._channel_from_server(call_id)
         if target is None:
-            raise TelephonyError(f"call {call_id} is not live on this AMI connection / 通话不存在")
+            raise TelephonyError(f"call {call_id} is not live on the telephony server / 通话不存在")
         spy_id = f"spy-{uuid.uuid4()}"
         resp = self._send({
             "Action": "Originate", "Channel": self.interviewer_channel.format(ext=supervisor_extension),

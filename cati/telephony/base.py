@@ -109,7 +109,7 @@ class EventHub:
     def __init__(self, *, threaded: bool = False) -> None:
         self._subs: list[EventCallback] = []
         self._lock = threading.Lock()
-        self._queue: queue.Queue[CallEvent] = queue.Queue()
+        self._queue: queue.Queue[CallEvent] = queue.Queue(maxsize=self.BACKLOG)
         # threaded: subscribers run on a dispatcher thread, so a slow subscriber (a database write
         # waiting for SQLite's write lock) never blocks the client library's reader thread / loop.
         self._out: queue.Queue[CallEvent | None] | None = None
@@ -149,8 +149,20 @@ class EventHub:
 
         return unsubscribe
 
+    #: ``events()`` keeps at most this many undelivered events (oldest dropped): a process that only
+    #: subscribes must not accumulate a day of events in memory.
+    BACKLOG = 10_000
+
     def emit(self, event: CallEvent) -> None:
-        self._queue.put(event)
+        while True:
+            try:
+                self._queue.put_nowait(event)
+                break
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
         if self._out is not None:
             self._out.put(event)
             return

@@ -153,6 +153,12 @@ def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client
         live_call = dial_and_commit(factory, web, ids[1], None, iv_id, "1001", now=NOW)
         wait_for(factory, live_call, lambda a: a.answered_at is not None)
         later = NOW + timedelta(hours=1)
+        # a supervisor on another web process (events off) can still listen: the leg comes from the server
+        web.listen(live_call, "9001")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(sp["active"] for sp in sim.spies):
+            time.sleep(0.02)
+        assert sim.spies[-1]["spyee"].uniqueid == f"{live_call};2" and sim.spies[-1]["mode"] == "listen"
         time.sleep(0.3)  # the worker reconciled a few times: the live call is still up
         with factory() as s:
             a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == live_call))
