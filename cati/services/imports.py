@@ -867,7 +867,7 @@ def import_sample(
                     if not raw.strip():
                         continue
                     try:
-                        ph = normalize_phone(raw)
+                        ph = normalize_phone(raw, with_area=False)
                     except PhoneError as exc:
                         reason = f"{cname}: {exc.reason} ({mask_phone(raw)})"
                         break
