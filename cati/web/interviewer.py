@@ -20,6 +20,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -28,6 +29,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import make_transient_to_detached
 
 from cati.db import db
 from cati.models import (
@@ -78,6 +80,40 @@ from .security import current_user, roles_required, wants_json
 bp = Blueprint("interviewer", __name__, url_prefix="/interviewer", template_folder="templates")
 
 interviewer_only = roles_required(Role.INTERVIEWER)
+
+
+@bp.before_request
+def _clock_in():
+    g.console_t0 = time.perf_counter()
+    if request.endpoint == "interviewer.answer" and request.method == "POST":
+        _preload_answer(request.view_args.get("interview_id"))
+
+
+def _preload_answer(interview_id: int | None) -> None:
+    """The hot path (one request per key press): user, interview and case in one query instead of three.
+    ``current_user`` then finds the user in ``g``; the same checks apply (active, session version)."""
+    from .security import session_user_matches
+
+    uid = session.get("uid")
+    if uid is None or interview_id is None:
+        return
+    row = db.session.execute(
+        select(User, Interview, Case).select_from(Interview).join(Case, Case.id == Interview.case_id)
+        .join(User, User.id == uid).where(Interview.id == interview_id)).first()
+    if row is None:
+        return
+    user, interview, case = row
+    g.user = user if session_user_matches(user) else None
+    g.preloaded_interview = (interview, case)
+
+
+@bp.after_request
+def _server_timing(resp):
+    # Server-side time per request (the load script reports it beside the client-side latency).
+    t0 = g.get("console_t0")
+    if t0 is not None and not resp.is_streamed:
+        resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.1f}"
+    return resp
 
 
 def _now() -> datetime:
@@ -169,13 +205,32 @@ def _my_case(case_id: int, user: User) -> Case:
 
 
 def _my_interview(interview_id: int, user: User) -> tuple[Interview, Case]:
-    interview = db.session.get(Interview, interview_id)
-    if interview is None:
+    row = g.pop("preloaded_interview", None) or db.session.execute(select(Interview, Case).join(Case, Case.id == Interview.case_id)
+                             .where(Interview.id == interview_id)).first()
+    if row is None:
         abort(404)
-    case = db.session.get(Case, interview.case_id)
+    interview, case = row
     if interview.interviewer_id != user.id or case.claimed_by_id != user.id:
         abort(403)
     return interview, case
+
+
+_study_cache: dict[int, tuple[float, Study]] = {}
+_STUDY_TTL_S = 30.0
+
+
+def _study(study_id: int) -> Study:
+    """The study row, from a short per-process cache (the definition is a large JSON document read on every
+    key press otherwise). Merged into the request's session without a query, so services that
+    ``session.get(Study, …)`` find it there; a changed study file shows within 30 s."""
+    hit = _study_cache.get(study_id)
+    if hit is not None and time.monotonic() - hit[0] < _STUDY_TTL_S:
+        return db.session.merge(hit[1], load=False)
+    study = db.session.get(Study, study_id)
+    copy = Study(**{c.key: getattr(study, c.key) for c in Study.__table__.columns})
+    make_transient_to_detached(copy)
+    _study_cache[study_id] = (time.monotonic(), copy)
+    return study
 
 
 def _current_attempt(case: Case, user: User) -> CallAttempt | None:
@@ -349,10 +404,11 @@ def _outcome_options(codes: list[str], lang: str) -> list[dict]:
 # ------------------------------------------------------------------------------------------ interview steps
 
 def _step_view(interview: Interview, case: Case, user: User, study: Study, lang: str, *,
-               show_termination: bool = True, error: str | None = None) -> dict:
+               show_termination: bool = True, error: str | None = None, answers: dict | None = None) -> dict:
     """What the question area shows now: the current question (or grid), progress, termination panel."""
     q = questionnaire_for(study)
-    answers = answers_of(db.session, interview, q)
+    if answers is None:
+        answers = answers_of(db.session, interview, q)
     code = interview.current_question or q.first()
     ctx = _context(case, user, study)
     stopped = q.terminated(answers)
@@ -429,14 +485,12 @@ def answer(interview_id: int):
     if interview.status != InterviewStatus.IN_PROGRESS:
         db.session.rollback()
         return _json_or_redirect({"ok": False, "error": t("interview_ended"), "reload": True}, 409)
-    study = db.session.get(Study, interview.study_id)
+    study = _study(interview.study_id)
     q = questionnaire_for(study)
     code = request.form.get("code") or ""
-    answers = answers_of(db.session, interview, q)
-    if not _answerable(q, answers, code, interview.current_question or q.first()):
-        # A stale page (another tab moved on, or routing changed): show the current state instead.
-        db.session.rollback()
-        return _json_or_redirect({"ok": False, "error": t("interview_ended"), "reload": True}, 409)
+    if code not in q.codes:
+        abort(400)
+    current = interview.current_question or q.first()
     qtype = q.study.question(code).type
     raw = None if qtype == "info" else request.form.get("value", "")
     if qtype == "multi":
@@ -453,6 +507,10 @@ def answer(interview_id: int):
         flash(exc.message(lang), "error")
         return redirect(url_for("interviewer.console"))
     step = saved.step
+    if not _answerable(q, step.answers, code, current):
+        # Skipping ahead, or a stale page (another tab moved on): nothing is stored, the page reloads.
+        db.session.rollback()
+        return _json_or_redirect({"ok": False, "error": t("interview_ended"), "reload": True}, 409)
     if step.complete and step.next_code is None and step.termination is None:
         complete_interview(db.session, interview, now, user_id=user.id)
         call_id = _finish_call_state(user, now)
@@ -460,18 +518,21 @@ def answer(interview_id: int):
         _hangup_quietly(call_id)
         session["last_call"] = t("interview_complete")
         return _json_or_redirect({"ok": True, "done": "complete", "redirect": url_for("interviewer.console")})
-    html = _render_step(interview, case, user, study, lang)
+    html = _render_step(interview, case, user, study, lang, answers=step.answers)
     db.session.commit()
     return _json_or_redirect({"ok": True, "html": html, "code": interview.current_question})
 
 
 def _answerable(q, answers: dict, code: str, current: str) -> bool:
     """Only the current question, one before it on the route (changing an earlier answer), or a row of the
-    current rating grid may be answered: skipping ahead is not possible, even with a hand-made request."""
-    path = q.path(answers)
-    if code not in path or current not in path:
+    current rating grid may be answered: skipping ahead is not possible, even with a hand-made request.
+
+    ``answers`` may be those after the answer was applied: routing up to ``code`` depends only on earlier
+    answers, so whether ``code`` is on the route is the same before and after."""
+    if code not in q.path(answers):
         return False
-    if path.index(code) <= path.index(current):
+    order = {c: i for i, c in enumerate(q.codes)}
+    if order[code] <= order[current]:
         return True
     return code in q.grid_codes(answers, current)
 
@@ -485,7 +546,7 @@ def back(interview_id: int):
     if interview.status != InterviewStatus.IN_PROGRESS:
         db.session.rollback()
         return _json_or_redirect({"ok": False, "reload": True}, 409)
-    study = db.session.get(Study, interview.study_id)
+    study = _study(interview.study_id)
     q = questionnaire_for(study)
     answers = answers_of(db.session, interview, q)
     code = interview.current_question or q.first()

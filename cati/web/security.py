@@ -29,10 +29,15 @@ def current_user() -> User | None:
         user = None
         if uid is not None:
             user = db.session.get(User, uid)
-            if user is not None and (not user.is_active or session.get("uver") != _user_version(user)):
+            if user is not None and not session_user_matches(user):
                 user = None
         g.user = user
     return g.user
+
+
+def session_user_matches(user: User) -> bool:
+    """The session's user is still active, with the password and role the session was signed in with."""
+    return user.is_active and session.get("uid") == user.id and session.get("uver") == _user_version(user)
 
 
 def _user_version(user: User) -> str:
