@@ -170,7 +170,7 @@ def start_server(db_url: str, instance: Path, threads: int) -> tuple[subprocess.
     instance.mkdir(parents=True, exist_ok=True)
     log = open(instance / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads), "-w", "1",
-                             "--timeout", "120", "-b", f"127.0.0.1:{port}", "cati.web.supervisor:wsgi_app()"],
+                             "--timeout", "120", "--graceful-timeout", "1", "-b", f"127.0.0.1:{port}", "cati.web.supervisor:wsgi_app()"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -289,6 +289,12 @@ class StreamWatcher(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
+        try:
+            self._read()
+        except requests.RequestException:  # the server going away at the end of the run
+            pass
+
+    def _read(self) -> None:
         with self.http.get(self.url + "/supervisor/stream?what=board&max=3600", stream=True, timeout=120) as r:
             buf = ""
             for chunk in r.iter_content(chunk_size=None, decode_unicode=True):
@@ -405,7 +411,11 @@ def main() -> None:
             shoot(url, Path(args.screenshots))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:  # an open event stream keeps a worker thread busy
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
         engine.dispose()
         if not args.db_url:
             shutil.rmtree(tmp, ignore_errors=True)

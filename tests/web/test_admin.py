@@ -150,3 +150,12 @@ def test_audit_log_search(admin_client, session_factory):
     assert "answer.change" in html.split("<tbody>")[1]
     html = c.get("/admin/audit?date_from=bad").get_data(as_text=True)
     assert "is not a date" in html
+
+
+def test_admin_screens_in_english(admin_client):
+    c = admin_client
+    c.post("/lang", data={"lang": "en", "next": "/admin/users", "csrf_token": csrf_of(c, "/admin/users")})
+    for path, text in {"/admin/users": "Users and roles", "/admin/study": "Study upload",
+                       "/admin/rules": "Calling hours and rules", "/admin/audit": "Audit log"}.items():
+        r = c.get(path)
+        assert r.status_code == 200 and text in r.get_data(as_text=True), path

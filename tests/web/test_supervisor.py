@@ -297,3 +297,17 @@ def test_outcomes_page_groups_and_filters(client, sworld, session_factory):
     assert "n = 0" in html
     html = client.get("/supervisor/outcomes?plan_start=notadate").get_data(as_text=True)
     assert "is not a date" in html
+
+
+def test_every_screen_in_english(client, sworld, session_factory):
+    iid = complete_one(session_factory, sworld["study_id"], sworld["ann"])
+    with session_factory() as s:
+        cid = s.get(Interview, iid).case_id
+    login(client, "sue")
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
+    expected = {"/supervisor/": "Quota board", "/supervisor/interviewers": "Interviewers",
+                "/supervisor/outcomes?group=day": "AAPOR disposition table", "/supervisor/sample": "Pending appointments",
+                "/supervisor/qc": "Call-back verification list", f"/supervisor/case/{cid}": "Change an answer (audited)"}
+    for path, text in expected.items():
+        r = client.get(path)
+        assert r.status_code == 200 and text in r.get_data(as_text=True), path
