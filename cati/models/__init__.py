@@ -10,6 +10,7 @@ from .study import Enterprise, EnterpriseStatus, Industry, Study
 from .users import Role, User
 
 __all__ = [
+    "AgentEvent", "AgentState", "AgentStatus", "LoginFailure",
     "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
     "CallAttempt", "Case", "CasePhone", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
     "Interview", "InterviewStatus", "PhoneStatus", "QCStatus", "Replicate", "Role", "Study", "User", "UTCDateTime",

@@ -38,6 +38,7 @@ class CallAttempt(Base):
     ringing_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    dial_status: Mapped[str | None] = mapped_column(String(16))  # Dial() result: ANSWER, BUSY, NOANSWER, CANCEL…
     hangup_cause: Mapped[int | None]  # Q.850
     hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
     originate_reason: Mapped[int | None]

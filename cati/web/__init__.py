@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, jsonify
 
 
@@ -13,4 +15,19 @@ def register_blueprints(app: Flask) -> None:
         from cati.db import db
 
         db.session.execute(text("SELECT 1"))
+        db.session.rollback()
         return jsonify(status="ok")
+
+    from cati.extensions import csrf
+
+    from .auth import init_web
+    from .supervisor import init_supervision
+    from .webhooks import webhooks
+
+    # Sign-in, CSRF, translations, error pages and the interviewer console; then supervisor and admin screens.
+    init_web(app)
+    init_supervision(app)
+    # Twilio cannot send a CSRF token: its callbacks are authenticated by X-Twilio-Signature instead.
+    app.register_blueprint(webhooks)
+    csrf.exempt(webhooks)
+    app.config.setdefault("TWILIO_AUTH_TOKEN", os.environ.get("CATI_TWILIO_AUTH_TOKEN"))
