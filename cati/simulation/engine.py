@@ -410,18 +410,23 @@ class Simulator:
                 hint = at + timedelta(minutes=5)
             if hint - at > idle_limit or at - iv.idle_since >= idle_limit:
                 # Nothing to do for a while: log off (unpaid) and come back when work is due.
-                self.time_use["idle"] += (at - iv.idle_since).total_seconds()
+                self._idle(at - iv.idle_since)
                 self._logout(k, at, back_at=hint if hint - at > idle_limit else at + idle_limit)
                 return
             self._ready(k, hint)
             return
         if iv.idle_since is not None:
-            self.time_use["idle"] += (at - iv.idle_since).total_seconds()
+            self._idle(at - iv.idle_since)
             iv.idle_since = None
         self.last_activity = at
         end = self._dial(k, got, at)
         if end is not None:
             self._ready(k, end)
+
+    def _idle(self, span: timedelta) -> None:
+        # Idle time, split by whether the fieldwork is in its last tenth (the tail, where few enterprises are open).
+        key = "idle_tail" if self.completes >= 0.9 * self.quota_total else "idle"
+        self.time_use[key] += span.total_seconds()
 
     def _event(self, s: Session, call_id: str, kind: str, at: datetime, **facts) -> None:
         apply_event(s, CallEvent(call_id, kind, at, backend_call_id=None, **facts), now=at)

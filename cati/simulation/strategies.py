@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -223,20 +223,26 @@ class Oracle(Strategy):
             for appt_id, cid in due:
                 if view(cid, now) and scheduling._claim(session, cid, interviewer_id, now, rules):
                     return Claim(cid, "appointment", appt_id)
-            base = (
-                select(Case.id)
-                .where(Case.enterprise_id == bindparam("eid"), Case.status == CaseStatus.READY,
+            # One query for every callable case of the open enterprises; the oracle's knowledge filters them.
+            stmt = (
+                select(Case.id, Case.enterprise_id)
+                .where(Case.study_id == study.id, Case.status == CaseStatus.READY,
                        Case.attempts < rules.max_attempts, Case.timezone.in_(zones),
                        or_(Case.last_outcome.not_in(_CONTACT_WAITS), Case.last_outcome.is_(None),
                            Case.next_call_at <= now))
                 .order_by(Case.attempts, Case.id)
             )
             if not converter:
-                base = base.where(Case.needs_converter.is_(False))
-            for eid in scheduling._enterprise_order(session, study.id, rules, rng):
-                for cid in session.scalars(base, {"eid": eid}):
-                    if view(cid, now) and scheduling._claim(session, cid, interviewer_id, now, rules):
-                        return Claim(cid, "callable")
+                stmt = stmt.where(Case.needs_converter.is_(False))
+            by_ent: dict[int, list[int]] = {}
+            for cid, eid in session.execute(stmt):
+                if view(cid, now):
+                    by_ent.setdefault(eid, []).append(cid)
+            if by_ent:
+                for eid in scheduling._enterprise_order(session, study.id, rules, rng):
+                    for cid in by_ent.get(eid, ()):
+                        if scheduling._claim(session, cid, interviewer_id, now, rules):
+                            return Claim(cid, "callable")
         nc = scheduling.explain_no_case(session, study, now, rules=rules, converter=converter)
         if nc.reason == NoCaseReason.WAITING:
             # Something is callable by our rules but nobody would answer now: look again shortly.
