@@ -314,6 +314,11 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
     def numeric() -> list[bool]:
         return [False] + [True] * (len(headers()) - 2) + [False]  # label and significance text wrap
 
+    def widths() -> list[str]:
+        n_mid = len(headers()) - 3  # label, interval and significance get their own widths
+        mid = f"{(100 - 22 - 11 - 8) / n_mid:.2f}%"
+        return ["22%"] + [mid] * (1 + int(has_prev)) + ["11%"] + [mid] * (n_mid - 1 - int(has_prev)) + ["8%"]
+
     def rows(frame: pd.DataFrame, with_code: bool) -> tuple[list[list[str]], list[str]]:
         out, classes = [], []
         for r in frame.itertuples():
@@ -339,7 +344,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
               f"{fmt(comp.industry)}, all enterprises {fmt(comp.all_mean)}. Composite tier: {tier_label(tier, lang) or '—'} "
               f"(multiple-comparison correction: {data.correction or '—'}).", "lead")
     r1, c1 = rows(lv1, True)
-    sec.table(Table(headers(), r1, row_classes=c1, numeric=numeric()))
+    sec.table(Table(headers(), r1, row_classes=c1, numeric=numeric(), widths=widths()))
     if with_charts:
         series: dict[str, list[float]] = {}
         if has_prev:
@@ -366,7 +371,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
 
     sec = Section("items", t("sec_items", lang))
     r2, c2 = rows(lv2, True)
-    sec.table(Table(headers(), r2, row_classes=c2, small=True, numeric=numeric()))
+    sec.table(Table(headers(), r2, row_classes=c2, small=True, numeric=numeric(), widths=widths()))
     if with_charts:
         series2 = {t("this_enterprise", lang): lv2["score"].tolist(),
                    t("this_industry", lang): lv2["industry"].tolist()}

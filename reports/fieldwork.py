@@ -154,6 +154,26 @@ def calls_by_hour(attempts: pd.DataFrame, *, tz: str = "Asia/Shanghai", lang: st
     return tab
 
 
+def _overall_rates(cases: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Series | None:
+    """Study-wide rates for the headline: ``rates`` itself when it has one row, else recomputed from the cases
+    with scoring's ``response_rates`` (grouped rates cannot be averaged)."""
+    if rates is not None and len(rates) == 1:
+        return rates.iloc[0]
+    from scoring import aapor_symbol, response_rates
+
+    col = _disp_col(cases)
+
+    def valid(v: object) -> bool:
+        try:
+            aapor_symbol(str(v))
+            return v is not None and v == v
+        except (ValueError, TypeError):
+            return False
+
+    ok = cases[cases[col].map(valid)]
+    return response_rates(ok, disposition_col=col).iloc[0] if len(ok) else None
+
+
 def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.DataFrame | None,
                        quotas: pd.DataFrame | None, *, lang: str = "zh-CN", tz: str = "Asia/Shanghai",
                        target: int = 20) -> tuple[Document, list[Sheet]]:
@@ -169,9 +189,10 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
                 {"label": t("calls", lang), "value": str(len(attempts)), "sub": ""},
                 {"label": t("enterprises_full", lang), "value": f"{int(quota['met'].sum())} / {len(quota)}",
                  "sub": pct(quota["met"].mean() if len(quota) else np.nan)}]
-    if rates is not None and len(rates):
-        doc.kpis.append({"label": "RR3", "value": pct(rates.iloc[0].get("RR3")), "sub": ""})
-        doc.kpis.append({"label": "COOP1", "value": pct(rates.iloc[0].get("COOP1")), "sub": ""})
+    overall = _overall_rates(cases, rates)
+    if overall is not None:
+        doc.kpis.append({"label": "RR3", "value": pct(overall.get("RR3")), "sub": ""})
+        doc.kpis.append({"label": "COOP1", "value": pct(overall.get("COOP1")), "sub": ""})
 
     sec = Section("dispositions", t("sec_dispositions", lang))
     sec.table(Table([t("disposition", lang), t("symbol", lang), t("disposition_label", lang), t("count", lang),

@@ -71,7 +71,7 @@ _T: dict[str, tuple[str, str]] = {
     "this_industry": ("本行业", "Industry"),
     "all_enterprises": ("全行业", "All enterprises"),
     "vs_industry": ("较本行业", "vs industry"),
-    "significance": ("显著性", "Significance"),
+    "significance": ("显著性", "Sig."),
     "sig_above": ("▲ 高于本行业", "▲ above industry"),
     "sig_below": ("▼ 低于本行业", "▼ below industry"),
     "sig_none": ("与本行业无显著差异", "not different from industry"),

@@ -80,6 +80,7 @@ class Table:
     numeric: list[bool] | None = None
     row_classes: list[str] | None = None
     small: bool = False
+    widths: list[str] | None = None  # CSS widths per column → fixed table layout (much faster in WeasyPrint)
 
     def __post_init__(self) -> None:
         if self.numeric is None:

@@ -83,3 +83,17 @@ def test_pdf_and_html_in_chinese_without_phone_numbers(files, fieldwork):
     assert not any(p in html for p in attempts.phone)
     text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(files["pdf"]).pages))
     assert "AAPOR最终处理结果" in text and "配额完成情况" in text
+
+
+def test_headline_rates_are_study_wide_when_rates_are_grouped(fieldwork, tmp_path):
+    from scoring import response_rates
+
+    cases, attempts, _ = fieldwork
+    by_industry = response_rates(cases, by="industry")
+    paths = build_fieldwork_report(cases, attempts, by_industry, None, out_dir=tmp_path, formats=("html",))
+    html = paths["html"].read_text(encoding="utf-8")
+    overall = response_rates(cases).iloc[0]
+    kpis = html[html.index('class="kpis"'):html.index("</header>")]
+    assert f"{100 * overall['RR3']:.1f}%" in kpis
+    for row in by_industry.itertuples():  # and each industry's own row in the rates table
+        assert row.industry in html and f"{100 * row.RR3:.1f}%" in html
