@@ -892,7 +892,7 @@ def prefs():
     if mode in agents.DIAL_MODES:
         agents.set_dial_mode(db.session, user.id, mode, _now())
     if "grid" in request.form:
-        session["grid"] = request.form.get("grid") == "1"
+        session["grid"] = "1" in request.form.getlist("grid")  # hidden "0" + checkbox "1" when ticked
     db.session.commit()
     return _json_or_redirect({"ok": True})
 

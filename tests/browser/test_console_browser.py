@@ -75,9 +75,9 @@ def test_complete_interview_by_keyboard_only(site, browser):
     sign_in(page, url)
     assert "下一个样本" in page.content()
     next_and_dial(page)
-    number = held_number(factory)
+    number = held_number(factory)[3:]  # +86 mobile, shown grouped for reading: 139 0000 0001
     body = page.inner_text("body")
-    assert "招商银行" in body and number in body  # full number for the holding interviewer
+    assert "招商银行" in body and f"{number[:3]} {number[3:7]} {number[7:]}" in body  # full number for the holding interviewer
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "case-zh.png"), full_page=True)
     page.keyboard.press("Enter")  # start the interview
@@ -189,8 +189,8 @@ def test_console_in_english_screenshot(site, browser):
     url = site["server"].url
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     sign_in(page, url)
-    page.select_option("#lang-select", "en")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.select_option("#lang-select", "en")
     assert "Next case" in page.inner_text("#work")
     next_and_dial(page)
     page.screenshot(path=str(SCREENSHOTS / "case-en.png"), full_page=True)
@@ -199,5 +199,18 @@ def test_console_in_english_screenshot(site, browser):
     page.keyboard.press("Enter")
     answer_keys(page, ["1", "1", "1"])
     question_is(page, "A1")
-    assert "How satisfied" in page.inner_text("#step") or "hotline" in page.inner_text("#step")
+    assert "how satisfied are you" in page.inner_text("#step")
     page.screenshot(path=str(SCREENSHOTS / "question-en.png"), full_page=True)
+    # The interviewer prefers rating blocks as a grid: A1–A4 on one screen, a digit answers the current row.
+    page.check("#grid-pref")
+    page.click("#prefs-form button[type=submit]")
+    page.wait_for_selector("table.grid tr.current[data-code=A1]")
+    page.keyboard.press("5")
+    page.wait_for_selector("table.grid tr.current[data-code=A2]")
+    page.keyboard.press("4")
+    page.wait_for_selector("table.grid tr.current[data-code=A3]")
+    page.screenshot(path=str(SCREENSHOTS / "grid-en.png"), full_page=True)
+    with site["factory"]() as s:
+        interview = s.scalars(select(Interview)).one()
+    assert {k: v for k, v in answers_in_db(site["factory"], interview.id).items() if k.startswith("A")} == \
+        {"A1": 5, "A2": 4}

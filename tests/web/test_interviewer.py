@@ -334,3 +334,16 @@ def test_questions_in_the_chosen_language(client, world, backend, session_factor
     case_id, _ = answered_call(c, session_factory)
     iid = start(c, session_factory, case_id)
     assert text in ans(c, iid, "INTRO").get_json()["html"]
+
+
+def test_progressive_mode_dials_the_next_case_at_once(client, world, backend, session_factory):
+    script_all(backend, world)
+    c = Console(client, "ann")
+    assert c.post("/interviewer/prefs", {"dial_mode": "progressive"}).get_json()["ok"]
+    assert 'data-auto-next="1"' in c.page()  # the idle console asks for the next case by itself
+    r = c.post("/interviewer/next").get_json()
+    assert r["ok"] and r["call_id"]
+    with session_factory() as s:
+        attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_id == r["call_id"]))
+        assert attempt.mode == "progressive" and attempt.interviewer_id == world["ann"]
+        assert s.get(AgentState, world["ann"]).status == AgentStatus.DIALING
