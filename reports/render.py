@@ -137,6 +137,7 @@ class Sheet:
 
 
 _ENV = None
+_FONT_CONFIG = None
 
 
 def _env():
@@ -166,10 +167,16 @@ def write_pdf(html: str, path: Path) -> Path:
     cjk_font()  # raises with the remedy when the font is absent, instead of a PDF full of boxes
     from weasyprint import HTML
 
+    global _FONT_CONFIG
+    if _FONT_CONFIG is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        # one per process: fontconfig setup is ~10 % of a small PDF, and a worker writes hundreds
+        _FONT_CONFIG = FontConfiguration()
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
     path.parent.mkdir(parents=True, exist_ok=True)
-    HTML(string=html, base_url=str(_TEMPLATES)).write_pdf(str(path))
+    HTML(string=html, base_url=str(_TEMPLATES)).write_pdf(str(path), font_config=_FONT_CONFIG)
     return path
 
 
