@@ -316,7 +316,9 @@ def cli(db_url, study, tmp_path):
 
 
 def test_cli_imports_and_reports(cli, tmp_path, session_factory):
-    r = cli("enterprises", str(DATA / "enterprises_small.csv"))
+    ents_file = tmp_path / "enterprises_small.csv"  # a copy: the default rejects file goes beside the input
+    shutil.copy(DATA / "enterprises_small.csv", ents_file)
+    r = cli("enterprises", str(ents_file))
     assert r.exit_code == 0, r.output
     assert r.output.strip().splitlines()[-1] == "imported=6 rejected=0 read=6"
     src = tmp_path / "样本.csv"
@@ -341,7 +343,7 @@ def test_cli_imports_and_reports(cli, tmp_path, session_factory):
 
 
 def test_cli_mapping_options(cli, tmp_path):
-    assert cli("enterprises", str(DATA / "enterprises_small.csv")).exit_code == 0
+    assert cli("enterprises", str(DATA / "enterprises_small.csv"), "--rejects", str(tmp_path / "e.rej.csv")).exit_code == 0
     f = write_csv(tmp_path / "m.csv", ["ID", "Firm", "Mobile"], [["M1", "E001", "13811112222"]])
     r = cli("sample", str(f), "--map", "case_ref=ID", "--map", "enterprise_id=Firm", "--map", "phone=Mobile")
     assert r.output.strip().splitlines()[-1] == "imported=1 rejected=0 read=1"
