@@ -150,18 +150,23 @@ def _rating_codes(study: Study) -> list[str]:
     return [q.code for q in study_spec(study).questions if q.type == "rating"]
 
 
-def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, since: datetime | None = None,
-            status: str | None = None, interviewer_id: int | None = None, enterprise_id: int | None = None,
-            flagged_only: bool = False, limit: int = 2000) -> list[QCRow]:
-    """Completed interviews with their QC flags, newest first. The speeder median is over every complete of
-    the study (not just the ones listed)."""
-    rules = rules or QCRules()
-    call_rules = rules_for(study)
-    lengths = [(e - s).total_seconds() for s, e in session.execute(
+def median_length(session: Session, study: Study, *, min_n: int = 1) -> float | None:
+    """Median length in seconds of the study's completes (None with fewer than ``min_n``)."""
+    lengths = [(e - s).total_seconds() for s, e in session.connection().execute(
         select(Interview.started_at, Interview.ended_at).where(
             Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE,
             Interview.ended_at.is_not(None)))]
-    median = statistics.median(lengths) if len(lengths) >= rules.min_for_median else None
+    return statistics.median(lengths) if lengths and len(lengths) >= min_n else None
+
+
+def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, since: datetime | None = None,
+            status: str | None = None, interviewer_id: int | None = None, enterprise_id: int | None = None,
+            flagged_only: bool = False, limit: int = 2000, ids: Sequence[int] | None = None) -> list[QCRow]:
+    """Completed interviews with their QC flags, newest first (only ``ids`` when given). The speeder median is
+    over every complete of the study (not just the ones listed)."""
+    rules = rules or QCRules()
+    call_rules = rules_for(study)
+    median = median_length(session, study, min_n=rules.min_for_median)
     q = (select(Interview, Case.case_ref, Case.timezone, Case.enterprise_id, Enterprise.name, User.display_name,
                 CallAttempt.recording_uri)
          .join(Case, Case.id == Interview.case_id)
@@ -178,6 +183,8 @@ def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, sin
         q = q.where(Interview.interviewer_id == interviewer_id)
     if enterprise_id is not None:
         q = q.where(Case.enterprise_id == enterprise_id)
+    if ids is not None:
+        q = q.where(Interview.id.in_(list(ids)))
     found = session.execute(q).all()
     ids = [r[0].id for r in found]
     rating = _rating_codes(study)
@@ -223,12 +230,18 @@ def _first_phones(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
 def callback_list(session: Session, study: Study, share: float = 0.1) -> list[QCRow]:
     """The call-back verification list: ``share`` of each interviewer's valid completes (at least one when
     the interviewer has any), chosen stably (:func:`callback_pick`)."""
-    rows = [r for r in qc_rows(session, study, limit=10**7) if r.qc_status != QCStatus.REJECTED.value]
     by: dict[int | None, list[int]] = defaultdict(list)
-    for r in rows:
-        by[r.interviewer_id].append(r.interview_id)
-    chosen = {i for ids in by.values() for i in callback_pick(ids, share)}
-    return sorted((r for r in rows if r.interview_id in chosen), key=lambda r: (r.interviewer, r.interview_id))
+    for iid, who in session.execute(
+        select(Interview.id, Interview.interviewer_id).where(
+            Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE,
+            Interview.qc_status != QCStatus.REJECTED)
+    ):
+        by[who].append(iid)
+    chosen = sorted(i for ids in by.values() for i in callback_pick(ids, share))
+    rows: list[QCRow] = []
+    for k in range(0, len(chosen), 2000):
+        rows += qc_rows(session, study, ids=chosen[k:k + 2000], limit=len(chosen))
+    return sorted(rows, key=lambda r: (r.interviewer, r.interview_id))
 
 
 # ------------------------------------------------------------------------------------------------ decisions

@@ -91,6 +91,18 @@ def unreleased_replicates(session: Session, enterprise_id: int) -> list[tuple[in
     )]
 
 
+def unreleased_by_enterprise(session: Session, study_id: int) -> dict[int, list[tuple[int, int]]]:
+    """{enterprise id: [(number, size), …]} of every replicate not yet released, in one query."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for eid, number, size in session.execute(
+        select(Replicate.enterprise_id, Replicate.number, Replicate.size)
+        .where(Replicate.study_id == study_id, Replicate.released_at.is_(None))
+        .order_by(Replicate.enterprise_id, Replicate.number)
+    ):
+        out.setdefault(eid, []).append((number, size))
+    return out
+
+
 # ------------------------------------------------------------------------------------------- stop / resume
 
 

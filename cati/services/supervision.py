@@ -423,7 +423,9 @@ def dispositions_frame(session: Session, study: Study, *, tz: str = "Asia/Shangh
     disposition. Rejected completes count by their case's current state (the case was reopened).
     """
     cat = catalogue()
-    cases = session.execute(
+    # Core execution (no ORM row loading): this reads every released case of the study.
+    run = session.connection().execute
+    cases = run(
         select(Case.id, Case.enterprise_id, Enterprise.name, Industry.name, Enterprise.region, Case.status,
                Case.final_disposition, Case.finalized_at, Case.last_called_at, Case.attempts)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
@@ -438,21 +440,21 @@ def dispositions_frame(session: Session, study: Study, *, tz: str = "Asia/Shangh
         .where(Case.study_id == study.id).group_by(CallAttempt.case_id)
     # Interviews without a recorded dial (paper, imported) still belong to their interviewer.
     last_iv = select(func.max(Interview.id)).where(Interview.study_id == study.id).group_by(Interview.case_id)
-    who = dict(session.execute(select(Interview.case_id, Interview.interviewer_id)
+    who = dict(run(select(Interview.case_id, Interview.interviewer_id)
                                .where(Interview.id.in_(last_iv))).all())
-    who.update(session.execute(select(CallAttempt.case_id, CallAttempt.interviewer_id)
+    who.update(run(select(CallAttempt.case_id, CallAttempt.interviewer_id)
                                .where(CallAttempt.id.in_(last))).all())
     open_dialed = [c[0] for c in cases if c[6] is None and c[9] > 0]
     outcomes: dict[int, list[str]] = defaultdict(list)
     for chunk in range(0, len(open_dialed), 5000):
         ids = open_dialed[chunk:chunk + 5000]
-        for cid, outcome in session.execute(
+        for cid, outcome in run(
             select(CallAttempt.case_id, CallAttempt.outcome)
             .where(CallAttempt.case_id.in_(ids), CallAttempt.outcome.is_not(None))
             .order_by(CallAttempt.case_id, CallAttempt.requested_at, CallAttempt.id)
         ):
             outcomes[cid].append(outcome)
-    names = dict(session.execute(select(User.id, User.display_name)).all())
+    names = dict(run(select(User.id, User.display_name)).all())
     zi = zone(tz)
     records = []
     for cid, eid, ename, industry, region, _status, final, fin_at, last_at, attempts in cases:

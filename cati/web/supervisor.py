@@ -157,6 +157,7 @@ SUP_T: dict[str, dict[str, str]] = {
     "rates_note": {"zh-CN": "未结束样本按目前最能说明情况的结果计入（从未拨打记 3.11）；e 为未知资格样本中估计合格的比例。",
                    "en": "Open cases count with their most informative outcome so far (never dialed = 3.11); e is the "
                          "estimated eligible share of the unknowns."},
+    "data_as_of": {"zh-CN": "数据时间 {t}（每 30 秒更新）", "en": "data as of {t} (refreshed every 30 s)"},
     "per_day": {"zh-CN": "每日成功访问与计划", "en": "Completes per day against the plan"},
     "plan_start": {"zh-CN": "计划开始", "en": "Plan start"},
     "plan_days": {"zh-CN": "计划天数", "en": "Plan days"},
@@ -450,17 +451,24 @@ class _Snapshot:
         self.value: tuple = (None, None)
 
 
-_snapshots: dict[tuple[str, str], _Snapshot] = {}
-_snapshots_lock = threading.Lock()
+_cache_lock = threading.Lock()
+
+
+def _app_cache(name: str) -> dict:
+    """A per-app dict in ``app.extensions`` (a new app, e.g. a test's, starts empty)."""
+    from flask import current_app
+
+    with _cache_lock:
+        return current_app.extensions.setdefault(f"cati.supervisor.{name}", {})
 
 
 def _shared(kind: str, max_age: float) -> tuple:
     """(now, rows) for ``kind`` board | agents, read at most once per ``max_age`` seconds per process."""
-    key = (str(db.engine.url), kind)
-    with _snapshots_lock:
-        snap = _snapshots.setdefault(key, _Snapshot())
+    snaps = _app_cache("snapshots")
+    with _cache_lock:
+        snap = snaps.setdefault(kind, _Snapshot())
     with snap.lock:  # one stream reads, the others wait for its result instead of reading again
-        if time.monotonic() - snap.at >= max_age * 0.9:
+        if max_age <= 0 or time.monotonic() - snap.at >= max_age * 0.9:
             now = _now()
             with reading() as s:
                 study = _study(s)
@@ -493,8 +501,11 @@ def stream():
         yield "retry: 1000\n\n"
         while time.monotonic() - started < limit:
             tick = time.monotonic()
-            now, rows = _shared("board", interval) if "board" in what else (_now(), [])
-            live = _shared("agents", interval)[1] if "agents" in what else None
+            # A stream's first reading is its own: a shared one from before the page loaded could put back
+            # values the page already shows newer (e.g. just after an action and its redirect).
+            age = interval if last_rows or last_agents is not None else 0.0
+            now, rows = _shared("board", age) if "board" in what else (_now(), [])
+            live = _shared("agents", age)[1] if "agents" in what else None
             sent = False
             if "board" in what:
                 fp = sv.board_fingerprint(rows)
@@ -668,7 +679,7 @@ def outcomes():
             flash(f"plan_start: {request.args['plan_start']!r} is not a date (YYYY-MM-DD)", "error")
     with reading() as s:
         study = _study(s)
-        frame = sv.dispositions_frame(s, study, tz=CENTRE_TZ)
+        frame, frame_at = _frame(s, study)
         per_day = sv.completes_per_day(s, study, plan_start=plan_start, plan_days=plan_days, tz=CENTRE_TZ)
     choices = {k: sorted(frame[k].dropna().astype(str).unique()) for k in ("industry", "enterprise", "interviewer",
                                                                          "day", "region")} if len(frame) else {}
@@ -683,7 +694,27 @@ def outcomes():
         key=sv.GROUPINGS[group], rate_cols=sv.RATE_COLUMNS, choices=choices, only_key=only_key,
         only_value=only_value, per_day=per_day, chart=per_day_svg(per_day), plan_days=plan_days,
         plan_start=plan_start.isoformat() if plan_start else "", n_cases=len(frame),
+        frame_at=local_text(frame_at, "%H:%M:%S"),
         today=local_text(_now(), "%Y-%m-%d"), tab="outcomes")), started)
+
+
+#: The dispositions frame reads every released case (~1 s for 54,000): outcome tables may be this many seconds old.
+FRAME_TTL = 30.0
+_frames_lock = threading.Lock()
+
+
+def _frame(s: Session, study: Study):
+    """The study's dispositions frame, re-read at most every :data:`FRAME_TTL` seconds per process."""
+    _frames = _app_cache("frames")
+    key = (study.id, study.version)
+    with _frames_lock:
+        hit = _frames.get(key)
+        if hit is not None and time.monotonic() - hit[0] < FRAME_TTL:
+            return hit[2], hit[1]
+        now = _now()
+        frame = sv.dispositions_frame(s, study, tz=CENTRE_TZ)
+        _frames[key] = (time.monotonic(), now, frame)
+        return frame, now
 
 
 def per_day_svg(df, width: int = 900, height: int = 260) -> str:
@@ -748,7 +779,8 @@ def sample():
     with reading() as s:
         study = _study(s)
         rows = sv.quota_board(s, study, now)
-        waiting = [(r, sa.unreleased_replicates(s, r.enterprise_id)) for r in rows if r.unreleased]
+        reps = sa.unreleased_by_enterprise(s, study.id)
+        waiting = [(r, reps[r.enterprise_id]) for r in rows if r.enterprise_id in reps]
         appts = sa.pending_appointments(s, study.id)
         people = _interviewer_choices(s)
         soft = s.scalar(select(func.count(Case.id)).where(Case.study_id == study.id, Case.needs_converter.is_(True),
@@ -1012,6 +1044,10 @@ def edit_answer(interview_id: int):
 # ------------------------------------------------------------------------------------------------------ QC
 
 
+#: Newest completes listed on the QC page (filters narrow it down).
+QC_PAGE = 200
+
+
 @bp.get("/qc")
 @viewer
 def qc_page():
@@ -1028,12 +1064,9 @@ def qc_page():
         share = 0.1
     with reading() as s:
         study = _study(s)
-        rows = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=500)
-        lengths = [r.length_s for r in qc.qc_rows(s, study, limit=10**6)]
+        rows = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=QC_PAGE)
+        median = qc.median_length(s, study)
         callback = qc.callback_list(s, study, share)
-    import statistics
-
-    median = statistics.median(lengths) if lengths else None
     return _timed(Response(render_template("supervisor/qc.html", rows=rows, status=status, flagged=flagged,
                                            median=median, callback=callback, share=share, flag_text=qc.FLAG_TEXT,
                                            tab="qc")), started)

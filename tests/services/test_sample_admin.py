@@ -46,6 +46,7 @@ def actions(s):
 def test_release_replicate_makes_cases_callable_and_is_audited(session_factory, world):
     with transaction(session_factory) as s:
         assert sa.unreleased_replicates(s, world["e1"]) == [(2, 3)]
+        assert sa.unreleased_by_enterprise(s, world["study"].id) == {world["e1"]: [(2, 3)]}
         assert sa.release(s, world["e1"], None, NOW, user_id=world["sup"]) == 3
     with transaction(session_factory) as s:
         n_ready = len(s.scalars(select(Case.id).where(Case.status == CaseStatus.READY)).all())
