@@ -101,13 +101,14 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _register() -> None:
     # Command groups living in their own modules (kept out of this file so each stays small).
+    from .demo import demo, simulate
     from .imports import import_
     from .report import export, report
     from .score import score
     from .study import study
     from .telephony import telephony
 
-    for command in (study, import_, score, report, export, telephony):
+    for command in (demo, simulate, study, import_, score, report, export, telephony):
         main.add_command(command)
 
 
