@@ -54,6 +54,8 @@ from cati.services.scheduling import (
 )
 
 STRATEGIES = ("ours", "call_list", "quexs_style", "oracle")
+# Proposed scheduler changes, measured with the real next_case (see OursPatched); not part of the bench by default.
+EXTRA_STRATEGIES = ("ours_patched",)
 
 # queXS outcome delays (minutes) keyed by our AAPOR attempt outcome.
 QUEXS_DELAYS = {"3.13": 180, "3.14": 180, "2.221": 180, "2.222": 180, "3.15": 180, "3.12": 15, "3.16": 15,
@@ -86,6 +88,38 @@ class Ours(Strategy):
 
     def select(self, session, study, interviewer_id, now, *, converter, rng):
         return next_case(session, study, interviewer_id, now, converter=converter, rng=rng)
+
+
+class _PatchedStmts(scheduling._Stmts):
+    """next_case's statements with one change in the callable-case order: among cases whose current part of the
+    day is untried, prefer those already tried in *other* parts (more attempts first) over fresh sample.
+
+    Why: a case that rang out in the morning and afternoon is most likely someone away during working hours, and
+    is a better bet in the evening than a fresh case of unknown habits; likewise a case that failed in the
+    evening is likely at home in the daytime. Fresh sample is still used when no such case is waiting.
+    """
+
+    def callable_in_enterprise(self, bits, converter, pg):
+        key = ("patched", bits, converter, pg)
+        stmt = self._callable.get(key)
+        if stmt is None:
+            stmt = super().callable_in_enterprise(bits, converter, pg)
+            clauses = list(stmt._order_by_clauses)
+            # (untried part first, attempts, next_call_at, id) → (untried part first, attempts DESC, …)
+            stmt = stmt.order_by(None).order_by(clauses[0], Case.attempts.desc(), *clauses[2:])
+            self._callable[key] = stmt
+        return stmt
+
+
+class OursPatched(Ours):
+    """``ours`` with :class:`_PatchedStmts` swapped into the scheduler (for measuring a proposed patch; each bench
+    strategy runs in its own process)."""
+
+    name = "ours_patched"
+
+    def __init__(self, oracle_view=None):
+        super().__init__(oracle_view)
+        scheduling._stmts = _PatchedStmts()
 
 
 def _open_zones(session: Session, study: Study, now: datetime) -> list[str]:
@@ -252,9 +286,10 @@ class Oracle(Strategy):
 
 def make_strategy(name: str, oracle_view=None) -> Strategy:
     """The strategy called ``name`` (one of :data:`STRATEGIES`); the oracle needs ``oracle_view(case_id, now)``."""
-    classes = {"ours": Ours, "call_list": CallList, "quexs_style": QuexsStyle, "oracle": Oracle}
+    classes = {"ours": Ours, "call_list": CallList, "quexs_style": QuexsStyle, "oracle": Oracle,
+               "ours_patched": OursPatched}
     if name not in classes:
-        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES + EXTRA_STRATEGIES)}")
     if name == "oracle" and oracle_view is None:
         raise ValueError("the oracle strategy needs a view of the respondents' availability")
     return classes[name](oracle_view)
