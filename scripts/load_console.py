@@ -198,10 +198,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--interviewers", type=int, default=100)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of answering after everyone signed in")
-    ap.add_argument("--think", type=float, nargs=2, default=(0.5, 1.5), metavar=("MIN", "MAX"),
-                    help="seconds between answers (a fast interviewer; real ones take 3-10 s)")
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--think", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
+                    help="seconds between answers: reading an item aloud and hearing the answer takes a fast "
+                         "interviewer 2-6 s; use 0.5 1.5 for a stress run")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--pg-url", default=os.environ.get("CATI_TEST_POSTGRES_URL",
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--keep-db", action="store_true")
@@ -219,8 +220,10 @@ def main() -> int:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CATI_")},
            "CATI_DATABASE_URL": url, "CATI_INSTANCE_PATH": str(instance), "CATI_SECRET_KEY": uuid.uuid4().hex}
     server = subprocess.Popen(
+        # Keep-alive longer than the pause between two answers: with gunicorn's default (2 s) the server closes
+        # the console's idle connection just as the next answer is sent on it.
         [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(args.workers), "--threads", str(args.threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "cati.web.auth:wsgi_app()"],
+         "--keep-alive", "75", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "cati.web.auth:wsgi_app()"],
         cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -269,7 +272,8 @@ def main() -> int:
 
     print()
     print(f"{args.interviewers} interviewers, gunicorn {args.workers} workers × {args.threads} threads, PostgreSQL, "
-          f"think time {args.think[0]}–{args.think[1]} s, {wall:.0f} s wall, {os.cpu_count()} CPUs")
+          f"think time {args.think[0]}–{args.think[1]} s, {wall:.0f} s wall, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'request':<12}{'n':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'srv p50':>9}{'srv p95':>9}")
     for kind in ("login", "next_case", "start", "answer"):

@@ -117,6 +117,8 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(interviewer_bp)
     app.register_error_handler(CSRFError, lambda e: _error(400, "csrf_error"))
+    app.register_error_handler(400, lambda e: _error(400, "bad_request"))
+    app.register_error_handler(401, lambda e: _error(401, "unauthorized"))
     app.register_error_handler(403, lambda e: _error(403, "forbidden"))
     app.register_error_handler(404, lambda e: _error(404, "not_found"))
 

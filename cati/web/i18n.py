@@ -25,6 +25,8 @@ T: dict[str, dict[str, str]] = {
     "language": {"zh-CN": "语言", "en": "Language"},
     "signed_in_as": {"zh-CN": "当前用户", "en": "Signed in as"},
     "forbidden": {"zh-CN": "无权访问此页面", "en": "You may not open this page"},
+    "bad_request": {"zh-CN": "请求无效", "en": "Bad request"},
+    "unauthorized": {"zh-CN": "请先登录", "en": "Please sign in first"},
     "not_found": {"zh-CN": "页面不存在", "en": "Page not found"},
     "csrf_error": {"zh-CN": "表单已过期或无效，请刷新页面后重试", "en": "The form expired or is invalid; reload the page and try again"},
     "back_home": {"zh-CN": "返回首页", "en": "Back to the start page"},
