@@ -93,11 +93,26 @@ def rank_width_summary(frame: pd.DataFrame, low: str, high: str) -> dict[str, fl
     return {"median": float(np.nanmedian(width)), "max": float(np.nanmax(width)), "n": int(len(frame))}
 
 
+_SYMBOLS = ("I", "P", "R", "NC", "O", "UH", "UR", "UO", "NE")
+
+
+def pooled_rates(rates: pd.DataFrame) -> pd.Series:
+    """Study-wide rates from ``scoring.response_rates`` output: the row itself when there is one, else the
+    group counts pooled and the rates recomputed by scoring (rates of groups cannot be averaged)."""
+    if len(rates) == 1 or not set(_SYMBOLS) <= set(rates.columns):
+        return rates.iloc[0]
+    from scoring import response_rates
+
+    counts = rates[list(_SYMBOLS)].sum().astype(int)
+    frame = pd.DataFrame({"disposition": np.repeat(list(_SYMBOLS), counts.to_numpy())})
+    return response_rates(frame).iloc[0]
+
+
 def rates_summary(rates: pd.DataFrame | None, lang: str) -> str | None:
-    """One sentence with RR1, RR3, COOP1, REF1, CON1 and e of the first (overall) row of ``rates``."""
+    """One sentence with the study-wide RR1, RR3, COOP1, REF1, CON1 and e (pooled when ``rates`` is grouped)."""
     if rates is None or len(rates) == 0:
         return None
-    row = rates.iloc[0]
+    row = pooled_rates(rates)
 
     def g(name: str) -> str:
         v = row.get(name)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports import charts
+from reports._common import pooled_rates
 from reports.i18n import check_lang, disposition_label, industry_label, t
 from reports.render import (
     Document,
@@ -159,6 +160,8 @@ def _overall_rates(cases: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Series
     with scoring's ``response_rates`` (grouped rates cannot be averaged)."""
     if rates is not None and len(rates) == 1:
         return rates.iloc[0]
+    if rates is not None and len(rates) > 1:
+        return pooled_rates(rates)
     from scoring import aapor_symbol, response_rates
 
     col = _disp_col(cases)

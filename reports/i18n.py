@@ -36,6 +36,7 @@ _T: dict[str, tuple[str, str]] = {
     "sec_verbatims": ("客户原话：最需要改进的方面", "In customers' words: what to improve"),
     "sec_dispositions": ("AAPOR 最终处理结果", "AAPOR final dispositions"),
     "sec_rates": ("应答率（AAPOR 标准定义）", "Outcome rates (AAPOR Standard Definitions)"),
+    "sec_rates_by_group": ("分组应答率（AAPOR）", "Outcome rates by group (AAPOR)"),
     "sec_quota": ("配额完成情况", "Quota completion"),
     "sec_interviewers": ("访员工作效率", "Interviewer productivity"),
     "sec_hours": ("按时段与结果统计的拨打", "Calls by hour of day and outcome"),

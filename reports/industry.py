@@ -20,6 +20,7 @@ from reports._common import (
     finite,
     method_value,
     overall_intervals,
+    pooled_rates,
     rank_width_summary,
     rates_summary,
     tier_counts,
@@ -109,7 +110,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     if finite(cb_overall):
         doc.kpis.append({"label": t("callback_rate", lang), "value": pct(cb_overall), "sub": ""})
     if rates is not None and len(rates) and "RR3" in rates.columns:
-        doc.kpis.append({"label": "RR3", "value": pct(rates.iloc[0]["RR3"]), "sub": ""})
+        doc.kpis.append({"label": "RR3", "value": pct(pooled_rates(rates)["RR3"]), "sub": ""})
 
     # 1. overall ---------------------------------------------------------------------------------------------
     sec = Section("overall", t("sec_overall", lang))
@@ -268,6 +269,14 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     # 7. method -----------------------------------------------------------------------------------------------
     sec = Section("method", t("sec_method", lang))
     sec.ul(_method_lines(result, rates, lang, ov_computed))
+    if rates is not None and len(rates) > 1:
+        groups = [c for c in rates.columns if not pd.api.types.is_numeric_dtype(rates[c])]
+        show = [c for c in ("n", "RR1", "RR3", "COOP1", "REF1", "CON1") if c in rates.columns]
+        sec.table(Table([t("industry", lang) if g == "industry" else g for g in groups] + show,
+                        [[industry_label(r[g], lang) if g == "industry" else str(r[g]) for g in groups]
+                         + [str(int(r[c])) if c == "n" else pct(r[c]) for c in show] for _, r in rates.iterrows()],
+                        caption=t("sec_rates_by_group", lang), small=True,
+                        numeric=[False] * len(groups) + [True] * len(show)))
     doc.sections.append(sec)
 
     sheets = _sheets(result, ov, tiers, rates, lang)

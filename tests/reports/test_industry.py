@@ -107,3 +107,19 @@ def test_english_report(result, study, tmp_path):
 def test_bad_format_is_refused(result, study, tmp_path):
     with pytest.raises(ValueError, match="docx"):
         build_industry_report(result, study, out_dir=tmp_path, formats=("docx",))
+
+
+def test_grouped_rates_are_pooled_for_the_study_wide_figures(result, study, fieldwork, tmp_path):
+    from scoring import response_rates
+
+    cases, _, _ = fieldwork
+    by_industry = response_rates(cases, by="industry")
+    html = build_industry_report(result, study, rates=by_industry, out_dir=tmp_path,
+                                 formats=("html",))["html"].read_text(encoding="utf-8")
+    overall = response_rates(cases).iloc[0]
+    method = html[html.index('id="method"'):]
+    assert f"RR3 {100 * overall['RR3']:.1f}%" in method  # pooled counts, not the first industry's row
+    first = by_industry.iloc[0]
+    assert f"RR3 {100 * first['RR3']:.1f}%" not in method or first["RR3"] == overall["RR3"]
+    for row in by_industry.itertuples():
+        assert f"{100 * row.RR3:.1f}%" in method  # the per-group table
