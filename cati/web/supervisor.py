@@ -717,6 +717,14 @@ def _frame(s: Session, study: Study):
         return frame, now
 
 
+def _nice(x: float) -> float:
+    """The smallest "round" top (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8 × 10^k) at or above ``x``: quarters read well."""
+    import math
+
+    exp = 10 ** math.floor(math.log10(x))
+    return next(m * exp for m in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10) if m * exp >= x)
+
+
 def per_day_svg(df, width: int = 900, height: int = 260) -> str:
     """Completes per day (bars, left axis) with cumulative completes and the cumulative plan (lines, right
     axis), as inline SVG."""
@@ -725,8 +733,8 @@ def per_day_svg(df, width: int = 900, height: int = 260) -> str:
     n = len(df)
     pad_l, pad_r, pad_t, pad_b = 44, 54, 14, 40
     w, h = width - pad_l - pad_r, height - pad_t - pad_b
-    bar_max = max(int(df["completes"].max()), 1)
-    cum_max = max(float(df["plan_cumulative"].max()), float(df["cumulative"].max()), 1.0)
+    bar_max = _nice(max(int(df["completes"].max()), 4))
+    cum_max = _nice(max(float(df["plan_cumulative"].max()), float(df["cumulative"].max()), 4.0))
     step = w / n
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(tr("per_day"))}" '
              f'xmlns="http://www.w3.org/2000/svg">']

@@ -311,3 +311,19 @@ def test_every_screen_in_english(client, sworld, session_factory):
     for path, text in expected.items():
         r = client.get(path)
         assert r.status_code == 200 and text in r.get_data(as_text=True), path
+
+
+def test_per_day_chart_bars_and_round_axes(sup_app):
+    import pandas as pd
+
+    from cati.web.supervisor import _nice, per_day_svg
+
+    assert [_nice(x) for x in (4, 7, 1008, 7200, 21)] == [4, 8, 1200, 8000, 24]
+    df = pd.DataFrame({"day": ["2020-01-01", "2020-01-02", "2099-01-03"], "completes": [3, 5, 0],
+                       "cumulative": [3, 8, 8], "plan_cumulative": [4.0, 8.0, 12.0], "plan_daily": [4.0, 4.0, 4.0]})
+    with sup_app.test_request_context("/supervisor/outcomes"):
+        svg = per_day_svg(df)
+    assert svg.count('class="bar"><title>') == 3 and "2020-01-02: 5" in svg
+    cum = re.search(r'<polyline points="([^"]+)" class="cum"/>', svg).group(1)
+    plan = re.search(r'<polyline points="([^"]+)" class="plan"/>', svg).group(1)
+    assert len(cum.split()) == 2 and len(plan.split()) == 3  # achieved line stops today, the plan runs on
