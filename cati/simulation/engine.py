@@ -24,7 +24,8 @@ import tempfile
 import time as wall
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -377,7 +378,7 @@ class Simulator:
     def _tick(self, at: datetime) -> None:
         if self.closing:
             return
-        with transaction(self.factory) as s:
+        with self._tx() as s:
             if self.strategy.auto_release:
                 study = s.get(Study, self.study_id)
                 scheduling.auto_release(s, study, at)
@@ -394,7 +395,7 @@ class Simulator:
     # ------------------------------------------------------------------------------------------------ claims
     def _claim_and_dial(self, k: int, at: datetime) -> None:
         iv = self.interviewers[k]
-        with transaction(self.factory) as s:
+        with self._tx() as s:
             got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
         if not isinstance(got, Claim):
             if got.reason == NoCaseReason.QUOTAS_FULL:
@@ -423,6 +424,15 @@ class Simulator:
         if end is not None:
             self._ready(k, end)
 
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """One committed transaction per event. The study row (its definition is a large JSON document) is put
+        into the session's identity map unloaded, so the services' ``session.get(Study, …)`` on every dial
+        doesn't fetch and parse it again."""
+        with transaction(self.factory) as s:
+            s.merge(self.study, load=False)
+            yield s
+
     def _idle(self, span: timedelta) -> None:
         # Idle time, split by whether the fieldwork is in its last tenth (the tail, where few enterprises are open).
         key = "idle_tail" if self.completes >= 0.9 * self.quota_total else "idle"
@@ -439,7 +449,7 @@ class Simulator:
         rng = self.rng
         t = at + timedelta(seconds=p["interviewers"]["preview_seconds"])
         wrap = timedelta(seconds=p["interviewers"]["wrap_up_seconds"])
-        with transaction(self.factory) as s:
+        with self._tx() as s:
             case = s.get(Case, claim.case_id)
             if claim.appointment_id:
                 scheduling.serve_appointment(s, claim.appointment_id)
@@ -628,7 +638,7 @@ class Simulator:
     def _end_interview(self, k: int, at: datetime, _payload) -> None:
         call = self.calls.pop(k)
         iv = self.interviewers[k]
-        with transaction(self.factory) as s:
+        with self._tx() as s:
             interview = s.get(Interview, call.interview_id)
             self._store_answers(s, interview, call.answers, iv, at)
             if call.result == "complete":
