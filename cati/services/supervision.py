@@ -343,10 +343,11 @@ def _seconds(a: datetime | None, b: datetime | None) -> float:
 
 def interviewer_stats(session: Session, study: Study, start: datetime, end: datetime, *,
                       agent_times: Mapping[int, Mapping[str, float]] | None = None,
-                      interviewer_ids: Iterable[int] | None = None) -> list[InterviewerStats]:
-    """Per interviewer, over [start, end): dials, contacts, completes, completes per hour, average interview
-    length, talk time, refusal rate — and wait / wrap / pause times when ``agent_times`` (seconds per state,
-    from the interviewer-state log) is given.
+                      interviewer_ids: Iterable[int] | None = None,
+                      starts: Mapping[int, datetime] | None = None) -> list[InterviewerStats]:
+    """Per interviewer, over [start, end) — or from ``starts[interviewer]`` (their shift start) when given:
+    dials, contacts, completes, completes per hour, average interview length, talk time, refusal rate — and
+    wait / wrap / pause times when ``agent_times`` (seconds per state, from the interviewer-state log) is given.
 
     Contacts are dials whose outcome reached a person (the catalogue's ``contacted``); refusals are 2.11x
     outcomes (break-offs 2.12 are not counted as refusals here). Talk time is the time in the "talking"
@@ -371,10 +372,13 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
                Interview.ended_at >= start, Interview.ended_at < end, Interview.interviewer_id.is_not(None))
     ).all()
     by: dict[int, dict[str, Any]] = defaultdict(lambda: {"att": [], "iv": []})
+    starts = starts or {}
     for row in attempts:
-        by[row[0]]["att"].append(row)
+        if row[1] >= starts.get(row[0], start):
+            by[row[0]]["att"].append(row)
     for row in interviews:
-        by[row[0]]["iv"].append(row)
+        if row[2] >= starts.get(row[0], start):
+            by[row[0]]["iv"].append(row)
     ids |= set(by) | set(agent_times)
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     out = []
@@ -588,29 +592,22 @@ def state_durations(events: Sequence[tuple[str, datetime]], start: datetime, end
     return result
 
 
-def agent_times(session: Session, start: datetime, end: datetime) -> dict[int, dict[str, float]]:
-    """Per interviewer, seconds in each state over [start, end), from the interviewer-state log."""
+def agent_times(session: Session, start: datetime, end: datetime, *,
+                starts: Mapping[int, datetime] | None = None) -> dict[int, dict[str, float]]:
+    """Per interviewer, seconds in each state over [start, end) (or from ``starts[interviewer]``), from the
+    interviewer-state log. The state at the window's opening is the last change in the 24 hours before it."""
     from cati.models.agents import AgentEvent
 
-    # The state each interviewer was in when the window opened: their last change in the day before it.
-    latest: dict[int, tuple[datetime, str]] = {}
-    for uid, status, at in session.execute(
-        select(AgentEvent.user_id, AgentEvent.status, AgentEvent.at).where(
-            AgentEvent.at < start, AgentEvent.at >= start - timedelta(hours=24))
-    ):
-        if uid not in latest or at >= latest[uid][0]:
-            latest[uid] = (at, str(getattr(status, "value", status)))
+    starts = starts or {}
+    first = min([start, *starts.values()])
     events: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     for uid, status, at in session.execute(
         select(AgentEvent.user_id, AgentEvent.status, AgentEvent.at)
-        .where(AgentEvent.at >= start, AgentEvent.at < end).order_by(AgentEvent.at, AgentEvent.id)
+        .where(AgentEvent.at >= first - timedelta(hours=24), AgentEvent.at < end)
+        .order_by(AgentEvent.at, AgentEvent.id)
     ):
         events[uid].append((str(getattr(status, "value", status)), at))
-    out = {}
-    for uid in set(events) | set(latest):
-        init = latest.get(uid, (None, None))[1]
-        out[uid] = state_durations(events.get(uid, []), start, end, initial=init)
-    return out
+    return {uid: state_durations(evs, starts.get(uid, start), end) for uid, evs in events.items()}
 
 
 @dataclass
@@ -639,7 +636,8 @@ class LiveInterviewer:
 
 def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str = "Asia/Shanghai",
                       include_offline: bool = False) -> list[LiveInterviewer]:
-    """Every interviewer with a state row (signed in unless ``include_offline``) and today's shift figures."""
+    """Every interviewer with a state row (signed in unless ``include_offline``) and their shift's figures
+    (since ``AgentState.shift_started_at``, the same start as the interviewer's own counters)."""
     from cati.models.agents import AgentState, AgentStatus
 
     q = (select(AgentState, User.username, User.display_name, Enterprise.name)
@@ -650,10 +648,13 @@ def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str 
     if not include_offline:
         q = q.where(AgentState.status != AgentStatus.OFFLINE)
     rows = session.execute(q).all()
-    start, end = shift_bounds(now, tz)
-    times = agent_times(session, start, end)
+    # Each interviewer's figures run from their own shift start (as on their console), at most a day back.
+    day_ago = now - timedelta(hours=24)
+    starts = {st.user_id: max(st.shift_started_at, day_ago) for st, *_ in rows}
+    start, end = (min(starts.values()) if starts else now), now
+    times = agent_times(session, start, end, starts=starts)
     stats = {s.interviewer_id: s for s in interviewer_stats(
-        session, study, start, end, agent_times=times, interviewer_ids=[st.user_id for st, *_ in rows])}
+        session, study, start, end, agent_times=times, interviewer_ids=list(starts), starts=starts)}
     return [LiveInterviewer(st.user_id, username, name, st.status.value, st.pause_reason, st.since_at,
                             _seconds(st.since_at, now), st.case_id, ename, st.call_id, stats.get(st.user_id))
             for st, username, name, ename in rows]

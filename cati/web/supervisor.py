@@ -136,7 +136,7 @@ SUP_T: dict[str, dict[str, str]] = {
     "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
     "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
     "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
-    "shift_since": {"zh-CN": "班次统计自 {t}（中心时间）", "en": "Shift figures since {t} (centre time)"},
+    "shift_since": {"zh-CN": "统计自各访员本班次签到起（与访员工作台一致）", "en": "Figures since each interviewer's shift start (as on their console)"},
     # outcomes
     "group_by": {"zh-CN": "分组", "en": "Group by"},
     "g_study": {"zh-CN": "全部项目", "en": "Whole study"},
@@ -577,9 +577,8 @@ def interviewers():
     with reading() as s:
         study = _study(s)
         live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ)
-    start, _end = sv.shift_bounds(now, CENTRE_TZ)
-    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
-                                           shift_start=local_text(start))), started)
+    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents")),
+                  started)
 
 
 def _agent_call(uid: int) -> str | None:

@@ -219,3 +219,29 @@ def test_completes_per_day_against_a_linear_plan(session_factory, study):
 
 def test_fmt_duration():
     assert [sv.fmt_duration(x) for x in (None, 59, 303, 3903)] == ["—", "0:59", "5:03", "1:05:03"]
+
+
+def test_live_figures_run_from_each_interviewers_shift_start(session_factory, study):
+    from cati.services import agents
+
+    t = lambda m: NOW + timedelta(minutes=m)  # noqa: E731
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, name="丁基金")
+        cids = f.cases(s, st, e, 3)
+        iv = f.user(s, display_name="周杰")
+        # A dial in an earlier shift (the interviewer signed out for more than an hour), then a new shift.
+        s.add(CallAttempt(call_id="old", case_id=cids[0], interviewer_id=iv.id, backend="simulated",
+                          requested_at=t(-180), outcome="3.13"))
+        agents.begin_shift(s, iv.id, t(-200))
+        agents.end_shift(s, iv.id, t(-170))
+        agents.begin_shift(s, iv.id, t(-20))
+        agents.set_state(s, iv.id, AgentStatus.TALKING, t(-5), case_id=cids[1])
+        s.add(CallAttempt(call_id="new", case_id=cids[1], interviewer_id=iv.id, backend="simulated",
+                          requested_at=t(-6), answered_at=t(-5)))
+    with transaction(session_factory) as s:
+        live = sv.interviewers_live(s, st, NOW)
+    (x,) = live
+    assert (x.display_name, x.status, x.enterprise, x.seconds_in_state) == ("周杰", "talking", "丁基金", 300)
+    assert x.stats.dials == 1  # the dial of the earlier shift is not counted
+    assert x.stats.wait_s == 15 * 60 and x.stats.talk_s == 5 * 60 and x.stats.hours == pytest.approx(20 / 60)
