@@ -140,27 +140,33 @@ def get_backend():
     return backend
 
 
-def use_backend(app, backend) -> None:
-    """Give the app a telephony backend (tests, demo): its events are stored by the dialer's event sink."""
+def use_backend(app, backend, *, store_events: bool = True) -> None:
+    """Give the app a telephony backend (tests, demo). With ``store_events`` its events are stored by the
+    dialer's event sink in this process (the simulated backend's events exist only here)."""
     from cati.telephony.dialer import event_sink
 
-    with app.app_context():
-        backend.subscribe(event_sink(db.sessionmaker))
+    if store_events:
+        with app.app_context():
+            backend.subscribe(event_sink(db.sessionmaker))
     if hasattr(backend, "start_ticking"):
         backend.start_ticking(0.05)  # the simulated backend runs on the real clock in the console
     app.extensions["cati.console.telephony"] = backend
 
 
 def _make_backend():
-    try:
-        from cati.telephony import backend_from_env
-    except ImportError:  # the telephony package without its factory: the simulated backend
-        from cati.telephony.simulated import SimulatedBackend
+    """``CATI_TELEPHONY``: simulated (default) stores its events here; Asterisk gets an action-only AMI
+    connection per web worker (the ``cati telephony worker`` process stores the events once); Twilio's
+    events arrive as webhooks."""
+    import os
 
-        backend = SimulatedBackend()
+    from cati.telephony import backend_from_env
+
+    kind = (os.environ.get("CATI_TELEPHONY") or "simulated").strip().lower()
+    if kind == "asterisk":
+        backend = backend_from_env(events=False)
     else:
         backend = backend_from_env()
-    use_backend(current_app._get_current_object(), backend)
+    use_backend(current_app._get_current_object(), backend, store_events=kind == "simulated")
     return backend
 
 

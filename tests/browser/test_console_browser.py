@@ -46,12 +46,20 @@ def sign_in(page, url, user="ann"):
     page.wait_for_url(url + "/interviewer")
 
 
+def console_ready(page):
+    # The console's script has attached its key handlers (keys typed before that would be lost).
+    page.wait_for_selector("body[data-console-ready='1']", state="attached")
+
+
 def next_and_dial(page):
+    console_ready(page)
     page.keyboard.press("n")
     page.wait_for_selector("#btn-dial")
+    console_ready(page)
     page.keyboard.press("d")
     # Live call state arrives over SSE; an answered call re-renders with the start button.
     page.wait_for_selector("#btn-start", timeout=60000)
+    console_ready(page)
 
 
 def answer_keys(page, keys):
@@ -178,6 +186,7 @@ def test_server_killed_mid_interview_resumes_with_every_answer(site, browser):
     assert before == {"CONSENT": 1, "S1": 1, "S2": 1, "A1": 5, "A2": 4, "A3": 3, "A4": 2, "B1": 1}
     server.start()
     page.goto(url + "/interviewer")  # the browser's session survives the restart
+    console_ready(page)
     question_is(page, "B2")
     answer_keys(page, ["2", "3"])
     question_is(page, "B4")

@@ -23,6 +23,8 @@
   // Keys are handled one after another: a digit typed while the previous answer is still being saved
   // applies to the question that answer leads to, exactly as if the interviewer had waited.
   var chain = Promise.resolve();
+  var es = null;  // the live call-state stream
+  var leaving = false;  // an outcome is being saved: the page is about to change by itself
   function enqueue(fn) {
     chain = chain.then(fn).catch(function () { showSaveState("save_failed", true); });
   }
@@ -182,10 +184,14 @@
     sync();
     oform.addEventListener("submit", function (e) {
       e.preventDefault();
+      // Saving hangs the call up; the stream must not reload the page under the save's own redirect.
+      leaving = true;
+      if (es) es.close();
       var data = {};
       new FormData(oform).forEach(function (v, k) { data[k] = v; });
       post(oform.action, data).then(function (r) {
         if (r.redirect) { window.location.href = r.redirect; return; }
+        leaving = false;
         var box = document.getElementById("outcome-error");
         box.textContent = r.error || labels.save_failed;
         box.classList.remove("hidden");
@@ -230,14 +236,14 @@
   var url = work.dataset.eventsUrl;
   var shown = work.dataset.callState;
   if (url && shown && shown !== "ended" && window.EventSource) {
-    var es = new EventSource(url);
+    es = new EventSource(url);
     es.addEventListener("call", function (ev) {
       var d = JSON.parse(ev.data);
       var badge = document.getElementById("call-state");
       if (badge) { badge.textContent = labels[d.state] || d.state; badge.className = "badge cs-" + d.state; }
       if (d.state === "ended") es.close();
       // The page's panels depend on the call state: let the server render the new one.
-      if (work.dataset.mode !== "interview" && d.state !== shown &&
+      if (!leaving && work.dataset.mode !== "interview" && d.state !== shown &&
           (d.state === "answered" || d.state === "machine" || d.state === "ended")) {
         shown = d.state;
         window.location.reload();
@@ -252,6 +258,9 @@
       if (f && work.dataset.autoNext === "1") f.submit();
     }, document.getElementById("last-call") ? 10000 : 1500);
   }
+
+  // Keys typed before this point were not seen by the console (tests wait for this mark).
+  document.body.setAttribute("data-console-ready", "1");
 
   // ---- keep the claim alive while the console is open
   if (work.dataset.mode !== "idle") {
