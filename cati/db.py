@@ -20,7 +20,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     must not wait for writers can ask for ``execution_options(sqlite_begin="DEFERRED")``.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        # Threads queue for the write lock while holding a connection, so the pool must hold one per
+        # concurrent worker (SQLite connections are cheap): 100 interviewers' requests must not time out here.
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=10, max_overflow=190, pool_timeout=120)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test

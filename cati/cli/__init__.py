@@ -92,7 +92,7 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers:
         import os
 
-        os.execvp("gunicorn", ["gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8",
+        os.execvp("gunicorn", ["gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8", "--keep-alive", "75",
                                "-b", f"{host}:{port}", "cati.app:create_app()"])
     app = get_app()
     click.echo(f"serving on http://{host}:{port}/login")
