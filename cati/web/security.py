@@ -7,6 +7,7 @@ stored in the database (``login_failures``), so the limit holds across server pr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -17,7 +18,7 @@ from sqlalchemy import delete, func, select
 
 from cati.db import db
 from cati.models import Role, User
-from cati.models.agents import LoginFailure
+from cati.models.agents import AgentState, AgentStatus, LoginFailure
 
 RATE_WINDOW = timedelta(minutes=15)
 
@@ -29,7 +30,7 @@ def current_user() -> User | None:
         user = None
         if uid is not None:
             user = db.session.get(User, uid)
-            if user is not None and not session_user_matches(user):
+            if user is not None and (not session_user_matches(user) or _signed_out_by_supervisor(user)):
                 user = None
         g.user = user
     return g.user
@@ -38,6 +39,15 @@ def current_user() -> User | None:
 def session_user_matches(user: User) -> bool:
     """The session's user is still active, with the password and role the session was signed in with."""
     return user.is_active and session.get("uid") == user.id and session.get("uver") == _user_version(user)
+
+
+def _signed_out_by_supervisor(user: User) -> bool:
+    """A supervisor's "sign out" sets the interviewer offline after this session began: the session ends."""
+    if user.role != Role.INTERVIEWER:
+        return False
+    state = db.session.get(AgentState, user.id)
+    started = session.get("signed_in_at", 0.0)
+    return state is not None and state.status == AgentStatus.OFFLINE and state.since_at.timestamp() > started
 
 
 def _user_version(user: User) -> str:
@@ -51,6 +61,7 @@ def sign_in(user: User) -> None:
     session.clear()
     session["uid"] = user.id
     session["uver"] = _user_version(user)
+    session["signed_in_at"] = time.time()
     if lang:
         session["lang"] = lang
     session.permanent = False
