@@ -398,9 +398,11 @@ class Simulator:
         with self._tx() as s:
             got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
         if not isinstance(got, Claim):
-            if got.reason == NoCaseReason.QUOTAS_FULL:
+            if got.reason == NoCaseReason.QUOTAS_FULL and not self.calls:
                 self._close(at, "quotas_filled")
                 return
+            # "All quotas full" while interviews are still running only means every open slot is reserved; a
+            # break-off or screen-out would free one, so keep the interviewer around until they end.
             if iv.idle_since is None:
                 iv.idle_since = at
             idle_limit = timedelta(minutes=self.world["interviewers"]["idle_leave_minutes"])
