@@ -37,8 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "sample": {
         "enterprises": 360,
         "quota": 20,
-        "per_enterprise": 90,
-        "replicate_size": 30,
+        "per_enterprise": 120,
+        "replicate_size": 40,
     },
     "interviewers": {
         "count": 24,
