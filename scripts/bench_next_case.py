@@ -101,6 +101,8 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
         mine: list[float] = []
         try:
             barrier.wait()
+            # Interviewers don't all press "next case" in the same millisecond: start within one think time.
+            time.sleep(think_ms / 1000 * rng.random())
             for _ in range(claims_per):
                 t = time.perf_counter()
                 with transaction(factory) as s:
