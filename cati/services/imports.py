@@ -576,7 +576,7 @@ class _Ids:
 
 
 CASE_COLS = ("id", "study_id", "enterprise_id", "case_ref", "replicate", "status", "timezone", "attempts",
-             "tried_day_parts", "needs_converter", "attributes", "imported_at")
+             "tried_day_parts", "needs_converter", "attributes", "imported_at", "next_call_at")
 PHONE_COLS = ("id", "study_id", "case_id", "position", "e164", "kind", "timezone", "status", "attempts")
 
 
@@ -822,6 +822,8 @@ def import_sample(
     unreleased_v = case_proc["status"](CaseStatus.UNRELEASED)
     false_v = case_proc["needs_converter"](False)
     now_v = case_proc["imported_at"](now)
+    # Released cases are callable from the moment they are imported (the scheduler only offers due cases).
+    due_v = case_proc["next_call_at"](now)
     json_v = case_proc["attributes"]
     extra_keys = [(i, encode_basestring(h) + ":") for i, h in extra]
     sqlite_json = conn.dialect.name == "sqlite"  # SQLAlchemy's JSON type stores JSON text there: build it here
@@ -919,7 +921,7 @@ def import_sample(
             case_buf.append((
                 cid, sid_v, eid, ref, rep, ready_v if ready else unreleased_v, tz or numbers[0][3], 0, 0, false_v,
                 ("{" + ",".join([k + encode_basestring(values[i]) for i, k in extra_keys]) + "}") if sqlite_json
-                else json_v({h: values[i] for i, h in extra}), now_v,
+                else json_v({h: values[i] for i, h in extra}), now_v, due_v if ready else None,
             ))
             for pos, (key, e164, kind, ptz) in enumerate(numbers, start=1):
                 seen_phones[key] = line

@@ -442,3 +442,40 @@ def test_a_prefix_cut_inside_a_character_is_still_utf8():
     data = ("名" * 30000).encode("utf-8")
     assert len(data) > 65536
     assert detect_encoding(data[:65536], truncated=True) == "utf-8"
+
+
+def test_released_sample_is_offered_by_the_scheduler(session_factory, study, tmp_path):
+    """Imported and released cases are callable at once; unreleased replicates are not."""
+    from datetime import UTC, datetime, timedelta
+
+    from cati.db import transaction
+    from cati.models import Study
+    from cati.services.imports import import_enterprises
+    from cati.services.scheduling import Claim, next_case
+    from tests import factories
+
+    ents_file = write_csv(tmp_path / "e.csv", ["enterprise_id", "name", "industry", "province"],
+                          [["E9", "甲银行", "银行", "广东"]])
+    sample = write_csv(tmp_path / "s.csv", ["case_ref", "enterprise_id", "phone"],
+                       [[f"R{i}", "E9", f"1391234{i:04d}"] for i in range(4)])
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        import_enterprises(s, st, ents_file)
+        report = import_sample(s, st, sample, replicate_size=2)  # replicate 1 released, 2 not
+        iv = factories.user(s).id
+        assert report.imported == 4
+    # Ten minutes after the import, on a Monday morning in Shanghai.
+    now = max(datetime.now(UTC), factories.MONDAY_10AM) + timedelta(minutes=10)
+    now = now + timedelta(days=(7 - now.weekday()) % 7)
+    now = now.replace(hour=2, minute=0)
+    offered = []
+    for _ in range(3):
+        with transaction(session_factory) as s:
+            got = next_case(s, st, iv, now)
+        if isinstance(got, Claim):
+            offered.append(got.case_id)
+            with transaction(session_factory) as s:
+                s.get(Case, got.case_id).status = CaseStatus.STOPPED
+    with transaction(session_factory) as s:
+        refs = sorted(s.get(Case, cid).case_ref for cid in offered)
+    assert refs == ["R0", "R1"]
