@@ -93,7 +93,9 @@ def dot_intervals(labels: Sequence[str], values: Sequence[float], lows: Sequence
     lo = np.asarray(lows, dtype=float)
     hi = np.asarray(highs, dtype=float)
     cols = list(colours) if colours is not None else [_PALETTE[0]] * n
+    # An interval can collapse onto its estimate (one enterprise in an industry): whiskers never go negative.
     err = np.vstack([np.where(np.isfinite(lo), vals - lo, 0), np.where(np.isfinite(hi), hi - vals, 0)])
+    err = np.clip(np.nan_to_num(err, nan=0.0), 0.0, None)
     for i in range(n):
         ax.errorbar(vals[i], y[i], xerr=err[:, i:i + 1], fmt="o", color=cols[i], ecolor=cols[i], capsize=3,
                     markersize=5, lw=1.2)

@@ -344,7 +344,8 @@ _BUSY_CAUSES = {17}
 _NO_ANSWER_CAUSES = {18, 19}
 _REJECT_CAUSES = {21}
 _TECH_CAUSES = {34, 38, 41, 42}
-_DEAD_CAUSES = {1, 22, 28}
+_NONWORKING_CAUSES = {1, 28}  # unallocated (空号) / invalid format: AAPOR 4.31 non-working number
+_DEAD_CAUSES = {22}  # number changed: AAPOR 4.32 disconnected
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -369,7 +370,7 @@ def auto_outcome(attempt: Any) -> str | None:
         ``"3.12"`` busy (cause 17, Reason 5, dial status BUSY);
         ``"3.13"`` no answer after at least 15 s of ringing (cause 18/19, Reason 3, NOANSWER);
         ``"3.14"`` answering machine; ``"4.20"`` fax;
-        ``"3.15"`` call rejected / blocked (cause 21); ``"4.32"`` unallocated, changed or invalid
+        ``"3.15"`` call rejected / blocked (cause 21); ``"4.31"`` unallocated or invalid (non-working), ``"4.32"`` changed (disconnected)
         number (1, 22, 28); ``"3.16"`` congestion or technical failure (34, 38, 41, 42, Reason 8,
         CONGESTION/CHANUNAVAIL, or a failure nobody explains);
         ``None`` when a person answered (the interviewer codes contacts), when the call is not
@@ -400,6 +401,8 @@ def auto_outcome(attempt: Any) -> str | None:
     reason = int(reason) if reason is not None else None
     dial = (_get(attempt, "dial_status") or "").upper() or None
 
+    if cause in _NONWORKING_CAUSES:
+        return "4.31"
     if cause in _DEAD_CAUSES:
         return "4.32"
     if cause in _REJECT_CAUSES:

@@ -69,7 +69,7 @@ EXPECTED = [
     ("13800000004", "3.13", False, None, 19, "NOANSWER"),
     ("13800000005", "3.16", False, None, 34, "CONGESTION"),
     ("13800000006", "3.15", False, None, 21, "BUSY"),
-    ("13800000007", "4.32", False, None, 1, "CHANUNAVAIL"),
+    ("13800000007", "4.31", False, None, 1, "CHANUNAVAIL"),
     ("13800000008", "3.16", False, None, 41, "CHANUNAVAIL"),  # no callee channel: 41 from the dial status
     ("13800000009", None, True, "NOTSURE", 16, "ANSWER"),
 ]

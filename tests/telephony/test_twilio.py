@@ -211,7 +211,7 @@ def test_end_to_end_outcomes_over_http(hooked_app, study, served, shuffle):
 
         for cid in data["case_ids"]:
             numbers[cid] = s.get(CasePhone, data["phones"][cid]).e164
-    outcomes = [("human", None), ("machine", "3.14"), ("busy", "3.12"), ("no-answer", "3.13"), ("failed", "4.32")]
+    outcomes = [("human", None), ("machine", "3.14"), ("busy", "3.12"), ("no-answer", "3.13"), ("failed", "4.31")]
     scripts = {numbers[cid]: {"outcome": o, "ring_s": 20} for cid, (o, _) in zip(data["case_ids"], outcomes,
                                                                               strict=True)}
     fake = FakeTwilio(scripts, shuffle=shuffle).start()
@@ -232,7 +232,7 @@ def test_end_to_end_outcomes_over_http(hooked_app, study, served, shuffle):
         assert human.machine_detection == "HUMAN" and human.answered_at - human.ringing_at == timedelta(seconds=20)
         assert human.outcome_source is None  # a person answered: the interviewer codes it
         failed = stored(factory, call_ids[4])
-        assert failed.hangup_cause == 1 and auto_outcome({"ended_at": failed.ended_at, "hangup_cause": 1}) == "4.32"
+        assert failed.hangup_cause == 1 and auto_outcome({"ended_at": failed.ended_at, "hangup_cause": 1}) == "4.31"
         with factory() as s:
             from cati.models import CasePhone
 
