@@ -30,7 +30,9 @@ class Case(Base):
         UniqueConstraint("study_id", "case_ref"),
         # The scheduler's hot path: callable cases of a study by status and next call time.
         Index("ix_cases_sched", "study_id", "status", "next_call_at"),
-        Index("ix_cases_enterprise_status", "enterprise_id", "status"),
+        # Claim order within an enterprise (fewest attempts, longest waiting); its (enterprise_id, status) prefix
+        # also serves the per-enterprise counts of the quota board.
+        Index("ix_cases_claim_order", "enterprise_id", "status", "attempts", "next_call_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

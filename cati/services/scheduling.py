@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -157,13 +157,18 @@ class _Stmts:
         )
         self._callable: dict[tuple, Select] = {}
 
-    def callable_in_enterprise(self, bits: tuple[tuple[str, int], ...], converter: bool, pg: bool) -> Select:
-        key = (bits, converter, pg)
+    def callable_in_enterprise(self, bits: tuple[tuple[str, int], ...], converter: bool, pg: bool,
+                               untried_only: bool) -> Select:
+        """Callable cases of one enterprise, fewest attempts and longest waiting first.
+
+        ``untried_only`` keeps the cases not yet dialed in the current part of the day (asked first); the
+        order then matches the ``ix_cases_claim_order`` index, so the database stops after a few rows instead
+        of sorting an enterprise's thousands of due cases on every claim.
+        """
+        key = (bits, converter, pg, untried_only)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
-            tried_now = (case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in bits),
-                              else_=0) if bits else literal(0))
             stmt = (
                 select(Case.id)
                 .where(
@@ -174,10 +179,13 @@ class _Stmts:
                     Case.timezone.in_(p("tzs", expanding=True)),
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
                 )
-                # Parts of the day not yet tried for the case first, then fewer attempts, then longest waiting.
-                .order_by(case((tried_now == 0, 0), else_=1), Case.attempts, Case.next_call_at, Case.id)
+                .order_by(Case.attempts, Case.next_call_at, Case.id)
                 .limit(3)
             )
+            if untried_only and bits:
+                tried_now = case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in bits),
+                                 else_=0)
+                stmt = stmt.where(tried_now == 0)
             if not converter:
                 stmt = stmt.where(Case.needs_converter.is_(False))
             if pg:
@@ -316,12 +324,16 @@ def next_case(
         for tz in open_tzs:
             idx = day_part_index(now, tz, rules)
             bits.append((tz, (1 << idx) if idx is not None else 0))
-        stmt = stmts.callable_in_enterprise(tuple(bits), converter, _is_pg(session))
+        pg = _is_pg(session)
+        # Parts of the day not yet tried for the case first (one query), then any (a second, rarely needed).
+        passes = (stmts.callable_in_enterprise(tuple(bits), converter, pg, True),
+                  stmts.callable_in_enterprise(tuple(bits), converter, pg, False))
         params = {"now": now, "max_attempts": rules.max_attempts, "tzs": open_tzs, "interviewer_id": interviewer_id}
         for enterprise_id in _enterprise_order(session, study.id, rules, rng):
-            for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
-                if _claim(session, case_id, interviewer_id, now, rules):
-                    return Claim(case_id, "callable")
+            for stmt in passes:
+                for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
+                    if _claim(session, case_id, interviewer_id, now, rules):
+                        return Claim(case_id, "callable")
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
 
 
