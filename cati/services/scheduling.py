@@ -263,6 +263,20 @@ def break_missed_appointments(session: Session, study_id: int, now: datetime, ru
     return session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
 
 
+_maintenance_at: dict[tuple, datetime] = {}
+
+
+def _maintenance_due(session: Session, study: Study, now: datetime) -> bool:
+    """Stale claims and missed appointments are swept at most once a minute (of the caller's clock) per study
+    and process: they are minutes-scale rules, and sweeping on every claim costs two writes per claim."""
+    key = (str(session.get_bind().url), study.id, study.created_at)
+    last = _maintenance_at.get(key)
+    if last is not None and last <= now < last + timedelta(seconds=60):
+        return False
+    _maintenance_at[key] = now
+    return True
+
+
 def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random) -> list[int]:
     """Open enterprises, furthest behind their quota first; an enterprise already being dialed by enough
     interviewers for the completes it still needs waits its turn."""
@@ -305,8 +319,9 @@ def next_case(
     if own is not None:
         renew_claim(session, own, interviewer_id, now, rules)
         return Claim(own, "own_claim")
-    release_stale_claims(session, study.id, now)
-    break_missed_appointments(session, study.id, now, rules)
+    if _maintenance_due(session, study, now):
+        release_stale_claims(session, study.id, now)
+        break_missed_appointments(session, study.id, now, rules)
     open_tzs, all_tzs = _open_timezones(session, study.id, now, rules)
 
     if open_tzs:
@@ -383,7 +398,6 @@ def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -
     case.last_called_at = now
     if idx is not None:
         case.tried_day_parts |= 1 << idx
-    session.flush()
     return rules.day_parts[idx][0] if idx is not None else None
 
 
@@ -445,7 +459,7 @@ def record_outcome(
     """
     cat = catalogue()
     disp = cat.get_code(outcome)
-    rules = rules or CallRules.from_definition(session.get(Study, case.study_id).definition)
+    rules = rules or rules_for(session.get(Study, case.study_id))
     case.last_outcome = outcome
     case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
     if disp.do_not_call:
