@@ -125,10 +125,10 @@ def setup_study(factory: sessionmaker, world: World, *, n_enterprises: int | Non
         if tmp is not None:
             tmp.cleanup()
     with transaction(factory) as s:
-        # import_sample releases replicate 1 without a next call time, and next_case only offers cases whose
-        # next_call_at has come: make released, never-dialed cases callable from the start (reported to the lead).
+        # import_sample makes released cases due at the import's wall-clock time; the simulation runs on its own
+        # virtual clock (which may start before today), so released, never-dialed cases become due at its start.
         s.execute(update(Case).where(Case.study_id == study_id, Case.status == CaseStatus.READY,
-                                     Case.next_call_at.is_(None))
+                                     Case.attempts == 0)
                   .values(next_call_at=world.start().astimezone(UTC)).execution_options(synchronize_session=False))
     scheduling.invalidate_timezone_cache()
     return study_id
