@@ -30,9 +30,10 @@ class Case(Base):
         UniqueConstraint("study_id", "case_ref"),
         # The scheduler's hot path: callable cases of a study by status and next call time.
         Index("ix_cases_sched", "study_id", "status", "next_call_at"),
-        # Claim order within an enterprise (fewest attempts, longest waiting); its (enterprise_id, status) prefix
-        # also serves the per-enterprise counts of the quota board.
-        Index("ix_cases_claim_order", "enterprise_id", "status", "attempts", "next_call_at"),
+        # Claim order within an enterprise: one index range per tried-parts mask (the contact model ranks the
+        # masks), fewest attempts and longest waiting first inside it; its (enterprise_id, status) prefix also
+        # serves the per-enterprise counts of the quota board.
+        Index("ix_cases_claim_mask", "enterprise_id", "status", "tried_day_parts", "attempts", "next_call_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

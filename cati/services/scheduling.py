@@ -33,7 +33,7 @@ from cati.models import (
     Study,
 )
 
-from .calling import CallRules, day_part_index, in_window, next_callable_time
+from .calling import CallRules, day_part_index, in_window, local, next_callable_time
 from .dispositions import catalogue, final_disposition
 
 
@@ -388,17 +388,29 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
 # --------------------------------------------------------------------------------------------------- dialing
 
 
-def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -> str | None:
+@dataclass(frozen=True)
+class DialMark:
+    """What ``mark_dialed`` records about a dial, for the attempt's paradata."""
+
+    day_part: str | None  # name of the respondent-local part of the day (None outside them)
+    tried_parts_before: int  # the case's tried-parts mask before this dial
+    local_weekday: int  # respondent-local weekday, Monday 0
+
+
+def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -> DialMark:
     """Count a dial against the case: attempts, last call time, the part of the day it was tried in.
 
-    Returns the name of the respondent-local part of the day (stored on the attempt for paradata).
+    Returns the paradata the attempt stores (the contact model learns from it).
     """
+
     idx = day_part_index(now, case.timezone, rules)
+    before = case.tried_day_parts or 0
     case.attempts += 1
     case.last_called_at = now
     if idx is not None:
-        case.tried_day_parts |= 1 << idx
-    return rules.day_parts[idx][0] if idx is not None else None
+        case.tried_day_parts = before | (1 << idx)
+    return DialMark(rules.day_parts[idx][0] if idx is not None else None, before,
+                    local(now, case.timezone).weekday())
 
 
 def _case_outcomes(session: Session, case_id: int) -> list[str]:

@@ -197,13 +197,14 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
     from cati.services.scheduling import mark_dialed, rules_for
 
     study = session.get(Study, case.study_id)
-    day_part = mark_dialed(session, case, now, rules_for(study))
+    mark = mark_dialed(session, case, now, rules_for(study))
     phone.attempts += 1
     name = backend if isinstance(backend, str) else backend.name
     attempt = CallAttempt(
         call_id=call_id or str(uuid.uuid4()), case_id=case.id, phone_id=phone.id,
         interviewer_id=getattr(interviewer, "id", interviewer), backend=name, mode=mode,
-        status=AttemptStatus.REQUESTED, requested_at=now, day_part=day_part,
+        status=AttemptStatus.REQUESTED, requested_at=now, day_part=mark.day_part,
+        tried_parts_before=mark.tried_parts_before, local_weekday=mark.local_weekday,
     )
     session.add(attempt)
     session.flush()

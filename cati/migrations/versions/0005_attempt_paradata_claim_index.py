@@ -1,0 +1,30 @@
+"""call_attempts: parts of the day already tried and the local weekday when dialed (the contact model learns
+from them); cases: claim-order index leads with the tried-parts mask
+
+Revision ID: 0005
+Revises: 0004
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("call_attempts") as batch:
+        batch.add_column(sa.Column("tried_parts_before", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("local_weekday", sa.Integer(), nullable=True))
+    op.create_index("ix_cases_claim_mask", "cases",
+                    ["enterprise_id", "status", "tried_day_parts", "attempts", "next_call_at"])
+    op.drop_index("ix_cases_claim_order", table_name="cases")
+
+
+def downgrade() -> None:
+    op.create_index("ix_cases_claim_order", "cases", ["enterprise_id", "status", "attempts", "next_call_at"])
+    op.drop_index("ix_cases_claim_mask", table_name="cases")
+    with op.batch_alter_table("call_attempts") as batch:
+        batch.drop_column("local_weekday")
+        batch.drop_column("tried_parts_before")
