@@ -47,8 +47,10 @@ class CallAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(8))  # AAPOR code
     outcome_source: Mapped[str | None] = mapped_column(String(16))  # auto | interviewer | system
     day_part: Mapped[str | None] = mapped_column(String(16))  # respondent-local part of the day when dialed
-    # Paradata for the contact model: the case's tried-parts mask before this dial, the respondent-local weekday.
+    # Paradata for the contact model: the case's tried-parts mask and last outcome before this dial, the
+    # respondent-local weekday.
     tried_parts_before: Mapped[int | None]
+    prior_outcome: Mapped[str | None] = mapped_column(String(8))
     local_weekday: Mapped[int | None]
     recording_uri: Mapped[str | None] = mapped_column(String(500))
     notes: Mapped[str | None] = mapped_column(String(2000))

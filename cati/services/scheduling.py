@@ -394,6 +394,7 @@ class DialMark:
 
     day_part: str | None  # name of the respondent-local part of the day (None outside them)
     tried_parts_before: int  # the case's tried-parts mask before this dial
+    prior_outcome: str | None  # the case's last outcome before this dial
     local_weekday: int  # respondent-local weekday, Monday 0
 
 
@@ -405,11 +406,12 @@ def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -
 
     idx = day_part_index(now, case.timezone, rules)
     before = case.tried_day_parts or 0
+    prior = case.last_outcome
     case.attempts += 1
     case.last_called_at = now
     if idx is not None:
         case.tried_day_parts = before | (1 << idx)
-    return DialMark(rules.day_parts[idx][0] if idx is not None else None, before,
+    return DialMark(rules.day_parts[idx][0] if idx is not None else None, before, prior,
                     local(now, case.timezone).weekday())
 
 

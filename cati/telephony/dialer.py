@@ -204,7 +204,8 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
         call_id=call_id or str(uuid.uuid4()), case_id=case.id, phone_id=phone.id,
         interviewer_id=getattr(interviewer, "id", interviewer), backend=name, mode=mode,
         status=AttemptStatus.REQUESTED, requested_at=now, day_part=mark.day_part,
-        tried_parts_before=mark.tried_parts_before, local_weekday=mark.local_weekday,
+        tried_parts_before=mark.tried_parts_before, prior_outcome=mark.prior_outcome,
+        local_weekday=mark.local_weekday,
     )
     session.add(attempt)
     session.flush()

@@ -57,7 +57,8 @@ def dial_and_code(session_factory, case_id, interviewer_id, outcome, now=NOW, **
         mark = mark_dialed(s, c, now, rules_for(st))
         s.add(CallAttempt(call_id=f"call-{case_id}-{c.attempts}", case_id=case_id, interviewer_id=interviewer_id,
                           backend="simulated", requested_at=now, outcome=outcome, day_part=mark.day_part,
-                          tried_parts_before=mark.tried_parts_before, local_weekday=mark.local_weekday))
+                          tried_parts_before=mark.tried_parts_before, prior_outcome=mark.prior_outcome,
+                          local_weekday=mark.local_weekday))
         s.flush()
         return record_outcome(s, c, outcome, now, interviewer_id=interviewer_id, **kw)
 

@@ -1,4 +1,4 @@
-"""call_attempts: parts of the day already tried and the local weekday when dialed (the contact model learns
+"""call_attempts: parts of the day already tried, the case's previous outcome and the local weekday when dialed (the contact model learns
 from them); cases: claim-order index leads with the tried-parts mask
 
 Revision ID: 0005
@@ -17,6 +17,7 @@ def upgrade() -> None:
     with op.batch_alter_table("call_attempts") as batch:
         batch.add_column(sa.Column("tried_parts_before", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("local_weekday", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("prior_outcome", sa.String(8), nullable=True))
     op.create_index("ix_cases_claim_mask", "cases",
                     ["enterprise_id", "status", "tried_day_parts", "attempts", "next_call_at"])
     op.drop_index("ix_cases_claim_order", table_name="cases")
@@ -26,5 +27,6 @@ def downgrade() -> None:
     op.create_index("ix_cases_claim_order", "cases", ["enterprise_id", "status", "attempts", "next_call_at"])
     op.drop_index("ix_cases_claim_mask", table_name="cases")
     with op.batch_alter_table("call_attempts") as batch:
+        batch.drop_column("prior_outcome")
         batch.drop_column("local_weekday")
         batch.drop_column("tried_parts_before")
