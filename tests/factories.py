@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from cati.services.users import create_user
 _seq = itertools.count(1)
 # Monday 2026-11-23 10:00 Asia/Shanghai: inside the morning calling window.
 MONDAY_10AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def industry(session: Session, name: str = "银行") -> Industry:

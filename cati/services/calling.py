@@ -49,6 +49,9 @@ class CallRules:
     # At most this many concurrent claims per still-needed complete of an enterprise: keeps 50 interviewers
     # from all dialing the one enterprise that needs a single interview more.
     claims_per_open_slot: float = 3.0
+    # Best time to call: hold a case back while its estimated chance of reaching someone now is below this share
+    # of its chance in a coming part of the day (contact_model.allowed_masks); 0 dials whatever is due.
+    best_time_ratio: float = 0.0
     quota_per_enterprise: int = 20
 
     @classmethod
@@ -66,7 +69,7 @@ class CallRules:
         if raw.get("day_parts"):
             kw["day_parts"] = tuple((name, _t(a), _t(b)) for name, (a, b) in raw["day_parts"].items())
         for key in ("max_attempts", "claim_timeout_minutes", "appointment_window_minutes",
-                    "appointment_grace_minutes", "claims_per_open_slot"):
+                    "appointment_grace_minutes", "claims_per_open_slot", "best_time_ratio"):
             if key in raw:
                 kw[key] = raw[key]
         if raw.get("retry_minutes"):
@@ -106,7 +109,7 @@ def day_part_index(now: datetime, tz: str, rules: CallRules) -> int | None:
     return None
 
 
-def _segments(day: date, tz: str, rules: CallRules):
+def segments(day: date, tz: str, rules: CallRules):
     """Callable stretches of one local day, split by part of the day: (start UTC, end UTC, part index)."""
     zi = zone(tz)
     for a, b in rules.windows_on(day):
@@ -129,7 +132,7 @@ def next_callable_time(
     start_day = local(earliest, tz).date()
     fallback: datetime | None = None
     for offset in range(horizon_days + 1):
-        for s, e, part in _segments(start_day + timedelta(days=offset), tz, rules):
+        for s, e, part in segments(start_day + timedelta(days=offset), tz, rules):
             if e <= earliest:
                 continue
             candidate = max(s, earliest)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Float, Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -34,6 +34,7 @@ from cati.models import (
 )
 
 from .calling import CallRules, day_part_index, in_window, local, next_callable_time
+from .contact_model import allowed_masks, contact_model
 from .dispositions import catalogue, final_disposition
 
 
@@ -42,6 +43,8 @@ class NoCaseReason(enum.StrEnum):
     OUTSIDE_HOURS = "outside_calling_hours"
     WAITING = "waiting_for_retry_times"
     EXHAUSTED = "sample_exhausted"
+    QUOTAS_RESERVED = "quotas_reserved_by_interviews"
+    BEST_TIME = "waiting_for_better_time"
 
 
 NO_CASE_TEXT = {
@@ -49,6 +52,11 @@ NO_CASE_TEXT = {
     NoCaseReason.OUTSIDE_HOURS: {"zh-CN": "当前不在允许拨打的时段", "en": "Outside calling hours"},
     NoCaseReason.WAITING: {"zh-CN": "所有可拨样本都在等待重拨时间", "en": "All callable cases are waiting for their retry time"},
     NoCaseReason.EXHAUSTED: {"zh-CN": "样本已用尽，请督导释放新样本", "en": "Sample exhausted: a supervisor must release more"},
+    NoCaseReason.QUOTAS_RESERVED: {"zh-CN": "剩余配额已被进行中的访问占用（如有中断会释放）",
+                                   "en": "The remaining quota places are held by interviews in progress "
+                                         "(freed if one of them stops)"},
+    NoCaseReason.BEST_TIME: {"zh-CN": "可拨样本在稍后时段更容易接通，暂缓拨打",
+                             "en": "The callable cases are more likely to answer later: held back until then"},
 }
 
 
@@ -157,18 +165,31 @@ class _Stmts:
         )
         self._callable: dict[tuple, Select] = {}
 
-    def callable_in_enterprise(self, bits: tuple[tuple[str, int], ...], converter: bool, pg: bool,
-                               untried_only: bool) -> Select:
-        """Callable cases of one enterprise, fewest attempts and longest waiting first.
+    def callable_in_enterprise(self, n_tzs: int, n_parts: int, converter: bool, pg: bool) -> Select:
+        """Callable cases of one enterprise, most likely to answer now first, then fewest attempts and longest
+        waiting.
 
-        ``untried_only`` keeps the cases not yet dialed in the current part of the day (asked first); the
-        order then matches the ``ix_cases_claim_order`` index, so the database stops after a few rows instead
-        of sorting an enterprise's thousands of due cases on every claim.
+        The contact model's rate for each tried-parts mask comes in as bound parameters (``r{tz}_{mask}``) and
+        the masks worth dialing now as ``masks{tz}``, so one compiled statement serves every claim.
         """
-        key = (bits, converter, pg, untried_only)
+        key = (n_tzs, n_parts, converter, pg)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
+            masks = range(1 << n_parts)
+
+            def rank_for(i: int):
+                return case({m: p(f"r{i}_{m}", type_=Float) for m in masks}, value=Case.tried_day_parts,
+                            else_=0.0)
+
+            if n_tzs == 1:
+                rank = rank_for(0)
+                allowed = and_(Case.timezone == p("tz0"), Case.tried_day_parts.in_(p("masks0", expanding=True)))
+            else:
+                rank = case(*((Case.timezone == p(f"tz{i}"), rank_for(i)) for i in range(n_tzs)), else_=0.0)
+                allowed = or_(*(and_(Case.timezone == p(f"tz{i}"),
+                                     Case.tried_day_parts.in_(p(f"masks{i}", expanding=True)))
+                                for i in range(n_tzs)))
             stmt = (
                 select(Case.id)
                 .where(
@@ -176,20 +197,36 @@ class _Stmts:
                     Case.status == CaseStatus.READY,
                     Case.next_call_at <= p("now"),
                     Case.attempts < p("max_attempts"),
-                    Case.timezone.in_(p("tzs", expanding=True)),
+                    allowed,
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
                 )
-                .order_by(Case.attempts, Case.next_call_at, Case.id)
+                .order_by(rank.desc(), Case.attempts, Case.next_call_at, Case.id)
                 .limit(3)
             )
-            if untried_only and bits:
-                tried_now = case(*((Case.timezone == tz, Case.tried_day_parts.op("&")(bit)) for tz, bit in bits),
-                                 else_=0)
-                stmt = stmt.where(tried_now == 0)
             if not converter:
                 stmt = stmt.where(Case.needs_converter.is_(False))
             if pg:
                 stmt = stmt.with_for_update(skip_locked=True, of=Case)
+            self._callable[key] = stmt
+        return stmt
+
+    def enterprises_with_callable(self, n_tzs: int, converter: bool) -> Select:
+        """Which enterprises have a case worth dialing now (one pass over the study's due cases; used when the
+        neediest enterprises had none, instead of asking every enterprise in turn)."""
+        key = ("any", n_tzs, converter)
+        stmt = self._callable.get(key)
+        if stmt is None:
+            p = bindparam
+            allowed = or_(*(and_(Case.timezone == p(f"tz{i}"),
+                                 Case.tried_day_parts.in_(p(f"masks{i}", expanding=True))) for i in range(n_tzs)))
+            stmt = (
+                select(Case.enterprise_id).distinct()
+                .where(Case.study_id == p("study_id"), Case.status == CaseStatus.READY,
+                       Case.next_call_at <= p("now"), Case.attempts < p("max_attempts"), allowed,
+                       or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")))
+            )
+            if not converter:
+                stmt = stmt.where(Case.needs_converter.is_(False))
             self._callable[key] = stmt
         return stmt
 
@@ -335,34 +372,66 @@ def next_case(
             if _claim(session, case_id, interviewer_id, now, rules):
                 return Claim(case_id, "own_appointment" if owner == interviewer_id else "appointment", appt_id)
 
-        bits = []
-        for tz in open_tzs:
-            idx = day_part_index(now, tz, rules)
-            bits.append((tz, (1 << idx) if idx is not None else 0))
         pg = _is_pg(session)
-        # Parts of the day not yet tried for the case first (one query), then any (a second, rarely needed).
-        passes = (stmts.callable_in_enterprise(tuple(bits), converter, pg, True),
-                  stmts.callable_in_enterprise(tuple(bits), converter, pg, False))
-        params = {"now": now, "max_attempts": rules.max_attempts, "tzs": open_tzs, "interviewer_id": interviewer_id}
-        for enterprise_id in _enterprise_order(session, study.id, rules, rng):
-            for stmt in passes:
-                for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
-                    if _claim(session, case_id, interviewer_id, now, rules):
-                        return Claim(case_id, "callable")
+        model = contact_model(session, study, rules, now)
+        params: dict = {"now": now, "max_attempts": rules.max_attempts, "interviewer_id": interviewer_id,
+                        "study_id": study.id}
+        held_until: list[datetime] = []
+        for i, tz in enumerate(open_tzs):
+            rates, allowed, later = allowed_masks(model, now, tz, rules, rules.best_time_ratio)
+            params[f"tz{i}"] = tz
+            params[f"masks{i}"] = allowed
+            for m, r in enumerate(rates):
+                params[f"r{i}_{m}"] = round(r, 2)  # near-equal chances: fewer attempts decides
+            if later is not None:
+                held_until.append(later)
+        stmt = stmts.callable_in_enterprise(len(open_tzs), len(rules.day_parts), converter, pg)
+        order = _enterprise_order(session, study.id, rules, rng)
+        n = 0
+        while n < len(order):
+            if n == _DIRECT_TRIES:
+                # The neediest enterprises had nothing to dial: find those that have, in one pass.
+                having = set(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter), params))
+                order = order[:n] + [e for e in order[n:] if e in having]
+                if n >= len(order):
+                    break
+            enterprise_id = order[n]
+            n += 1
+            for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
+                if _claim(session, case_id, interviewer_id, now, rules):
+                    return Claim(case_id, "callable")
+        return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter,
+                               held_until=min(held_until) if held_until else None)
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
 
 
+# Enterprises asked one by one before a single pass finds those with something to dial.
+_DIRECT_TRIES = 8
+
+
 def explain_no_case(session: Session, study: Study, now: datetime, *, rules: CallRules | None = None,
-                    timezones: list[str] | None = None, converter: bool = False) -> NoCase:
-    """Why nothing is callable now, and the earliest time something will be (slow path, diagnostics only)."""
+                    timezones: list[str] | None = None, converter: bool = False,
+                    held_until: datetime | None = None) -> NoCase:
+    """Why nothing is callable now, and the earliest time something will be (slow path, diagnostics only).
+
+    ``held_until``: next_case held due cases back for a better part of the day starting then (best time to call).
+    When cases are due yet none could be handed out for a passing reason (an enterprise already dialed by enough
+    interviewers, an appointment kept by its owner, a case assigned to someone else), the answer is "look
+    again in a minute", never "callable now".
+    """
     rules = rules or rules_for(study)
     timezones = timezones or _timezones(session, study.id, rules)
+    active = and_(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE)
+    not_complete, not_reserved = session.execute(
+        select(func.count().filter(Enterprise.completes < Enterprise.quota_target),
+               func.count().filter(Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target))
+        .where(active)).one()
+    if not not_complete:
+        return NoCase(NoCaseReason.QUOTAS_FULL)
+    if not not_reserved:
+        return NoCase(NoCaseReason.QUOTAS_RESERVED)
     open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE,
                     Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
-    any_open = session.scalar(select(func.count()).select_from(Enterprise)
-                              .where(Enterprise.study_id == study.id, open_ent))
-    if not any_open:
-        return NoCase(NoCaseReason.QUOTAS_FULL)
     pending = (
         select(func.min(Case.next_call_at), func.count())
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
@@ -372,17 +441,39 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
         pending = pending.where(Case.needs_converter.is_(False))
     earliest, n_ready = session.execute(pending).one()
     appt = session.scalar(
-        select(func.min(Appointment.due_at)).where(Appointment.study_id == study.id,
-                                                    Appointment.status == AppointmentStatus.PENDING)
+        select(func.min(Appointment.due_at)).join(Case, Case.id == Appointment.case_id)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
+               Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED]), open_ent)
     )
-    candidates = [t for t in (earliest, appt) if t is not None]
+    claimed = session.scalar(
+        select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Case.study_id == study.id, Case.status == CaseStatus.CLAIMED, open_ent))
     if not n_ready and appt is None:
+        if claimed:  # cases being dialed now may come back (no answer, appointment)
+            return NoCase(NoCaseReason.WAITING, now + _POLL)
         return NoCase(NoCaseReason.EXHAUSTED)
-    when = max(min(candidates), now) if candidates else now
-    when = min(next_callable_time(when, tz, rules) for tz in timezones)
     if not any(in_window(now, tz, rules) for tz in timezones):
-        return NoCase(NoCaseReason.OUTSIDE_HOURS, when)
+        when = min(t for t in (earliest, appt) if t is not None)
+        return NoCase(NoCaseReason.OUTSIDE_HOURS,
+                      min(next_callable_time(max(when, now), tz, rules) for tz in timezones))
+    # Appointments inside their window are due now; anything else becomes callable at its next call time.
+    appt_due = appt - timedelta(minutes=rules.appointment_window_minutes) if appt is not None else None
+    future = [t for t in (earliest, appt_due) if t is not None and t > now]
+    due_now = any(t is not None and t <= now for t in (earliest, appt_due))
+    if held_until is not None:
+        future.append(held_until)
+    if due_now:
+        # Due work exists but none could be handed out: held back for a better time, or a passing obstacle.
+        if held_until is not None:
+            return NoCase(NoCaseReason.BEST_TIME, min(future))
+        future.append(now + _POLL)
+    when = min(future)
+    when = min(next_callable_time(when, tz, rules) for tz in timezones)
     return NoCase(NoCaseReason.WAITING, when)
+
+
+_POLL = timedelta(minutes=1)
 
 
 # --------------------------------------------------------------------------------------------------- dialing

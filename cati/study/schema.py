@@ -316,6 +316,9 @@ class CallingRules(_Model):
     claim_timeout_minutes: int = Field(default=20, ge=1)
     appointment_window_minutes: int = Field(default=15, ge=0)
     appointment_grace_minutes: int = Field(default=60, ge=0)
+    #: Best time to call: a case waits while its learned chance of reaching someone now is below this share of
+    #: its chance in a coming part of the day (0 = dial whatever is due).
+    best_time_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     #: Overrides of the scheduler's retry delays by attempt outcome (AAPOR code -> minutes).
     retry_minutes: dict[Disposition, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 

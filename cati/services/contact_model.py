@@ -1,0 +1,197 @@
+"""Who is likely to answer now: a contact model learned from the study's own dials.
+
+Every dial stores the respondent-local weekday, the part of the day, the case's *tried-parts mask* (the parts of
+the day already dialed for it) and the case's previous outcome. Among dials that probe availability (first
+dials, and dials after a non-contact), the share that reached a person estimates
+
+    P(contact | weekend or weekday, part of the day, tried-parts mask).
+
+The mask is what the scheduler knows about a person: someone who rang out in the morning and the afternoon is
+most likely at work in the daytime and a good bet in the evening; someone who rang out in the evening is more
+likely at home in the daytime. How strong these effects are differs from list to list, so the rates are learned,
+with shrinkage for cells that have few dials:
+
+    overall = (H + r0·k) / (N + k)                                 r0 = 0.30, k = 20 pseudo-dials
+    slot    = (h_slot + overall·k) / (n_slot + k)                  slot = (weekend?, part)
+    cell    = (h_cell + slot·u·k) / (n_cell + k)                   u = 1 if the part is untried in the mask, else 0.85
+
+Before any data the order is therefore the design.md rule (parts of the day not yet tried first).
+
+The scheduler uses the model twice (``scheduling.next_case``): to rank callable cases (highest chance of reaching
+someone now first), and — when the study sets ``calling_rules.best_time_ratio`` — to hold back a case whose
+chance now is below that ratio of its chance in a coming part of the day (within 24 hours), so interviewer time
+goes where people answer.
+
+Counting is incremental: each refresh (at most every 30 minutes of the caller's clock) adds the dials settled
+since the last one (older than an hour, so their outcome is coded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+
+from cati.models import CallAttempt, Case, Study
+
+from .calling import CallRules, day_part_index, local, segments
+from .dispositions import catalogue
+
+PRIOR_RATE = 0.30
+PRIOR_WEIGHT = 20.0
+TRIED_PART_PRIOR = 0.85
+REFRESH = timedelta(minutes=30)
+SETTLE = timedelta(hours=1)
+
+Slot = tuple[int, int]  # (weekend 0/1, part index)
+
+
+def contact_codes() -> tuple[str, ...]:
+    """Outcomes that mean a person was reached (catalogue flag ``contacted``)."""
+    return tuple(sorted(code for code, d in catalogue().items() if d.contacted))
+
+
+@dataclass
+class ContactModel:
+    """Dial and contact counts by (weekend, part, mask); rates with hierarchical shrinkage (module docstring)."""
+
+    n_parts: int
+    cells: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
+    watermark: int = 0  # highest attempt id counted
+    refreshed_at: datetime | None = None
+
+    def add(self, weekend: int, part: int, mask: int, dials: int, contacts: int) -> None:
+        cell = self.cells.setdefault((weekend, part, mask), [0, 0])
+        cell[0] += dials
+        cell[1] += contacts
+
+    @property
+    def dials(self) -> int:
+        return sum(n for n, _h in self.cells.values())
+
+    def _overall(self) -> float:
+        n = sum(c[0] for c in self.cells.values())
+        h = sum(c[1] for c in self.cells.values())
+        return (h + PRIOR_RATE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+
+    def _slot(self, weekend: int, part: int, overall: float) -> float:
+        n = h = 0
+        for (w, p, _m), (cn, ch) in self.cells.items():
+            if w == weekend and p == part:
+                n += cn
+                h += ch
+        return (h + overall * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+
+    def rates(self, weekend: int, part: int) -> list[float]:
+        """Estimated P(contact) in this slot for every tried-parts mask (index = mask)."""
+        slot = self._slot(weekend, part, self._overall())
+        out = []
+        for mask in range(1 << self.n_parts):
+            prior = slot * (TRIED_PART_PRIOR if (mask >> part) & 1 else 1.0)
+            n, h = self.cells.get((weekend, part, mask), (0, 0))
+            out.append((h + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT))
+        return out
+
+    def rate(self, weekend: int, part: int, mask: int) -> float:
+        return self.rates(weekend, part)[mask]
+
+    def table(self, part_names: list[str]) -> list[dict]:
+        """Every slot × mask with its dials, contacts and estimated rate (for supervisors and reports)."""
+        rows = []
+        for weekend in (0, 1):
+            for part, name in enumerate(part_names):
+                rates = self.rates(weekend, part)
+                for mask in range(1 << self.n_parts):
+                    n, h = self.cells.get((weekend, part, mask), (0, 0))
+                    tried = [part_names[i] for i in range(self.n_parts) if (mask >> i) & 1]
+                    rows.append({"weekend": bool(weekend), "part": name, "tried": tried, "dials": n,
+                                 "contacts": h, "rate": round(rates[mask], 4)})
+        return rows
+
+
+_models: dict[tuple, ContactModel] = {}
+
+
+def contact_model(session: Session, study: Study, rules: CallRules, now: datetime) -> ContactModel:
+    """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``)."""
+    key = (str(session.get_bind().url), study.id, study.created_at, rules.day_parts)
+    model = _models.get(key)
+    if model is None or (model.refreshed_at is not None and now < model.refreshed_at):
+        model = _models[key] = ContactModel(len(rules.day_parts))  # new model, or the clock went back: recount
+    if model.refreshed_at is not None and now < model.refreshed_at + REFRESH:
+        return model
+    names = {name: i for i, (name, _a, _b) in enumerate(rules.day_parts)}
+    codes = contact_codes()
+    hit = case((CallAttempt.outcome.in_(codes), 1), else_=0)
+    weekend = case((CallAttempt.local_weekday >= 5, 1), else_=0)
+    rows = session.execute(
+        select(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before, func.count(), func.sum(hit),
+               func.max(CallAttempt.id))
+        .join(Case, Case.id == CallAttempt.case_id)
+        .where(Case.study_id == study.id, CallAttempt.id > model.watermark, CallAttempt.requested_at <= now - SETTLE,
+               CallAttempt.outcome.is_not(None), CallAttempt.day_part.is_not(None),
+               CallAttempt.tried_parts_before.is_not(None), CallAttempt.local_weekday.is_not(None),
+               or_(CallAttempt.prior_outcome.is_(None), CallAttempt.prior_outcome.not_in(codes)))
+        .group_by(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before)
+    ).all()
+    for w, part, mask, n, h, top in rows:
+        if part in names and 0 <= mask < (1 << model.n_parts):
+            model.add(int(w), names[part], int(mask), int(n), int(h or 0))
+        model.watermark = max(model.watermark, int(top))
+    model.refreshed_at = now
+    return model
+
+
+def reset_contact_models() -> None:
+    _models.clear()
+
+
+def current_slot(now: datetime, tz: str, rules: CallRules) -> Slot | None:
+    part = day_part_index(now, tz, rules)
+    if part is None:
+        return None
+    return (1 if local(now, tz).weekday() >= 5 else 0, part)
+
+
+def coming_slots(now: datetime, tz: str, rules: CallRules, hours: int = 24) -> list[tuple[datetime, Slot]]:
+    """The parts of the day that start within ``hours`` after ``now`` inside the calling window (start, slot),
+    excluding the one running now."""
+    out: list[tuple[datetime, Slot]] = []
+    end = now + timedelta(hours=hours)
+    day = local(now, tz).date()
+    for offset in range(0, 3):
+        d = day + timedelta(days=offset)
+        for start, _stop, part in segments(d, tz, rules):
+            if part is None or start <= now or start > end:
+                continue
+            slot = (1 if d.weekday() >= 5 else 0, part)
+            if not out or out[-1][1] != slot:
+                out.append((start, slot))
+    return out
+
+
+def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules, ratio: float
+                  ) -> tuple[list[float], list[int], datetime | None]:
+    """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
+
+    A mask is held back when its rate now is below ``ratio`` × its best rate in a coming part of the day (within
+    24 hours). With ``ratio`` 0 nothing is held back.
+    """
+    slot = current_slot(now, tz, rules)
+    masks = list(range(1 << model.n_parts))
+    if slot is None:  # inside the calling window but outside every part of the day: nothing to compare
+        return [0.0] * len(masks), masks, None
+    now_rates = model.rates(*slot)
+    if ratio <= 0:
+        return now_rates, masks, None
+    coming = [(start, model.rates(*s)) for start, s in coming_slots(now, tz, rules)]
+    allowed, later = [], []
+    for m in masks:
+        better = [start for start, r in coming if now_rates[m] < ratio * r[m]]
+        if better:
+            later.append(min(better))
+        else:
+            allowed.append(m)
+    return now_rates, allowed, (min(later) if later else None)

@@ -1,0 +1,142 @@
+"""The contact model (who is likely to answer now) and how next_case uses it: ranking and best time to call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import count
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cati.db import transaction
+from cati.models import CallAttempt, Case, Study
+from cati.services.calling import CallRules
+from cati.services.contact_model import (
+    PRIOR_RATE,
+    ContactModel,
+    allowed_masks,
+    coming_slots,
+    contact_model,
+    reset_contact_models,
+)
+from cati.services.scheduling import Claim, NoCase, NoCaseReason, next_case, rules_for
+from tests import factories as f
+
+NOW = f.MONDAY_10AM  # 10:00 Asia/Shanghai, morning
+RULES = CallRules()
+MORNING, AFTERNOON, EVENING = 0, 1, 2
+EVENING_TRIED = 1 << EVENING
+
+
+def test_rates_shrink_towards_the_slot_and_the_overall_rate():
+    m = ContactModel(3)
+    # Worked example: weekday mornings, 40 fresh dials with 4 contacts and 10 evening-tried dials with 6.
+    m.add(0, MORNING, 0, 40, 4)
+    m.add(0, MORNING, EVENING_TRIED, 10, 6)
+    overall = (10 + PRIOR_RATE * 20) / (50 + 20)  # 16 / 70
+    slot = (10 + overall * 20) / (50 + 20)
+    rates = m.rates(0, MORNING)
+    assert rates[0] == pytest.approx((4 + slot * 20) / (40 + 20))
+    assert rates[EVENING_TRIED] == pytest.approx((6 + slot * 20) / (10 + 20))
+    # A mask never dialed in this slot takes the slot's rate, lowered when the slot's own part was tried.
+    assert rates[1 << AFTERNOON] == pytest.approx(slot)
+    assert rates[1 << MORNING] == pytest.approx(slot * 0.85)
+    # With no data at all: untried parts first (design.md), everything else equal.
+    cold = ContactModel(3).rates(0, EVENING)
+    assert cold[0] == cold[1] == pytest.approx(PRIOR_RATE) and cold[EVENING_TRIED] < cold[0]
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 2), st.integers(0, 7), st.integers(0, 50)), max_size=30),
+       st.integers(0, 1), st.integers(0, 2))
+def test_rates_are_probabilities(cells, weekend, part):
+    m = ContactModel(3)
+    for w, p, mask, n in cells:
+        m.add(w, p, mask, n, n // 3)
+    assert all(0.0 <= r <= 1.0 for r in m.rates(weekend, part))
+
+
+def test_coming_slots_follow_the_calling_windows():
+    # Monday 10:00 → the afternoon at 13:30 (lunch is not callable), the evening at 17:30, Tuesday morning 09:00.
+    starts = coming_slots(NOW, "Asia/Shanghai", RULES)
+    assert [(s.astimezone(f.SHANGHAI).strftime("%a %H:%M"), slot) for s, slot in starts] == [
+        ("Mon 13:30", (0, AFTERNOON)), ("Mon 17:30", (0, EVENING)), ("Tue 09:00", (0, MORNING))]
+
+
+def test_allowed_masks_hold_back_cases_that_answer_better_later():
+    m = ContactModel(3)
+    m.add(0, MORNING, 0, 200, 20)  # fresh cases: 10 % in the morning and the afternoon …
+    m.add(0, AFTERNOON, 0, 200, 20)
+    m.add(0, EVENING, 0, 200, 100)  # … 50 % in the evening
+    m.add(0, MORNING, EVENING_TRIED, 200, 120)  # rang out in the evening: 60 % in the morning
+    rates, allowed, later = allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)
+    assert 0 not in allowed and EVENING_TRIED in allowed
+    assert later.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
+    assert rates[EVENING_TRIED] > rates[0]
+    # Ratio 0: whatever is due is dialed.
+    assert allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.0)[1] == list(range(8))
+
+
+def _seed_dials(s, case_ids, *, part, mask, n, contacts, weekday=4):
+    """``n`` settled dials (``contacts`` of them reaching someone) of the given slot and mask, last Friday."""
+    seq = count()
+    for i in range(n):
+        cid = case_ids[i % len(case_ids)]
+        s.add(CallAttempt(call_id=f"seed-{part}-{mask}-{i}-{next(seq)}", case_id=cid, backend="simulated",
+                          requested_at=NOW - timedelta(days=3), outcome="2.113" if i < contacts else "3.13",
+                          day_part=part, tried_parts_before=mask, local_weekday=weekday))
+
+
+@pytest.fixture
+def learned(session_factory, study):
+    """One enterprise: 3 fresh cases and 3 that rang out in the evening (with more attempts); last week's dials
+    say fresh cases answer 10 % in the daytime and 50 % in the evening, evening-tried ones 60 % in the morning."""
+    reset_contact_models()
+    with transaction(session_factory) as s:
+        st_ = s.get(Study, study.id)
+        e = f.enterprise(s, st_)
+        fresh = f.cases(s, st_, e, 3)
+        tried = f.cases(s, st_, e, 3)
+        for cid in tried:
+            c = s.get(Case, cid)
+            c.tried_day_parts, c.attempts, c.last_outcome = EVENING_TRIED, 2, "3.13"
+        iv = f.user(s, username="iv-cm")
+        _seed_dials(s, fresh, part="morning", mask=0, n=200, contacts=20)
+        _seed_dials(s, fresh, part="afternoon", mask=0, n=200, contacts=20)
+        _seed_dials(s, fresh, part="evening", mask=0, n=200, contacts=100)
+        _seed_dials(s, tried, part="morning", mask=EVENING_TRIED, n=200, contacts=120)
+    yield dict(study_id=study.id, fresh=fresh, tried=tried, iv=iv.id)
+    reset_contact_models()
+
+
+def _claim(session_factory, study_id, iv, now=NOW):
+    with transaction(session_factory) as s:
+        return next_case(s, s.get(Study, study_id), iv, now)
+
+
+def test_next_case_calls_the_likeliest_to_answer_first(session_factory, learned):
+    got = _claim(session_factory, learned["study_id"], learned["iv"])
+    # The evening-tried case wins over fresh sample despite its two attempts: 60 % against 10 % this morning.
+    assert isinstance(got, Claim) and got.case_id in learned["tried"]
+    with transaction(session_factory) as s:
+        model = contact_model(s, s.get(Study, learned["study_id"]), rules_for(s.get(Study, learned["study_id"])), NOW)
+        assert model.dials == 800
+
+
+def test_best_time_to_call_holds_fresh_sample_for_the_evening(session_factory, learned):
+    with transaction(session_factory) as s:
+        st_ = s.get(Study, learned["study_id"])
+        definition = dict(st_.definition)
+        definition["calling_rules"] = {**definition["calling_rules"], "best_time_ratio": 0.75}
+        st_.definition, st_.version = definition, st_.version + 1
+        others = [f.user(s, username=f"iv-cm{k}").id for k in range(3)]
+    claimed = [_claim(session_factory, learned["study_id"], iv) for iv in [learned["iv"], *others]]
+    # The three evening-tried cases are worth calling now; the fresh ones wait for the evening.
+    assert sorted(c.case_id for c in claimed[:3]) == sorted(learned["tried"])
+    held = claimed[3]
+    assert isinstance(held, NoCase) and held.reason == NoCaseReason.BEST_TIME
+    assert held.next_callable_at.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
+    assert "later" in held.text("en") and held.text("zh-CN")
+    # In the evening they are handed out.
+    evening = _claim(session_factory, learned["study_id"], others[-1], now=NOW + timedelta(hours=8))
+    assert isinstance(evening, Claim) and evening.case_id in learned["fresh"]
