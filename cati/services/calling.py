@@ -29,6 +29,15 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# Contact rates by time of call reported for telephone surveys (Weeks, Kulka & Pierson 1987; Groves & Couper
+# 1998, ch. 4; AAPOR "best time to call" practice): weekday evenings and weekends reach people markedly more
+# often than weekday daytime. Relative weights, weekday morning = 1; a study can override them.
+DEFAULT_CONTACT_PRIOR: Mapping[str, Mapping[str, float]] = {
+    "weekday": {"morning": 1.0, "afternoon": 1.0, "evening": 1.6},
+    "weekend": {"morning": 1.3, "afternoon": 1.4, "evening": 1.3},
+}
+
+
 @dataclass(frozen=True)
 class CallRules:
     """The study's calling rules, compiled once (design.md §5)."""
@@ -50,8 +59,11 @@ class CallRules:
     # from all dialing the one enterprise that needs a single interview more.
     claims_per_open_slot: float = 3.0
     # Best time to call: hold a case back while its estimated chance of reaching someone now is below this share
-    # of its chance in a coming part of the day (contact_model.allowed_masks); 0 dials whatever is due.
+    # of the best chance in a coming part of the day (contact_model.allowed_masks); 0 dials whatever is due.
     best_time_ratio: float = 0.0
+    # Prior contact weights by weekday/weekend and part-of-day name, relative to a weekday morning, used by the
+    # contact model until the study's own dials say otherwise (contact_model docstring gives the source).
+    contact_prior: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_CONTACT_PRIOR)
     quota_per_enterprise: int = 20
 
     @classmethod
@@ -72,12 +84,20 @@ class CallRules:
                     "appointment_grace_minutes", "claims_per_open_slot", "best_time_ratio"):
             if key in raw:
                 kw[key] = raw[key]
+        if raw.get("contact_prior"):
+            kw["contact_prior"] = {str(k): {str(p): float(w) for p, w in v.items()}
+                                   for k, v in raw["contact_prior"].items()}
         if raw.get("retry_minutes"):
             kw["retry_minutes"] = {str(k): int(v) for k, v in raw["retry_minutes"].items()}
         quota = definition.get("quota") or {}
         if "per_enterprise" in quota:
             kw["quota_per_enterprise"] = int(quota["per_enterprise"])
         return cls(**kw)
+
+    def prior_weight(self, weekend: int, part: int) -> float:
+        """The contact prior's weight of a slot (1.0 where the study's part names are not in it)."""
+        table = self.contact_prior.get("weekend" if weekend else "weekday") or {}
+        return float(table.get(self.day_parts[part][0], 1.0))
 
     def windows_on(self, day: date) -> tuple[Window, ...]:
         return self.weekend_windows if day.weekday() >= 5 else self.weekday_windows

@@ -11,16 +11,20 @@ most likely at work in the daytime and a good bet in the evening; someone who ra
 likely at home in the daytime. How strong these effects are differs from list to list, so the rates are learned,
 with shrinkage for cells that have few dials:
 
-    overall = (H + r0·k) / (N + k)                                 r0 = 0.30, k = 20 pseudo-dials
-    slot    = (h_slot + overall·k) / (n_slot + k)                  slot = (weekend?, part)
+    base    = (H + r0·k) / (N + k) / w̄                             r0 = 0.30, k = 20 pseudo-dials
+    slot    = (h_slot + min(0.95, base·w_slot)·k) / (n_slot + k)   slot = (weekend?, part)
     cell    = (h_cell + slot·u·k) / (n_cell + k)                   u = 1 if the part is untried in the mask, else 0.85
 
-Before any data the order is therefore the design.md rule (parts of the day not yet tried first).
+``w_slot`` is the study's prior weight of the slot (``calling_rules.contact_prior``; by default the published
+finding that weekday evenings and weekends reach people more often than weekday daytime, see
+``calling.DEFAULT_CONTACT_PRIOR``) and ``w̄`` the dial-weighted mean weight, so ``base`` is the rate of a
+weight-1 slot. Before any data, the order is the design.md rule (parts of the day not yet tried first) with the
+prior's preference for evenings; after ~20 dials in a slot, the study's own data dominate.
 
 The scheduler uses the model twice (``scheduling.next_case``): to rank callable cases (highest chance of reaching
 someone now first), and — when the study sets ``calling_rules.best_time_ratio`` — to hold back a case whose
-chance now is below that ratio of its chance in a coming part of the day (within 24 hours), so interviewer time
-goes where people answer.
+chance now is below that ratio of the best chance in a coming part of the day (within 24 hours), so interviewer
+time goes where people answer.
 
 Counting is incremental: each refresh (at most every 30 minutes of the caller's clock) adds the dials settled
 since the last one (older than an hour, so their outcome is coded).
@@ -44,6 +48,7 @@ PRIOR_WEIGHT = 20.0
 TRIED_PART_PRIOR = 0.85
 REFRESH = timedelta(minutes=30)
 SETTLE = timedelta(hours=1)
+MIN_EVIDENCE = 20  # settled dials in the current slot before anything is held back in it
 
 Slot = tuple[int, int]  # (weekend 0/1, part index)
 
@@ -58,6 +63,7 @@ class ContactModel:
     """Dial and contact counts by (weekend, part, mask); rates with hierarchical shrinkage (module docstring)."""
 
     n_parts: int
+    weights: dict[Slot, float] = field(default_factory=dict)  # prior weight by slot (missing: 1.0)
     cells: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
     watermark: int = 0  # highest attempt id counted
     refreshed_at: datetime | None = None
@@ -71,22 +77,30 @@ class ContactModel:
     def dials(self) -> int:
         return sum(n for n, _h in self.cells.values())
 
-    def _overall(self) -> float:
+    def _base(self) -> float:
         n = sum(c[0] for c in self.cells.values())
         h = sum(c[1] for c in self.cells.values())
-        return (h + PRIOR_RATE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+        if n:
+            wbar = sum(c[0] * self.weights.get((w, p), 1.0) for (w, p, _m), c in self.cells.items()) / n
+        else:
+            wbar = 1.0
+        return (h + PRIOR_RATE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT) / wbar
 
-    def _slot(self, weekend: int, part: int, overall: float) -> float:
+    def _slot(self, weekend: int, part: int, base: float) -> float:
         n = h = 0
         for (w, p, _m), (cn, ch) in self.cells.items():
             if w == weekend and p == part:
                 n += cn
                 h += ch
-        return (h + overall * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+        prior = min(0.95, base * self.weights.get((weekend, part), 1.0))
+        return (h + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+
+    def slot_dials(self, weekend: int, part: int) -> int:
+        return sum(n for (w, p, _m), (n, _h) in self.cells.items() if w == weekend and p == part)
 
     def rates(self, weekend: int, part: int) -> list[float]:
         """Estimated P(contact) in this slot for every tried-parts mask (index = mask)."""
-        slot = self._slot(weekend, part, self._overall())
+        slot = self._slot(weekend, part, self._base())
         out = []
         for mask in range(1 << self.n_parts):
             prior = slot * (TRIED_PART_PRIOR if (mask >> part) & 1 else 1.0)
@@ -116,10 +130,12 @@ _models: dict[tuple, ContactModel] = {}
 
 def contact_model(session: Session, study: Study, rules: CallRules, now: datetime) -> ContactModel:
     """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``)."""
-    key = (str(session.get_bind().url), study.id, study.created_at, rules.day_parts)
+    key = (str(session.get_bind().url), study.id, study.created_at, study.version)
     model = _models.get(key)
     if model is None or (model.refreshed_at is not None and now < model.refreshed_at):
-        model = _models[key] = ContactModel(len(rules.day_parts))  # new model, or the clock went back: recount
+        # New model, or the clock went back: recount.
+        weights = {(w, p): rules.prior_weight(w, p) for w in (0, 1) for p in range(len(rules.day_parts))}
+        model = _models[key] = ContactModel(len(rules.day_parts), weights)
     if model.refreshed_at is not None and now < model.refreshed_at + REFRESH:
         return model
     names = {name: i for i, (name, _a, _b) in enumerate(rules.day_parts)}
@@ -176,20 +192,22 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
                   ) -> tuple[list[float], list[int], datetime | None]:
     """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
 
-    A mask is held back when its rate now is below ``ratio`` × its best rate in a coming part of the day (within
-    24 hours). With ``ratio`` 0 nothing is held back.
+    A mask is held back when its rate now is below ``ratio`` × the best rate of any case in a coming part of the
+    day (within 24 hours): interviewer time spent now on people who rarely answer is time not spent later on
+    people who do. Nothing is held back until the current slot has ``MIN_EVIDENCE`` settled dials of its own (the
+    study first learns what now is like), nor with ``ratio`` 0.
     """
     slot = current_slot(now, tz, rules)
     masks = list(range(1 << model.n_parts))
     if slot is None:  # inside the calling window but outside every part of the day: nothing to compare
         return [0.0] * len(masks), masks, None
     now_rates = model.rates(*slot)
-    if ratio <= 0:
+    if ratio <= 0 or model.slot_dials(*slot) < MIN_EVIDENCE:
         return now_rates, masks, None
-    coming = [(start, model.rates(*s)) for start, s in coming_slots(now, tz, rules)]
+    coming = [(start, max(model.rates(*s))) for start, s in coming_slots(now, tz, rules)]
     allowed, later = [], []
     for m in masks:
-        better = [start for start, r in coming if now_rates[m] < ratio * r[m]]
+        better = [start for start, best in coming if now_rates[m] < ratio * best]
         if better:
             later.append(min(better))
         else:

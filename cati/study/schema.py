@@ -317,8 +317,12 @@ class CallingRules(_Model):
     appointment_window_minutes: int = Field(default=15, ge=0)
     appointment_grace_minutes: int = Field(default=60, ge=0)
     #: Best time to call: a case waits while its learned chance of reaching someone now is below this share of
-    #: its chance in a coming part of the day (0 = dial whatever is due).
+    #: the best chance in a coming part of the day (0 = dial whatever is due).
     best_time_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Prior contact weights (weekday/weekend → part of the day → weight, weekday morning = 1) used until the
+    #: study's own dials say otherwise.
+    contact_prior: dict[Literal["weekday", "weekend"], dict[str, Annotated[float, Field(gt=0, le=10)]]] = Field(
+        default_factory=dict)
     #: Overrides of the scheduler's retry delays by attempt outcome (AAPOR code -> minutes).
     retry_minutes: dict[Disposition, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
@@ -336,6 +340,16 @@ class CallingRules(_Model):
     def _parts(cls, v: dict[str, tuple[time, time]]) -> dict[str, tuple[time, time]]:
         _no_overlaps(list(v.values()), "day parts")
         return v
+
+    @model_validator(mode="after")
+    def _prior_parts(self) -> CallingRules:
+        names = set(self.day_parts) or {"morning", "afternoon", "evening"}
+        for kind, table in self.contact_prior.items():
+            unknown = sorted(set(table) - names)
+            if unknown:
+                raise ValueError(f"contact_prior.{kind}: unknown part of the day {unknown[0]!r} "
+                                 f"(day_parts: {', '.join(sorted(names))})")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

@@ -140,3 +140,17 @@ def test_best_time_to_call_holds_fresh_sample_for_the_evening(session_factory, l
     # In the evening they are handed out.
     evening = _claim(session_factory, learned["study_id"], others[-1], now=NOW + timedelta(hours=8))
     assert isinstance(evening, Claim) and evening.case_id in learned["fresh"]
+
+
+def test_nothing_is_held_back_before_the_slot_has_evidence_then_the_prior_favours_evenings():
+    weights = {(w, p): RULES.prior_weight(w, p) for w in (0, 1) for p in range(3)}
+    m = ContactModel(3, weights)
+    # A new study on Monday morning: the prior prefers the evening, but nobody is sent away on a prior alone.
+    assert allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)[1] == list(range(8))
+    rates = m.rates(0, EVENING)
+    assert rates[0] > m.rates(0, MORNING)[0]  # evenings first in the ranking from the start
+    # Twenty mornings dialed (a quarter reached someone): evidence that now is worse than the evening's prior.
+    m.add(0, MORNING, 0, 20, 5)
+    _rates, allowed, later = allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)
+    assert 0 not in allowed
+    assert later.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
