@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from cati.models import CallAttempt, Case, Study
+from cati.models import CallAttempt, Case, CaseStatus, Study
 
 from .calling import CallRules, day_part_index, local, segments
 from .dispositions import catalogue
@@ -66,6 +66,7 @@ class ContactModel:
     weights: dict[Slot, float] = field(default_factory=dict)  # prior weight by slot (missing: 1.0)
     cells: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
     watermark: int = 0  # highest attempt id counted
+    present: frozenset[int] | None = None  # masks of the study's open cases at the last refresh (None: unknown)
     refreshed_at: datetime | None = None
 
     def add(self, weekend: int, part: int, mask: int, dials: int, contacts: int) -> None:
@@ -129,7 +130,11 @@ _models: dict[tuple, ContactModel] = {}
 
 
 def contact_model(session: Session, study: Study, rules: CallRules, now: datetime) -> ContactModel:
-    """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``)."""
+    """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``).
+
+    With best time to call on, a refresh also notes which tried-parts masks the study's open cases have, so a
+    case is only held back for chances that cases still waiting can have.
+    """
     key = (str(session.get_bind().url), study.id, study.created_at, study.version)
     model = _models.get(key)
     if model is None or (model.refreshed_at is not None and now < model.refreshed_at):
@@ -156,6 +161,11 @@ def contact_model(session: Session, study: Study, rules: CallRules, now: datetim
         if part in names and 0 <= mask < (1 << model.n_parts):
             model.add(int(w), names[part], int(mask), int(n), int(h or 0))
         model.watermark = max(model.watermark, int(top))
+    if rules.best_time_ratio > 0:
+        model.present = frozenset(int(m) for m in session.scalars(
+            select(Case.tried_day_parts).distinct()
+            .where(Case.study_id == study.id, Case.status == CaseStatus.READY,
+                   Case.attempts < rules.max_attempts)))
     model.refreshed_at = now
     return model
 
@@ -192,8 +202,8 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
                   ) -> tuple[list[float], list[int], datetime | None]:
     """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
 
-    A mask is held back when its rate now is below ``ratio`` × the best rate of any case in a coming part of the
-    day (within 24 hours): interviewer time spent now on people who rarely answer is time not spent later on
+    A mask is held back when its rate now is below ``ratio`` × the best rate of any case still waiting (masks in
+    ``model.present``) in a coming part of the day (within 24 hours): interviewer time spent now on people who rarely answer is time not spent later on
     people who do. Nothing is held back until the current slot has ``MIN_EVIDENCE`` settled dials of its own (the
     study first learns what now is like), nor with ``ratio`` 0.
     """
@@ -204,7 +214,10 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
     now_rates = model.rates(*slot)
     if ratio <= 0 or model.slot_dials(*slot) < MIN_EVIDENCE:
         return now_rates, masks, None
-    coming = [(start, max(model.rates(*s))) for start, s in coming_slots(now, tz, rules)]
+    present = [m for m in masks if model.present is None or m in model.present]
+    if not present:
+        return now_rates, masks, None
+    coming = [(start, max(model.rates(*s)[m] for m in present)) for start, s in coming_slots(now, tz, rules)]
     allowed, later = [], []
     for m in masks:
         better = [start for start, best in coming if now_rates[m] < ratio * best]

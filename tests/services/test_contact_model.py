@@ -154,3 +154,15 @@ def test_nothing_is_held_back_before_the_slot_has_evidence_then_the_prior_favour
     _rates, allowed, later = allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)
     assert 0 not in allowed
     assert later.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
+
+
+def test_cases_are_only_held_for_chances_that_waiting_cases_have():
+    m = ContactModel(3)
+    m.add(0, MORNING, EVENING_TRIED, 200, 50)  # evening-tried cases: 25 % in the morning
+    m.add(0, EVENING, 0, 200, 100)  # fresh cases: 50 % in the evening
+    m.add(0, EVENING, EVENING_TRIED, 200, 50)  # evening-tried cases: 25 % in the evening again
+    m.present = frozenset({0, EVENING_TRIED})
+    assert EVENING_TRIED not in allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)[1]  # evening goes to fresh
+    # No fresh sample left: the morning is as good a time as any for the evening-tried cases (no endless wait).
+    m.present = frozenset({EVENING_TRIED})
+    assert EVENING_TRIED in allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)[1]
