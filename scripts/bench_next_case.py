@@ -10,12 +10,17 @@ Each claimer is an interviewer in its own thread with its own connection: claim 
 claim again. A real dial takes 30 s or more (ringing, talk, wrap-up), so the default think time of 2 s
 already compresses 50 interviewers' load more than 15-fold; ``--think 0`` measures saturation (claims queue
 behind each other and the latency becomes queueing time). Prints p50/p95/p99/max of the claim latency
-(choose + claim + commit, as the interviewer waits for it) and the claims per second.
+(choose + claim + commit, as the interviewer waits for it) and the claims per second, then how many claims took
+over 100 ms, the full garbage collections of the bench process during the run (each stops all claimer threads)
+and the load average: on a shared machine a load above the CPU count inflates the tail, so compare runs at
+similar load. ``scripts/profile_next_case.py`` breaks slow claims down by statement.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import random
 import statistics
 import sys
@@ -23,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, text
@@ -72,7 +78,7 @@ def build(url: str, n_cases: int, n_enterprises: int, n_claimers: int):
             conn.execute(insert(Case), [
                 dict(id=i, study_id=study.id, enterprise_id=ent_ids[i % len(ent_ids)], case_ref=f"C{i:09d}",
                      replicate=1, status="ready", timezone="Asia/Shanghai",
-                     next_call_at=MONDAY_10AM - __import__("datetime").timedelta(minutes=rng.randint(0, 600)),
+                     next_call_at=MONDAY_10AM - timedelta(minutes=rng.randint(0, 600)),
                      attempts=rng.choice([0, 0, 0, 1, 2]), tried_day_parts=rng.choice([0, 0, 1, 2, 4]),
                      needs_converter=False, attributes={}, imported_at=MONDAY_10AM)
                 for i in ids
@@ -97,7 +103,14 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
     latencies: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(len(user_ids))
+    started: list[float] = []
+    # The claim clock starts at MONDAY_10AM and then runs with the wall clock, so the scheduler's minute-scale
+    # work (stale-claim sweep once a minute) happens during the measurement as it would in production; its
+    # wall-clock caches (the time-zone list, 30 s) expire as they would anyway.
+    barrier = threading.Barrier(len(user_ids), action=lambda: started.append(time.monotonic()))
+
+    def clock():
+        return MONDAY_10AM + timedelta(seconds=time.monotonic() - started[0])
 
     def claimer(iv: int, seed: int) -> None:
         rng = random.Random(seed)
@@ -114,34 +127,50 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
             for _ in range(claims_per):
                 t = time.perf_counter()
                 with transaction(factory) as s:
-                    got = next_case(s, study, iv, MONDAY_10AM, rng=rng)
+                    got = next_case(s, study, iv, clock(), rng=rng)
                 mine.append((time.perf_counter() - t) * 1000)
                 if not isinstance(got, Claim):
                     break
                 time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
                 with transaction(factory) as s:
+                    now = clock()
                     c = s.get(Case, got.case_id)
-                    mark_dialed(s, c, MONDAY_10AM, rules)
+                    mark_dialed(s, c, now, rules)
                     code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
                     s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
-                                      backend="simulated", requested_at=MONDAY_10AM, outcome=code))
+                                      backend="simulated", requested_at=now, outcome=code))
                     s.flush()
-                    record_outcome(s, c, code, MONDAY_10AM, interviewer_id=iv, rules=rules)
+                    record_outcome(s, c, code, now, interviewer_id=iv, rules=rules)
         except BaseException as exc:
             errors.append(exc)
         with lock:
             latencies.extend(mine)
 
+    # Full garbage collections stop every claimer thread of this process at once: count them and their pauses
+    # (not avoided: a web worker has them too), so a tail can be told apart from the database's.
+    pauses: list[float] = []
+    gc_start = [0.0]
+
+    def on_gc(phase, info):
+        if info["generation"] == 2:
+            if phase == "start":
+                gc_start[0] = time.perf_counter()
+            else:
+                pauses.append((time.perf_counter() - gc_start[0]) * 1000)
+
     threads = [threading.Thread(target=claimer, args=(iv, i)) for i, iv in enumerate(user_ids)]
+    load_before = os.getloadavg()[0]
+    gc.callbacks.append(on_gc)
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    gc.callbacks.remove(on_gc)
     if errors:
         raise errors[0]
-    return latencies, wall
+    return latencies, wall, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -178,7 +207,7 @@ def main() -> None:
         engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
         with transaction(factory) as s:
             study = s.get(Study, study.id)
-        lat, wall = run(factory, study, users, args.claims, args.think)
+        lat, wall, info = run(factory, study, users, args.claims, args.think)
         engine.dispose()
     finally:
         if cleanup:
@@ -188,6 +217,12 @@ def main() -> None:
     print(f"{'claims':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} {'claims/s':>9}")
     print(f"{len(lat):>8} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {pct(lat, 99):>8.2f} {max(lat):>8.2f} "
           f"{statistics.fmean(lat):>8.2f} {len(lat) / wall:>9.1f}")
+    over = sum(v > 100 for v in lat)
+    g2 = info["gc2"]
+    print(f"claims over 100 ms: {over}; full GCs during the run: {len(g2)}"
+          + (f" (longest pause {max(g2):.0f} ms)" if g2 else "")
+          + f"; 1-min load average {info['load'][0]:.2f} before, {info['load'][1]:.2f} after "
+          f"({os.cpu_count()} CPUs: a load above that means claimers also wait for a CPU)")
     print(f"backend={args.backend} cases={args.cases} claimers={args.claimers} p50_ms={pct(lat, 50):.2f} "
           f"p99_ms={pct(lat, 99):.2f}")
 
