@@ -34,6 +34,10 @@ class Case(Base):
         # masks), fewest attempts and longest waiting first inside it; its (enterprise_id, status) prefix also
         # serves the per-enterprise counts of the quota board.
         Index("ix_cases_claim_mask", "enterprise_id", "status", "tried_day_parts", "attempts", "next_call_at"),
+        # The scheduler's list of the study's time zones: an index skip over (study, zone), not a scan of all cases.
+        Index("ix_cases_study_timezone", "study_id", "timezone"),
+        # Which tried-parts masks the study's open cases have (contact model): one index probe per mask.
+        Index("ix_cases_study_mask", "study_id", "status", "tried_day_parts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -132,8 +132,8 @@ _models: dict[tuple, ContactModel] = {}
 def contact_model(session: Session, study: Study, rules: CallRules, now: datetime) -> ContactModel:
     """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``).
 
-    With best time to call on, a refresh also notes which tried-parts masks the study's open cases have, so a
-    case is only held back for chances that cases still waiting can have.
+    A refresh also notes which tried-parts masks the study's open cases have, so a case is held back only for
+    chances that cases still waiting can have.
     """
     key = (str(session.get_bind().url), study.id, study.created_at, study.version)
     model = _models.get(key)
@@ -143,6 +143,18 @@ def contact_model(session: Session, study: Study, rules: CallRules, now: datetim
         model = _models[key] = ContactModel(len(rules.day_parts), weights)
     if model.refreshed_at is not None and now < model.refreshed_at + REFRESH:
         return model
+    # Claim the refresh before querying: concurrent claimers keep using the current counts meanwhile instead of
+    # all refreshing at once.
+    since, model.refreshed_at = model.refreshed_at, now
+    try:
+        _refresh(session, study, rules, now, model)
+    except Exception:
+        model.refreshed_at = since
+        raise
+    return model
+
+
+def _refresh(session: Session, study: Study, rules: CallRules, now: datetime, model: ContactModel) -> None:
     names = {name: i for i, (name, _a, _b) in enumerate(rules.day_parts)}
     codes = contact_codes()
     hit = case((CallAttempt.outcome.in_(codes), 1), else_=0)
@@ -157,17 +169,24 @@ def contact_model(session: Session, study: Study, rules: CallRules, now: datetim
                or_(CallAttempt.prior_outcome.is_(None), CallAttempt.prior_outcome.not_in(codes)))
         .group_by(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before)
     ).all()
-    for w, part, mask, n, h, top in rows:
+    counted: dict[tuple[int, int, int], tuple[int, int]] = {}
+    top = model.watermark
+    for w, part, mask, n, h, last in rows:
         if part in names and 0 <= mask < (1 << model.n_parts):
-            model.add(int(w), names[part], int(mask), int(n), int(h or 0))
-        model.watermark = max(model.watermark, int(top))
-    if rules.best_time_ratio > 0:
-        model.present = frozenset(int(m) for m in session.scalars(
-            select(Case.tried_day_parts).distinct()
-            .where(Case.study_id == study.id, Case.status == CaseStatus.READY,
-                   Case.attempts < rules.max_attempts)))
-    model.refreshed_at = now
-    return model
+            key = (int(w), names[part], int(mask))
+            cn, ch = counted.get(key, (0, 0))
+            counted[key] = (cn + int(n), ch + int(h or 0))
+        top = max(top, int(last))
+    # One index probe per mask (ix_cases_study_mask), not a scan of the study's cases.
+    present = set()
+    for mask in range(1 << model.n_parts):
+        if session.scalar(select(Case.id).where(Case.study_id == study.id, Case.status == CaseStatus.READY,
+                                                Case.tried_day_parts == mask).limit(1)) is not None:
+            present.add(mask)
+    for (w, p, m), (n, h) in counted.items():
+        model.add(w, p, m, n, h)
+    model.watermark = top
+    model.present = frozenset(present)
 
 
 def reset_contact_models() -> None:

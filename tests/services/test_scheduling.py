@@ -258,3 +258,16 @@ def test_replicates_release_by_hand_and_automatically(session_factory, study):
         assert {s.get(Case, i).status for i in second} == {CaseStatus.READY}
         assert {s.get(Case, i).status for i in third} == {CaseStatus.UNRELEASED}
         assert release_replicate(s, e.id, 3, NOW) == 10
+
+
+def test_study_time_zones_listed_by_index_probes(session_factory, study):
+    from cati.services.scheduling import _distinct_timezones
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        assert _distinct_timezones(s, st.id) == []
+        e = f.enterprise(s, st)
+        f.cases(s, st, e, 3, timezone="Asia/Urumqi")
+        f.cases(s, st, e, 2, timezone="Asia/Shanghai")
+        f.cases(s, st, e, 1, timezone="Asia/Hong_Kong")
+        assert _distinct_timezones(s, st.id) == ["Asia/Hong_Kong", "Asia/Shanghai", "Asia/Urumqi"]
