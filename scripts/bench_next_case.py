@@ -147,7 +147,7 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
             latencies.extend(mine)
 
     # Full garbage collections stop every claimer thread of this process at once: count them and their pauses
-    # (not avoided: a web worker has them too), so a tail can be told apart from the database's.
+    # (a web worker has them too, after the same gc.freeze()), so a tail can be told apart from the database's.
     pauses: list[float] = []
     gc_start = [0.0]
 
@@ -159,6 +159,9 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
                 pauses.append((time.perf_counter() - gc_start[0]) * 1000)
 
     threads = [threading.Thread(target=claimer, args=(iv, i)) for i, iv in enumerate(user_ids)]
+    # As `cati serve` does after start-up (cati/gunicorn_conf.py): long-lived objects leave the collector's view.
+    gc.collect()
+    gc.freeze()
     load_before = os.getloadavg()[0]
     gc.callbacks.append(on_gc)
     t0 = time.perf_counter()

@@ -92,9 +92,14 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers:
         import os
 
-        os.execvp("gunicorn", ["gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8", "--keep-alive", "75",
-                               "-b", f"{host}:{port}", "cati.app:create_app()"])
+        os.execvp("gunicorn", ["gunicorn", "-c", "python:cati.gunicorn_conf", "-w", str(workers), "-k", "gthread",
+                               "--threads", "8", "--keep-alive", "75", "-b", f"{host}:{port}",
+                               "cati.app:create_app()"])
     app = get_app()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # see cati/gunicorn_conf.py
     click.echo(f"serving on http://{host}:{port}/login")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
