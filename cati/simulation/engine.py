@@ -4,9 +4,10 @@ real scheduler, dialer event path, interview services and database.
 One event queue (``heapq``) holds interviewer log-ins, "ready for the next case", call ends and an hourly
 supervisor tick (automatic replicate release, end-of-sample check). Each event is one committed transaction:
 
-* ready → the strategy claims a case (for ``ours``: ``scheduling.next_case``), committed at once;
-* the dial → ``dialer.start_attempt`` and simulated call events folded in by ``dialer.apply_event`` (the same
-  path the AMI and Twilio backends use: busy, no answer, machine, invalid numbers are coded automatically);
+* ready → the strategy claims a case (for ``ours``: ``scheduling.next_case``, first in a fresh transaction) and
+  the interviewer dials it: ``dialer.start_attempt`` and the simulated call events folded in by
+  ``dialer.apply_event`` (the same path the AMI and Twilio backends use: busy, no answer, machine, invalid
+  numbers are coded automatically); the attempt's row is written at the next flush, not once per event;
 * a person answers → the interviewer codes the contact (callback with an appointment, soft/hard refusal,
   do-not-call) with ``record_outcome``, or starts the interview (``start_interview`` reserves a quota slot),
   stores the answers in bulk (``save_answers``) and completes, breaks off or terminates it when the call ends.
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from cati.db import transaction
 from cati.models import (
@@ -66,6 +67,8 @@ from .strategies import Strategy, baseline_finish, baseline_start, make_strategy
 from .world import PARTS, Population, Respondent, World, part_of_day, uniform
 
 SIM_PASSWORD = "sim-interviewer-1"
+# A dialed case is loaded with its numbers in the same query (it is dialed, and coded, at once).
+_WITH_PHONES = (joinedload(Case.phones),)
 
 
 # ------------------------------------------------------------------------------------------------------- setup
@@ -181,6 +184,7 @@ class _Call:
     result: str  # complete | break_off
     respondent: Respondent
     answered_at: datetime
+    enterprise_id: int
 
 
 @dataclass
@@ -382,11 +386,13 @@ class Simulator:
             if self.strategy.auto_release:
                 study = s.get(Study, self.study_id)
                 scheduling.auto_release(s, study, at)
-            open_cases = s.scalar(
-                select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            # Whether any case is left to call (EXISTS stops at the first one; a count read them all every hour).
+            open_cases = s.scalar(select(
+                select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
                 .where(Case.study_id == self.study_id,
                        Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED, CaseStatus.UNRELEASED]),
-                       Enterprise.completes < Enterprise.quota_target))
+                       Enterprise.completes < Enterprise.quota_target)
+                .exists()))
         if not open_cases and not self.calls:
             self._close(at, "sample_exhausted")
             return
@@ -395,8 +401,18 @@ class Simulator:
     # ------------------------------------------------------------------------------------------------ claims
     def _claim_and_dial(self, k: int, at: datetime) -> None:
         iv = self.interviewers[k]
-        with self._tx() as s:
+        end = None
+        # One event, one transaction: the claim opens it (next_case takes the write lock on a fresh transaction,
+        # so the study is put into the session only afterwards) and the dial of the claimed case follows.
+        with self._tx(study=False) as s:
             got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
+            if isinstance(got, Claim):
+                if iv.idle_since is not None:
+                    self._idle(at - iv.idle_since)
+                    iv.idle_since = None
+                self.last_activity = at
+                self._hold_study(s)
+                end = self._dial(s, k, got, at)
         if not isinstance(got, Claim):
             if got.reason == NoCaseReason.QUOTAS_FULL and not self.calls:
                 self._close(at, "quotas_filled")
@@ -418,88 +434,95 @@ class Simulator:
                 return
             self._ready(k, hint)
             return
-        if iv.idle_since is not None:
-            self._idle(at - iv.idle_since)
-            iv.idle_since = None
-        self.last_activity = at
-        end = self._dial(k, got, at)
         if end is not None:
             self._ready(k, end)
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        """One committed transaction per event. The study row (its definition is a large JSON document) is put
-        into the session's identity map unloaded, so the services' ``session.get(Study, …)`` on every dial
-        doesn't fetch and parse it again."""
+    def _tx(self, *, study: bool = True) -> Iterator[Session]:
+        """One committed transaction per event, with the study in the session (see :meth:`_hold_study`) unless
+        ``study`` is false."""
         with transaction(self.factory) as s:
-            s.merge(self.study, load=False)
+            if study:
+                self._hold_study(s)
             yield s
+
+    def _hold_study(self, s: Session) -> None:
+        """Put the study row (its definition is a large JSON document) into the session's identity map unloaded,
+        so the services' ``session.get(Study, …)`` on every dial doesn't fetch and parse it again. The copy is
+        kept in ``session.info`` for the session's life: the identity map holds unmodified objects weakly, and
+        a dropped copy would be loaded again on the next get."""
+        if "cati_sim_study" not in s.info:
+            key = s.identity_key(Study, self.study_id)
+            s.info["cati_sim_study"] = s.identity_map.get(key) or s.merge(self.study, load=False)
 
     def _idle(self, span: timedelta) -> None:
         # Idle time, split by whether the fieldwork is in its last tenth (the tail, where few enterprises are open).
         key = "idle_tail" if self.completes >= 0.9 * self.quota_total else "idle"
         self.time_use[key] += span.total_seconds()
 
-    def _event(self, s: Session, call_id: str, kind: str, at: datetime, **facts) -> None:
-        apply_event(s, CallEvent(call_id, kind, at, backend_call_id=None, **facts), now=at)
+    def _event(self, s: Session, attempt: CallAttempt, kind: str, at: datetime, **facts) -> None:
+        """One simulated call event through the dialer's event path. The attempt is this session's own (no lookup
+        by call id), and the row is written once per transaction instead of once per event (no flush here; the
+        automatic coding, the services and the commit flush)."""
+        apply_event(s, CallEvent(attempt.call_id, kind, at, backend_call_id=None, **facts), now=at, attempt=attempt,
+                    flush=False)
 
-    def _dial(self, k: int, claim: Claim, at: datetime) -> datetime | None:
-        """Dial a claimed case. Returns when the interviewer is ready again (None: an interview is running)."""
+    def _dial(self, s: Session, k: int, claim: Claim, at: datetime) -> datetime | None:
+        """Dial a claimed case in the claim's transaction. Returns when the interviewer is ready again (None: an
+        interview is running)."""
         iv = self.interviewers[k]
         p = self.world.params
         timing = p["timing"]
         rng = self.rng
         t = at + timedelta(seconds=p["interviewers"]["preview_seconds"])
         wrap = timedelta(seconds=p["interviewers"]["wrap_up_seconds"])
-        with self._tx() as s:
-            case = s.get(Case, claim.case_id)
-            if claim.appointment_id:
-                scheduling.serve_appointment(s, claim.appointment_id)
-            phone = next((ph for ph in sorted(case.phones, key=lambda ph: (ph.attempts, ph.position))
-                          if ph.status == PhoneStatus.OK), None)
-            if phone is None:  # nothing dialable (cannot happen with imported sample): release the claim
-                record_outcome(s, case, "3.90", t, interviewer_id=iv.id, rules=self.rules)
-                return t + wrap
-            r = self.respondent_of[case.id]
-            attempt = start_attempt(s, case, phone, iv.id, "simulated", "simulated", now=t,
-                                    call_id=str(uuid.UUID(int=rng.getrandbits(128))))
-            n = case.attempts
-            call_id = attempt.call_id
-            self._event(s, call_id, "placed", t)
-            part = part_of_day(t.astimezone(self.world.zone).time())
-            part_name = PARTS[part] if part is not None else "night"
-            self.part_dials[part_name] += 1
-            kind = self._network(r, case.id, t, n)
-            if kind == "invalid":
-                end = t + timedelta(seconds=timing["invalid_seconds"])
-                self._event(s, call_id, "ended", end, hangup_cause=1, cause_text="Unallocated (unassigned) number")
-                self.time_use["invalid"] += (end - at).total_seconds()
-                return end + wrap
-            ring = t + timedelta(seconds=2)
-            if kind in ("busy", "blocked"):
-                end = t + timedelta(seconds=timing["busy_seconds"])
-                cause = 17 if kind == "busy" else 21
-                self._event(s, call_id, "ended", end, hangup_cause=cause)
-                self.time_use[kind] += (end - at).total_seconds()
-                return end + wrap
-            self._event(s, call_id, "ringing", ring)
-            if kind == "no_answer":
-                end = ring + timedelta(seconds=timing["no_answer_timeout_seconds"])
-                self._event(s, call_id, "ended", end, hangup_cause=19, originate_reason=3, dial_status="NOANSWER")
-                self.time_use["no_answer"] += (end - at).total_seconds()
-                return end + wrap
-            lo, hi = timing["ring_before_answer_seconds"]
-            answered = ring + timedelta(seconds=rng.uniform(lo, hi))
-            if kind == "machine":
-                self._event(s, call_id, "answered_machine", answered, amd_status="MACHINE")
-                end = answered + timedelta(seconds=timing["machine_seconds"])
-                self._event(s, call_id, "ended", end, hangup_cause=16)
-                self.time_use["machine"] += (end - at).total_seconds()
-                return end + wrap
-            # A person answered: the interviewer takes over.
-            self._event(s, call_id, "answered_human", answered, amd_status="HUMAN")
-            self.part_contacts[part_name] += 1
-            return self._contact(s, k, case, attempt, r, at, answered)
+        case = s.get(Case, claim.case_id, options=_WITH_PHONES)
+        if claim.appointment_id:
+            scheduling.serve_appointment(s, claim.appointment_id)
+        phone = next((ph for ph in sorted(case.phones, key=lambda ph: (ph.attempts, ph.position))
+                      if ph.status == PhoneStatus.OK), None)
+        if phone is None:  # nothing dialable (cannot happen with imported sample): release the claim
+            record_outcome(s, case, "3.90", t, interviewer_id=iv.id, rules=self.rules)
+            return t + wrap
+        r = self.respondent_of[case.id]
+        attempt = start_attempt(s, case, phone, iv.id, "simulated", "simulated", now=t,
+                                call_id=str(uuid.UUID(int=rng.getrandbits(128))), flush=False)
+        n = case.attempts
+        self._event(s, attempt, "placed", t)
+        part = part_of_day(t.astimezone(self.world.zone).time())
+        part_name = PARTS[part] if part is not None else "night"
+        self.part_dials[part_name] += 1
+        kind = self._network(r, case.id, t, n)
+        if kind == "invalid":
+            end = t + timedelta(seconds=timing["invalid_seconds"])
+            self._event(s, attempt, "ended", end, hangup_cause=1, cause_text="Unallocated (unassigned) number")
+            self.time_use["invalid"] += (end - at).total_seconds()
+            return end + wrap
+        ring = t + timedelta(seconds=2)
+        if kind in ("busy", "blocked"):
+            end = t + timedelta(seconds=timing["busy_seconds"])
+            cause = 17 if kind == "busy" else 21
+            self._event(s, attempt, "ended", end, hangup_cause=cause)
+            self.time_use[kind] += (end - at).total_seconds()
+            return end + wrap
+        self._event(s, attempt, "ringing", ring)
+        if kind == "no_answer":
+            end = ring + timedelta(seconds=timing["no_answer_timeout_seconds"])
+            self._event(s, attempt, "ended", end, hangup_cause=19, originate_reason=3, dial_status="NOANSWER")
+            self.time_use["no_answer"] += (end - at).total_seconds()
+            return end + wrap
+        lo, hi = timing["ring_before_answer_seconds"]
+        answered = ring + timedelta(seconds=rng.uniform(lo, hi))
+        if kind == "machine":
+            self._event(s, attempt, "answered_machine", answered, amd_status="MACHINE")
+            end = answered + timedelta(seconds=timing["machine_seconds"])
+            self._event(s, attempt, "ended", end, hangup_cause=16)
+            self.time_use["machine"] += (end - at).total_seconds()
+            return end + wrap
+        # A person answered: the interviewer takes over.
+        self._event(s, attempt, "answered_human", answered, amd_status="HUMAN")
+        self.part_contacts[part_name] += 1
+        return self._contact(s, k, case, attempt, r, at, answered)
 
     def _network(self, r: Respondent, case_id: int, t: datetime, n: int) -> str:
         resp = self.world["respondents"]
@@ -559,7 +582,7 @@ class Simulator:
             code_attempt(s, attempt, code)
             appt = self._appointment(r, case.id, end) if decision == "callback" else None
             record_outcome(s, case, code, end, interviewer_id=iv.id, appointment_at=appt, rules=self.rules)
-            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            self._event(s, attempt, "ended", end, hangup_cause=16)
             if decision == "soft_refusal":
                 st.soft_refused = True
             self.time_use["contact_no_interview"] += (end - at).total_seconds()
@@ -572,7 +595,7 @@ class Simulator:
             end = answered + timedelta(seconds=20)
             code_attempt(s, attempt, "2.21")
             record_outcome(s, case, "2.21", end, interviewer_id=iv.id, rules=self.rules)
-            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            self._event(s, attempt, "ended", end, hangup_cause=16)
             self.time_use["contact_no_interview"] += (end - at).total_seconds()
             return end + wrap
         if decision in ("hard_refusal", "screen_out"):
@@ -582,7 +605,7 @@ class Simulator:
             code = step.termination if step is not None and step.termination else (
                 "2.112" if decision == "hard_refusal" else "4.70")
             self._finish(s, interview, code, end, iv)
-            self._event(s, attempt.call_id, "ended", end, hangup_cause=16)
+            self._event(s, attempt, "ended", end, hangup_cause=16)
             self.time_use["contact_no_interview"] += (end - at).total_seconds()
             return end + wrap
         # A real interview: it runs for minutes; the quota slot stays reserved until it ends.
@@ -603,32 +626,35 @@ class Simulator:
             full = st.answers or full
             st.broke_off = False
         end = answered + timedelta(minutes=minutes)
-        self.calls[k] = _Call(case.id, attempt.id, attempt.call_id, interview.id, full, result, r, answered)
+        self.calls[k] = _Call(case.id, attempt.id, attempt.call_id, interview.id, full, result, r, answered,
+                              case.enterprise_id)
         self._push(end, "call_end", k, None)
         return None
 
     def _start(self, s: Session, case: Case, iv: VInterviewer, at: datetime, attempt: CallAttempt) -> Interview:
+        if attempt.id is None:  # the attempt row is still pending (see _dial): the interview refers to it
+            s.flush()
         if self.strategy.reserves_quota:
             return start_interview(s, case, iv.id, at, attempt_id=attempt.id)
         return baseline_start(s, case, iv.id, at, attempt.id, self.questionnaire.first())
 
     def _finish(self, s: Session, interview: Interview, code: str, at: datetime, iv: VInterviewer,
-                appointment_at: datetime | None = None) -> None:
+                appointment_at: datetime | None = None, enterprise_id: int | None = None) -> None:
         if not self.strategy.reserves_quota:
             over = baseline_finish(s, interview, code, at, interviewer_id=iv.id, appointment_at=appointment_at)
             if code == "1.1":
-                self._count_complete(s, interview, over)
+                self._count_complete(s, interview, over, enterprise_id)
             return
         if code == "1.1":
             complete_interview(s, interview, at, user_id=iv.id)
-            self._count_complete(s, interview, False)
+            self._count_complete(s, interview, False, enterprise_id)
         elif code == "2.12":
             break_off(s, interview, at, user_id=iv.id, appointment_at=appointment_at)
         else:
             terminate_interview(s, interview, code, at, user_id=iv.id)
 
-    def _count_complete(self, s: Session, interview: Interview, over: bool) -> None:
-        eid = s.get(Case, interview.case_id).enterprise_id
+    def _count_complete(self, s: Session, interview: Interview, over: bool, enterprise_id: int | None = None) -> None:
+        eid = enterprise_id if enterprise_id is not None else s.get(Case, interview.case_id).enterprise_id
         if over or self.useful[eid] >= self.quota[eid]:
             self.overquota += 1
             return
@@ -642,13 +668,16 @@ class Simulator:
         iv = self.interviewers[k]
         with self._tx() as s:
             interview = s.get(Interview, call.interview_id)
+            # Held for the whole transaction: the services code it by id (from the identity map) and the ended
+            # event folds into it.
+            attempt = s.get(CallAttempt, call.attempt_id)
             self._store_answers(s, interview, call.answers, iv, at)
             if call.result == "complete":
-                self._finish(s, interview, "1.1", at, iv)
+                self._finish(s, interview, "1.1", at, iv, enterprise_id=call.enterprise_id)
             else:
                 appt = self._appointment(call.respondent, call.case_id, at)
                 self._finish(s, interview, "2.12", at, iv, appointment_at=appt)
-            self._event(s, call.call_id, "ended", at, hangup_cause=16)
+            self._event(s, attempt, "ended", at, hangup_cause=16)
         self.time_use["interview"] += (at - call.answered_at).total_seconds()
         self.last_activity = at
         if self.completes >= self.quota_total and not self.closing:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cati.models import Case, CasePhone, CaseStatus, PhoneStatus
@@ -60,22 +60,35 @@ def _fill(obj, name: str, value) -> None:
         setattr(obj, name, value)
 
 
+_BY_CALL_ID = select(CallAttempt).where(CallAttempt.call_id == bindparam("call_id"))
+
+
 def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
-                now: datetime | None = None) -> CallAttempt | None:
+                now: datetime | None = None, attempt: CallAttempt | None = None,
+                flush: bool = True) -> CallAttempt | None:
     """Fold one call event into its attempt (by ``call_id``); returns it, or ``None`` if unknown.
 
     Parameters
     ----------
-    session : flushed, not committed.
+    session : flushed (unless ``flush`` is false), not committed.
     event : from any backend.
     settle_case : when an automatic outcome is first set, apply it to the case through
         :func:`cati.services.scheduling.record_outcome` (retry time, final code, claim released).
     now : the time used for the case's retry rules (default: now, UTC).
+    attempt : the event's attempt when the caller already holds it in this session (the simulated backend,
+        which created it a moment ago); its ``call_id`` must be the event's. Backends whose events arrive on
+        their own leave it out and the attempt is looked up by ``call_id``.
+    flush : false leaves the attempt's changes to the session's next flush (autoflush before a query, or the
+        commit), so that a caller folding several events of one call into one transaction writes the row
+        once (an automatic outcome that moves the case is flushed by ``record_outcome`` anyway).
     """
-    attempt = session.scalar(select(CallAttempt).where(CallAttempt.call_id == event.call_id))
     if attempt is None:
-        log.warning("call event %s for unknown call %s ignored", event.kind, event.call_id)
-        return None
+        attempt = session.scalar(_BY_CALL_ID, {"call_id": event.call_id})
+        if attempt is None:
+            log.warning("call event %s for unknown call %s ignored", event.kind, event.call_id)
+            return None
+    elif attempt.call_id != event.call_id:
+        raise ValueError(f"apply_event: event for call {event.call_id} given attempt of call {attempt.call_id}")
     stamp = _KIND_STAMP[event.kind]
     current = getattr(attempt, stamp)
     if current is None or event.at < current:
@@ -94,7 +107,8 @@ def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
             _fill(attempt, "dial_status", event.dial_status)
     if attempt.status == AttemptStatus.ENDED and attempt.outcome_source in (None, "auto"):
         _auto_code(session, attempt, event, settle_case, now or datetime.now(UTC))
-    session.flush()
+    if flush:
+        session.flush()
     return attempt
 
 
@@ -178,10 +192,13 @@ def code_attempt(session: Session, attempt: CallAttempt, outcome: str) -> CallAt
 
 
 def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, backend: TelephonyBackend | str,
-                  mode: str, *, now: datetime | None = None, call_id: str | None = None) -> CallAttempt:
+                  mode: str, *, now: datetime | None = None, call_id: str | None = None,
+                  flush: bool = True) -> CallAttempt:
     """Create the attempt row (status ``requested``) before dialing and count the dial on the case.
 
-    Refuses numbers on the do-not-call list or known to be invalid, and final cases.
+    Refuses numbers on the do-not-call list or known to be invalid, and final cases. With ``flush`` false the
+    row is written at the session's next flush (the simulator folds the call's events in first; the attempt has
+    no ``id`` until then).
     """
     if mode not in ("preview", "progressive", "simulated"):
         raise ValueError(f"start_attempt: mode {mode!r} must be preview, progressive or simulated")
@@ -208,7 +225,8 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
         local_weekday=mark.local_weekday,
     )
     session.add(attempt)
-    session.flush()
+    if flush:
+        session.flush()
     return attempt
 
 

@@ -145,3 +145,27 @@ def test_simulated_answers_complete_the_questionnaire(study):
         assert isinstance(answers["OPEN1"], str) and answers["OPEN1"]
         d0_yes += answers["D0"] == 1
     assert 10 <= d0_yes <= 35  # ≈ 60 % need follow-up
+
+
+def test_simulator_never_reloads_the_study_and_writes_an_attempt_row_once(session_factory):
+    # The study row (a large JSON definition) stays in every event's session instead of being fetched and parsed
+    # on every dial; a dial's call events are folded into its attempt before the row is written.
+    from sqlalchemy import event
+
+    sim = Simulator(session_factory, small_world(), seed=5)
+    engine = session_factory.kw["bind"]
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_a):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        report = sim.run()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert report.quotas_filled
+    assert not [q for q in seen if q.startswith("SELECT") and "FROM studies" in q]
+    inserts = sum(1 for q in seen if q.startswith("INSERT INTO call_attempts"))
+    assert inserts == report.dials
+    assert sum(1 for q in seen if q.startswith("UPDATE call_attempts")) < report.dials  # not one per event

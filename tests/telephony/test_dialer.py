@@ -275,3 +275,65 @@ def test_dead_number_with_a_second_number_keeps_the_case_open(session_factory, s
         assert s.get(CasePhone, a1.phone_id).status == PhoneStatus.INVALID
         assert (c1.status, c1.final_disposition, c1.next_call_at) == ("ready", None, T0)  # try the other number
         assert (c2.status, c2.final_disposition) == ("final", "4.31")  # its only number is dead
+
+
+class _Statements:
+    """SQL statements an engine runs while the block is open."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.engine, self.sql = engine, []
+        self._event = event
+
+    def _record(self, _conn, _cursor, statement, *_a):
+        self.sql.append(" ".join(statement.split()))
+
+    def __enter__(self):
+        self._event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        self._event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for s in self.sql if s.startswith(prefix))
+
+
+def test_events_folded_into_a_held_attempt_match_the_lookup_path_and_write_the_row_once(session_factory, study):
+    # The simulator holds the attempt it has just created and folds the call's events into it without a lookup
+    # or a flush per event: the stored attempt and case are the same as through the by-call-id path.
+    data = seed(session_factory, study)
+    classic = attempt_for(session_factory, data, 0)
+    with transaction(session_factory) as s:
+        for e in noanswer_sequence(classic):
+            apply_event(s, e, now=T0)
+    with transaction(session_factory) as s:
+        engine = s.get_bind()
+        case = s.get(Case, data["case_ids"][1])
+        with _Statements(engine) as seen:
+            held = start_attempt(s, case, s.get(CasePhone, data["phones"][case.id]), data["interviewer_id"],
+                                 "simulated", "preview", now=T0, call_id="held-1", flush=False)
+            assert held.id is None  # written at the next flush, with the events folded in
+            for e in noanswer_sequence("held-1"):
+                assert apply_event(s, e, now=T0, attempt=held, flush=False) is held
+            s.flush()
+    assert seen.count("INSERT INTO call_attempts") == 1
+    assert seen.count("UPDATE call_attempts") == 0
+    assert not any("FROM call_attempts" in q and "call_id" in q for q in seen.sql)  # no lookup by call id
+    a, b = load(session_factory, classic), load(session_factory, "held-1")
+    assert snapshot(b) == snapshot(a) and (b.outcome, b.status) == ("3.13", AttemptStatus.ENDED)
+    with session_factory() as s:
+        ca, cb = s.get(Case, a.case_id), s.get(Case, b.case_id)
+        fields = ("status", "attempts", "last_outcome", "next_call_at", "tried_day_parts")
+        assert {k: getattr(cb, k) for k in fields} == {k: getattr(ca, k) for k in fields}
+
+
+def test_a_held_attempt_must_be_the_events_call(session_factory, study):
+    data = seed(session_factory, study)
+    cid = attempt_for(session_factory, data)
+    with transaction(session_factory) as s:
+        a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == cid))
+        with pytest.raises(ValueError, match="given attempt of call"):
+            apply_event(s, ev("another-call", "ringing", 1), attempt=a)
+        assert a.ringing_at is None
