@@ -140,17 +140,28 @@ def setup_study(factory: sessionmaker, world: World, *, n_enterprises: int | Non
 def ensure_interviewers(factory: sessionmaker, count: int, converters: int, *, prefix: str = "sim",
                         password: str = SIM_PASSWORD) -> list[tuple[int, str, bool]]:
     """``count`` interviewer users (``sim01`` …, the first ``converters`` of them refusal converters), created if
-    missing. Returns (id, username, converter)."""
+    missing. Returns (id, username, converter).
+
+    They all share one published password, so it is hashed once (argon2 takes about half a second a hash): the
+    first missing user is made by ``create_user``, the others copy its hash.
+    """
     from cati.services.users import create_user
 
     out = []
+    first: User | None = None
     with transaction(factory) as s:
         for k in range(1, count + 1):
             name = f"{prefix}{k:02d}"
             u = s.scalar(select(User).where(User.username == name))
             if u is None:
-                u = create_user(s, name, password, Role.INTERVIEWER, display_name=f"模拟访员{k:02d}",
-                                extension=f"8{k:03d}")
+                if first is None:
+                    u = first = create_user(s, name, password, Role.INTERVIEWER, display_name=f"模拟访员{k:02d}",
+                                            extension=f"8{k:03d}")
+                else:
+                    u = User(username=name, display_name=f"模拟访员{k:02d}", password_hash=first.password_hash,
+                             role=Role.INTERVIEWER, extension=f"8{k:03d}", language=first.language)
+                    s.add(u)
+                    s.flush()
             u.refusal_converter = k <= converters
             out.append((u.id, u.username, u.refusal_converter))
     return out

@@ -169,3 +169,22 @@ def test_simulator_never_reloads_the_study_and_writes_an_attempt_row_once(sessio
     inserts = sum(1 for q in seen if q.startswith("INSERT INTO call_attempts"))
     assert inserts == report.dials
     assert sum(1 for q in seen if q.startswith("UPDATE call_attempts")) < report.dials  # not one per event
+
+
+def test_simulated_interviewers_share_one_password_hash_and_can_log_in(session_factory, monkeypatch):
+    from cati.services import users
+    from cati.simulation.engine import SIM_PASSWORD, ensure_interviewers
+
+    hashed = []
+    real = users.hash_password
+    monkeypatch.setattr(users, "hash_password", lambda pw: hashed.append(pw) or real(pw))
+    made = ensure_interviewers(session_factory, 4, 1)
+    assert [name for _id, name, _c in made] == ["sim01", "sim02", "sim03", "sim04"]
+    assert [conv for _id, _n, conv in made] == [True, False, False, False]
+    assert hashed == [SIM_PASSWORD]  # argon2 once, not once per interviewer
+    with session_factory() as s:
+        for _id, name, _c in made:
+            u = users.authenticate(s, name, SIM_PASSWORD)
+            assert u is not None and u.role.value == "interviewer" and u.extension.startswith("8")
+            assert users.authenticate(s, name, "wrong-password") is None
+    assert ensure_interviewers(session_factory, 4, 2)[1][2] is True  # existing users are kept, flags updated
