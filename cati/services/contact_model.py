@@ -109,9 +109,6 @@ class ContactModel:
             out.append((h + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT))
         return out
 
-    def rate(self, weekend: int, part: int, mask: int) -> float:
-        return self.rates(weekend, part)[mask]
-
     def table(self, part_names: list[str]) -> list[dict]:
         """Every slot × mask with its dials, contacts and estimated rate (for supervisors and reports)."""
         rows = []
@@ -169,22 +166,18 @@ def _refresh(session: Session, study: Study, rules: CallRules, now: datetime, mo
                or_(CallAttempt.prior_outcome.is_(None), CallAttempt.prior_outcome.not_in(codes)))
         .group_by(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before)
     ).all()
-    counted: dict[tuple[int, int, int], tuple[int, int]] = {}
-    top = model.watermark
-    for w, part, mask, n, h, last in rows:
-        if part in names and 0 <= mask < (1 << model.n_parts):
-            key = (int(w), names[part], int(mask))
-            cn, ch = counted.get(key, (0, 0))
-            counted[key] = (cn + int(n), ch + int(h or 0))
-        top = max(top, int(last))
+    # Counted only once every query has succeeded: a failed refresh is retried from the same watermark.
+    counted = [(int(w), names[part], int(mask), int(n), int(h or 0)) for w, part, mask, n, h, _last in rows
+               if part in names and 0 <= mask < (1 << model.n_parts)]
+    top = max([model.watermark, *(int(last) for *_r, last in rows)])
     # One index probe per mask (ix_cases_study_mask), not a scan of the study's cases.
     present = set()
     for mask in range(1 << model.n_parts):
         if session.scalar(select(Case.id).where(Case.study_id == study.id, Case.status == CaseStatus.READY,
                                                 Case.tried_day_parts == mask).limit(1)) is not None:
             present.add(mask)
-    for (w, p, m), (n, h) in counted.items():
-        model.add(w, p, m, n, h)
+    for cell in counted:
+        model.add(*cell)
     model.watermark = top
     model.present = frozenset(present)
 
@@ -222,8 +215,8 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
     """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
 
     A mask is held back when its rate now is below ``ratio`` × the best rate of any case still waiting (masks in
-    ``model.present``) in a coming part of the day (within 24 hours): interviewer time spent now on people who rarely answer is time not spent later on
-    people who do. Nothing is held back until the current slot has ``MIN_EVIDENCE`` settled dials of its own (the
+    ``model.present``) in a coming part of the day (within 24 hours): interviewer time spent now on people who
+    rarely answer is time not spent later on people who do. Nothing is held back until the current slot has ``MIN_EVIDENCE`` settled dials of its own (the
     study first learns what now is like), nor with ``ratio`` 0.
     """
     slot = current_slot(now, tz, rules)

@@ -503,7 +503,6 @@ def mark_dialed(session: Session, case: Case, now: datetime, rules: CallRules) -
 
     Returns the paradata the attempt stores (the contact model learns from it).
     """
-
     idx = day_part_index(now, case.timezone, rules)
     before = case.tried_day_parts or 0
     prior = case.last_outcome
