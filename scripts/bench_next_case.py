@@ -132,15 +132,7 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
                 if not isinstance(got, Claim):
                     break
                 time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
-                with transaction(factory) as s:
-                    now = clock()
-                    c = s.get(Case, got.case_id)
-                    mark_dialed(s, c, now, rules)
-                    code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
-                    s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
-                                      backend="simulated", requested_at=now, outcome=code))
-                    s.flush()
-                    record_outcome(s, c, code, now, interviewer_id=iv, rules=rules)
+                dial_and_code(factory, got.case_id, iv, clock(), rules, rng)
         except BaseException as exc:
             errors.append(exc)
         with lock:
@@ -174,6 +166,18 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
     if errors:
         raise errors[0]
     return latencies, wall, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
+
+
+def dial_and_code(factory, case_id: int, iv: int, now, rules, rng: random.Random) -> None:
+    """The claimed case is dialed and coded with a random outcome (the claim's transaction is separate)."""
+    with transaction(factory) as s:
+        c = s.get(Case, case_id)
+        mark_dialed(s, c, now, rules)
+        code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
+        s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
+                          backend="simulated", requested_at=now, outcome=code))
+        s.flush()
+        record_outcome(s, c, code, now, interviewer_id=iv, rules=rules)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -36,11 +36,11 @@ from sqlalchemy import create_engine, event, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_next_case import OUTCOMES, build, pct  # noqa: E402
+from bench_next_case import build, dial_and_code, pct  # noqa: E402
 
 from cati.db import make_engine, make_sessionmaker, transaction  # noqa: E402
-from cati.models import CallAttempt, Case, Study, User  # noqa: E402
-from cati.services.scheduling import Claim, mark_dialed, next_case, record_outcome, rules_for  # noqa: E402
+from cati.models import Study, User  # noqa: E402
+from cati.services.scheduling import Claim, next_case, rules_for  # noqa: E402
 from tests.factories import MONDAY_10AM  # noqa: E402
 
 _tl = threading.local()
@@ -136,15 +136,7 @@ def _claimers(factory, study, user_ids, claims_per, think_ms, start_gate):
                 if not isinstance(got, Claim):
                     break
                 time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
-                with transaction(factory) as s:
-                    now = clock()
-                    c = s.get(Case, got.case_id)
-                    mark_dialed(s, c, now, rules)
-                    code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
-                    s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
-                                      backend="simulated", requested_at=now, outcome=code))
-                    s.flush()
-                    record_outcome(s, c, code, now, interviewer_id=iv, rules=rules)
+                dial_and_code(factory, got.case_id, iv, clock(), rules, rng)
         except BaseException as exc:  # pragma: no cover
             errors.append(exc)
         with lock:
