@@ -45,7 +45,6 @@ def run_one(args: tuple[str, str | None, int, int | None, int, str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from cati.simulation import STRATEGIES, FieldworkReport, comparison_table
-    from cati.simulation.strategies import EXTRA_STRATEGIES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", default=None, help="world file (default config/worlds/default.yaml)")
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     k = ns.interviewers or max(4, n // 10)
     strategies = [s.strip() for s in ns.strategies.split(",") if s.strip()]
     for s in strategies:
-        if s not in STRATEGIES + EXTRA_STRATEGIES:
+        if s not in STRATEGIES:
             ap.error(f"unknown strategy {s!r}; one of {', '.join(STRATEGIES)}")
     directory = ns.keep or tempfile.mkdtemp(prefix="cati-bench-fieldwork-")
     Path(directory).mkdir(parents=True, exist_ok=True)

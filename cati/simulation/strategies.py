@@ -54,8 +54,6 @@ from cati.services.scheduling import (
 )
 
 STRATEGIES = ("ours", "call_list", "quexs_style", "oracle")
-# Proposed scheduler changes, measured with the real next_case (see OursPatched); not part of the bench by default.
-EXTRA_STRATEGIES = ("ours_patched", "ours_adaptive")
 
 # queXS outcome delays (minutes) keyed by our AAPOR attempt outcome.
 QUEXS_DELAYS = {"3.13": 180, "3.14": 180, "2.221": 180, "2.222": 180, "3.15": 180, "3.12": 15, "3.16": 15,
@@ -88,106 +86,6 @@ class Ours(Strategy):
 
     def select(self, session, study, interviewer_id, now, *, converter, rng):
         return next_case(session, study, interviewer_id, now, converter=converter, rng=rng)
-
-
-class _PatchedStmts(scheduling._Stmts):
-    """next_case's statements with one change in the callable-case order: among cases whose current part of the
-    day is untried, prefer those already tried in *other* parts (more attempts first) over fresh sample.
-
-    Why: a case that rang out in the morning and afternoon is most likely someone away during working hours, and
-    is a better bet in the evening than a fresh case of unknown habits; likewise a case that failed in the
-    evening is likely at home in the daytime. Fresh sample is still used when no such case is waiting.
-    """
-
-    def callable_in_enterprise(self, bits, converter, pg):
-        key = ("patched", bits, converter, pg)
-        stmt = self._callable.get(key)
-        if stmt is None:
-            stmt = super().callable_in_enterprise(bits, converter, pg)
-            clauses = list(stmt._order_by_clauses)
-            # (untried part first, attempts, next_call_at, id) → (untried part first, attempts DESC, …)
-            stmt = stmt.order_by(None).order_by(clauses[0], Case.attempts.desc(), *clauses[2:])
-            self._callable[key] = stmt
-        return stmt
-
-
-class OursPatched(Ours):
-    """``ours`` with :class:`_PatchedStmts` swapped into the scheduler (for measuring a proposed patch; each bench
-    strategy runs in its own process)."""
-
-    name = "ours_patched"
-
-    def __init__(self, oracle_view=None):
-        super().__init__(oracle_view)
-        scheduling._stmts = _PatchedStmts()
-
-
-class _AdaptiveStmts(scheduling._Stmts):
-    """next_case's statements where, per part of the day, the callable-case order among cases whose current
-    part is untried is "fewer attempts first" (as now) or "more attempts first", whichever this study's own
-    dials say reaches more people in that part (``desc_parts``: part indexes where retries do better)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.desc_parts: frozenset[int] = frozenset()
-
-    def callable_in_enterprise(self, bits, converter, pg):
-        parts = {b.bit_length() - 1 for _tz, b in bits if b}
-        desc = bool(parts) and parts <= self.desc_parts
-        key = ("adaptive", desc, bits, converter, pg)
-        stmt = self._callable.get(key)
-        if stmt is None:
-            stmt = super().callable_in_enterprise(bits, converter, pg)
-            if desc:
-                clauses = list(stmt._order_by_clauses)
-                stmt = stmt.order_by(None).order_by(clauses[0], Case.attempts.desc(), *clauses[2:])
-            self._callable[key] = stmt
-        return stmt
-
-
-_CONTACT_CODES = ("1.1", "1.2", "2.111", "2.112", "2.113", "2.114", "2.12", "2.21", "3.20", "4.70", "4.80")
-
-
-def retry_vs_fresh_contact(session: Session, study_id: int) -> dict[str, tuple[int, float, int, float]]:
-    """Per part of the day: (first dials, share reaching a person, later dials, share reaching a person)."""
-    from cati.models import CallAttempt
-
-    n = func.row_number().over(partition_by=CallAttempt.case_id, order_by=(CallAttempt.requested_at,
-                                                                         CallAttempt.id)).label("n")
-    sub = (select(CallAttempt.day_part, CallAttempt.outcome, n).join(Case, Case.id == CallAttempt.case_id)
-           .where(Case.study_id == study_id, CallAttempt.outcome.is_not(None)).subquery())
-    hit = case((sub.c.outcome.in_(_CONTACT_CODES), 1), else_=0)
-    rows = session.execute(select(sub.c.day_part, sub.c.n > 1, func.count(), func.sum(hit))
-                           .group_by(sub.c.day_part, sub.c.n > 1)).all()
-    out: dict[str, list] = {}
-    for part, retry, count, hits in rows:
-        cell = out.setdefault(part, [0, 0.0, 0, 0.0])
-        i = 2 if retry else 0
-        cell[i], cell[i + 1] = int(count), (hits or 0) / count if count else 0.0
-    return {k: tuple(v) for k, v in out.items()}
-
-
-class OursAdaptive(Ours):
-    """``ours`` with :class:`_AdaptiveStmts`: every 30 minutes the order direction per part of the day is
-    re-learned from the study's dials (retries first where retries reach more people, needs ≥ 30 dials each)."""
-
-    name = "ours_adaptive"
-
-    def __init__(self, oracle_view=None):
-        super().__init__(oracle_view)
-        self.stmts = scheduling._stmts = _AdaptiveStmts()
-        self.learned_at = None
-
-    def select(self, session, study, interviewer_id, now, *, converter, rng):
-        if self.learned_at is None or now - self.learned_at >= timedelta(minutes=30):
-            rules = rules_for(study)
-            names = {name: i for i, (name, _a, _b) in enumerate(rules.day_parts)}
-            stats = retry_vs_fresh_contact(session, study.id)
-            self.stmts.desc_parts = frozenset(
-                names[p] for p, (nf, cf, nr, cr) in stats.items()
-                if p in names and nf >= 30 and nr >= 30 and cr > cf)
-            self.learned_at = now
-        return super().select(session, study, interviewer_id, now, converter=converter, rng=rng)
 
 
 def _open_zones(session: Session, study: Study, now: datetime) -> list[str]:
@@ -354,10 +252,9 @@ class Oracle(Strategy):
 
 def make_strategy(name: str, oracle_view=None) -> Strategy:
     """The strategy called ``name`` (one of :data:`STRATEGIES`); the oracle needs ``oracle_view(case_id, now)``."""
-    classes = {"ours": Ours, "call_list": CallList, "quexs_style": QuexsStyle, "oracle": Oracle,
-               "ours_patched": OursPatched, "ours_adaptive": OursAdaptive}
+    classes = {"ours": Ours, "call_list": CallList, "quexs_style": QuexsStyle, "oracle": Oracle}
     if name not in classes:
-        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES + EXTRA_STRATEGIES)}")
+        raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
     if name == "oracle" and oracle_view is None:
         raise ValueError("the oracle strategy needs a view of the respondents' availability")
     return classes[name](oracle_view)
