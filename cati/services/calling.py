@@ -55,6 +55,9 @@ class CallRules:
     appointment_window_minutes: int = 15
     appointment_grace_minutes: int = 60
     retry_minutes: Mapping[str, int] = field(default_factory=dict)  # study overrides of the catalogue
+    # Outcome → n: the case stops once its last n outcomes were all that code (a number that rejects our calls
+    # twice will reject the next four too; each such dial costs interviewer time for nothing).
+    stop_after_consecutive: Mapping[str, int] = field(default_factory=dict)
     # At most this many concurrent claims per still-needed complete of an enterprise: keeps 50 interviewers
     # from all dialing the one enterprise that needs a single interview more.
     claims_per_open_slot: float = 3.0
@@ -89,6 +92,8 @@ class CallRules:
                                    for k, v in raw["contact_prior"].items()}
         if raw.get("retry_minutes"):
             kw["retry_minutes"] = {str(k): int(v) for k, v in raw["retry_minutes"].items()}
+        if raw.get("stop_after_consecutive"):
+            kw["stop_after_consecutive"] = {str(k): int(v) for k, v in raw["stop_after_consecutive"].items()}
         quota = definition.get("quota") or {}
         if "per_enterprise" in quota:
             kw["quota_per_enterprise"] = int(quota["per_enterprise"])

@@ -26,8 +26,11 @@ someone now first), and — when the study sets ``calling_rules.best_time_ratio`
 chance now is below that ratio of the best chance in a coming part of the day (within 24 hours), so interviewer
 time goes where people answer.
 
-Counting is incremental: each refresh (at most every 30 minutes of the caller's clock) adds the dials settled
-since the last one (older than an hour, so their outcome is coded).
+Counting is incremental: each refresh (at most every 10 minutes of the caller's clock) adds the dials settled
+since the last one: coded and at least 10 minutes old. Counting stops below the first dial that is not settled
+yet (an interview still running holds back the dials after it until it is coded, so no dial is counted twice
+or missed); a dial still uncoded after an hour is skipped. On a study's first morning the scheduler thus learns
+within about half an hour how the morning compares with the evening.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from cati.models import CallAttempt, Case, CaseStatus, Study
@@ -46,8 +49,9 @@ from .dispositions import catalogue
 PRIOR_RATE = 0.30
 PRIOR_WEIGHT = 20.0
 TRIED_PART_PRIOR = 0.85
-REFRESH = timedelta(minutes=30)
-SETTLE = timedelta(hours=1)
+REFRESH = timedelta(minutes=10)
+SETTLE = timedelta(minutes=10)  # a dial is counted once it is this old and coded …
+GIVE_UP = timedelta(hours=1)  # … or, uncoded, once it is this old (an attempt nobody ever coded is skipped)
 MIN_EVIDENCE = 20  # settled dials in the current slot before anything is held back in it
 
 Slot = tuple[int, int]  # (weekend 0/1, part index)
@@ -68,11 +72,14 @@ class ContactModel:
     watermark: int = 0  # highest attempt id counted
     present: frozenset[int] | None = None  # masks of the study's open cases at the last refresh (None: unknown)
     refreshed_at: datetime | None = None
+    # Rates by slot, computed once per change of the counts: every claim asks for several slots' rates.
+    _rates: dict[Slot, list[float]] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, weekend: int, part: int, mask: int, dials: int, contacts: int) -> None:
         cell = self.cells.setdefault((weekend, part, mask), [0, 0])
         cell[0] += dials
         cell[1] += contacts
+        self._rates.clear()
 
     @property
     def dials(self) -> int:
@@ -100,7 +107,13 @@ class ContactModel:
         return sum(n for (w, p, _m), (n, _h) in self.cells.items() if w == weekend and p == part)
 
     def rates(self, weekend: int, part: int) -> list[float]:
-        """Estimated P(contact) in this slot for every tried-parts mask (index = mask)."""
+        """Estimated P(contact) in this slot for every tried-parts mask (index = mask; do not modify the list)."""
+        cached = self._rates.get((weekend, part))
+        if cached is None:
+            cached = self._rates[(weekend, part)] = self._compute_rates(weekend, part)
+        return cached
+
+    def _compute_rates(self, weekend: int, part: int) -> list[float]:
         slot = self._slot(weekend, part, self._base())
         out = []
         for mask in range(1 << self.n_parts):
@@ -127,7 +140,8 @@ _models: dict[tuple, ContactModel] = {}
 
 
 def contact_model(session: Session, study: Study, rules: CallRules, now: datetime) -> ContactModel:
-    """The study's contact model, counted up to ``now - 1 h`` (refreshed at most every 30 minutes of ``now``).
+    """The study's contact model, counting the dials settled by ``now`` (refreshed at most every 10 minutes of
+    ``now``; module docstring).
 
     A refresh also notes which tried-parts masks the study's open cases have, so a case is held back only for
     chances that cases still waiting can have.
@@ -156,11 +170,19 @@ def _refresh(session: Session, study: Study, rules: CallRules, now: datetime, mo
     codes = contact_codes()
     hit = case((CallAttempt.outcome.in_(codes), 1), else_=0)
     weekend = case((CallAttempt.local_weekday >= 5, 1), else_=0)
+    # The first dial after the watermark that is not settled: recent, or uncoded and not yet given up on.
+    barrier = session.scalar(
+        select(func.min(CallAttempt.id)).join(Case, Case.id == CallAttempt.case_id)
+        .where(Case.study_id == study.id, CallAttempt.id > model.watermark,
+               or_(CallAttempt.requested_at > now - SETTLE,
+                   and_(CallAttempt.outcome.is_(None), CallAttempt.requested_at > now - GIVE_UP))))
+    settled = [CallAttempt.id < barrier] if barrier is not None else []
     rows = session.execute(
         select(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before, func.count(), func.sum(hit),
                func.max(CallAttempt.id))
         .join(Case, Case.id == CallAttempt.case_id)
-        .where(Case.study_id == study.id, CallAttempt.id > model.watermark, CallAttempt.requested_at <= now - SETTLE,
+        .where(Case.study_id == study.id, CallAttempt.id > model.watermark, *settled,
+               CallAttempt.requested_at <= now - SETTLE,
                CallAttempt.outcome.is_not(None), CallAttempt.day_part.is_not(None),
                CallAttempt.tried_parts_before.is_not(None), CallAttempt.local_weekday.is_not(None),
                or_(CallAttempt.prior_outcome.is_(None), CallAttempt.prior_outcome.not_in(codes)))
@@ -169,7 +191,8 @@ def _refresh(session: Session, study: Study, rules: CallRules, now: datetime, mo
     # Counted only once every query has succeeded: a failed refresh is retried from the same watermark.
     counted = [(int(w), names[part], int(mask), int(n), int(h or 0)) for w, part, mask, n, h, _last in rows
                if part in names and 0 <= mask < (1 << model.n_parts)]
-    top = max([model.watermark, *(int(last) for *_r, last in rows)])
+    # Everything below the barrier has been looked at (counted, or not a probing dial); nothing at or above it.
+    top = int(barrier) - 1 if barrier is not None else max([model.watermark, *(int(last) for *_r, last in rows)])
     # One index probe per mask (ix_cases_study_mask), not a scan of the study's cases.
     present = set()
     for mask in range(1 << model.n_parts):
@@ -229,7 +252,11 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
     present = [m for m in masks if model.present is None or m in model.present]
     if not present:
         return now_rates, masks, None
-    coming = [(start, max(model.rates(*s)[m] for m in present)) for start, s in coming_slots(now, tz, rules)]
+    # Only other kinds of slot count: tomorrow's same slot offers this case nothing it does not have now, and
+    # better cases callable now are already dialed first (held back for them, the rest would wait a day for
+    # the same chance while interviewers idle through the best hours).
+    coming = [(start, max(model.rates(*s)[m] for m in present)) for start, s in coming_slots(now, tz, rules)
+              if s != slot]
     allowed, later = [], []
     for m in masks:
         better = [start for start, best in coming if now_rates[m] < ratio * best]

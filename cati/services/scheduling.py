@@ -156,14 +156,7 @@ class _Stmts:
             .order_by(Appointment.due_at)
             .limit(20)
         )
-        self.enterprises = select(
-            Enterprise.id, Enterprise.quota_target, Enterprise.completes, Enterprise.in_progress
-        ).where(Enterprise.study_id == p("study_id"), Enterprise.status == EnterpriseStatus.ACTIVE)
-        self.claims_by_enterprise = (
-            select(Case.enterprise_id, func.count())
-            .where(Case.study_id == p("study_id"), Case.status == CaseStatus.CLAIMED)
-            .group_by(Case.enterprise_id)
-        )
+        self.enterprise_order = self._neediest().limit(p("limit"))
         self._callable: dict[tuple, Select] = {}
 
     def callable_in_enterprise(self, converter: bool, pg: bool) -> Select:
@@ -199,23 +192,53 @@ class _Stmts:
             self._callable[key] = stmt
         return stmt
 
+    @staticmethod
+    def _neediest() -> Select:
+        """Open enterprises, furthest behind their quota (share done or running) first; ties broken by a
+        permutation of the ids drawn per claim, which spreads concurrent claimers over equally needy ones."""
+        p = bindparam
+        claims = (
+            select(Case.enterprise_id, func.count().label("n"))
+            .where(Case.study_id == p("study_id"), Case.status == CaseStatus.CLAIMED)
+            .group_by(Case.enterprise_id)
+            .subquery()
+        )
+        open_slots = Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress
+        return (
+            select(Enterprise.id)
+            .outerjoin(claims, claims.c.enterprise_id == Enterprise.id)
+            .where(Enterprise.study_id == p("study_id"), Enterprise.status == EnterpriseStatus.ACTIVE,
+                   open_slots > 0,
+                   # An enterprise already dialed by enough interviewers for what it still needs waits its turn.
+                   func.coalesce(claims.c.n, 0) < open_slots * p("claims_per_open_slot"))
+            .order_by((Enterprise.completes + Enterprise.in_progress) * 1.0 / Enterprise.quota_target,
+                      (Enterprise.id * p("tie_mul") + p("tie_add")) % _TIE_MOD)
+        )
+
     def enterprises_with_callable(self, n_tzs: int, converter: bool) -> Select:
-        """Which enterprises have a case worth dialing now (one pass over the study's due cases; used when the
-        neediest enterprises had none, instead of asking every enterprise in turn)."""
+        """The neediest enterprises (as ``enterprise_order``) that have a case worth dialing now, at most
+        ``limit``: used when the neediest few had none, instead of asking every enterprise mask by mask.
+
+        The ordered list is a subquery with a LIMIT so that neither database merges the EXISTS into it: the
+        EXISTS then runs per enterprise in need order (one index probe into ``ix_cases_claim_mask``) and the
+        query stops once ``limit`` enterprises qualify, instead of reading every due case of the study.
+        """
         key = ("any", n_tzs, converter)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
+            neediest = self._neediest().limit(p("all")).subquery("neediest")
             allowed = or_(*(and_(Case.timezone == p(f"tz{i}"),
                                  Case.tried_day_parts.in_(p(f"masks{i}", expanding=True))) for i in range(n_tzs)))
-            stmt = (
-                select(Case.enterprise_id).distinct()
-                .where(Case.study_id == p("study_id"), Case.status == CaseStatus.READY,
+            has_callable = (
+                select(Case.id)
+                .where(Case.enterprise_id == neediest.c.id, Case.status == CaseStatus.READY,
                        Case.next_call_at <= p("now"), Case.attempts < p("max_attempts"), allowed,
                        or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")))
             )
             if not converter:
-                stmt = stmt.where(Case.needs_converter.is_(False))
+                has_callable = has_callable.where(Case.needs_converter.is_(False))
+            stmt = select(neediest.c.id).where(has_callable.exists()).limit(p("limit"))
             self._callable[key] = stmt
         return stmt
 
@@ -318,21 +341,21 @@ def _maintenance_due(session: Session, study: Study, now: datetime) -> bool:
     return True
 
 
-def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random) -> list[int]:
-    """Open enterprises, furthest behind their quota first; an enterprise already being dialed by enough
-    interviewers for the completes it still needs waits its turn."""
-    conn = session.connection()
-    rows = conn.execute(_s().enterprises, {"study_id": study_id}).all()
-    claims = dict(conn.execute(_s().claims_by_enterprise, {"study_id": study_id}).all())
-    ranked = []
-    for eid, target, done, running in rows:
-        open_slots = target - done - running
-        if open_slots <= 0 or claims.get(eid, 0) >= open_slots * rules.claims_per_open_slot:
-            continue
-        # Share still to do; the random tie-break spreads concurrent claimers over equally needy enterprises.
-        ranked.append(((done + running) / target if target else 1.0, rng.random(), eid))
-    ranked.sort()
-    return [eid for _share, _r, eid in ranked]
+_TIE_MOD = 1_000_003  # a prime: id·a + b mod it is a permutation of the ids for any a in 1..mod-1
+
+
+def _order_params(study_id: int, rules: CallRules, rng: random.Random) -> dict:
+    return {"study_id": study_id, "claims_per_open_slot": rules.claims_per_open_slot,
+            "tie_mul": rng.randrange(1, _TIE_MOD), "tie_add": rng.randrange(_TIE_MOD), "all": 1 << 30}
+
+
+def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: random.Random,
+                      limit: int | None = None) -> list[int]:
+    """Open enterprises, furthest behind their quota first (at most ``limit``); an enterprise already being
+    dialed by enough interviewers for the completes it still needs waits its turn."""
+    params = _order_params(study_id, rules, rng)
+    params["limit"] = limit if limit is not None else params["all"]
+    return list(session.connection().scalars(_s().enterprise_order, params))
 
 
 def next_case(
@@ -393,28 +416,35 @@ def next_case(
                 held_until.append(later)
         passes.sort()
         stmt = stmts.callable_in_enterprise(converter, pg)
-        order = _enterprise_order(session, study.id, rules, rng)
-        n = 0
-        while passes and n < len(order):
-            if n == _DIRECT_TRIES:
-                # The neediest enterprises had nothing to dial: find those that have, in one pass.
-                having = set(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter), params))
-                order = order[:n] + [e for e in order[n:] if e in having]
-                if n >= len(order):
-                    break
-            enterprise_id = order[n]
-            n += 1
-            for _rate, _bits, tz, mask in passes:
-                ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
-                for case_id in ids:
-                    if _claim(session, case_id, interviewer_id, now, rules):
-                        return Claim(case_id, "callable")
+        # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
+        # enterprises that have a case worth dialing now.
+        params.update(_order_params(study.id, rules, rng))
+        order = list(conn.scalars(stmts.enterprise_order, {**params, "limit": _DIRECT_TRIES})) if passes else []
+        widen = len(order) == _DIRECT_TRIES  # fewer came back: that was every open enterprise
+        tried: set[int] = set()
+        while order:
+            for enterprise_id in order:
+                if enterprise_id in tried:
+                    continue
+                tried.add(enterprise_id)
+                for _rate, _bits, tz, mask in passes:
+                    ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
+                    for case_id in ids:
+                        if _claim(session, case_id, interviewer_id, now, rules):
+                            return Claim(case_id, "callable")
+            if not widen:
+                break
+            # At least _DIRECT_TRIES of them are new: the limit exceeds those already tried by that many.
+            limit = len(tried) + _DIRECT_TRIES
+            order = list(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter),
+                                      {**params, "limit": limit}))
+            widen = len(order) == limit
         return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter,
                                held_until=min(held_until) if held_until else None)
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
 
 
-# Enterprises asked one by one before a single pass finds those with something to dial.
+# Neediest enterprises asked directly, mask by mask, before the database is asked which have something to dial.
 _DIRECT_TRIES = 8
 
 
@@ -596,10 +626,13 @@ def record_outcome(
         case.next_call_at = appointment_at
         session.flush()
         return None
-    if case.attempts >= rules.max_attempts:
-        code = final_disposition(_case_outcomes(session, case.id), cap_reached=True, cat=cat)
-        finalize_case(session, case, code, now)
-        return code
+    streak = rules.stop_after_consecutive.get(outcome)
+    if case.attempts >= rules.max_attempts or streak:
+        outcomes = _case_outcomes(session, case.id)  # this attempt's own outcome included (autoflush)
+        if case.attempts >= rules.max_attempts or (len(outcomes) >= streak and set(outcomes[-streak:]) == {outcome}):
+            code = final_disposition(outcomes, cap_reached=True, cat=cat)
+            finalize_case(session, case, code, now)
+            return code
     case.next_call_at = retry_time_for(case, outcome, now, rules)
     session.flush()
     return None

@@ -325,6 +325,9 @@ class CallingRules(_Model):
         default_factory=dict)
     #: Overrides of the scheduler's retry delays by attempt outcome (AAPOR code -> minutes).
     retry_minutes: dict[Disposition, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    #: A case stops (final code from its attempts) once its last this-many outcomes were all this code, e.g.
+    #: 3.15 (call blocking: the number rejects unknown callers) after 2 in a row; max_attempts still applies.
+    stop_after_consecutive: dict[Disposition, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
     @field_validator("timezone_default")
     @classmethod
@@ -339,6 +342,17 @@ class CallingRules(_Model):
     @classmethod
     def _parts(cls, v: dict[str, tuple[time, time]]) -> dict[str, tuple[time, time]]:
         _no_overlaps(list(v.values()), "day parts")
+        return v
+
+    @field_validator("stop_after_consecutive")
+    @classmethod
+    def _temporary_only(cls, v: dict[str, int]) -> dict[str, int]:
+        from cati.services.dispositions import catalogue
+
+        cat = catalogue()
+        final = sorted(code for code in v if cat.get_code(code).final)
+        if final:
+            raise ValueError(f"stop_after_consecutive: {final[0]} is already a final outcome (the case stops at once)")
         return v
 
     @model_validator(mode="after")

@@ -166,3 +166,56 @@ def test_cases_are_only_held_for_chances_that_waiting_cases_have():
     # No fresh sample left: the morning is as good a time as any for the evening-tried cases (no endless wait).
     m.present = frozenset({EVENING_TRIED})
     assert EVENING_TRIED in allowed_masks(m, NOW, "Asia/Shanghai", RULES, 0.75)[1]
+
+
+def test_the_best_part_of_the_day_is_never_held_back_for_its_own_return_tomorrow():
+    # Found in the simulator: on a Tuesday evening, fresh cases (22 %) were held "until tomorrow 17:30" because
+    # cases whose morning had been tried reach 32 % in the evening. Those are callable now and dialed first;
+    # waiting a day gives the fresh cases the same 22 %, and the interviewers idled through the best hours.
+    m = ContactModel(3)
+    m.add(0, MORNING, 0, 400, 56)  # weekday mornings: 14 %
+    m.add(0, AFTERNOON, 0, 400, 44)  # weekday afternoons: 11 %
+    m.add(0, EVENING, 0, 400, 88)  # fresh cases in the evening: 22 %
+    m.add(0, EVENING, 1 << MORNING, 300, 96)  # morning-tried cases in the evening: 32 %
+    m.present = frozenset({0, 1 << MORNING})
+    evening = NOW.replace(hour=9, minute=30) + timedelta(days=1)  # Tuesday 17:30 in Shanghai
+    assert evening.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Tue 17:30"
+    rates, allowed, later = allowed_masks(m, evening, "Asia/Shanghai", RULES, 0.75)
+    assert 0 in allowed and 1 << MORNING in allowed and later is None
+    assert rates[1 << MORNING] > rates[0]  # the better ones first
+    # The next morning the same fresh cases are held until the evening (14 % < 0.75 × 32 %).
+    _rates, allowed, later = allowed_masks(m, evening + timedelta(hours=16, minutes=30), "Asia/Shanghai", RULES, 0.75)
+    assert 0 not in allowed
+    assert later.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Wed 17:30"
+
+
+def test_dials_count_once_coded_and_a_running_interview_holds_back_later_ones(session_factory, study):
+    reset_contact_models()
+    with transaction(session_factory) as s:
+        st_ = s.get(Study, study.id)
+        cids = f.cases(s, st_, f.enterprise(s, st_), 4)
+
+    def dial(cid, minutes_ago, outcome):
+        with transaction(session_factory) as s:
+            a = CallAttempt(call_id=f"settle-{cid}-{minutes_ago}", case_id=cid, backend="simulated",
+                            requested_at=NOW - timedelta(minutes=minutes_ago), outcome=outcome, day_part="morning",
+                            tried_parts_before=0, local_weekday=0)
+            s.add(a)
+            s.flush()
+            return a.id
+
+    def counted(now):
+        with transaction(session_factory) as s:
+            st_ = s.get(Study, study.id)
+            return contact_model(s, st_, rules_for(st_), now).dials
+
+    dial(cids[0], 95, None)  # never coded and older than an hour: skipped, it blocks nothing
+    running = dial(cids[1], 30, None)  # an interview still running
+    dial(cids[2], 25, "3.13")
+    dial(cids[3], 5, "3.13")  # too recent
+    assert counted(NOW) == 0  # the running interview holds back the dial after it
+    with transaction(session_factory) as s:
+        s.get(CallAttempt, running).outcome = "1.1"
+    assert counted(NOW + timedelta(minutes=10)) == 3  # coded: it and the one after it; the recent one now too
+    assert counted(NOW + timedelta(minutes=40)) == 3  # nothing counted twice
+    reset_contact_models()

@@ -157,6 +157,40 @@ def test_attempt_cap_gives_final_code(session_factory, study):
         assert c.status == CaseStatus.FINAL and c.final_disposition == "2.21"
 
 
+def test_a_number_that_blocks_our_calls_twice_in_a_row_stops(session_factory, study):
+    # The study file: stop_after_consecutive {"3.15": 2}. Blocked, no answer, blocked: still open (not in a row);
+    # blocked again: the case ends without the two dials left under the cap of 6.
+    assert rules_for(study).stop_after_consecutive == {"3.15": 2}
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s)
+    t = NOW
+    results = []
+    for code in ["3.15", "3.13", "3.15", "3.15"]:
+        got = claim(session_factory, study.id, iv.id, now=t)
+        assert isinstance(got, Claim) and got.case_id == cid
+        results.append(dial_and_code(session_factory, cid, iv.id, code, now=t))
+        with transaction(session_factory) as s:
+            t = s.get(Case, cid).next_call_at or t
+    assert results[:3] == [None, None, None]
+    assert results[3] is not None
+    with transaction(session_factory) as s:
+        c = s.get(Case, cid)
+        assert c.status == CaseStatus.FINAL and c.attempts == 4 and c.final_disposition == results[3]
+
+
+def test_only_temporary_outcomes_can_stop_a_case_by_streak():
+    from cati.study.schema import CallingRules
+
+    base = {"timezone_default": "Asia/Shanghai", "windows": {"weekday": [["09:00", "21:00"]]}, "max_attempts": 6}
+    assert CallingRules.model_validate({**base, "stop_after_consecutive": {"3.15": 2}}).stop_after_consecutive
+    with pytest.raises(ValueError, match="4.31 is already a final outcome"):
+        CallingRules.model_validate({**base, "stop_after_consecutive": {"4.31": 2}})
+    with pytest.raises(ValueError):
+        CallingRules.model_validate({**base, "stop_after_consecutive": {"3.15": 0}})
+
+
 def test_appointments_come_first_own_then_anyones(session_factory, world):
     st_id = world["study"].id
     mine, theirs = world["c1"][0], world["c2"][0]
