@@ -176,13 +176,13 @@ def _refresh(session: Session, study: Study, rules: CallRules, now: datetime, mo
         .where(Case.study_id == study.id, CallAttempt.id > model.watermark,
                or_(CallAttempt.requested_at > now - SETTLE,
                    and_(CallAttempt.outcome.is_(None), CallAttempt.requested_at > now - GIVE_UP))))
+    # Below the barrier every dial is at least SETTLE old (and coded, or given up on): no time filter needed.
     settled = [CallAttempt.id < barrier] if barrier is not None else []
     rows = session.execute(
         select(weekend, CallAttempt.day_part, CallAttempt.tried_parts_before, func.count(), func.sum(hit),
                func.max(CallAttempt.id))
         .join(Case, Case.id == CallAttempt.case_id)
         .where(Case.study_id == study.id, CallAttempt.id > model.watermark, *settled,
-               CallAttempt.requested_at <= now - SETTLE,
                CallAttempt.outcome.is_not(None), CallAttempt.day_part.is_not(None),
                CallAttempt.tried_parts_before.is_not(None), CallAttempt.local_weekday.is_not(None),
                or_(CallAttempt.prior_outcome.is_(None), CallAttempt.prior_outcome.not_in(codes)))
@@ -238,9 +238,10 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
     """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
 
     A mask is held back when its rate now is below ``ratio`` × the best rate of any case still waiting (masks in
-    ``model.present``) in a coming part of the day (within 24 hours): interviewer time spent now on people who
-    rarely answer is time not spent later on people who do. Nothing is held back until the current slot has ``MIN_EVIDENCE`` settled dials of its own (the
-    study first learns what now is like), nor with ``ratio`` 0.
+    ``model.present``) in a coming part of the day of another kind (within 24 hours): interviewer time spent now
+    on people who rarely answer is time not spent later on people who do. Nothing is held back until the current
+    slot has ``MIN_EVIDENCE`` settled dials of its own (the study first learns what now is like), nor with
+    ``ratio`` 0.
     """
     slot = current_slot(now, tz, rules)
     masks = list(range(1 << model.n_parts))

@@ -626,10 +626,11 @@ def record_outcome(
         case.next_call_at = appointment_at
         session.flush()
         return None
+    cap_reached = case.attempts >= rules.max_attempts
     streak = rules.stop_after_consecutive.get(outcome)
-    if case.attempts >= rules.max_attempts or streak:
+    if cap_reached or streak:
         outcomes = _case_outcomes(session, case.id)  # this attempt's own outcome included (autoflush)
-        if case.attempts >= rules.max_attempts or (len(outcomes) >= streak and set(outcomes[-streak:]) == {outcome}):
+        if cap_reached or outcomes[-streak:] == [outcome] * streak:
             code = final_disposition(outcomes, cap_reached=True, cat=cat)
             finalize_case(session, case, code, now)
             return code
