@@ -464,10 +464,13 @@ def test_released_sample_is_offered_by_the_scheduler(session_factory, study, tmp
         report = import_sample(s, st, sample, replicate_size=2)  # replicate 1 released, 2 not
         iv = factories.user(s).id
         assert report.imported == 4
-    # Ten minutes after the import, on a Monday morning in Shanghai.
-    now = max(datetime.now(UTC), factories.MONDAY_10AM) + timedelta(minutes=10)
-    now = now + timedelta(days=(7 - now.weekday()) % 7)
-    now = now.replace(hour=2, minute=0)
+    # The first Monday 02:00 UTC after the import (which stamped wall-clock time): replacing the hour of
+    # "today" could land before the import when the test runs on a Monday after 02:00 UTC.
+    earliest = max(datetime.now(UTC), factories.MONDAY_10AM) + timedelta(minutes=10)
+    now = earliest.replace(hour=2, minute=0, second=0, microsecond=0)
+    now += timedelta(days=(7 - now.weekday()) % 7)
+    while now < earliest:
+        now += timedelta(days=7)
     offered = []
     for _ in range(3):
         with transaction(session_factory) as s:
