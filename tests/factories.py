@@ -6,7 +6,7 @@ import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cati.models import Case, CasePhone, CaseStatus, Enterprise, Industry, Replicate, Role, User
@@ -54,6 +54,10 @@ def cases(session: Session, study, ent: Enterprise, n: int, *, status: CaseStatu
              timezone=timezone, status="ok", attempts=0)
         for i in ids
     ])
+    if ids and session.get_bind().dialect.name == "postgresql":
+        # Explicit ids leave PostgreSQL's sequence behind: move it on, so cases inserted later without an id
+        # (an import in the same test) don't collide with these.
+        session.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :last)"), {"last": ids[-1]})
     if session.scalar(select(Replicate.id).where(Replicate.enterprise_id == ent.id,
                                                  Replicate.number == replicate)) is None:
         session.add(Replicate(study_id=study.id, enterprise_id=ent.id, number=replicate, size=n,

@@ -952,6 +952,10 @@ def import_sample(
         session.execute(insert(Replicate.__table__), new_reps)
     report.replicates_released = len(to_release)
     session.flush()
+    # New cases may bring new time zones: the scheduler's short cache of them must not hide these cases.
+    from .scheduling import invalidate_timezone_cache
+
+    invalidate_timezone_cache()
     report.rejects_path = rejects.close()
     report.seconds = (datetime.now(UTC) - t0).total_seconds()
     assert report.balanced, report

@@ -262,13 +262,13 @@ def _claim(session: Session, case_id: int, interviewer_id: int, now: datetime, r
     return result.rowcount == 1
 
 
-def _open_timezones(session: Session, study_id: int, now: datetime, rules: CallRules) -> tuple[list[str], list[str]]:
-    zones = _timezones(session, study_id, rules)
+def _open_timezones(session: Session, study: Study, now: datetime, rules: CallRules) -> tuple[list[str], list[str]]:
+    zones = _timezones(session, study, rules)
     open_ = [tz for tz in zones if in_window(now, tz, rules)]
     return open_, zones
 
 
-_tz_cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
+_tz_cache: dict[tuple, tuple[float, list[str]]] = {}
 
 
 def _distinct_timezones(session: Session, study_id: int) -> list[str]:
@@ -287,15 +287,18 @@ def _distinct_timezones(session: Session, study_id: int) -> list[str]:
         zones.append(zone)
 
 
-def _timezones(session: Session, study_id: int, rules: CallRules) -> list[str]:
+def _timezones(session: Session, study: Study, rules: CallRules) -> list[str]:
     # Distinct respondent time zones change only on import; a short cache keeps even the index probes off
-    # most claims (other processes' imports are seen within 30 s).
-    key = (str(session.get_bind().url), study_id)
+    # most claims (imports in this process clear it; other processes' imports are seen within 30 s). The
+    # creation time tells apart studies that share an id in one database over time (a dropped and re-made
+    # study, a test database truncated between tests): keyed on the id alone, the new study got the old
+    # study's zones for up to 30 s and its cases in other zones were never offered.
+    key = (str(session.get_bind().url), study.id, study.created_at)
     cached = _tz_cache.get(key)
     wall = time.monotonic()
     if cached and wall - cached[0] < 30:
         return cached[1]
-    zones = _distinct_timezones(session, study_id) or [rules.timezone_default]
+    zones = _distinct_timezones(session, study.id) or [rules.timezone_default]
     _tz_cache[key] = (wall, zones)
     return zones
 
@@ -386,7 +389,7 @@ def next_case(
     if _maintenance_due(session, study, now):
         release_stale_claims(session, study.id, now)
         break_missed_appointments(session, study.id, now, rules)
-    open_tzs, all_tzs = _open_timezones(session, study.id, now, rules)
+    open_tzs, all_tzs = _open_timezones(session, study, now, rules)
 
     if open_tzs:
         due = conn.execute(stmts.due_appointments, {
@@ -459,7 +462,7 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
     again in a minute", never "callable now".
     """
     rules = rules or rules_for(study)
-    timezones = timezones or _timezones(session, study.id, rules)
+    timezones = timezones or _timezones(session, study, rules)
     active = and_(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE)
     not_complete, not_reserved = session.execute(
         select(func.count().filter(Enterprise.completes < Enterprise.quota_target),

@@ -90,7 +90,7 @@ class Ours(Strategy):
 
 def _open_zones(session: Session, study: Study, now: datetime) -> list[str]:
     rules = rules_for(study)
-    return [tz for tz in scheduling._timezones(session, study.id, rules) if in_window(now, tz, rules)]
+    return [tz for tz in scheduling._timezones(session, study, rules) if in_window(now, tz, rules)]
 
 
 def _baseline_no_case(session: Session, study: Study, now: datetime, open_zones: list[str],

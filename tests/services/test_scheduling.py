@@ -305,3 +305,40 @@ def test_study_time_zones_listed_by_index_probes(session_factory, study):
         f.cases(s, st, e, 2, timezone="Asia/Shanghai")
         f.cases(s, st, e, 1, timezone="Asia/Hong_Kong")
         assert _distinct_timezones(s, st.id) == ["Asia/Hong_Kong", "Asia/Shanghai", "Asia/Urumqi"]
+
+
+def test_imported_cases_in_a_new_time_zone_are_offered_at_once(session_factory, study, tmp_path):
+    """The scheduler caches the study's time zones; an import must not wait for that cache to expire.
+
+    At Monday 13:00 UTC it is 21:00 in Shanghai (window closed) and 19:00 in Urumqi (open).
+    """
+    import csv
+
+    from cati.services.imports import import_sample
+
+    late = NOW.replace(hour=13)  # 21:00 Shanghai (closed), 19:00 Urumqi (open)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, name="甲银行")
+        f.cases(s, st, e, 2, timezone="Asia/Shanghai", next_call_at=NOW - timedelta(hours=1))
+        iv = f.user(s, username="iv1").id
+        ext = e.external_id
+    got = claim(session_factory, study.id, iv, now=late)
+    assert isinstance(got, NoCase) and got.reason == NoCaseReason.OUTSIDE_HOURS  # zones now cached
+    path = tmp_path / "s.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_ref", "enterprise_id", "phone", "timezone"])
+        w.writerow(["U1", ext, "13912340001", "Asia/Urumqi"])
+    with transaction(session_factory) as s:
+        report = import_sample(s, s.get(Study, study.id), path, release="all")
+        assert report.imported == 1
+        new_id = s.scalar(select(Case.id).where(Case.case_ref == "U1"))
+    # The import stamps wall-clock time as the case's first call time: ask after it.
+    from datetime import UTC, datetime
+
+    when = late
+    while when < datetime.now(UTC) + timedelta(minutes=1):
+        when += timedelta(days=7)
+    got = claim(session_factory, study.id, iv, now=when)
+    assert isinstance(got, Claim) and got.case_id == new_id
