@@ -98,7 +98,10 @@ def build(url: str, n_cases: int, n_enterprises: int, n_claimers: int):
     return engine, factory, study, user_ids
 
 
-def run(factory, study, user_ids, claims_per: int, think_ms: float):
+def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: float | None = None,
+        seed_base: int = 0):
+    """Claimers as threads of this process. ``start_at`` (``time.time()``): when every process starts claiming
+    (several processes share it); None starts once this process's claimers are warm."""
     rules = rules_for(study)
     latencies: list[float] = []
     errors: list[BaseException] = []
@@ -107,10 +110,18 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
     # The claim clock starts at MONDAY_10AM and then runs with the wall clock, so the scheduler's minute-scale
     # work (stale-claim sweep once a minute) happens during the measurement as it would in production; its
     # wall-clock caches (the time-zone list, 30 s) expire as they would anyway.
-    barrier = threading.Barrier(len(user_ids), action=lambda: started.append(time.monotonic()))
+
+    def go() -> None:
+        if start_at is not None:
+            time.sleep(max(0.0, start_at - time.time()))
+            started.append(start_at)
+        else:
+            started.append(time.time())
+
+    barrier = threading.Barrier(len(user_ids), action=go)
 
     def clock():
-        return MONDAY_10AM + timedelta(seconds=time.monotonic() - started[0])
+        return MONDAY_10AM + timedelta(seconds=time.time() - started[0])
 
     def claimer(iv: int, seed: int) -> None:
         rng = random.Random(seed)
@@ -150,22 +161,54 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float):
             else:
                 pauses.append((time.perf_counter() - gc_start[0]) * 1000)
 
-    threads = [threading.Thread(target=claimer, args=(iv, i)) for i, iv in enumerate(user_ids)]
+    threads = [threading.Thread(target=claimer, args=(iv, seed_base + i)) for i, iv in enumerate(user_ids)]
     # As `cati serve` does after start-up (cati/gunicorn_conf.py): long-lived objects leave the collector's view.
     gc.collect()
     gc.freeze()
     load_before = os.getloadavg()[0]
     gc.callbacks.append(on_gc)
-    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
+    wall = time.time() - started[0] if started else 0.0  # from the start of claiming
     gc.callbacks.remove(on_gc)
     if errors:
         raise errors[0]
     return latencies, wall, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
+
+
+def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: int, claims_per: int,
+                     think_ms: float):
+    """Claimers spread over ``processes`` worker processes, threads in each: how ``cati serve --workers N``
+    hosts interviewers (gunicorn gthread workers, 8 threads each). Each process has its own engine and
+    connection pool and, after warming up, they all start claiming at the same moment."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    groups = [user_ids[i::processes] for i in range(processes)]
+    start_at = time.time() + 5.0 + 0.5 * processes  # every worker is up and warm by then
+    load_before = os.getloadavg()[0]
+    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as pool:
+        futures = [pool.submit(_process_worker, url, study_id, g, claims_per, think_ms, start_at, 1000 * k)
+                   for k, g in enumerate(groups)]
+        results = [f.result() for f in futures]
+    lat = [v for r in results for v in r[0]]
+    pauses = [v for r in results for v in r[1]["gc2"]]
+    span = max(r[2] for r in results)  # from the common start to the last claimer's end
+    return lat, span, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
+
+
+def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, seed_base):
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        study = s.get(Study, study_id)
+    try:
+        lat, span, info = run(factory, study, user_ids, claims_per, think_ms, start_at=start_at, seed_base=seed_base)
+    finally:
+        engine.dispose()
+    return lat, info, span
 
 
 def dial_and_code(factory, case_id: int, iv: int, now, rules, rng: random.Random) -> None:
@@ -194,6 +237,9 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=20, help="claims per claimer")
     ap.add_argument("--think", type=float, default=2000.0, help="mean ms between a claim and its outcome")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="spread the claimers over this many processes, threads in each, as `cati serve --workers "
+                         "N` hosts interviewers (default 1: every claimer a thread of this process)")
     args = ap.parse_args()
 
     if args.backend == "sqlite":
@@ -214,13 +260,17 @@ def main() -> None:
         engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
         with transaction(factory) as s:
             study = s.get(Study, study.id)
-        lat, wall, info = run(factory, study, users, args.claims, args.think)
+        if args.processes > 1:
+            engine.dispose()  # the workers fork: no inherited connections
+            lat, wall, info = run_in_processes(url, study.id, users, args.processes, args.claims, args.think)
+        else:
+            lat, wall, info = run(factory, study, users, args.claims, args.think)
         engine.dispose()
     finally:
         if cleanup:
             cleanup()
     print(f"\nnext_case on {args.backend}: {args.cases:,} cases, {args.enterprises} enterprises, "
-          f"{args.claimers} concurrent claimers, think {args.think:g} ms")
+          f"{args.claimers} concurrent claimers in {args.processes} process(es), think {args.think:g} ms")
     print(f"{'claims':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} {'claims/s':>9}")
     print(f"{len(lat):>8} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {pct(lat, 99):>8.2f} {max(lat):>8.2f} "
           f"{statistics.fmean(lat):>8.2f} {len(lat) / wall:>9.1f}")
@@ -230,7 +280,8 @@ def main() -> None:
           + (f" (longest pause {max(g2):.0f} ms)" if g2 else "")
           + f"; 1-min load average {info['load'][0]:.2f} before, {info['load'][1]:.2f} after "
           f"({os.cpu_count()} CPUs: a load above that means claimers also wait for a CPU)")
-    print(f"backend={args.backend} cases={args.cases} claimers={args.claimers} p50_ms={pct(lat, 50):.2f} "
+    print(f"backend={args.backend} cases={args.cases} claimers={args.claimers} processes={args.processes} "
+          f"p50_ms={pct(lat, 50):.2f} "
           f"p99_ms={pct(lat, 99):.2f}")
 
 
