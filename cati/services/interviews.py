@@ -297,20 +297,15 @@ def save_answers(
     current = answers_of(session, interview, q)
     if current:
         raise InterviewError("save_answers is for fresh interviews; use save_answer to change answers")
-    code = interview.current_question or q.first()
-    step: Step | None = None
+    answered, step = q.advance_through(answers, interview.current_question or q.first())
     rows = []
-    while code is not None and code in answers:
-        step = q.advance(current, code, answers[code])
-        current = step.answers
+    for code, value in answered:
         if q.study.question(code).type != "info":
-            value_code, value_text = _encode(step.value)
+            value_code, value_text = _encode(value)
             rows.append({"interview_id": interview.id, "question_code": code, "value_code": value_code,
                          "value_text": value_text, "answered_at": now, "answered_by_id": user_id, "revision": 1})
-        interview.current_question = step.next_code or code
-        if step.termination:
-            break
-        code = step.next_code
+    if step is not None:
+        interview.current_question = step.next_code or step.code
     if rows:
         session.execute(insert(Answer), rows)
     session.flush()

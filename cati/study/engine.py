@@ -352,6 +352,52 @@ class Questionnaire:
         complete = stop is None and nxt is None and all(q.type == "info" or q.code in kept for q in route)
         return Step(code, value, kept, dropped, disposition, nxt, complete)
 
+    def advance_through(self, answers: Mapping[str, Any], start: str) -> tuple[list[tuple[str, Any]], Step | None]:
+        """Answer a fresh interview from ``start`` onwards in one pass: what :meth:`advance` would do answer by
+        answer, following the route while ``answers`` has the next question.
+
+        For machine-made interviews (the simulator, paper questionnaires keyed in later). Each :meth:`advance`
+        walks the whole questionnaire, so answering question by question costs O(n²) walks; conditions only look
+        at earlier questions, so with no later answers stored the route after an answer is known from the
+        answers so far and one forward walk suffices. The last step is computed by :meth:`advance` itself.
+
+        Returns
+        -------
+        (answered, step)
+            ``answered``: ``(code, validated value)`` of every question answered, info screens included, in
+            order; ``step``: the :class:`Step` of the last answer (None when ``start`` has no answer).
+
+        Raises
+        ------
+        AnswerError
+            At the first invalid answer (nothing is returned).
+        """
+        plan = self._plan
+        i = self._q(start).index
+        effective: dict[str, Any] = {}
+        before = effective
+        answered: list[tuple[str, Any]] = []
+        while True:
+            _q, code, is_info, _ask_if, terminate = plan[i]
+            if code not in answers:
+                break
+            value = self.validate(code, answers[code])
+            answered.append((code, value))
+            before = effective.copy()
+            if not is_info and value is not None and (type(value) not in _SIZED or value):
+                effective[code] = value
+                if terminate is not None and terminate(effective):
+                    break
+            i += 1
+            while i < len(plan) and plan[i][3] is not None and not plan[i][3](effective):
+                i += 1
+            if i == len(plan):
+                break
+        if not answered:
+            return answered, None
+        last = answered[-1][0]
+        return answered, self.advance(before, last, answers[last])
+
     # -- rendering --------------------------------------------------------------------------------------------
     def render(self, code: str, lang: str | None = None, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What the console shows for a question.

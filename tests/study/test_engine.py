@@ -318,3 +318,50 @@ def test_random_key_presses_keep_answers_consistent(keys):
         answers, code = step.answers, step.next_code
         assert Q.prune(answers) == (answers, {})
         assert step.termination is None or code is None
+
+
+# -- answering a whole interview in one pass -----------------------------------------------------------------
+
+
+def _one_by_one(answers: dict, start: str):
+    """The reference: advance answer by answer along the route (what the console does, key press by key press)."""
+    current: dict = {}
+    answered, step, code = [], None, start
+    while code is not None and code in answers:
+        step = Q.advance(current, code, answers[code])
+        current = step.answers
+        answered.append((code, step.value))
+        if step.termination:
+            break
+        code = step.next_code
+    return answered, step
+
+
+_VALUE = st.one_of(st.sampled_from([1, 2, 3, 4, 5, 8, 9]), st.none(), st.just(""), st.just("好"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(consent=st.sampled_from([1, 2]), s1=st.sampled_from([1, 2]), s2=st.sampled_from([1, 2]),
+       d0=st.sampled_from([1, 2, 9]), cut=st.integers(0, 45), extra=st.dictionaries(st.sampled_from(ALL), _VALUE))
+def test_advance_through_gives_what_advancing_answer_by_answer_gives(consent, s1, s2, d0, cut, extra):
+    answers = {"INTRO": None, **full(d0), "CONSENT": consent, "S1": s1, "S2": s2, "END": None}
+    answers = dict(list(answers.items())[:cut])  # a break-off somewhere
+    for code, value in extra.items():  # odd values where they are valid, skipped answers elsewhere
+        try:
+            Q.validate(code, value)
+        except AnswerError:
+            continue
+        answers[code] = value
+    expected = _one_by_one(answers, Q.first())
+    assert Q.advance_through(answers, Q.first()) == expected
+
+
+def test_advance_through_stops_at_a_screen_out_with_its_disposition():
+    answered, step = Q.advance_through({"INTRO": None, "CONSENT": 1, "S1": 2, "S2": 1, "D0": 1}, "INTRO")
+    assert [c for c, _v in answered] == ["INTRO", "CONSENT", "S1"]
+    assert step.termination == "4.70" and step.next_code is None
+
+
+def test_advance_through_rejects_an_invalid_answer():
+    with pytest.raises(AnswerError):
+        Q.advance_through({"INTRO": None, "CONSENT": 7}, "INTRO")
