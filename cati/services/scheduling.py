@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select, union_all, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -189,41 +189,6 @@ class _Stmts:
                 stmt = stmt.where(Case.needs_converter.is_(False))
             if pg:
                 stmt = stmt.with_for_update(skip_locked=True, of=Case)
-            self._callable[key] = stmt
-        return stmt
-
-    def callable_passes(self, n: int, converter: bool, pg: bool):
-        """``n`` passes of :meth:`callable_in_enterprise` (time zone ``z{i}``, mask ``m{i}``) in one statement:
-        ``UNION ALL`` of the per-pass index ranges with an outer limit, so the database reads the passes in order
-        and stops at the first three cases, in one round trip instead of one per pass (most enterprises have
-        due cases in only a few of the masks). Rows are ``(case id, pass number)``."""
-        key = ("passes", n, converter, pg)
-        stmt = self._callable.get(key)
-        if stmt is None:
-            p = bindparam
-            branches = []
-            for i in range(n):
-                branch = (
-                    select(Case.id, literal_column(str(i)).label("pass_no"))
-                    .where(
-                        Case.enterprise_id == p("enterprise_id"),
-                        Case.status == CaseStatus.READY,
-                        Case.tried_day_parts == p(f"m{i}"),
-                        Case.next_call_at <= p("now"),
-                        Case.attempts < p("max_attempts"),
-                        Case.timezone == p(f"z{i}"),
-                        or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
-                    )
-                    .order_by(Case.attempts, Case.next_call_at, Case.id)
-                    .limit(3)
-                )
-                if not converter:
-                    branch = branch.where(Case.needs_converter.is_(False))
-                if pg:
-                    branch = branch.with_for_update(skip_locked=True, of=Case)
-                sub = branch.subquery(f"pass{i}")
-                branches.append(select(sub.c.id, sub.c.pass_no))
-            stmt = (branches[0] if n == 1 else union_all(*branches)).limit(3)
             self._callable[key] = stmt
         return stmt
 
@@ -453,10 +418,7 @@ def next_case(
             if later is not None:
                 held_until.append(later)
         passes.sort()
-        for i, (_rate, _bits, tz, mask) in enumerate(passes):
-            params[f"z{i}"], params[f"m{i}"] = tz, mask
         stmt = stmts.callable_in_enterprise(converter, pg)
-        in_one = stmts.callable_passes(len(passes), converter, pg) if passes else None
         # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
         # enterprises that have a case worth dialing now.
         params.update(_order_params(study.id, rules, rng))
@@ -468,15 +430,6 @@ def next_case(
                 if enterprise_id in tried:
                     continue
                 tried.add(enterprise_id)
-                # All passes in one statement; the best three cases are nearly always claimable (PostgreSQL
-                # returns only rows it could lock), else the passes are asked one by one as before.
-                rows = sorted(conn.execute(in_one, {**params, "enterprise_id": enterprise_id}).all(),
-                              key=lambda r: r[1])
-                for case_id, _pass in rows:
-                    if _claim(session, case_id, interviewer_id, now, rules):
-                        return Claim(case_id, "callable")
-                if len(rows) < 3:
-                    continue  # fewer than three: the enterprise has nothing else to dial now
                 for _rate, _bits, tz, mask in passes:
                     ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
                     for case_id in ids:
