@@ -342,3 +342,45 @@ def test_imported_cases_in_a_new_time_zone_are_offered_at_once(session_factory, 
         when += timedelta(days=7)
     got = claim(session_factory, study.id, iv, now=when)
     assert isinstance(got, Claim) and got.case_id == new_id
+
+
+def _equals_world(session_factory, study, *, strong_completes: int):
+    """Two enterprises: one whose only due case was already tried this morning (a weaker chance now), one whose
+    due case is untried; the second has ``strong_completes`` completes."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        weak_ent = f.enterprise(s, st, name="甲银行")
+        strong_ent = f.enterprise(s, st, name="乙保险", completes=strong_completes)
+        (weak,) = f.cases(s, st, weak_ent, 1, next_call_at=NOW - timedelta(hours=1))
+        (strong,) = f.cases(s, st, strong_ent, 1, next_call_at=NOW - timedelta(hours=1))
+        c = s.get(Case, weak)
+        c.attempts, c.tried_day_parts, c.last_outcome = 1, 0b001, "3.13"  # rang out this morning
+        iv = f.user(s, username="iv1").id
+    return weak, strong, iv
+
+
+def _claims_over_tie_breaks(session_factory, study_id, iv) -> set[int]:
+    import random
+
+    got = set()
+    for seed in range(12):  # equally needy enterprises are ordered at random per claim: try many orders
+        with session_factory() as s:
+            st = s.get(Study, study_id)
+            s.expunge(st)
+            s.rollback()
+            claim_ = next_case(s, st, iv, NOW, rng=random.Random(seed))
+            got.add(claim_.case_id)
+            s.rollback()
+    return got
+
+
+def test_among_equally_needy_enterprises_the_likelier_case_is_dialed(session_factory, study):
+    """Need first, then the chance of reaching someone: of two enterprises at 0 of 20, the one whose case has
+    not been tried this morning is dialed, whichever of them the tie-break puts first."""
+    weak, strong, iv = _equals_world(session_factory, study, strong_completes=0)
+    assert _claims_over_tie_breaks(session_factory, study.id, iv) == {strong}
+
+
+def test_a_likelier_case_never_jumps_ahead_of_a_needier_enterprise(session_factory, study):
+    weak, strong, iv = _equals_world(session_factory, study, strong_completes=1)
+    assert _claims_over_tie_breaks(session_factory, study.id, iv) == {weak}
