@@ -157,10 +157,6 @@ class _Stmts:
             .limit(20)
         )
         self.enterprise_order = self._neediest().limit(p("limit"))
-        # The same, with each enterprise's need (done or running, target) to tell equally needy ones apart.
-        self.enterprise_need = (self._neediest()
-                                .add_columns(Enterprise.completes + Enterprise.in_progress, Enterprise.quota_target)
-                                .limit(p("limit")))
         self._callable: dict[tuple, Select] = {}
 
     def callable_in_enterprise(self, converter: bool, pg: bool) -> Select:
@@ -426,13 +422,8 @@ def next_case(
         # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
         # enterprises that have a case worth dialing now.
         params.update(_order_params(study.id, rules, rng))
-        rows = conn.execute(stmts.enterprise_need, {**params, "limit": _DIRECT_TRIES}).all() if passes else []
-        order = [r[0] for r in rows]
+        order = list(conn.scalars(stmts.enterprise_order, {**params, "limit": _DIRECT_TRIES})) if passes else []
         widen = len(order) == _DIRECT_TRIES  # fewer came back: that was every open enterprise
-        if len(passes) > 1 and rows:
-            got = _likeliest_among_equals(session, stmt, params, passes, rows, interviewer_id, now, rules)
-            if got is not None:
-                return got
         tried: set[int] = set()
         while order:
             for enterprise_id in order:
@@ -458,53 +449,6 @@ def next_case(
 
 # Neediest enterprises asked directly, mask by mask, before the database is asked which have something to dial.
 _DIRECT_TRIES = 8
-# Equally needy enterprises looked at beyond the neediest, and how much likelier (×) their case must be to win.
-_EQUALS_LOOKED_AT = 3
-_EQUALS_GAIN = 1.15
-
-
-def _first_pass(conn, stmt, params: dict, enterprise_id: int, passes: list, upto: int
-                ) -> tuple[int, list[int]] | None:
-    """The first of ``passes[:upto]`` in which the enterprise has due cases: (pass index, up to 3 case ids)."""
-    for k in range(upto):
-        _rate, _bits, tz, mask = passes[k]
-        ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
-        if ids:
-            return k, ids
-    return None
-
-
-def _likeliest_among_equals(session: Session, stmt, params: dict, passes: list, rows: list, interviewer_id: int,
-                            now: datetime, rules: CallRules) -> Claim | None:
-    """Quota need first, then the chance of reaching someone: when the neediest enterprise's best due case is in
-    a weak pass (its respondents rarely answer now), the next few enterprises *exactly as needy* are asked for a
-    case at least ``_EQUALS_GAIN`` times likelier to answer, and the likeliest is claimed. Ties in need are
-    common (every enterprise starts at 0 of 20), so this spends interviewer time where people answer without
-    ever putting a less needy enterprise first. None: nothing claimed here (the caller goes on as before)."""
-    conn = session.connection()
-    head, done, target = rows[0]
-    found = _first_pass(conn, stmt, params, head, passes, len(passes))
-    if found is None or found[0] == 0:
-        if found is not None:
-            for case_id in found[1]:
-                if _claim(session, case_id, interviewer_id, now, rules):
-                    return Claim(case_id, "callable")
-        return None
-    best_k, best_ids = found
-    for other, o_done, o_target in rows[1:1 + _EQUALS_LOOKED_AT]:
-        if o_done * target != done * o_target:
-            break  # less needy: the order of need is never broken for a likelier case
-        floor = -passes[best_k][0] * _EQUALS_GAIN
-        better = sum(1 for p in passes[:best_k] if -p[0] >= floor)  # passes are sorted likeliest first
-        if not better:
-            break
-        got = _first_pass(conn, stmt, params, other, passes, better)
-        if got is not None:
-            best_k, best_ids = got
-    for case_id in best_ids:
-        if _claim(session, case_id, interviewer_id, now, rules):
-            return Claim(case_id, "callable")
-    return None
 
 
 def explain_no_case(session: Session, study: Study, now: datetime, *, rules: CallRules | None = None,
