@@ -50,6 +50,7 @@ from cati.models import (
 )
 
 from .phones import PhoneError, mask_phone, normalize_phone
+from .scheduling import invalidate_timezone_cache
 
 log = logging.getLogger(__name__)
 
@@ -953,8 +954,6 @@ def import_sample(
     report.replicates_released = len(to_release)
     session.flush()
     # New cases may bring new time zones: the scheduler's short cache of them must not hide these cases.
-    from .scheduling import invalidate_timezone_cache
-
     invalidate_timezone_cache()
     report.rejects_path = rejects.close()
     report.seconds = (datetime.now(UTC) - t0).total_seconds()

@@ -271,6 +271,13 @@ def _open_timezones(session: Session, study: Study, now: datetime, rules: CallRu
 _tz_cache: dict[tuple, tuple[float, list[str]]] = {}
 
 
+def _study_key(session: Session, study: Study) -> tuple:
+    """Which study of which database, for this process's per-study caches. The creation time tells apart studies
+    that share an id in one database over time (a dropped and re-made study, a test database truncated between
+    tests): keyed on the id alone, the new study inherited the old one's cached state."""
+    return (str(session.get_bind().url), study.id, study.created_at)
+
+
 def _distinct_timezones(session: Session, study_id: int) -> list[str]:
     """The study's distinct case time zones by skipping through ``ix_cases_study_timezone`` (one index probe
     per zone, well under a millisecond). A plain ``SELECT DISTINCT`` reads every case: on PostgreSQL with a
@@ -289,11 +296,8 @@ def _distinct_timezones(session: Session, study_id: int) -> list[str]:
 
 def _timezones(session: Session, study: Study, rules: CallRules) -> list[str]:
     # Distinct respondent time zones change only on import; a short cache keeps even the index probes off
-    # most claims (imports in this process clear it; other processes' imports are seen within 30 s). The
-    # creation time tells apart studies that share an id in one database over time (a dropped and re-made
-    # study, a test database truncated between tests): keyed on the id alone, the new study got the old
-    # study's zones for up to 30 s and its cases in other zones were never offered.
-    key = (str(session.get_bind().url), study.id, study.created_at)
+    # most claims (imports in this process clear it; other processes' imports are seen within 30 s).
+    key = _study_key(session, study)
     cached = _tz_cache.get(key)
     wall = time.monotonic()
     if cached and wall - cached[0] < 30:
@@ -336,7 +340,7 @@ _maintenance_at: dict[tuple, datetime] = {}
 def _maintenance_due(session: Session, study: Study, now: datetime) -> bool:
     """Stale claims and missed appointments are swept at most once a minute (of the caller's clock) per study
     and process: they are minutes-scale rules, and sweeping on every claim costs two writes per claim."""
-    key = (str(session.get_bind().url), study.id, study.created_at)
+    key = _study_key(session, study)
     last = _maintenance_at.get(key)
     if last is not None and last <= now < last + timedelta(seconds=60):
         return False
