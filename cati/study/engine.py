@@ -375,7 +375,6 @@ class Questionnaire:
         plan = self._plan
         i = self._q(start).index
         effective: dict[str, Any] = {}
-        before = effective
         answered: list[tuple[str, Any]] = []
         while True:
             _q, code, is_info, _ask_if, terminate = plan[i]
@@ -383,7 +382,6 @@ class Questionnaire:
                 break
             value = self.validate(code, answers[code])
             answered.append((code, value))
-            before = effective.copy()
             if not is_info and value is not None and (type(value) not in _SIZED or value):
                 effective[code] = value
                 if terminate is not None and terminate(effective):
@@ -396,6 +394,8 @@ class Questionnaire:
         if not answered:
             return answered, None
         last = answered[-1][0]
+        # The answers before the last one: each question is answered once, so that is all but the last.
+        before = {c: v for c, v in effective.items() if c != last}
         return answered, self.advance(before, last, answers[last])
 
     # -- rendering --------------------------------------------------------------------------------------------
