@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, text
@@ -16,6 +16,13 @@ _seq = itertools.count(1)
 # Monday 2026-11-23 10:00 Asia/Shanghai: inside the morning calling window.
 MONDAY_10AM = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def weeks_later_than(moment: datetime, after: datetime) -> datetime:
+    """``moment`` moved on by whole weeks until it is at or after ``after``: the same weekday and time of day,
+    for tests that must act after something the code stamped with the wall clock (an import's release)."""
+    weeks = max(0, -(-(after - moment) // timedelta(weeks=1)))
+    return moment + timedelta(weeks=weeks)
 
 
 def industry(session: Session, name: str = "银行") -> Industry:

@@ -464,13 +464,8 @@ def test_released_sample_is_offered_by_the_scheduler(session_factory, study, tmp
         report = import_sample(s, st, sample, replicate_size=2)  # replicate 1 released, 2 not
         iv = factories.user(s).id
         assert report.imported == 4
-    # The first Monday 02:00 UTC after the import (which stamped wall-clock time): replacing the hour of
-    # "today" could land before the import when the test runs on a Monday after 02:00 UTC.
-    earliest = max(datetime.now(UTC), factories.MONDAY_10AM) + timedelta(minutes=10)
-    now = earliest.replace(hour=2, minute=0, second=0, microsecond=0)
-    now += timedelta(days=(7 - now.weekday()) % 7)
-    while now < earliest:
-        now += timedelta(days=7)
+    # A Monday 10:00 in Shanghai at least ten minutes after the import (which stamped wall-clock time).
+    now = factories.weeks_later_than(factories.MONDAY_10AM, datetime.now(UTC) + timedelta(minutes=10))
     offered = []
     for _ in range(3):
         with transaction(session_factory) as s:

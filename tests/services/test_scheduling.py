@@ -337,8 +337,6 @@ def test_imported_cases_in_a_new_time_zone_are_offered_at_once(session_factory, 
     # The import stamps wall-clock time as the case's first call time: ask after it.
     from datetime import UTC, datetime
 
-    when = late
-    while when < datetime.now(UTC) + timedelta(minutes=1):
-        when += timedelta(days=7)
+    when = f.weeks_later_than(late, datetime.now(UTC) + timedelta(minutes=1))
     got = claim(session_factory, study.id, iv, now=when)
     assert isinstance(got, Claim) and got.case_id == new_id
