@@ -194,8 +194,8 @@ def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: in
                    for k, g in enumerate(groups)]
         results = [f.result() for f in futures]
     lat = [v for r in results for v in r[0]]
-    pauses = [v for r in results for v in r[1]["gc2"]]
-    span = max(r[2] for r in results)  # from the common start to the last claimer's end
+    span = max(r[1] for r in results)  # from the common start to the last claimer's end
+    pauses = [v for r in results for v in r[2]["gc2"]]
     return lat, span, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
 
 
@@ -205,10 +205,9 @@ def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, see
     with transaction(factory) as s:
         study = s.get(Study, study_id)
     try:
-        lat, span, info = run(factory, study, user_ids, claims_per, think_ms, start_at=start_at, seed_base=seed_base)
+        return run(factory, study, user_ids, claims_per, think_ms, start_at=start_at, seed_base=seed_base)
     finally:
         engine.dispose()
-    return lat, info, span
 
 
 def dial_and_code(factory, case_id: int, iv: int, now, rules, rng: random.Random) -> None:
