@@ -183,12 +183,18 @@ class _Stmts:
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
                 )
                 .order_by(Case.attempts, Case.next_call_at, Case.id)
-                .limit(3)
             )
             if not converter:
                 stmt = stmt.where(Case.needs_converter.is_(False))
             if pg:
-                stmt = stmt.with_for_update(skip_locked=True, of=Case)
+                # One row only: a locked row stays hidden from every other claimer (SKIP LOCKED) until this
+                # transaction ends, so locking spare candidates would hide cases this claim never takes; with
+                # the last few cases of a study, a concurrent claimer then found nothing and was told to wait.
+                # The row comes back locked and re-checked, so claiming it cannot fail.
+                stmt = stmt.limit(1).with_for_update(skip_locked=True, of=Case)
+            else:
+                # SQLite claimers are serialized by the write lock taken first; a few spares cost nothing.
+                stmt = stmt.limit(3)
             self._callable[key] = stmt
         return stmt
 

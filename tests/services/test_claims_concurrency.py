@@ -6,6 +6,7 @@ import os
 import threading
 from collections import Counter
 
+import pytest
 from sqlalchemy import select, update
 
 from cati.db import transaction
@@ -61,3 +62,22 @@ def test_no_double_claims_under_concurrency(session_factory, study, engine):
     with transaction(session_factory) as s:
         finals = s.scalar(select(Case.id).where(Case.status != CaseStatus.FINAL).limit(1))
         assert finals is None  # every case was claimed exactly once and finished
+
+
+def test_a_claim_in_flight_hides_only_the_case_it_takes(session_factory, study, engine):
+    """The last cases of a study: while one claimer's transaction is still open, another claimer gets the other
+    case at once instead of being told to wait (it was, when a claim locked spare candidates)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite claimers queue on the write lock: no two claims are ever in flight")
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, quota=10)
+        f.cases(s, st, e, 2)
+        first, second = f.user(s, username="iv_a").id, f.user(s, username="iv_b").id
+    with transaction(session_factory) as held:
+        a = next_case(held, st, first, f.MONDAY_10AM)
+        assert isinstance(a, Claim)
+        with transaction(session_factory) as s:  # while the first claim is not yet committed
+            b = next_case(s, st, second, f.MONDAY_10AM)
+        assert isinstance(b, Claim), b
+        assert b.case_id != a.case_id
