@@ -50,6 +50,7 @@ from cati.models import (
 )
 
 from .phones import PhoneError, mask_phone, normalize_phone
+from .quotas import link_quota_cells
 from .scheduling import invalidate_timezone_cache
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class ImportReport:
     rejects: list[Reject] = field(default_factory=list)
     rejects_path: str | None = None
     replicates_released: int = 0
+    quota_links: int = 0  # case → industry / sample-variable quota cell links made
     seconds: float = 0.0
 
     @property
@@ -955,6 +957,8 @@ def import_sample(
     session.flush()
     # New cases may bring new time zones: the scheduler's short cache of them must not hide these cases.
     invalidate_timezone_cache()
+    # Industry / sample-variable quotas: the new cases join the cells their values fall in.
+    report.quota_links = link_quota_cells(session, study, now)
     report.rejects_path = rejects.close()
     report.seconds = (datetime.now(UTC) - t0).total_seconds()
     assert report.balanced, report

@@ -116,7 +116,7 @@ def start_interview(
             existing.attempt_id = attempt_id
         session.flush()
         return existing
-    reserve_quota_slot(session, case.enterprise_id)
+    reserve_quota_slot(session, case.enterprise_id, case.id)
     if existing is not None:  # resume a break-off
         existing.status = InterviewStatus.IN_PROGRESS
         existing.interviewer_id = interviewer_id
@@ -245,7 +245,7 @@ def complete_interview(session: Session, interview: Interview, now: datetime, *,
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, "1.1")
     record_outcome(session, case, "1.1", now, interviewer_id=user_id, rules=rules_for(study))
-    release_quota_slot(session, case.enterprise_id, completed=True, now=now)
+    release_quota_slot(session, case.enterprise_id, completed=True, now=now, case_id=case.id)
 
 
 def break_off(session: Session, interview: Interview, now: datetime, *, user_id: int | None,
@@ -259,7 +259,7 @@ def break_off(session: Session, interview: Interview, now: datetime, *, user_id:
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, "2.12")
-    release_quota_slot(session, case.enterprise_id, completed=False, now=now)
+    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=case.id)
     return record_outcome(session, case, "2.12", now, interviewer_id=user_id, appointment_at=appointment_at,
                           rules=rules_for(study))
 
@@ -275,7 +275,7 @@ def terminate_interview(session: Session, interview: Interview, disposition: str
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, disposition)
-    release_quota_slot(session, case.enterprise_id, completed=False, now=now)
+    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=case.id)
     return record_outcome(session, case, disposition, now, interviewer_id=user_id, rules=rules_for(study))
 
 

@@ -39,6 +39,7 @@ from cati.models import (
 from . import audit
 from .calling import in_window
 from .phones import mask_phone
+from .quotas import in_filled_cell_clause, unfill_cells
 from .scheduling import rules_for
 
 
@@ -302,6 +303,13 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
     reopened = 0
     if ent.completes + ent.in_progress < ent.quota_target:
         reopened = reopen_quota_filled(session, ent.id, now, user_id=user_id)
+    # Industry / sample-variable quota cells of the case: the complete stops counting there too.
+    cell_reopened = unfill_cells(session, case.id, now)
+    if cell_reopened:
+        audit.record(session, user_id=user_id, action="quota.reopen", entity="case", entity_id=case.id,
+                     before={"final_disposition": "4.80", "cases": len(cell_reopened)},
+                     after={"status": "ready", "case_ids": cell_reopened[:200]}, note="quota cells")
+        reopened += len(cell_reopened)
     session.flush()
     return {"reopened_quota_cases": reopened, "completes": ent.completes}
 
@@ -310,7 +318,9 @@ def reopen_quota_filled(session: Session, enterprise_id: int, now: datetime, *, 
     """Cases of an enterprise closed as 4.80 (quota filled) become callable again; audited as one entry."""
     ids = list(session.scalars(select(Case.id).where(Case.enterprise_id == enterprise_id,
                                                      Case.status == CaseStatus.FINAL,
-                                                     Case.final_disposition == "4.80")))
+                                                     Case.final_disposition == "4.80",
+                                                     # closed by a full industry / sample-variable cell: stays
+                                                     ~in_filled_cell_clause())))
     if not ids:
         return 0
     for chunk in range(0, len(ids), 1000):

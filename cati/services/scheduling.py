@@ -36,6 +36,7 @@ from cati.models import (
 from .calling import CallRules, day_part_index, in_window, local, next_callable_time
 from .contact_model import allowed_masks, contact_model
 from .dispositions import catalogue, final_disposition
+from .quotas import close_filled_cells, has_cells, open_cells_clause, release_cells, reserve_cells
 
 
 class NoCaseReason(enum.StrEnum):
@@ -156,10 +157,12 @@ class _Stmts:
             .order_by(Appointment.due_at)
             .limit(20)
         )
+        # Studies with industry / sample-variable quotas: no case of a full or fully reserved cell.
+        self.due_appointments_in_open_cells = self.due_appointments.where(open_cells_clause())
         self.enterprise_order = self._neediest().limit(p("limit"))
         self._callable: dict[tuple, Select] = {}
 
-    def callable_in_enterprise(self, converter: bool, pg: bool) -> Select:
+    def callable_in_enterprise(self, converter: bool, pg: bool, cells: bool = False) -> Select:
         """Callable cases of one enterprise with one tried-parts mask in one time zone, fewest attempts and
         longest waiting first.
 
@@ -167,7 +170,7 @@ class _Stmts:
         one range of ``ix_cases_claim_mask`` read in index order, so the database stops after a few rows
         instead of sorting an enterprise's thousands of due cases on every claim.
         """
-        key = (converter, pg)
+        key = (converter, pg, cells)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
@@ -186,6 +189,8 @@ class _Stmts:
             )
             if not converter:
                 stmt = stmt.where(Case.needs_converter.is_(False))
+            if cells:
+                stmt = stmt.where(open_cells_clause())
             if pg:
                 # One row only: a locked row stays hidden from every other claimer (SKIP LOCKED) until this
                 # transaction ends, so locking spare candidates would hide cases this claim never takes; with
@@ -221,7 +226,7 @@ class _Stmts:
                       (Enterprise.id * p("tie_mul") + p("tie_add")) % _TIE_MOD)
         )
 
-    def enterprises_with_callable(self, n_tzs: int, converter: bool) -> Select:
+    def enterprises_with_callable(self, n_tzs: int, converter: bool, cells: bool = False) -> Select:
         """The neediest enterprises (as ``enterprise_order``) that have a case worth dialing now, at most
         ``limit``: used when the neediest few had none, instead of asking every enterprise mask by mask.
 
@@ -229,7 +234,7 @@ class _Stmts:
         EXISTS then runs per enterprise in need order (one index probe into ``ix_cases_claim_mask``) and the
         query stops once ``limit`` enterprises qualify, instead of reading every due case of the study.
         """
-        key = ("any", n_tzs, converter)
+        key = ("any", n_tzs, converter, cells)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
@@ -244,6 +249,8 @@ class _Stmts:
             )
             if not converter:
                 has_callable = has_callable.where(Case.needs_converter.is_(False))
+            if cells:
+                has_callable = has_callable.where(open_cells_clause())
             stmt = select(neediest.c.id).where(has_callable.exists()).limit(p("limit"))
             self._callable[key] = stmt
         return stmt
@@ -401,8 +408,9 @@ def next_case(
         break_missed_appointments(session, study.id, now, rules)
     open_tzs, all_tzs = _open_timezones(session, study, now, rules)
 
+    cells = has_cells(study)
     if open_tzs:
-        due = conn.execute(stmts.due_appointments, {
+        due = conn.execute(stmts.due_appointments_in_open_cells if cells else stmts.due_appointments, {
             "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
             "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
         }).all()
@@ -428,7 +436,7 @@ def next_case(
             if later is not None:
                 held_until.append(later)
         passes.sort()
-        stmt = stmts.callable_in_enterprise(converter, pg)
+        stmt = stmts.callable_in_enterprise(converter, pg, cells)
         # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
         # enterprises that have a case worth dialing now.
         params.update(_order_params(study.id, rules, rng))
@@ -449,7 +457,7 @@ def next_case(
                 break
             # At least _DIRECT_TRIES of them are new: the limit exceeds those already tried by that many.
             limit = len(tried) + _DIRECT_TRIES
-            order = list(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter),
+            order = list(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter, cells),
                                       {**params, "limit": limit}))
             widen = len(order) == limit
         return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter,
@@ -695,10 +703,12 @@ class QuotaFull(Exception):
     """The enterprise's quota (completes + interviews in progress) is already reached."""
 
 
-def reserve_quota_slot(session: Session, enterprise_id: int) -> None:
+def reserve_quota_slot(session: Session, enterprise_id: int, case_id: int | None = None) -> None:
     """Count an interview in progress against the quota, atomically; raises QuotaFull when none is left.
 
-    This conditional update is the hard guarantee that no interview beyond the target is ever started.
+    This conditional update is the hard guarantee that no interview beyond the target is ever started. With
+    ``case_id``, the case's industry and sample-variable quota cells are reserved too (``quotas.reserve_cells``);
+    a full cell raises QuotaFull and keeps no slot anywhere.
     """
     result = session.execute(
         update(Enterprise)
@@ -709,11 +719,20 @@ def reserve_quota_slot(session: Session, enterprise_id: int) -> None:
     )
     if result.rowcount != 1:
         raise QuotaFull(enterprise_id)
+    if case_id is not None and reserve_cells(session, case_id) is not None:
+        session.execute(update(Enterprise).where(Enterprise.id == enterprise_id)
+                        .values(in_progress=Enterprise.in_progress - 1).execution_options(synchronize_session=False))
+        session.expire(session.get(Enterprise, enterprise_id))
+        raise QuotaFull(enterprise_id)
     session.expire(session.get(Enterprise, enterprise_id))
 
 
-def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool, now: datetime) -> None:
-    """An interview in progress ended: as a complete (it now counts as one) or not (its slot frees up)."""
+def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool, now: datetime,
+                       case_id: int | None = None) -> None:
+    """An interview in progress ended: as a complete (it now counts as one) or not (its slot frees up). With
+    ``case_id``, the case's quota cells likewise (a cell it fills closes its remaining cases)."""
+    if case_id is not None:
+        release_cells(session, case_id, completed=completed, now=now)
     values = {"in_progress": Enterprise.in_progress - 1}
     if completed:
         values["completes"] = Enterprise.completes + 1
@@ -748,6 +767,8 @@ def release_replicate(session: Session, enterprise_id: int, number: int | None, 
         .values(status=CaseStatus.READY, next_call_at=now)
         .execution_options(synchronize_session=False)
     )
+    # Released cases of an industry / sample-variable cell that has already filled close at once (4.80).
+    close_filled_cells(session, session.get(Study, rep.study_id), now)
     session.flush()
     return result.rowcount
 

@@ -524,9 +524,10 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
     if isinstance(quota, Mapping) and isinstance(quota.get("by_variable"), list):
         for j, vq in enumerate(quota["by_variable"]):
             if isinstance(vq, Mapping) and vq.get("source") == "answer":
-                var = vq.get("variable")
-                if isinstance(var, str) and var not in position:
-                    out.error(f"quota.by_variable[{j}].variable", f"unknown question '{var}'")
+                # Quotas are enforced when an interview starts and by the scheduler, both of which know the sample,
+                # not the answers: a quota on an answer would be accepted here and never applied.
+                out.error(f"quota.by_variable[{j}].source",
+                          "quotas on answers are not supported; use a sample column (source: sample)")
 
 
 def _check_sum(weights: list[float], path: str, what: str, out: _Collector) -> None:
