@@ -236,6 +236,7 @@ def unfill_cells(session: Session, case_id: int, now: datetime) -> list[int]:
 class CellProgress:
     variable: str
     scope: str
+    scope_name: str  # the enterprise or industry a per-enterprise / per-industry cell is in ("" study-wide)
     value: str
     target: int
     completes: int
@@ -260,6 +261,9 @@ def cell_progress(session: Session, study: Study) -> list[CellProgress]:
         .where(QuotaCell.study_id == study.id)
         .order_by(QuotaCell.variable, QuotaCell.scope, QuotaCell.value)
     ).all()
-    return [CellProgress(c.variable, c.scope, c.value, c.target, c.completes, c.in_progress, int(n))
-            for c, n in rows]
+    names = {f"enterprise:{i}": n for i, n in session.execute(
+        select(Enterprise.id, Enterprise.name).where(Enterprise.study_id == study.id))} if rows else {}
+    names.update({f"industry:{i}": n for i, n in session.execute(select(Industry.id, Industry.name))} if rows else {})
+    return [CellProgress(c.variable, c.scope, names.get(c.scope, c.scope), c.value, c.target, c.completes,
+                         c.in_progress, int(n)) for c, n in rows]
 

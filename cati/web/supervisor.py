@@ -54,6 +54,7 @@ from cati.services import sample_admin as sa
 from cati.services import supervision as sv
 from cati.services.calling import zone
 from cati.services.phones import mask_phone
+from cati.services.quotas import cell_progress
 from cati.services.studies import get_study
 
 from .i18n import translate
@@ -110,6 +111,12 @@ SUP_T: dict[str, dict[str, str]] = {
     "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
     "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
     "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
+    "quota_cells": {"zh-CN": "行业与样本变量配额", "en": "Industry and sample-variable quotas"},
+    "quota_variable": {"zh-CN": "变量", "en": "Variable"},
+    "quota_scope": {"zh-CN": "范围", "en": "Within"},
+    "quota_value": {"zh-CN": "取值", "en": "Value"},
+    "study_wide": {"zh-CN": "全部样本", "en": "whole study"},
+    "open_cases": {"zh-CN": "在拨样本", "en": "Open cases"},
     "enterprises": {"zh-CN": "企业数", "en": "Enterprises"},
     "target": {"zh-CN": "目标", "en": "Target"},
     "pct_done": {"zh-CN": "完成率", "en": "% done"},
@@ -365,6 +372,7 @@ def board():
     with reading() as s:
         study = _study(s)
         rows = sv.quota_board(s, study, now)
+        cells = cell_progress(s, study)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -377,7 +385,7 @@ def board():
         "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
-        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, tab="board"))
+        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, tab="board"))
     return _timed(resp, started)
 
 

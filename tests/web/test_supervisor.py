@@ -327,3 +327,32 @@ def test_per_day_chart_bars_and_round_axes(sup_app):
     cum = re.search(r'<polyline points="([^"]+)" class="cum"/>', svg).group(1)
     plan = re.search(r'<polyline points="([^"]+)" class="plan"/>', svg).group(1)
     assert len(cum.split()) == 2 and len(plan.split()) == 3  # achieved line stops today, the plan runs on
+
+
+def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_factory):
+    """An industry quota of 1: the complete (real interview services) fills it, the board shows the cell full and
+    the industry's other cases closed; a QC rejection opens it again."""
+    from cati.services.quotas import link_quota_cells
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, sworld["study_id"])
+        industry = s.get(Enterprise, sworld["enterprise_id"]).industry.name
+        st.definition = {**st.definition, "quota": {**st.definition["quota"], "per_industry": {industry: 1}}}
+        s.flush()
+        link_quota_cells(s, st, datetime.now(UTC))
+    iid = complete_one(session_factory, sworld["study_id"], sworld["ann"])
+    with session_factory() as s:
+        closed = s.scalars(select(Case.id).where(Case.final_disposition == "4.80")).all()
+        assert closed  # the industry's other released cases, though the enterprise is far from its 20
+        assert s.get(Enterprise, sworld["enterprise_id"]).completes == 1
+    login(client, "sue")
+    html = client.get("/supervisor/").get_data(as_text=True)
+    cells = html[html.index('id="quota-cells"'):]
+    cells = cells[:cells.index("</table>")]
+    assert "行业与样本变量配额" in cells and industry in cells and "全部样本" in cells and "100.0%" in cells
+    post(client, f"/supervisor/qc/{iid}/reject", {"note": "回访否认"}, "/supervisor/qc")
+    with session_factory() as s:
+        assert s.scalar(select(Case.id).where(Case.final_disposition == "4.80")) is None
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "Industry and sample-variable quotas" in html and "whole study" in html
