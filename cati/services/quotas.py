@@ -182,8 +182,11 @@ def release_cells(session: Session, case_id: int, *, completed: bool, now: datet
     values = {"in_progress": QuotaCell.in_progress - 1}
     if completed:
         values["completes"] = QuotaCell.completes + 1
-    session.execute(update(QuotaCell).where(QuotaCell.id.in_(ids), QuotaCell.in_progress > 0).values(**values)
-                    .execution_options(synchronize_session=False))
+    # One row at a time in id order, as reserve_cells takes them: two transactions never wait on each other's
+    # cells in opposite orders (a deadlock on PostgreSQL).
+    for cell_id in ids:
+        session.execute(update(QuotaCell).where(QuotaCell.id == cell_id, QuotaCell.in_progress > 0).values(**values)
+                        .execution_options(synchronize_session=False))
     if completed:
         full = session.scalars(select(QuotaCell.id).where(QuotaCell.id.in_(ids),
                                                           QuotaCell.completes >= QuotaCell.target))
@@ -215,8 +218,9 @@ def unfill_cells(session: Session, case_id: int, now: datetime) -> list[int]:
     ids = _cell_ids(session, case_id)
     if not ids:
         return []
-    session.execute(update(QuotaCell).where(QuotaCell.id.in_(ids), QuotaCell.completes > 0)
-                    .values(completes=QuotaCell.completes - 1).execution_options(synchronize_session=False))
+    for cell_id in ids:  # id order, as reserve_cells
+        session.execute(update(QuotaCell).where(QuotaCell.id == cell_id, QuotaCell.completes > 0)
+                        .values(completes=QuotaCell.completes - 1).execution_options(synchronize_session=False))
     candidates = (
         select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Case.id.in_(select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id.in_(ids))),

@@ -730,14 +730,18 @@ def reserve_quota_slot(session: Session, enterprise_id: int, case_id: int | None
 def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool, now: datetime,
                        case_id: int | None = None) -> None:
     """An interview in progress ended: as a complete (it now counts as one) or not (its slot frees up). With
-    ``case_id``, the case's quota cells likewise (a cell it fills closes its remaining cases)."""
-    if case_id is not None:
-        release_cells(session, case_id, completed=completed, now=now)
+    ``case_id``, the case's quota cells likewise (a cell it fills closes its remaining cases).
+
+    Rows are locked in the order reserve_quota_slot takes them (the enterprise, then the cells by id), so a start
+    and an end in the same cells never deadlock on PostgreSQL.
+    """
     values = {"in_progress": Enterprise.in_progress - 1}
     if completed:
         values["completes"] = Enterprise.completes + 1
     session.execute(update(Enterprise).where(Enterprise.id == enterprise_id).values(**values)
                     .execution_options(synchronize_session=False))
+    if case_id is not None:
+        release_cells(session, case_id, completed=completed, now=now)
     enterprise = session.get(Enterprise, enterprise_id)
     session.refresh(enterprise)
     if completed and enterprise.completes >= enterprise.quota_target:

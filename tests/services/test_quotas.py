@@ -152,3 +152,41 @@ def test_quota_on_an_answer_is_rejected_by_the_study_loader():
     data["quota"]["by_variable"] = [{"variable": "S1", "source": "answer", "targets": {"1": 10}}]
     with pytest.raises(StudyError, match="quotas on answers are not supported"):
         validate_study_mapping(data)
+
+
+def test_concurrent_starts_never_exceed_a_cell(session_factory, study):
+    """Twelve interviews start at once in enterprises of one industry with 3 places: exactly 3 start."""
+    import threading
+
+    from cati.db import transaction
+
+    with transaction(session_factory) as s:
+        st = with_quota(s, study, per_industry={"银行": 3})
+        ents = [f.enterprise(s, st) for _ in range(4)]
+        work = [(e.id, cid) for e in ents for cid in f.cases(s, st, e, 3)]
+        link_quota_cells(s, st, NOW)
+    started, refused, errors = [], [], []
+    barrier = threading.Barrier(len(work))
+
+    def start(enterprise_id: int, case_id: int) -> None:
+        try:
+            barrier.wait()
+            with transaction(session_factory) as s:
+                reserve_quota_slot(s, enterprise_id, case_id)
+            started.append(case_id)
+        except QuotaFull:
+            refused.append(case_id)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=w) for w in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert (len(started), len(refused)) == (3, 9)
+    with session_factory() as s:
+        [cell] = s.scalars(select(QuotaCell)).all()
+        assert cell.in_progress == 3
+        assert s.scalar(select(func.sum(Enterprise.in_progress))) == 3  # refused starts kept no enterprise slot
