@@ -188,3 +188,36 @@ def test_simulated_interviewers_share_one_password_hash_and_can_log_in(session_f
             assert u is not None and u.role.value == "interviewer" and u.extension.startswith("8")
             assert users.authenticate(s, name, "wrong-password") is None
     assert ensure_interviewers(session_factory, 4, 2)[1][2] is True  # existing users are kept, flags updated
+
+
+def test_industry_quotas_hold_through_a_whole_fieldwork(session_factory, tmp_path):
+    """Industry quotas of 2 (below the enterprises' own 3): the virtual fieldwork stops each industry at exactly 2,
+    dials no case after its industry filled, and ends."""
+    import yaml
+
+    from cati.db import transaction
+    from cati.models import Study
+    from cati.services.imports import load_industries
+    from cati.services.quotas import cell_progress
+    from cati.services.studies import default_study_file, install_study
+
+    data = yaml.safe_load(default_study_file().read_text(encoding="utf-8"))
+    data["version"] += 1  # the simulator's install of the shipped file keeps this newer one
+    data["quota"]["per_industry"] = {i["name"]: 2 for i in load_industries()}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with transaction(session_factory) as s:
+        install_study(s, tmp_path / "study.yaml")
+
+    report = Simulator(session_factory, small_world(), seed=5).run()
+
+    with session_factory() as s:
+        cells = cell_progress(s, s.scalars(select(Study)).one())
+        industries = s.scalar(select(func.count(func.distinct(Enterprise.industry_id))))
+        assert len(cells) == industries
+        assert all((c.completes, c.in_progress, c.open_cases) == (2, 0, 0) for c in cells)
+        assert report.completes == 2 * industries and report.overquota == 0
+        # Nothing was dialed once closed as quota filled.
+        late = (select(func.count()).select_from(CallAttempt).join(Case, Case.id == CallAttempt.case_id)
+                .where(Case.final_disposition == "4.80", CallAttempt.requested_at > Case.finalized_at))
+        assert s.scalar(late) == 0
+    assert report.end_reason == "sample_exhausted"
