@@ -36,7 +36,14 @@ from cati.models import (
 from .calling import CallRules, day_part_index, in_window, local, next_callable_time
 from .contact_model import allowed_masks, contact_model
 from .dispositions import catalogue, final_disposition
-from .quotas import close_filled_cells, has_cells, open_cells_clause, release_cells, reserve_cells
+from .quotas import (
+    close_filled_cells,
+    has_cells,
+    in_filled_cell_clause,
+    open_cells_clause,
+    release_cells,
+    reserve_cells,
+)
 
 
 class NoCaseReason(enum.StrEnum):
@@ -803,6 +810,12 @@ def projected_shortfalls(session: Session, study: Study, *, prior_yield: float =
         projected = done + running + open_cases * yield_rate
         if projected < target:
             short[eid] = target - projected
+    if short and has_cells(study):
+        # Releasing cases that a filled industry / sample-variable cell closes at once gains nothing.
+        useful = set(session.scalars(
+            select(Case.enterprise_id).where(Case.enterprise_id.in_(list(short)), Case.status == CaseStatus.UNRELEASED,
+                                             ~in_filled_cell_clause()).distinct()))
+        short = {eid: gap for eid, gap in short.items() if eid in useful}
     return short
 
 

@@ -18,6 +18,7 @@ from cati.services.scheduling import (
     NoCase,
     QuotaFull,
     next_case,
+    projected_shortfalls,
     release_quota_slot,
     release_replicate,
     reserve_quota_slot,
@@ -190,3 +191,18 @@ def test_concurrent_starts_never_exceed_a_cell(session_factory, study):
         [cell] = s.scalars(select(QuotaCell)).all()
         assert cell.in_progress == 3
         assert s.scalar(select(func.sum(Enterprise.in_progress))) == 3  # refused starts kept no enterprise slot
+
+
+def test_no_replicate_is_released_into_a_filled_cell(session, study):
+    study = with_quota(session, study, per_industry={"银行": 1})
+    bank, insurer = f.enterprise(session, study), f.enterprise(session, study, industry_name="保险")
+    first = f.cases(session, study, bank, 1)
+    f.cases(session, study, bank, 3, status=CaseStatus.UNRELEASED, replicate=2)
+    f.cases(session, study, insurer, 3, status=CaseStatus.UNRELEASED, replicate=2)
+    link_quota_cells(session, study, NOW)
+    assert set(projected_shortfalls(session, study)) == {bank.id, insurer.id}
+    session.get(Case, first[0]).status = CaseStatus.CLAIMED
+    reserve_quota_slot(session, bank.id, first[0])
+    release_quota_slot(session, bank.id, completed=True, now=NOW, case_id=first[0])
+    # The bank is 19 short of its own quota, but its next replicate would only be closed by the full industry.
+    assert set(projected_shortfalls(session, study)) == {insurer.id}
