@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -146,13 +147,17 @@ def test_web_worker_places_event_worker_stores_and_reconciles(app, study, client
     seen_by_web = []
     web.subscribe(seen_by_web.append)
     try:
-        busy_call = dial_and_commit(factory, web, ids[0], None, iv_id, "1001", now=NOW)
+        # Dialed at the real time: the worker's own reconciliation (every 0.1 s, on the real clock) then leaves
+        # these calls alone for its grace period. Dialed at a past NOW, it could end the busy call as lost
+        # (cause 41) in the moment between the server dropping the channel and the worker storing its hangup.
+        start = datetime.now(UTC)
+        busy_call = dial_and_commit(factory, web, ids[0], None, iv_id, "1001", now=start)
         a = wait_for(factory, busy_call, lambda a: a.status == AttemptStatus.ENDED)
         assert (a.hangup_cause, a.outcome, a.outcome_source) == (17, "3.12", "auto")
         assert seen_by_web == []  # the web process got no events
-        live_call = dial_and_commit(factory, web, ids[1], None, iv_id, "1001", now=NOW)
+        live_call = dial_and_commit(factory, web, ids[1], None, iv_id, "1001", now=start)
         wait_for(factory, live_call, lambda a: a.answered_at is not None)
-        later = NOW + timedelta(hours=1)
+        later = start + timedelta(hours=1)
         # a supervisor on another web process (events off) can still listen: the leg comes from the server
         web.listen(live_call, "9001")
         deadline = time.monotonic() + 5
