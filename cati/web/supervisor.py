@@ -409,6 +409,7 @@ def board_xlsx():
     with reading() as s:
         study = _study(s)
         rows = sv.quota_board(s, study, now)
+        cells = cell_progress(s, study)
     try:
         shown = sv.filter_board(rows, **_board_args())
     except ValueError:
@@ -441,6 +442,14 @@ def board_xlsx():
             sh.append([gr["key"], gr["enterprises"], gr["target"], gr["completes"], gr["pct"] / 100,
                        gr["in_progress"], gr["callable_left"], gr["appointments"], gr["done"], gr["short"]])
             sh.cell(sh.max_row, 5).number_format = "0.0%"
+    if cells:
+        sh = wb.create_sheet("quota_cells")
+        sh.append([tr("quota_variable"), tr("quota_scope"), tr("quota_value"), tr("completes"), tr("target"),
+                   tr("pct_done"), tr("in_progress"), tr("open_cases")])
+        for c in cells:
+            sh.append([tr("industry") if c.variable == "industry" else c.variable, c.scope_name or tr("study_wide"),
+                       c.value, c.completes, c.target, round(c.pct / 100, 4), c.in_progress, c.open_cases])
+            sh.cell(sh.max_row, 6).number_format = "0.0%"
     buf = io.BytesIO()
     wb.save(buf)
     buf.seek(0)

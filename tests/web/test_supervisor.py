@@ -350,6 +350,10 @@ def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_
     cells = html[html.index('id="quota-cells"'):]
     cells = cells[:cells.index("</table>")]
     assert "行业与样本变量配额" in cells and industry in cells and "全部样本" in cells and "100.0%" in cells
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(client.get("/supervisor/board.xlsx").data))["quota_cells"]
+    assert list(sheet.iter_rows(values_only=True))[1][:5] == ("行业", "全部样本", industry, 1, 1)
     post(client, f"/supervisor/qc/{iid}/reject", {"note": "回访否认"}, "/supervisor/qc")
     with session_factory() as s:
         assert s.scalar(select(Case.id).where(Case.final_disposition == "4.80")) is None
