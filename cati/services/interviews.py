@@ -23,6 +23,7 @@ from cati.models import (
 from cati.study.engine import Questionnaire, Step
 
 from . import audit
+from .quotas import has_cells
 from .scheduling import record_outcome, release_quota_slot, reserve_quota_slot, rules_for
 
 _questionnaires: dict[tuple[int, int], Questionnaire] = {}
@@ -90,6 +91,12 @@ def open_interview(session: Session, case_id: int) -> Interview | None:
     ).first()
 
 
+def _cells_of(study: Study, case: Case) -> int | None:
+    """The case id when the study has industry / sample-variable quota cells to count it in (else None: most
+    studies have none, and the slot functions then skip the lookup)."""
+    return case.id if has_cells(study) else None
+
+
 def start_interview(
     session: Session,
     case: Case,
@@ -116,7 +123,7 @@ def start_interview(
             existing.attempt_id = attempt_id
         session.flush()
         return existing
-    reserve_quota_slot(session, case.enterprise_id, case.id)
+    reserve_quota_slot(session, case.enterprise_id, _cells_of(study, case))
     if existing is not None:  # resume a break-off
         existing.status = InterviewStatus.IN_PROGRESS
         existing.interviewer_id = interviewer_id
@@ -245,7 +252,7 @@ def complete_interview(session: Session, interview: Interview, now: datetime, *,
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, "1.1")
     record_outcome(session, case, "1.1", now, interviewer_id=user_id, rules=rules_for(study))
-    release_quota_slot(session, case.enterprise_id, completed=True, now=now, case_id=case.id)
+    release_quota_slot(session, case.enterprise_id, completed=True, now=now, case_id=_cells_of(study, case))
 
 
 def break_off(session: Session, interview: Interview, now: datetime, *, user_id: int | None,
@@ -259,7 +266,7 @@ def break_off(session: Session, interview: Interview, now: datetime, *, user_id:
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, "2.12")
-    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=case.id)
+    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=_cells_of(study, case))
     return record_outcome(session, case, "2.12", now, interviewer_id=user_id, appointment_at=appointment_at,
                           rules=rules_for(study))
 
@@ -275,7 +282,7 @@ def terminate_interview(session: Session, interview: Interview, disposition: str
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
     _code_attempt(session, interview, disposition)
-    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=case.id)
+    release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=_cells_of(study, case))
     return record_outcome(session, case, disposition, now, interviewer_id=user_id, rules=rules_for(study))
 
 

@@ -31,6 +31,8 @@ from cati.models import (
     Enterprise,
     EnterpriseStatus,
     Industry,
+    Interview,
+    InterviewStatus,
     QuotaCell,
     Study,
 )
@@ -107,6 +109,7 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
         .where(Case.study_id == study.id, ~linked)
     ).all()
     links: list[dict[str, int]] = []
+    created: list[QuotaCell] = []
     for case_id, enterprise_id, attributes, industry_id, industry, province, region in rows:
         for spec in specs:
             value = _value(spec.variable, industry, province, region, attributes)
@@ -119,9 +122,19 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
                                               target=spec.targets[value], completes=0, in_progress=0)
                 session.add(cell)
                 session.flush()
+                created.append(cell)
             links.append({"case_id": case_id, "cell_id": cell.id})
     for start in range(0, len(links), 5000):
         session.execute(insert(CaseQuotaCell.__table__), links[start:start + 5000])
+    for cell in created:
+        # A quota added during fieldwork starts from what its cases already have: completes, and interviews
+        # running now (they release their slot in it when they end).
+        in_cell = select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id == cell.id)
+        cell.completes = session.scalar(select(func.count()).select_from(Case).where(
+            Case.id.in_(in_cell), Case.final_disposition == "1.1")) or 0
+        cell.in_progress = session.scalar(select(func.count()).select_from(Interview).where(
+            Interview.case_id.in_(in_cell), Interview.status == InterviewStatus.IN_PROGRESS)) or 0
+    session.flush()
     close_filled_cells(session, study, now)
     session.flush()
     return len(links)

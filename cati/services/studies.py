@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -34,6 +35,11 @@ def install_study(session: Session, path: str | Path) -> Study:
     elif spec.version >= row.version:
         row.version, row.title, row.definition, row.source_file = spec.version, title, spec.raw, str(path)
     session.flush()
+    # Industry / sample-variable quotas added to a study that already has sample: its cases join their cells now
+    # (new imports link their own cases).
+    from .quotas import link_quota_cells
+
+    link_quota_cells(session, row, datetime.now(UTC))
     return row
 
 

@@ -206,3 +206,21 @@ def test_no_replicate_is_released_into_a_filled_cell(session, study):
     release_quota_slot(session, bank.id, completed=True, now=NOW, case_id=first[0])
     # The bank is 19 short of its own quota, but its next replicate would only be closed by the full industry.
     assert set(projected_shortfalls(session, study)) == {insurer.id}
+
+
+def test_a_quota_added_during_fieldwork_counts_what_is_done(session, study, tmp_path):
+    """A new study version adds an industry quota after completes exist: the cell starts from them."""
+    from cati.services.studies import default_study_file, install_study
+
+    bank = f.enterprise(session, study)
+    done, *rest = f.cases(session, study, bank, 3)
+    session.get(Case, done).status, session.get(Case, done).final_disposition = CaseStatus.FINAL, "1.1"
+    session.flush()
+    data = yaml.safe_load(default_study_file().read_text(encoding="utf-8"))
+    data["version"] = session.get(Study, study.id).version + 1
+    data["quota"]["per_industry"] = {"银行": 1}
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    install_study(session, tmp_path / "v2.yaml")
+    [cell] = cell_progress(session, session.get(Study, study.id))
+    assert (cell.completes, cell.target, cell.open_cases) == (1, 1, 0)
+    assert all(session.get(Case, c).final_disposition == "4.80" for c in rest)
