@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -93,14 +93,19 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
     """Link the study's cases that have no cell yet to the quota cells their values fall in, creating cells as
     needed; a case linked to a cell that is already full is closed at once (4.80). Returns the links made.
 
-    Runs after every import (a no-op for studies without such quotas). Cases whose values have no target stay
-    unlinked and are looked at again on the next import; that is a read of those cases, not of the study.
+    Runs after every import and when a study version is installed (a no-op for studies without such quotas);
+    existing cells first take the study's current targets (``_apply_targets``). Cases whose values have no target
+    stay unlinked and are looked at again next time; that is a read of those cases, not of the study.
     """
     specs = cell_specs(study)
     if not specs:
+        if session.scalar(select(QuotaCell.id).where(QuotaCell.study_id == study.id).limit(1)) is not None:
+            _apply_targets(session, specs, {(c.variable, c.scope, c.value): c for c in session.scalars(
+                select(QuotaCell).where(QuotaCell.study_id == study.id))}, now)  # every such quota was removed
         return 0
     cells = {(c.variable, c.scope, c.value): c for c in
              session.scalars(select(QuotaCell).where(QuotaCell.study_id == study.id))}
+    _apply_targets(session, specs, cells, now)
     linked = exists().where(CaseQuotaCell.case_id == Case.id)
     rows = session.execute(
         select(Case.id, Case.enterprise_id, Case.attributes, Enterprise.industry_id, Industry.name,
@@ -234,10 +239,15 @@ def unfill_cells(session: Session, case_id: int, now: datetime) -> list[int]:
     for cell_id in ids:  # id order, as reserve_cells
         session.execute(update(QuotaCell).where(QuotaCell.id == cell_id, QuotaCell.completes > 0)
                         .values(completes=QuotaCell.completes - 1).execution_options(synchronize_session=False))
+    return _reopen(session, select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id.in_(ids)), now)
+
+
+def _reopen(session: Session, case_ids, now: datetime) -> list[int]:
+    """Of these cases, those closed as quota filled (4.80) whose enterprise quota is open and none of whose cells
+    is filled become callable again. Returns their ids."""
     candidates = (
         select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .where(Case.id.in_(select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id.in_(ids))),
-               Case.status == CaseStatus.FINAL, Case.final_disposition == "4.80",
+        .where(Case.id.in_(case_ids), Case.status == CaseStatus.FINAL, Case.final_disposition == "4.80",
                Enterprise.status == EnterpriseStatus.ACTIVE,
                Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target, ~in_filled_cell_clause())
     )
@@ -247,6 +257,30 @@ def unfill_cells(session: Session, case_id: int, now: datetime) -> list[int]:
                         .values(status=CaseStatus.READY, final_disposition=None, finalized_at=None, next_call_at=now)
                         .execution_options(synchronize_session=False))
     return reopened
+
+
+def _apply_targets(session: Session, specs: list[CellSpec], cells: dict[tuple, QuotaCell], now: datetime) -> None:
+    """Bring existing cells to the study's current targets (a newer study version changed them): a changed
+    target is set, a cell whose target was removed stops limiting (its links and row go), and cases that the old
+    target had closed as quota filled are reopened where nothing else keeps them closed."""
+    kind = {"": "study", "enterprise": "enterprise", "industry": "industry"}
+    wanted = {(spec.variable, spec.per): spec.targets for spec in specs}
+    for key, cell in list(cells.items()):
+        targets = wanted.get((cell.variable, kind[cell.scope.partition(":")[0]]), {})
+        target = targets.get(cell.value)
+        if target == cell.target:
+            continue
+        in_cell = [cid for cid in session.scalars(select(CaseQuotaCell.case_id)
+                                                 .where(CaseQuotaCell.cell_id == cell.id))]
+        if target is None:
+            session.execute(delete(CaseQuotaCell).where(CaseQuotaCell.cell_id == cell.id))
+            session.delete(cell)
+            del cells[key]
+        else:
+            cell.target = target
+        session.flush()
+        for start in range(0, len(in_cell), 1000):
+            _reopen(session, in_cell[start:start + 1000], now)
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,19 @@ def test_a_quota_added_during_fieldwork_counts_what_is_done(session, study, tmp_
     [cell] = cell_progress(session, session.get(Study, study.id))
     assert (cell.completes, cell.target, cell.open_cases) == (1, 1, 0)
     assert all(session.get(Case, c).final_disposition == "4.80" for c in rest)
+
+    # Version 3 raises the target: the cases it had closed are callable again.
+    data["version"] += 1
+    data["quota"]["per_industry"] = {"银行": 3}
+    (tmp_path / "v3.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    install_study(session, tmp_path / "v3.yaml")
+    session.expire_all()
+    [cell] = cell_progress(session, session.get(Study, study.id))
+    assert (cell.completes, cell.target, cell.open_cases) == (1, 3, 2)
+    # Version 4 drops it and lowers nothing else: no cell is left, and nothing limits the bank's cases.
+    data["version"] += 1
+    del data["quota"]["per_industry"]
+    (tmp_path / "v4.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    install_study(session, tmp_path / "v4.yaml")
+    assert cell_progress(session, session.get(Study, study.id)) == []
+    assert all(session.get(Case, c).status == CaseStatus.READY for c in rest)
