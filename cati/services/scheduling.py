@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from cati.models import (
     Appointment,
@@ -167,6 +168,17 @@ class _Stmts:
         # Studies with industry / sample-variable quotas: no case of a full or fully reserved cell.
         self.due_appointments_in_open_cells = self.due_appointments.where(open_cells_clause())
         self.enterprise_order = self._neediest().limit(p("limit"))
+        # Quota slots (reserve_quota_slot / release_quota_slot): one per interview start and end.
+        slot = update(Enterprise).where(Enterprise.id == p("enterprise_id")).execution_options(
+            synchronize_session=False)
+        self.reserve_slot = slot.where(
+            Enterprise.status == EnterpriseStatus.ACTIVE,
+            Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+        ).values(in_progress=Enterprise.in_progress + 1)
+        self.end_slot = slot.values(in_progress=Enterprise.in_progress - 1)
+        self.complete_slot = slot.values(in_progress=Enterprise.in_progress - 1, completes=Enterprise.completes + 1)
+        self.enterprise_counts = select(Enterprise.completes, Enterprise.quota_target).where(
+            Enterprise.id == p("enterprise_id"))
         self._callable: dict[tuple, Select] = {}
 
     def callable_in_enterprise(self, converter: bool, pg: bool, cells: bool = False) -> Select:
@@ -717,21 +729,22 @@ def reserve_quota_slot(session: Session, enterprise_id: int, case_id: int | None
     ``case_id``, the case's industry and sample-variable quota cells are reserved too (``quotas.reserve_cells``);
     a full cell raises QuotaFull and keeps no slot anywhere.
     """
-    result = session.execute(
-        update(Enterprise)
-        .where(Enterprise.id == enterprise_id, Enterprise.status == EnterpriseStatus.ACTIVE,
-               Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
-        .values(in_progress=Enterprise.in_progress + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    stmts, params = _s(), {"enterprise_id": enterprise_id}
+    if session.execute(stmts.reserve_slot, params).rowcount != 1:
         raise QuotaFull(enterprise_id)
     if case_id is not None and reserve_cells(session, case_id) is not None:
-        session.execute(update(Enterprise).where(Enterprise.id == enterprise_id)
-                        .values(in_progress=Enterprise.in_progress - 1).execution_options(synchronize_session=False))
-        session.expire(session.get(Enterprise, enterprise_id))
+        session.execute(stmts.end_slot, params)
+        _forget_enterprise(session, enterprise_id)
         raise QuotaFull(enterprise_id)
-    session.expire(session.get(Enterprise, enterprise_id))
+    _forget_enterprise(session, enterprise_id)
+
+
+def _forget_enterprise(session: Session, enterprise_id: int) -> None:
+    """The enterprise's counters changed in SQL: a copy already loaded in the session re-reads them when next used
+    (nothing is read now, and nothing is loaded that was not)."""
+    loaded = session.identity_map.get(identity_key(Enterprise, enterprise_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool, now: datetime,
@@ -742,17 +755,15 @@ def release_quota_slot(session: Session, enterprise_id: int, *, completed: bool,
     Rows are locked in the order reserve_quota_slot takes them (the enterprise, then the cells by id), so a start
     and an end in the same cells never deadlock on PostgreSQL.
     """
-    values = {"in_progress": Enterprise.in_progress - 1}
-    if completed:
-        values["completes"] = Enterprise.completes + 1
-    session.execute(update(Enterprise).where(Enterprise.id == enterprise_id).values(**values)
-                    .execution_options(synchronize_session=False))
+    stmts, params = _s(), {"enterprise_id": enterprise_id}
+    session.execute(stmts.complete_slot if completed else stmts.end_slot, params)
     if case_id is not None:
         release_cells(session, case_id, completed=completed, now=now)
-    enterprise = session.get(Enterprise, enterprise_id)
-    session.refresh(enterprise)
-    if completed and enterprise.completes >= enterprise.quota_target:
-        close_quota(session, enterprise, now)
+    _forget_enterprise(session, enterprise_id)
+    if completed:
+        done, target = session.execute(stmts.enterprise_counts, params).one()
+        if done >= target:
+            close_quota(session, session.get(Enterprise, enterprise_id), now)
 
 
 # ------------------------------------------------------------------------------------------------- replicates
