@@ -29,10 +29,6 @@ class QuotaCell(Base):
     completes: Mapped[int] = mapped_column(default=0)
     in_progress: Mapped[int] = mapped_column(default=0)
 
-    @property
-    def open(self) -> bool:
-        return self.completes + self.in_progress < self.target
-
 
 class CaseQuotaCell(Base):
     """Which quota cells a case counts in (linked when the case is imported)."""

@@ -98,14 +98,11 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
     stay unlinked and are looked at again next time; that is a read of those cases, not of the study.
     """
     specs = cell_specs(study)
-    if not specs:
-        if session.scalar(select(QuotaCell.id).where(QuotaCell.study_id == study.id).limit(1)) is not None:
-            _apply_targets(session, specs, {(c.variable, c.scope, c.value): c for c in session.scalars(
-                select(QuotaCell).where(QuotaCell.study_id == study.id))}, now)  # every such quota was removed
-        return 0
     cells = {(c.variable, c.scope, c.value): c for c in
              session.scalars(select(QuotaCell).where(QuotaCell.study_id == study.id))}
-    _apply_targets(session, specs, cells, now)
+    _apply_targets(session, specs, cells, now)  # with no specs left, every remaining cell goes
+    if not specs:
+        return 0
     linked = exists().where(CaseQuotaCell.case_id == Case.id)
     rows = session.execute(
         select(Case.id, Case.enterprise_id, Case.attributes, Enterprise.industry_id, Industry.name,
@@ -141,7 +138,6 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
             Interview.case_id.in_(in_cell), Interview.status == InterviewStatus.IN_PROGRESS)) or 0
     session.flush()
     close_filled_cells(session, study, now)
-    session.flush()
     return len(links)
 
 
@@ -213,20 +209,30 @@ def release_cells(session: Session, case_id: int, *, completed: bool, now: datet
 
 
 def close_cell(session: Session, cell_id: int, now: datetime) -> int:
-    """A full cell stops: its released, unclaimed open cases get 4.80 (quota filled), their appointments are
-    cancelled. Claimed cases get 4.80 when their holder codes the call."""
-    in_cell = select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id == cell_id)
-    closing = list(session.scalars(select(Case.id).where(Case.id.in_(in_cell), Case.status == CaseStatus.READY)))
-    for start in range(0, len(closing), 1000):
-        chunk = closing[start:start + 1000]
-        session.execute(update(Case).where(Case.id.in_(chunk), Case.status == CaseStatus.READY)
-                        .values(status=CaseStatus.FINAL, final_disposition="4.80", finalized_at=now,
-                                next_call_at=None)
-                        .execution_options(synchronize_session=False))
-        session.execute(update(Appointment).where(Appointment.case_id.in_(chunk),
-                                                  Appointment.status == AppointmentStatus.PENDING)
-                        .values(status=AppointmentStatus.CANCELLED).execution_options(synchronize_session=False))
-    return len(closing)
+    """A full cell stops: its cases are closed as for a full enterprise (``close_as_quota_filled``)."""
+    return close_as_quota_filled(
+        session, Case.id.in_(select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id == cell_id)), now)
+
+
+def close_as_quota_filled(session: Session, which, now: datetime) -> int:
+    """The released, unclaimed open cases matching ``which`` (a SQL condition on ``Case``) get 4.80 (quota filled)
+    and their pending appointments are cancelled; returns how many closed. Used for a full enterprise and a full
+    quota cell.
+
+    Claimed cases get 4.80 when their holder codes the call (``record_outcome``); unreleased replicates were
+    never part of the fieldwork sample and stay unreleased (they don't enter the response rates).
+    """
+    result = session.execute(
+        update(Case).where(which, Case.status == CaseStatus.READY)
+        .values(status=CaseStatus.FINAL, final_disposition="4.80", finalized_at=now, next_call_at=None)
+        .execution_options(synchronize_session=False))
+    session.execute(
+        update(Appointment)
+        .where(Appointment.case_id.in_(select(Case.id).where(which, Case.final_disposition == "4.80")),
+               Appointment.status == AppointmentStatus.PENDING)
+        .values(status=AppointmentStatus.CANCELLED)
+        .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def unfill_cells(session: Session, case_id: int, now: datetime) -> list[int]:
@@ -263,15 +269,13 @@ def _apply_targets(session: Session, specs: list[CellSpec], cells: dict[tuple, Q
     """Bring existing cells to the study's current targets (a newer study version changed them): a changed
     target is set, a cell whose target was removed stops limiting (its links and row go), and cases that the old
     target had closed as quota filled are reopened where nothing else keeps them closed."""
-    kind = {"": "study", "enterprise": "enterprise", "industry": "industry"}
     wanted = {(spec.variable, spec.per): spec.targets for spec in specs}
     for key, cell in list(cells.items()):
-        targets = wanted.get((cell.variable, kind[cell.scope.partition(":")[0]]), {})
-        target = targets.get(cell.value)
+        per = cell.scope.partition(":")[0] or "study"  # the inverse of _scope
+        target = wanted.get((cell.variable, per), {}).get(cell.value)
         if target == cell.target:
             continue
-        in_cell = [cid for cid in session.scalars(select(CaseQuotaCell.case_id)
-                                                 .where(CaseQuotaCell.cell_id == cell.id))]
+        in_cell = list(session.scalars(select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id == cell.id)))
         if target is None:
             session.execute(delete(CaseQuotaCell).where(CaseQuotaCell.cell_id == cell.id))
             session.delete(cell)

@@ -38,6 +38,7 @@ from .calling import CallRules, day_part_index, in_window, local, next_callable_
 from .contact_model import allowed_masks, contact_model
 from .dispositions import catalogue, final_disposition
 from .quotas import (
+    close_as_quota_filled,
     close_filled_cells,
     has_cells,
     in_filled_cell_clause,
@@ -701,21 +702,7 @@ def close_quota(session: Session, enterprise: Enterprise, now: datetime) -> int:
     Claimed cases get 4.80 when their holder codes the call (``record_outcome``); unreleased replicates were
     never part of the fieldwork sample and stay unreleased (they don't enter the response rates).
     """
-    result = session.execute(
-        update(Case)
-        .where(Case.enterprise_id == enterprise.id, Case.status == CaseStatus.READY)
-        .values(status=CaseStatus.FINAL, final_disposition="4.80", finalized_at=now, next_call_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Appointment)
-        .where(Appointment.case_id.in_(select(Case.id).where(Case.enterprise_id == enterprise.id,
-                                                              Case.final_disposition == "4.80")),
-               Appointment.status == AppointmentStatus.PENDING)
-        .values(status=AppointmentStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    return close_as_quota_filled(session, Case.enterprise_id == enterprise.id, now)
 
 
 class QuotaFull(Exception):
