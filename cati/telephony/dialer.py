@@ -99,6 +99,7 @@ def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
     _fill(attempt, "backend_call_id", event.backend_call_id)
     _fill(attempt, "machine_detection", event.amd_status)
     _fill(attempt, "amd_cause", (event.amd_cause or "")[:64] or None)
+    _fill(attempt, "recording_uri", (event.recording or "")[:500] or None)
     if event.kind == ENDED:
         _fill(attempt, "hangup_cause", event.hangup_cause)
         _fill(attempt, "hangup_cause_text", (event.cause_text or "")[:64] or None)
@@ -125,7 +126,8 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
     if event.leg == "interviewer" and attempt.answered_at is None:
         if attempt.outcome_source is None:
             attempt.outcome_source = "system"
-            attempt.notes = attempt.notes or SYSTEM_NOTE
+            detail = f" ({event.cause_text})" if event.cause_text else ""
+            attempt.notes = attempt.notes or (SYSTEM_NOTE + detail)[:2000]
             case = session.get(Case, attempt.case_id)
             if case is not None and case.attempts > 0:
                 case.attempts -= 1  # a dial that never reached the respondent does not use up an attempt

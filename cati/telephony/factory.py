@@ -9,7 +9,7 @@ CATI_AMI_PORT          AMI port (default 5038)
 CATI_AMI_USERNAME      AMI user (manager.conf section), required for asterisk
 CATI_AMI_SECRET        its secret, required for asterisk
 CATI_AMI_CLIENT        ``panoramisk`` (default) | ``asterisk-ami``
-CATI_AMI_INTERVIEWER_CHANNEL  interviewer leg template (default ``Local/{ext}@cati-interviewer``)
+CATI_AMI_INTERVIEWER_CHANNEL  interviewer leg template (default ``Local/{ext}@cati-interviewer/n``)
 CATI_AMI_DIAL_CONTEXT  context that Dial()s the respondent (default ``cati-dialout``)
 CATI_TWILIO_ACCOUNT_SID, CATI_TWILIO_AUTH_TOKEN  Twilio credentials, required for twilio
 CATI_TWILIO_FROM       caller id (a Twilio number or verified caller id), required for twilio
@@ -69,7 +69,7 @@ def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool 
             _need(env, "CATI_AMI_USERNAME", "CATI_TELEPHONY=asterisk"),
             _need(env, "CATI_AMI_SECRET", "CATI_TELEPHONY=asterisk"),
             client=client,
-            interviewer_channel=env.get("CATI_AMI_INTERVIEWER_CHANNEL") or "Local/{ext}@cati-interviewer",
+            interviewer_channel=env.get("CATI_AMI_INTERVIEWER_CHANNEL") or "Local/{ext}@cati-interviewer/n",
             dial_context=env.get("CATI_AMI_DIAL_CONTEXT") or "cati-dialout",
             connect=connect, events=events,
         )
