@@ -84,7 +84,12 @@ def scratch_case(factory: sessionmaker, number: str, extension: str) -> ScratchC
     e164 = number if number.startswith("+") else f"+{number}"
     now = datetime.now(UTC)
     with transaction(factory) as s:
-        study = s.scalars(select(Study).order_by(Study.id)).first()
+        # A study of the call's own: the same number may be tested twice at once (a study holds a number once).
+        template = s.scalars(select(Study).order_by(Study.id)).first()
+        study = Study(code=f"test-call-{secrets.token_hex(6)}", version=template.version, title=template.title,
+                      definition=template.definition, source_file=template.source_file)
+        s.add(study)
+        s.flush()
         industry = s.scalar(select(Industry).where(Industry.name == "test")) or Industry(name="test")
         s.add(industry)
         s.flush()
@@ -121,8 +126,8 @@ def run_test_call(backend: TelephonyBackend, factory: sessionmaker, number: str,
         ``cati telephony worker`` stores the events into ``factory``'s database).
     number, extension : the respondent's number (E.164 or digits) and the interviewer's phone.
     record : record the call (the dialplan's MixMonitor).
-    hangup_after : hang up this many seconds after the answer (the interviewer's "hang up"), else wait for the
-        far end to end the call.
+    hangup_after : hang up this many seconds after the respondent is connected (the answer; with machine
+        detection, its HUMAN/NOTSURE verdict), as the interviewer's "hang up" does; else wait for the far end.
     timeout : give up waiting after this many seconds (the call is then hung up, ``ended`` says whether it
         ended by itself in time).
     ring_timeout : seconds the respondent may ring (the console's default is 30).
@@ -148,14 +153,17 @@ def run_test_call(backend: TelephonyBackend, factory: sessionmaker, number: str,
         deadline = time.monotonic() + timeout
         hung = False
         attempt = None
+        connected_at = None  # when the interviewer is talking to the respondent (after AMD's verdict)
         while call_id and time.monotonic() < deadline:
             with factory() as s:
                 attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
                 if attempt is not None and attempt.status == AttemptStatus.ENDED:
                     break
-                answered_at = attempt.answered_at if attempt is not None else None
-            if hangup_after is not None and not hung and answered_at is not None:
-                if (datetime.now(UTC) - answered_at).total_seconds() >= hangup_after:
+                if connected_at is None and attempt is not None and attempt.answered_at is not None and (
+                        not machine_detection or attempt.machine_detection in ("HUMAN", "NOTSURE")):
+                    connected_at = time.monotonic()
+            if hangup_after is not None and not hung and connected_at is not None:
+                if time.monotonic() - connected_at >= hangup_after:
                     backend.hangup(call_id)
                     hung = True
             time.sleep(0.05)
