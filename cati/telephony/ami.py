@@ -845,8 +845,21 @@ class AmiBackend(TelephonyBackend):
         self._spies: dict[str, str] = {}
         self._actions = itertools.count(1)
         self._pinger: threading.Thread | None = None
+        # Spy legs never outlive the call: ChanSpy's E option ends them with the spied channel, and when this
+        # process sees the call end it hangs up the spy legs it started (belt and braces).
+        self.hub.subscribe(self._end_spies_of_ended_call)
         if connect:
             self.connect()
+
+    def _end_spies_of_ended_call(self, event) -> None:
+        if event.kind != ENDED:
+            return
+        for spy_id in [s for s, c in list(self._spies.items()) if c == event.call_id]:
+            self._spies.pop(spy_id, None)
+            try:
+                self.end_spy(spy_id)
+            except TelephonyError:
+                pass
 
     # -- connection ---------------------------------------------------------------------------------
     def _new_adapter(self) -> AmiAdapter:
@@ -946,10 +959,13 @@ class AmiBackend(TelephonyBackend):
         """Channels of the call still up on the server: every channel whose Linkedid is the call id, plus the
         spy legs of supervisors monitoring it."""
         res = self._send({"Action": "CoreShowChannels"})
+        chans = [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
+        mine = {m.get("Channel") for m in chans if m.get("Linkedid") == call_id}
         spies = {s for s, c in self._spies.items() if c == call_id}
-        return [m.get("Channel") for m in (res if isinstance(res, list) else [])
-                if m.get("Event") == "CoreShowChannel"
-                and (m.get("Linkedid") == call_id or m.get("Linkedid") in spies)]
+        # a spy leg belongs to the call while it spies on one of its channels (any process may have started it)
+        spies |= {m.get("Linkedid") for m in chans if m.get("Application") == "ChanSpy"
+                  and (m.get("ApplicationData") or "").partition(",")[0] in mine}
+        return [m.get("Channel") for m in chans if m.get("Linkedid") == call_id or m.get("Linkedid") in spies]
 
     def _keepalive(self) -> None:
         while not self._closed.wait(self.ping_interval):
@@ -1021,11 +1037,16 @@ class AmiBackend(TelephonyBackend):
     def stop_recording(self, call_id):
         self._check(self._send({"Action": "StopMixMonitor", "Channel": call_id}), "StopMixMonitor")
 
+    #: ChanSpy options per monitoring mode: q quiet, E exit when the spied call ends, w whisper, B barge.
+    SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+
     def _spy(self, call_id: str, supervisor_extension: str, options: str) -> str:
         target = self.tracker.interviewer_channel(call_id) or self._channel_from_server(call_id)
         if target is None:
             raise TelephonyError(f"call {call_id} is not live on the telephony server / 通话不存在")
-        spy_id = f"spy-{uuid.uuid4()}"
+        # The spy leg's id names the supervisor, so that any process can find (and end) a supervisor's session
+        # on the PBX itself: the PBX, not one web worker's memory, is the truth of who monitors what.
+        spy_id = f"spy-{supervisor_extension}-{uuid.uuid4().hex[:16]}"
         resp = self._send({
             "Action": "Originate", "Channel": self.interviewer_channel.format(ext=supervisor_extension),
             "Application": "ChanSpy", "Data": f"{target},{options}", "Async": "true",
@@ -1034,6 +1055,41 @@ class AmiBackend(TelephonyBackend):
         self._check(resp, "ChanSpy originate")
         self._spies[spy_id] = call_id
         return spy_id
+
+    def _channels(self) -> list[Message]:
+        res = self._send({"Action": "CoreShowChannels"})
+        return [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
+
+    def monitors(self) -> list[dict]:
+        """Every monitoring session on this PBX, read from its channels: the spy legs running ChanSpy."""
+        chans = self._channels()
+        call_of = {m.get("Channel"): m.get("Linkedid") for m in chans}
+        modes = {v: k for k, v in self.SPY_OPTIONS.items()}
+        out = []
+        for m in chans:
+            uid = m.get("Uniqueid") or ""
+            if not uid.startswith("spy-") or m.get("Application") != "ChanSpy":
+                continue
+            target, _, options = (m.get("ApplicationData") or "").partition(",")
+            ext = uid.split("-")[1]
+            out.append({"supervisor_extension": ext, "call_id": call_of.get(target) or self._spies.get(uid),
+                        "mode": modes.get(options, options), "leg": uid})
+        return out
+
+    def stop_monitor(self, supervisor_extension: str) -> int:
+        """Hang up every spy leg of this supervisor on the PBX (whoever started it)."""
+        prefix = f"spy-{supervisor_extension}-"
+        legs = {(m.get("Uniqueid") or "").split(";")[0] for m in self._channels()
+                if (m.get("Uniqueid") or "").startswith(prefix)}
+        for leg in legs:
+            self.end_spy(leg)
+        return len(legs)
+
+    def end_spy(self, leg: str) -> None:
+        resp = self._send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+        if resp.get("Response") != "Success" and resp.get("Message") == "No such channel":
+            return
+        self._check(resp, "Hangup spy leg")
 
     def listen(self, call_id, supervisor_extension):
         return self._spy(call_id, supervisor_extension, "qE")

@@ -255,6 +255,40 @@ class TelephonyBackend(abc.ABC):
     def ping(self) -> dict:
         """Check the backend is reachable and our credentials work. Returns facts to print."""
 
+    # -- monitoring sessions: one per supervisor ------------------------------------------------------
+    MONITOR_MODES = ("listen", "whisper", "barge")
+
+    def monitor(self, call_id: str, supervisor_extension: str, mode: str) -> str:
+        """Start ``mode`` on the call for this supervisor, ending the supervisor's previous session first
+        (a supervisor has one ear: a new mode replaces the old one). Returns the spy leg's id."""
+        if mode not in self.MONITOR_MODES:
+            raise ValueError(f"monitor: mode {mode!r} is not one of {self.MONITOR_MODES}")
+        self.stop_monitor(supervisor_extension)
+        leg = getattr(self, mode)(call_id, supervisor_extension)
+        self._sessions()[supervisor_extension] = {"supervisor_extension": supervisor_extension,
+                                                   "call_id": call_id, "mode": mode, "leg": leg}
+        return leg
+
+    def stop_monitor(self, supervisor_extension: str) -> int:
+        """End the supervisor's monitoring session, if any; returns how many spy legs were ended."""
+        session = self._sessions().pop(supervisor_extension, None)
+        if session is None:
+            return 0
+        self.end_spy(session["leg"])
+        return 1
+
+    def monitors(self) -> list[dict]:
+        """Who monitors which call: dicts with supervisor_extension, call_id, mode, leg."""
+        return list(self._sessions().values())
+
+    def end_spy(self, leg: str) -> None:  # noqa: B027 - optional hook
+        """Hang up one spy leg (backends with real legs override this)."""
+
+    def _sessions(self) -> dict:
+        if not hasattr(self, "_monitor_sessions"):
+            self._monitor_sessions: dict[str, dict] = {}
+        return self._monitor_sessions
+
     def live_legs(self, call_id: str) -> list[str]:
         """The call's channels still up on the telephony server (names). Backends that cannot see the
         server's channels (Twilio, simulated) report none."""

@@ -251,7 +251,10 @@ def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: i
         if phone is None:
             raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
         interviewer = s.get(User, interviewer_id)
-        attempt = start_attempt(s, case, phone, interviewer, backend, mode, now=now)
+        # Several PBXs: the attempt records the one the interviewer's phone is on (``asterisk:<pbx>``).
+        name_for = getattr(backend, "name_for", None)
+        attempt = start_attempt(s, case, phone, interviewer, name_for(extension) if name_for else backend, mode,
+                                now=now)
         call_id, number = attempt.call_id, phone.e164
     try:
         backend.place_call(call_id, number, extension, caller_id=caller_id, record=record,
