@@ -195,7 +195,7 @@ def code_attempt(session: Session, attempt: CallAttempt, outcome: str) -> CallAt
 
 def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, backend: TelephonyBackend | str,
                   mode: str, *, now: datetime | None = None, call_id: str | None = None,
-                  flush: bool = True) -> CallAttempt:
+                  flush: bool = True, amd_requested: bool = False) -> CallAttempt:
     """Create the attempt row (status ``requested``) before dialing and count the dial on the case.
 
     Refuses numbers on the do-not-call list or known to be invalid, and final cases. With ``flush`` false the
@@ -224,7 +224,7 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
         interviewer_id=getattr(interviewer, "id", interviewer), backend=name, mode=mode,
         status=AttemptStatus.REQUESTED, requested_at=now, day_part=mark.day_part,
         tried_parts_before=mark.tried_parts_before, prior_outcome=mark.prior_outcome,
-        local_weekday=mark.local_weekday,
+        local_weekday=mark.local_weekday, amd_requested=amd_requested,
     )
     session.add(attempt)
     if flush:
@@ -254,7 +254,7 @@ def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: i
         # Several PBXs: the attempt records the one the interviewer's phone is on (``asterisk:<pbx>``).
         name_for = getattr(backend, "name_for", None)
         attempt = start_attempt(s, case, phone, interviewer, name_for(extension) if name_for else backend, mode,
-                                now=now)
+                                now=now, amd_requested=machine_detection)
         call_id, number = attempt.call_id, phone.e164
     try:
         backend.place_call(call_id, number, extension, caller_id=caller_id, record=record,

@@ -141,6 +141,10 @@ SUP_T: dict[str, dict[str, str]] = {
     "no_call": {"zh-CN": "该访员当前没有通话", "en": "The interviewer is not on a call"},
     "no_extension": {"zh-CN": "您的账号没有分机号，无法监听", "en": "Your account has no extension to listen on"},
     "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
+    "monitored_by": {"zh-CN": "{who}正在{mode}", "en": "{mode}: {who}"},
+    "stop_monitoring": {"zh-CN": "停止监听", "en": "Stop monitoring"},
+    "monitor_stopped": {"zh-CN": "已停止监听", "en": "Monitoring stopped"},
+    "monitor_none": {"zh-CN": "您当前没有在监听", "en": "You are not monitoring any call"},
     "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
     "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
     "shift_since": {"zh-CN": "统计自各访员本班次签到起（与访员工作台一致）", "en": "Figures since each interviewer's shift start (as on their console)"},
@@ -539,7 +543,7 @@ def stream():
                         x.stats.as_dict() if x.stats else None) for x in live]
                 if key != last_agents:
                     last_agents = key
-                    html = render_template("supervisor/_agents.html", live=live, now=now)
+                    html = render_template("supervisor/_agents.html", live=live, now=now, monitoring=_monitoring())
                     yield f"event: agents\ndata: {json.dumps({'html': html}, ensure_ascii=False)}\n\n"
                     sent = True
             if sent:
@@ -594,8 +598,37 @@ def interviewers():
     with reading() as s:
         study = _study(s)
         live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ)
-    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents")),
-                  started)
+    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
+                                           monitoring=_monitoring())), started)
+
+
+_MONITORING_CACHE: dict = {"at": 0.0, "value": {}}
+
+
+def _monitoring() -> dict[str, list[dict]]:
+    """Who monitors which call (call id → sessions), read from the PBX itself, so that every web worker and
+    every supervisor sees the same; cached for 2 s (the live table may re-render often)."""
+    from cati.telephony.base import TelephonyError
+
+    from .interviewer import get_backend
+
+    if time.monotonic() - _MONITORING_CACHE["at"] < 2.0:
+        return _MONITORING_CACHE["value"]
+    out: dict[str, list[dict]] = {}
+    try:
+        sessions = get_backend().monitors()
+    except (TelephonyError, OSError):
+        sessions = []
+    with reading() as s:
+        names = dict(s.execute(select(User.extension, User.display_name)
+                               .where(User.extension.in_([m["supervisor_extension"] for m in sessions]))).all()) \
+            if sessions else {}
+    for m in sessions:
+        if m.get("call_id"):
+            who = names.get(m["supervisor_extension"]) or m["supervisor_extension"]
+            out.setdefault(m["call_id"], []).append(dict(m, who=who))
+    _MONITORING_CACHE.update(at=time.monotonic(), value=out)
+    return out
 
 
 def _agent_call(uid: int) -> str | None:
@@ -627,8 +660,34 @@ def spy(uid: int, mode: str):
     from .interviewer import get_backend
 
     try:
-        leg = getattr(get_backend(), mode)(call_id, extension)
+        # One session per supervisor: a new mode replaces the one before (the backend ends the old spy leg).
+        leg = get_backend().monitor(call_id, extension, mode)
+        _MONITORING_CACHE["at"] = 0.0
         flash(tr("spy_started", mode=tr(mode), leg=leg), "info")
+    except TelephonyError as exc:
+        flash(tr("telephony_error", err=str(exc)), "error")
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/monitoring/stop")
+@actor
+def stop_monitoring():
+    from cati.telephony.base import TelephonyError
+
+    user = current_user()
+    if not user.extension:
+        db.session.rollback()
+        flash(tr("no_extension"), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    audit.record(db.session, user_id=user.id, action="call.monitor_stop", entity="user", entity_id=user.id,
+                 after={"extension": user.extension})
+    db.session.commit()
+    from .interviewer import get_backend
+
+    try:
+        n = get_backend().stop_monitor(user.extension)
+        _MONITORING_CACHE["at"] = 0.0
+        flash(tr("monitor_stopped") if n else tr("monitor_none"), "info")
     except TelephonyError as exc:
         flash(tr("telephony_error", err=str(exc)), "error")
     return redirect(url_for("supervisor.interviewers"))

@@ -347,3 +347,25 @@ def test_progressive_mode_dials_the_next_case_at_once(client, world, backend, se
         attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_id == r["call_id"]))
         assert attempt.mode == "progressive" and attempt.interviewer_id == world["ann"]
         assert s.get(AgentState, world["ann"]).status == AgentStatus.DIALING
+
+
+def test_no_interview_starts_before_the_machine_detection_verdict(client, world, backend, session_factory):
+    """Answered while AMD still listens: the console shows "checking", refuses to start the interview (even a
+    hand-made request), and offers it once a person is confirmed."""
+    for i in world["case_ids"]:
+        backend.scripts[f"+86139{i:08d}"] = SimScript("human", ring_s=0.1, amd_s=2.5)
+    c = Console(client, "ann")
+    case_id = c.post("/interviewer/next").get_json()["case_id"]
+    call_id = c.post(f"/interviewer/case/{case_id}/dial").get_json()["call_id"]
+    wait_for(lambda: attempt_of(session_factory, call_id).answered_at is not None)
+    assert attempt_of(session_factory, call_id).machine_detection is None
+    html = c.page()
+    assert "正在识别是否真人" in html
+    assert 'id="btn-start"' not in html
+    r = c.post(f"/interviewer/case/{case_id}/start")
+    assert r.status_code == 409 and not r.get_json()["ok"]
+    with session_factory() as s:
+        assert s.scalar(select(Interview.id).where(Interview.case_id == case_id)) is None
+    wait_for(lambda: attempt_of(session_factory, call_id).machine_detection == "HUMAN", timeout=10)
+    assert 'id="btn-start"' in c.page()
+    assert start(c, session_factory, case_id)

@@ -360,3 +360,32 @@ def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_
     client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
     html = client.get("/supervisor/").get_data(as_text=True)
     assert "Industry and sample-variable quotas" in html and "whole study" in html
+
+
+def test_one_monitoring_session_per_supervisor_shown_on_the_live_table(client, sworld, session_factory, backend):
+    """Listen, then whisper: still one session for the supervisor (the new mode replaced the old), shown beside
+    the interviewer; stop ends it."""
+    from cati.web import supervisor as sup_view
+
+    backend.place_call("call-live-1", "+8613900000001", "1001")
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s:
+        agents.begin_shift(s, sworld["ann"], now - timedelta(minutes=30))
+        agents.set_state(s, sworld["ann"], AgentStatus.TALKING, now - timedelta(minutes=1),
+                         case_id=sworld["case_ids"][0], call_id="call-live-1")
+        s.get(factories.User, sworld["sue"]).extension = "9001"
+    login(client, "sue")
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/listen", {}, "/supervisor/interviewers")
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/whisper", {}, "/supervisor/interviewers")
+    assert [(m["supervisor_extension"], m["call_id"], m["mode"]) for m in backend.monitors()] == \
+        [("9001", "call-live-1", "whisper")]
+    sup_view._MONITORING_CACHE["at"] = 0.0
+    html = client.get("/supervisor/interviewers").get_data(as_text=True)
+    assert "正在耳语" in html and "正在监听" not in html
+    post(client, "/supervisor/monitoring/stop", {}, "/supervisor/interviewers")
+    assert backend.monitors() == []
+    sup_view._MONITORING_CACHE["at"] = 0.0
+    assert "正在耳语" not in client.get("/supervisor/interviewers").get_data(as_text=True)
+    with session_factory() as s:
+        acts = s.scalars(select(AuditLog.action)).all()
+    assert acts[-3:] == ["call.listen", "call.whisper", "call.monitor_stop"]
