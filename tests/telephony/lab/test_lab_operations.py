@@ -213,41 +213,45 @@ def test_two_pbxs_each_call_on_its_interviewers_pbx(lab, scratch):
 
 
 def test_cli_test_call_prints_the_line_for_each_behaviour(lab, tmp_path):
+    """Every behaviour of the outside world through `cati telephony test-call` (its own process each), the line
+    it prints checked field by field against what the behaviour must give."""
+    from .test_lab_matrix import SCENARIOS
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
     env.update(lab.ami_env(0))
-    expected = {
-        "busy": ("outcome=3.12 source=auto cause=17 dial_status=BUSY amd=none ringing=yes answered=no ended=yes "
-                 "legs_left=0", 0),
-        "person": ("outcome=none source=none cause=16 dial_status=ANSWER amd=HUMAN ringing=yes answered=yes "
-                   "ended=yes legs_left=0", 0),
-        "unallocated": ("outcome=4.31 source=auto cause=1", 0),
-        "machine": ("outcome=3.14 source=auto", 0),
-    }
+    yn = {True: "yes", False: "no"}
     procs = {}
-    for i, name in enumerate(expected):
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "cati", "telephony", "test-call", "--extension", str(1030 + i),
-             "--number", BEHAVIOURS[name], "--hangup-after", "1", "--timeout", "40"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    for name, (line, rc) in expected.items():
-        out, err = procs[name].communicate(timeout=90)
-        assert procs[name].returncode == rc, (name, out, err)
-        assert out.strip().startswith(line), (name, out, err)
-    # The interviewer's phone busy: the system's failure, not the respondent's; exit 0 (the call ended).
-    out = subprocess.run([sys.executable, "-m", "cati", "telephony", "test-call", "--extension", BUSY_PHONE,
-                          "--number", BEHAVIOURS["person"]], env=env, capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path)
-    assert out.stdout.startswith("outcome=none source=system cause=none"), out
-    out = subprocess.run([sys.executable, "-m", "cati", "telephony", "test-call", "--extension", UNREACHABLE_PHONE,
-                          "--number", BEHAVIOURS["person"]], env=env, capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path)
-    assert out.stdout.startswith("outcome=none source=system"), out
+    for i, (name, (number, ext, opts, _)) in enumerate(SCENARIOS.items()):
+        ext = ext if not ext.startswith("10") or ext in (BUSY_PHONE, UNREACHABLE_PHONE) else str(1020 + i)
+        cmd = [sys.executable, "-m", "cati", "telephony", "test-call", "--extension", ext, "--number", number,
+               "--timeout", "45"]
+        if "hangup_after" in opts:
+            cmd += ["--hangup-after", str(opts["hangup_after"])]
+        if "ring_timeout" in opts:
+            cmd += ["--ring-timeout", str(opts["ring_timeout"])]
+        if opts.get("record"):
+            cmd.append("--record")
+        procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                       cwd=tmp_path)
+    for name, (_, _, _, expected) in SCENARIOS.items():
+        out, err = procs[name].communicate(timeout=120)
+        assert procs[name].returncode == 0, (name, out, err)
+        fields = dict(item.split("=", 1) for item in out.split())
+        for key, value in expected.items():
+            want = yn[value] if isinstance(value, bool) else ("none" if value is None else str(value))
+            key = {"source": "source", "amd": "amd"}.get(key, key)
+            assert fields[key] == want, (name, key, out, err)
+        assert fields["ended"] == "yes" and fields["legs_left"] == "0", (name, out)
     # A call that does not end within the timeout exits 1 (and is hung up, nothing left).
     out = subprocess.run([sys.executable, "-m", "cati", "telephony", "test-call", "--extension", "1035",
                           "--number", BEHAVIOURS["long_call"], "--timeout", "8"], env=env, capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 1, out
     assert "ended=no legs_left=0" in out.stdout, out
+    # A bad number is a configuration error (2), nothing dialled.
+    out = subprocess.run([sys.executable, "-m", "cati", "telephony", "test-call", "--extension", "1036",
+                          "--number", "call-me"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2 and "not a phone number" in out.stderr, out
 
 
 def test_cli_check_prints_no_part_of_the_secret(lab):
@@ -261,3 +265,15 @@ def test_cli_check_prints_no_part_of_the_secret(lab):
     assert secret not in out.stdout + out.stderr
     assert secret[:2] + "…" not in out.stdout  # what it used to print
     assert "OK" in out.stdout
+
+
+def test_load_script_twenty_concurrent_calls_all_right():
+    """scripts/bench_lab_load.py: 20 calls at once through its own lab, every code right, nothing left up."""
+    from .conftest import _need_asterisk
+
+    _need_asterisk()
+    root = __import__("pathlib").Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "bench_lab_load.py"), "--calls", "20", "--rounds",
+                          "1", "--client", "panoramisk"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "panoramisk       20    20" in out.stdout, out.stdout
