@@ -100,21 +100,29 @@ def test_monitoring_refuses_a_call_that_is_not_live(lab):
         backend.close()
 
 
+@pytest.mark.parametrize("shape", ["in-process", "worker"])
 @pytest.mark.parametrize("client", ["panoramisk", "asterisk-ami"])
-def test_asterisk_restarted_mid_call(own_lab, scratch, client):
-    """kill -9 of the PBX during a conversation: the backend reconnects, the lost call ends with cause 41,
-    nothing is left up, and the next call works."""
-    _, _, factory = scratch
-    backend = backend_for(own_lab, client=client, backoff=(0.2, 1.0))
-    sink = BatchingEventSink(factory)
-    backend.subscribe(sink)
+def test_asterisk_restarted_mid_call(own_lab, scratch, client, shape, tmp_path):
+    """kill -9 of the PBX during a conversation: the backend (or the event worker) reconnects, the lost call
+    ends with cause 41, nothing is left up, and the next call works."""
+    from .conftest import Worker
+
+    _, url, factory = scratch
+    backend = backend_for(own_lab, client=client, backoff=(0.2, 1.0), events=(shape == "in-process"))
+    sink = worker = None
+    if shape == "in-process":
+        sink = BatchingEventSink(factory)
+        backend.subscribe(sink)
+    else:
+        worker = Worker(own_lab, url, tmp_path, client=client)
     try:
         call_id = live_call(backend, factory, BEHAVIOURS["long_call"], "1013")
         started = time.monotonic()
         own_lab.restart(own_lab.pbxes[0])
         wait_until(lambda: backend.reconnects >= 1 and backend.connected.is_set(), 30, "the reconnect")
         reconnect_s = time.monotonic() - started
-        sink.flush()
+        if sink is not None:
+            sink.flush()
         a = wait_until(lambda: (lambda x: x if x.status == AttemptStatus.ENDED else None)(attempt_of(factory, call_id)),
                        10, "the lost call to end")
         assert a.hangup_cause == 41
@@ -125,7 +133,10 @@ def test_asterisk_restarted_mid_call(own_lab, scratch, client):
         assert (r.outcome, r.ended, r.legs_left) == ("3.12", True, 0), r.line()
     finally:
         backend.close()
-        sink.close()
+        if sink is not None:
+            sink.close()
+        if worker is not None:
+            worker.stop()
 
 
 def _two_pbx_env(lab, client="panoramisk"):
