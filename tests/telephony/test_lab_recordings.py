@@ -160,8 +160,9 @@ def shape(events, call_id):
         key += [m.get(k) for k in ("ChannelState", "DialStatus", "Cause", "Reason", "Response", "Application",
                                    "Status", "State")]
         if ev == "VarSet":
-            shown = ("DIALSTATUS", "AMDSTATUS", "AMDCAUSE", "CATI_AMD", "CATI_RECORD", "CATI_TIMEOUT")
-            key += [m["Variable"], m["Value"] if m["Variable"] in shown else None]
+            shown = ("DIALSTATUS", "AMDSTATUS", "AMDCAUSE", "CATI_AMD", "CATI_RECORD", "CATI_TIMEOUT",
+                     "MIXMONITOR_FILENAME")
+            key += [m["Variable"], m["Value"].replace(call_id, "<call>") if m["Variable"] in shown else None]
         if "BridgeUniqueid" in m:
             key.append(bridges.setdefault(m["BridgeUniqueid"], len(bridges)))
         out.append(tuple(key))
@@ -220,7 +221,7 @@ def test_amisim_replays_the_recording(sim, expected, script, ext, amd, record, h
                      if hangup == "bridged" else
                      any(m.get("Event") == "DialState" and m.get("Uniqueid") == call_id for m in got))
             if ready:
-                time.sleep(0.05)  # inside the quiet wait (talk / ringing), as in the lab
+                time.sleep(0.01)  # inside the quiet wait (talk / ringing), as in the lab
                 c.action("Hangup", ActionID="hup", Channel=call_id, Cause="16")
                 sent_hangup = True
         try:
@@ -280,5 +281,31 @@ def test_replay_honours_the_scripted_durations(sim):
         assert auto_outcome(n) == "3.13"
         b.hangup(human)
         assert col.wait(human, "ended", timeout=5).hangup_cause == 16
+    finally:
+        b.close()
+
+
+def test_hangup_while_amd_listens_ends_every_leg(sim):
+    """Not recorded in the lab: amisim ends every live leg; the tracker ends the call, nothing stays up."""
+    from cati.telephony.ami import AmiBackend
+
+    from .helpers import Collector
+
+    sim.set_script("8613800003333", Script("human", amd_s=500, talk_s=1e6))
+    b = AmiBackend(sim.host, sim.port, "cati", "good", ping_interval=60)
+    col = Collector()
+    b.subscribe(col)
+    try:
+        cid = str(uuid.uuid4())
+        b.place_call(cid, "8613800003333", "1001", machine_detection=True)
+        col.wait(cid, "answered", timeout=5)
+        b.hangup(cid)
+        end = col.wait(cid, "ended", timeout=5)
+        assert end.hangup_cause == 16 and auto_outcome(fold(col.of(cid))) is None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and [c for c in sim.live_channels() if c.linkedid == cid]:
+            time.sleep(0.02)
+        assert not [c for c in sim.live_channels() if c.linkedid == cid]
+        assert "answered_human" not in [e.kind for e in col.of(cid)]  # no verdict was ever given
     finally:
         b.close()
