@@ -1419,13 +1419,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="per-number outcome, e.g. 13800000000=busy (repeatable)")
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--split-packets", action="store_true")
+    p.add_argument("--recordings", default=None, metavar="DIR",
+                   help=f"lab recordings replayed by interviewer-first calls (default {LAB_RECORDINGS})")
     args = p.parse_args(argv)
     scripts = {}
     for item in args.script:
         num, _, outcome = item.partition("=")
         scripts[num] = outcome
     srv = AmiSimServer(args.username, args.secret, scripts=scripts, default=args.default,
-                       time_scale=args.time_scale, split_packets=args.split_packets)
+                       time_scale=args.time_scale, split_packets=args.split_packets, recordings_dir=args.recordings)
     host, port = srv.start(args.host, args.port)
     print(f"amisim listening on {host}:{port} (user {args.username}); Ctrl-C to stop", flush=True)
     try:

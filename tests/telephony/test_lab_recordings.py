@@ -31,14 +31,16 @@ def raw(name):
     return json.loads((LAB_RECORDINGS / f"{name}.json").read_text())
 
 
-def through_tracker(name):
-    """Feed the recording to a tracker registered as AmiBackend.place_call registers the call."""
+def through_tracker(name, adopt=False):
+    """Feed the recording to a tracker registered as AmiBackend.place_call registers the call (``adopt``: to an
+    event worker that never saw the Originate and adopts the call from its CATI_CALL_ID)."""
     data = raw(name)
     events = []
     tr = AmiCallTracker(events.append, clock=lambda: datetime(2030, 1, 1, tzinfo=UTC))
-    tr.register(data["call_id"], interviewer_first=True, amd=data["variables"]["CATI_AMD"] == "1",
-                action_id=data["action_id"])
-    tr.placed(data["call_id"])
+    if not adopt:
+        tr.register(data["call_id"], interviewer_first=True, amd=data["variables"]["CATI_AMD"] == "1",
+                    action_id=data["action_id"])
+        tr.placed(data["call_id"])
     for m in data["messages"]:
         msg = {}
         for k, v in m["h"]:
@@ -111,6 +113,14 @@ def test_tracker_gives_each_real_scenario_its_outcome(name):
         assert "answered_machine" in kinds
     if name == "recorded":
         assert events[-1].recording == f"/var/spool/asterisk/monitor/cati/{data['call_id']}.wav"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_event_worker_adopting_the_call_gives_the_same_outcome(name):
+    data, events = through_tracker(name, adopt=True)
+    a = fold(events)
+    outcome, answered, amd, leg, _dial = EXPECTED[name]
+    assert (auto_outcome(a), "answered_at" in a, a.get("amd_status"), a.get("leg")) == (outcome, answered, amd, leg)
 
 
 def test_no_answer_rang_past_the_fair_limit():
@@ -256,7 +266,10 @@ def test_amisim_replays_the_recording(sim, expected, script, ext, amd, record, h
 
 
 def test_replay_honours_the_scripted_durations(sim):
-    """ring_s / amd_s stretch the recorded ringing and machine detection; the ring-out lasts CATI_TIMEOUT."""
+    """ring_s / amd_s stretch the recorded ringing and machine detection; the ring-out lasts CATI_TIMEOUT.
+
+    Scheduling jitter only lengthens waits (1 ms real = 0.1 s virtual here): the upper bounds leave room for it.
+    """
     from cati.telephony.ami import AmiBackend
 
     from .helpers import Collector
@@ -272,12 +285,12 @@ def test_replay_honours_the_scripted_durations(sim):
         b.place_call(noans, "8613800002222", "1002", machine_detection=True, timeout_s=25)
         col.wait(human, "answered_human", timeout=5)
         a = fold(col.of(human))
-        assert 7 <= (a["answered_at"] - a["ringing_at"]).total_seconds() < 8.5
+        assert 7 <= (a["answered_at"] - a["ringing_at"]).total_seconds() < 12  # recorded: 2 s
         verdict = next(e for e in col.of(human) if e.kind == "answered_human")
-        assert 3 <= (verdict.at - a["answered_at"]).total_seconds() < 4.5
+        assert 3 <= (verdict.at - a["answered_at"]).total_seconds() < 8  # recorded: 2.1 s
         col.wait(noans, "ended", timeout=5)
         n = fold(col.of(noans))
-        assert 25 <= (n["ended_at"] - n["ringing_at"]).total_seconds() < 26.5
+        assert 25 <= (n["ended_at"] - n["ringing_at"]).total_seconds() < 30  # recorded: 20 s
         assert auto_outcome(n) == "3.13"
         b.hangup(human)
         assert col.wait(human, "ended", timeout=5).hangup_cause == 16
