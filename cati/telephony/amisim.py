@@ -657,6 +657,7 @@ class AmiSimServer:
                 done.set_result(success)
 
         report.resolve = resolve
+        report.pending = lambda: not done.done()
 
         if is_async:
             await s.write(resp("Success", ("Message", "Originate successfully queued")))
@@ -958,7 +959,6 @@ class AmiSimServer:
         end = rec.hangup_at if rec.hangup_at is not None else len(rec.events)
         stop = await self._play(call, ids, rec, range(0, end), vt, quiet, report)
         if stop is None and rec.hangup_at is None:
-            await report.resolve(None)
             return
         if stop is None:
             # Answered and bridged: talking until we hang up, the respondent hangs up, or talk_s is over.
@@ -977,10 +977,11 @@ class AmiSimServer:
             # Not recorded in the lab (a hang-up while the interviewer's phone answers or AMD listens):
             # every live leg goes, newest first.
             log.info("amisim: hang-up of %s in an unrecorded phase of %s; ending the legs", cid, name)
-            for c in sorted(call.chans, key=lambda c: -call.chans.index(c)):
+            for c in list(reversed(call.chans)):
                 await self.chan_event("SoftHangupRequest", c, [("Cause", str(call.hangup_cause or 16))])
                 await self._hangup_chan(c, call.hangup_cause or 16)
-        await report.resolve(None)
+        if report.pending():  # ended before the recording's OriginateResponse: the Originate failed
+            await report(False, channel, 0, cid)
 
     async def _play_tail(self, call: Call, ids: _CallIds, name: str, cause: int | None, report) -> None:
         """The hang-up part of another recording, on this call's legs (roles map by order of appearance)."""
@@ -1013,7 +1014,7 @@ class AmiSimServer:
             may_cut = quiet is not None and quiet[i]
             if may_cut and call.hangup.is_set():
                 return i
-            if delay > 0:
+            if delay > 0.0005 or (may_cut and delay > 0):  # a burst is written in one go, as Asterisk does
                 if may_cut:
                     try:
                         await asyncio.wait_for(call.hangup.wait(), delay)
@@ -1028,7 +1029,9 @@ class AmiSimServer:
 
     async def _emit_recorded(self, call: Call, ids: _CallIds, rec: Recording, i: int, report,
                              cause: int | None) -> None:
-        pairs = ids.translate(rec, rec.events[i], cause)
+        pairs = ids.translate(rec, i, cause)
+        if pairs is None:
+            return
         m = dict(pairs)
         ev = m["Event"]
         uid = m.get("Uniqueid")
@@ -1182,11 +1185,12 @@ class Recording:
     uuids: list[str] = field(default_factory=list)     # other uuids (BRIDGEPVTCALLID …)
     phone: str | None = None
     trunk: str | None = None
-    phone_answer: int | None = None
+    phone_answer: int | None = None   # first event after the interviewer's phone answered (or refused)
     ring_start: int | None = None
     ring_end: int | None = None
     answer: int | None = None
     amd_end: int | None = None
+    templates: list = field(default_factory=list)
 
     @property
     def amd(self) -> bool:
@@ -1232,8 +1236,12 @@ class Recording:
             elif m.get("Event") == "DialBegin" and m.get("Uniqueid") == self.call:
                 self.trunk = m.get("DestUniqueid")
         end = self.hangup_at
-        self.phone_answer = self.index(lambda m: m.get("Event") == "Newstate" and m.get("Uniqueid") == self.phone
-                                       and m.get("ChannelState") == "6")
+        # The phone's answer (or refusal): the longest wait between the ;2 leg's DialBegin and its DialEnd.
+        # Not simply the phone's Newstate: Asterisk may write the OriginateResponse it causes first.
+        dial = self.index(lambda m: m.get("Event") == "DialBegin" and m.get("Uniqueid") == other)
+        dial_end = self.index(lambda m: m.get("Event") == "DialEnd" and m.get("Uniqueid") == other)
+        if dial is not None and dial_end is not None and dial_end > dial:
+            self.phone_answer = max(range(dial + 1, dial_end + 1), key=lambda i: self.t[i] - self.t[i - 1])
         self.ring_start = self.index(lambda m: (m.get("Event") == "Newstate" and m.get("Uniqueid") == self.trunk
                                                 and m.get("ChannelState") == "5")
                                      or (m.get("Event") == "DialState" and m.get("DestUniqueid") == self.trunk))
@@ -1242,6 +1250,74 @@ class Recording:
                                  and m.get("ChannelState") == "6")
         if self.amd and self.answer is not None:
             self.amd_end = self.next_quiet(self.answer, end)
+        self._compile()
+
+    def _compile(self) -> None:
+        """Each event as a template: literal text and the roles (ids) a call fills in, found once per recording.
+
+        Parts: ``str`` literal, or a role ``("call",)``, ``("other",)``, ``("uid", k)``, ``("bridge", k)``,
+        ``("uuid", k)``, ``("seq", kind)``, ``("local",)``, ``("localrest",)``, ``("dial",)``, ``("ext",)``,
+        ``("number",)``. Special values: ``("aid",)``, ``("var", name, parts)`` (a ``CATI_*`` VarSet value),
+        ``("chanvar", name, parts)``, ``("cause", header, value)`` (the respondent leg's cause).
+        """
+        m = self.meta
+        roles: dict[str, tuple] = {f"{self.call};2": ("other",), self.call: ("call",)}
+        for kind, role in (("uids", "uid"), ("bridges", "bridge"), ("uuids", "uuid")):
+            for k, old in enumerate(getattr(self, kind)):
+                roles[old] = (role, k)
+        roles[f"Local/{m['extension']}@cati-interviewer/n"] = ("local",)
+        roles[f"{m['extension']}@cati-interviewer/n"] = ("localrest",)
+        rt = m["variables"].get("CATI_TIMEOUT", "")
+        for suffix in (f",{rt},U(cati-amd)", f",{rt}"):
+            roles[f"PJSIP/{m['number']}@cati-trunk{suffix}"] = ("dial",)
+        roles[m["extension"]] = ("ext",)
+        roles[m["number"]] = ("number",)
+        keys = sorted(roles, key=len, reverse=True)
+        rx = re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![0-9])")
+
+        def tokens(text: str) -> list:
+            out, pos = [], 0
+            for mo in rx.finditer(text):
+                if mo.start() > pos:
+                    out.append(text[pos:mo.start()])
+                out.append(roles[mo.group(0)])
+                pos = mo.end()
+            if pos < len(text):
+                out.append(text[pos:])
+            return out
+
+        def parts(text: str) -> list:
+            out, pos = [], 0
+            for mo in _SEQ.finditer(text):
+                out += tokens(text[pos:mo.end(1)])
+                out.append(("seq", _chan_kind(mo.group(1))))
+                pos = mo.end()
+            return out + tokens(text[pos:])
+
+        self.templates = []
+        for pairs in self.events:
+            ev = pairs[0][1]
+            var = _hget(pairs, "Variable") if ev == "VarSet" else None
+            uid = _hget(pairs, "Uniqueid")
+            tpl: list[tuple[str, object]] = []
+            for k, v in pairs:
+                if k == "Timestamp":
+                    tpl.append((k, ""))  # the virtual clock, when written
+                elif k == "ActionID" and v == m.get("action_id"):
+                    tpl.append((k, ("aid",)))
+                elif k == "Value" and var and var.startswith("CATI_"):
+                    tpl.append((k, ("var", var, parts(v))))
+                elif k == "Value" and var and var.endswith(_TIMER_VARS):
+                    tpl.append((k, v))  # numbers, never ids
+                elif k.endswith("ChanVariable") and v.startswith("CATI_") and "=" in v:
+                    name, _, val = v.partition("=")
+                    tpl.append((k, ("chanvar", name, parts(val))))
+                elif uid == self.trunk and ev in ("Hangup", "HangupRequest") and k in ("Cause", "Cause-txt"):
+                    tpl.append((k, ("cause", k, v)))
+                else:
+                    p = parts(v)
+                    tpl.append((k, p[0] if len(p) == 1 and isinstance(p[0], str) else "" if not p else p))
+            self.templates.append(tpl)
 
 
 _recordings: dict[tuple[str, str], Recording] = {}
@@ -1321,7 +1397,6 @@ class _CallIds:
         self.channel, self.action_id, self.variables = channel, action_id, variables
         self._new: dict[str, list[str]] = {"uids": [], "bridges": [], "uuids": []}
         self._seqs: dict[str, str] = {}
-        self._maps: dict[str, tuple[re.Pattern | None, dict[str, str], dict[str, str]]] = {}
 
     def _nth(self, kind: str, k: int) -> str:
         lst = self._new[kind]
@@ -1340,62 +1415,62 @@ class _CallIds:
             self._seqs[kind] = f"{next(counter):08x}"
         return self._seqs[kind]
 
-    def _map(self, rec: Recording):
-        if rec.name in self._maps:
-            return self._maps[rec.name]
-        m = rec.meta
-        tokens: dict[str, str] = {f"{rec.call};2": self.other, rec.call: self.cid}
-        for kind in ("uids", "bridges", "uuids"):
-            for k, old in enumerate(getattr(rec, kind)):
-                tokens[old] = self._nth(kind, k)
+    def _role(self, role: tuple) -> str:
+        kind = role[0]
+        if kind == "call":
+            return self.cid
+        if kind == "other":
+            return self.other
+        if kind in ("uid", "bridge", "uuid"):
+            return self._nth(kind + "s", role[1])
+        if kind == "seq":
+            return self._seq(role[1])
+        if kind == "ext":
+            return self.ext
+        if kind == "number":
+            return self.number
         local = self.channel if self.channel.startswith("Local/") else f"Local/{self.ext}@cati-interviewer/n"
-        tokens[f"Local/{m['extension']}@cati-interviewer/n"] = local
-        tokens[f"{m['extension']}@cati-interviewer/n"] = local[len("Local/"):]
-        rt = m["variables"].get("CATI_TIMEOUT", "")
-        nt = self.variables.get("CATI_TIMEOUT", rt)
-        amd = ",U(cati-amd)" if self.variables.get("CATI_AMD", "0") == "1" else ""
-        for suffix in (f",{rt},U(cati-amd)", f",{rt}"):
-            tokens[f"PJSIP/{m['number']}@cati-trunk{suffix}"] = f"PJSIP/{self.number}@cati-trunk,{nt}{amd}"
-        tokens[m["extension"]] = self.ext
-        tokens[m["number"]] = self.number
-        keys = sorted(tokens, key=len, reverse=True)
-        rx = re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![0-9])")
-        seqs = {kind: self._seq(kind) for kind in rec.seqs}
-        self._maps[rec.name] = (rx, tokens, seqs)
-        return self._maps[rec.name]
+        if kind == "local":
+            return local
+        if kind == "localrest":
+            return local[len("Local/"):]
+        if kind == "dial":
+            amd = ",U(cati-amd)" if self.variables.get("CATI_AMD", "0") == "1" else ""
+            return f"PJSIP/{self.number}@cati-trunk,{self.variables.get('CATI_TIMEOUT', '30')}{amd}"
+        raise ValueError(f"amisim: unknown role {role!r}")
 
-    def translate(self, rec: Recording, pairs, cause: int | None = None) -> list[tuple[str, str]]:
-        rx, tokens, seqs = self._map(rec)
-        ev = pairs[0][1]
-        var = _hget(pairs, "Variable") if ev == "VarSet" else None
-        uid = _hget(pairs, "Uniqueid")
+    def _fill(self, parts) -> str:
+        if isinstance(parts, str):
+            return parts
+        return "".join(p if isinstance(p, str) else self._role(p) for p in parts)
+
+    def translate(self, rec: Recording, i: int, cause: int | None = None) -> list[tuple[str, str]] | None:
+        """Event ``i`` of ``rec`` with this call's ids; ``None`` when the call has no such event (a ``CATI_*``
+        variable the Originate did not set)."""
         out = []
-        for k, v in pairs:
-            if k == "Timestamp":
-                out.append((k, v))
-                continue
-            if k == "ActionID" and v == rec.meta.get("action_id"):
-                if self.action_id is not None:
-                    out.append((k, self.action_id))
-                continue
-            if k == "Value" and var in self.variables:
-                out.append((k, self.variables[var]))
-                continue
-            if k == "Value" and var and var.endswith(_TIMER_VARS):
-                out.append((k, v))
-                continue
-            if cause is not None and uid == rec.trunk and ev in ("Hangup", "HangupRequest"):
-                if k == "Cause":
-                    out.append((k, str(cause)))
+        for k, t in rec.templates[i]:
+            if isinstance(t, tuple):
+                kind = t[0]
+                if kind == "aid":
+                    if self.action_id is not None:
+                        out.append((k, self.action_id))
                     continue
-                if k == "Cause-txt":
-                    out.append((k, CAUSE_TEXT.get(cause, "Unknown")))
+                if kind == "var":
+                    if t[1] not in self.variables:
+                        return None
+                    out.append((k, self.variables[t[1]]))
                     continue
-            v = _SEQ.sub(lambda mo: mo.group(1) + seqs.get(_chan_kind(mo.group(1)), mo.group(2)), v)
-            v = rx.sub(lambda mo: tokens[mo.group(0)], v)
-            out.append((k, v))
+                if kind == "chanvar":
+                    out.append((k, f"{t[1]}={self._fill(t[2]) if t[1] in self.variables else ''}"))
+                    continue
+                if kind == "cause":
+                    if cause is None:
+                        out.append((k, t[2]))
+                    else:
+                        out.append((k, str(cause) if t[1] == "Cause" else CAUSE_TEXT.get(cause, "Unknown")))
+                    continue
+            out.append((k, self._fill(t)))
         return out
-
 
 def _parse_callerid(value: str | None) -> tuple[str, str]:
     if not value:

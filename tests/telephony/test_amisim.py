@@ -234,7 +234,7 @@ def test_split_packets_and_chan_variables(sim_factory):
     c = RawAmi(srv.host, srv.port)
     c.login()
     c.action("Originate", Channel="Local/1001@cati-interviewer", Context="cati-dialout", Exten="9",
-             Priority="1", Async="true", ChannelId="call-2", ActionID="o2")
+             Priority="1", Async="true", ChannelId="call-2", ActionID="o2", Variable="CATI_CALL_ID=call-2")
     msgs = c.read_until(lambda m: m.get("Event") == "Hangup" and m.get("Uniqueid") == "call-2;2")
     assert c.chunks > len(msgs) * 2  # really arrived in pieces
     newch = next(m for m in msgs if m.get("Event") == "Newchannel")
