@@ -963,7 +963,6 @@ class AmiSimServer:
         if stop is None:
             # Answered and bridged: talking until we hang up, the respondent hangs up, or talk_s is over.
             await self.vsleep(sc.talk_s, call.hangup)
-            stop = end
             if call.hangup.is_set() and call.hangup_by == "action":
                 await self._play(call, ids, rec, range(end, len(rec.events)), rec.t, None, report)
             else:

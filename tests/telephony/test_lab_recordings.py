@@ -322,3 +322,33 @@ def test_hangup_while_amd_listens_ends_every_leg(sim):
         assert "answered_human" not in [e.kind for e in col.of(cid)]  # no verdict was ever given
     finally:
         b.close()
+
+
+def test_hangup_before_the_interviewer_answers_fails_the_originate(sim_factory):
+    """Not recorded either: the interviewer's phone is slow (interviewer_answer_s) and we hang up meanwhile."""
+    from cati.telephony.ami import AmiBackend
+
+    from .helpers import Collector
+
+    srv = sim_factory(time_scale=0.01, interviewer_answer_s=300, default=Script("human"))
+    b = AmiBackend(srv.host, srv.port, "cati", "good", ping_interval=60)
+    col = Collector()
+    b.subscribe(col)
+    try:
+        cid = str(uuid.uuid4())
+        b.place_call(cid, "8613800004444", "1001", machine_detection=True)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len([c for c in srv.live_channels() if c.linkedid == cid]) < 3:
+            time.sleep(0.01)  # both Local halves and the ringing phone
+        b.hangup(cid)
+        end = col.wait(cid, "ended", timeout=5)
+        a = fold(col.of(cid))
+        assert end.leg == "interviewer" and "placed_at" not in a and auto_outcome(a) is None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and srv.live_channels():
+            time.sleep(0.02)
+        assert srv.live_channels() == []
+        orig = [e for e in col.of(cid) if e.originate_reason is not None]
+        assert orig and orig[-1].originate_reason == 0  # the OriginateResponse said Failure
+    finally:
+        b.close()
