@@ -307,7 +307,8 @@ class AmiCallTracker:
                 return
             if dest in t.resp and (msg.get("Uniqueid") in t.ivr or not t.interviewer_first):
                 status = msg.get("DialStatus")
-                t.dial_status = status
+                if t.dial_status is None or status in ("ANSWER", "ABORT"):
+                    t.dial_status = status
                 if status == "ANSWER":
                     self._answer(t, at, msg)
             return
@@ -321,11 +322,18 @@ class AmiCallTracker:
                 t.amd_cause = val
                 if t.amd_status:
                     self._amd(t, at, msg)
-            elif var == "DIALSTATUS" and val and t.dial_status is None and t.placed and \
-                    (uid == t.call_id or not t.interviewer_first):
-                # Only the Dial() of the respondent (run by the originated ;1 leg in the dial context);
-                # the ;2 leg's DIALSTATUS is about the interviewer's phone.
+            elif var == "DIALSTATUS" and val and t.placed and (uid == t.call_id or not t.interviewer_first) \
+                    and t.dial_status != "ABORT":
+                # Dial()'s own verdict on the respondent (set by the originated ;1 leg in the dial context). It
+                # overrides DialEnd's per-destination status (a rejected or unallocated number gives DialEnd
+                # NOANSWER but DIALSTATUS CHANUNAVAIL in the lab), except ABORT: our AMD gosub stopped the Dial
+                # (a machine, or a hang-up during detection), which says more than DIALSTATUS ANSWER.
                 t.dial_status = val
+            elif var == "DIALSTATUS" and val and val != "ANSWER" and t.interviewer_first and not t.placed \
+                    and uid == f"{t.call_id};2" and t.phone_status is None:
+                # The ;2 leg's Dial of the interviewer's phone failed. A phone with no contact (unregistered)
+                # is never dialled at all: no DialBegin, only this CHANUNAVAIL.
+                t.phone_status = val
             elif var == "MIXMONITOR_FILENAME" and val:
                 t.recording = val
             return

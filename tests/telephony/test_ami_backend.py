@@ -69,9 +69,10 @@ EXPECTED = [
     ("13800000003", "3.12", False, None, 17, "BUSY"),
     ("13800000004", "3.13", False, None, 19, "NOANSWER"),
     ("13800000005", "3.16", False, None, 34, "CONGESTION"),
-    # the lab: a callee rejecting (21) or unallocated (1) ends the Dial with DialEnd NOANSWER
-    ("13800000006", "3.15", False, None, 21, "NOANSWER"),
-    ("13800000007", "4.31", False, None, 1, "NOANSWER"),
+    # the lab: a callee rejecting (21) or unallocated (1) gives DialEnd NOANSWER, then Dial's DIALSTATUS
+    # CHANUNAVAIL, which is what the attempt keeps
+    ("13800000006", "3.15", False, None, 21, "CHANUNAVAIL"),
+    ("13800000007", "4.31", False, None, 1, "CHANUNAVAIL"),
     ("13800000008", "3.20", True, "HANGUP", 16, "ANSWER"),  # hung up while AMD listened
     ("13800000011", "3.12", False, None, 17, "BUSY"),       # Hangup(17) while ringing
     ("13800000009", None, True, "NOTSURE", 16, "ANSWER"),
@@ -136,7 +137,7 @@ def test_hangup_recording_and_supervisor_modes(backend, sim):
 
 
 @pytest.mark.parametrize("extension, text", [("1099", "interviewer phone BUSY"),
-                                             ("1098", "interviewer leg failed")])  # the lab's busy / offline phone
+                                             ("1098", "interviewer phone CHANUNAVAIL")])  # the lab's busy / offline phone
 def test_interviewer_phone_failure_is_not_charged_to_the_case(backend, sim, extension, text):
     cid = new_id()
     backend.place_call(cid, "13800000001", extension, machine_detection=True)

@@ -77,8 +77,8 @@ EXPECTED = {
     "busy_before_answer": ("3.12", False, None, "respondent", "BUSY"),
     "congestion": ("3.16", False, None, "respondent", "CONGESTION"),
     "no_answer": ("3.13", False, None, "respondent", "NOANSWER"),
-    "rejected": ("3.15", False, None, "respondent", None),
-    "unallocated": ("4.31", False, None, "respondent", None),
+    "rejected": ("3.15", False, None, "respondent", "CHANUNAVAIL"),  # DialEnd NOANSWER, then DIALSTATUS
+    "unallocated": ("4.31", False, None, "respondent", "CHANUNAVAIL"),
     "cancel_ringing": (None, False, None, "respondent", "CANCEL"),
     "phone_busy": (None, False, None, "interviewer", None),
     "phone_unreachable": (None, False, None, "interviewer", None),
