@@ -36,7 +36,7 @@ from cati.models import (
 
 from .calling import CallRules, day_part_index, in_window, local, next_callable_time
 from .contact_model import allowed_masks, contact_model
-from .dispositions import catalogue, final_disposition
+from .dispositions import catalogue, final_disposition, max_attempts_disposition
 from .quotas import (
     close_as_quota_filled,
     close_filled_cells,
@@ -166,8 +166,7 @@ class _Stmts:
             .order_by(Appointment.due_at)
             .limit(20)
         )
-        # Studies with industry / sample-variable quotas: no case of a full or fully reserved cell.
-        self.due_appointments_in_open_cells = self.due_appointments.where(open_cells_clause())
+        self._due: dict[tuple[bool, bool], Select] = {}
         self.enterprise_order = self._neediest().limit(p("limit"))
         # Quota slots (reserve_quota_slot / release_quota_slot): one per interview start and end.
         slot = update(Enterprise).where(Enterprise.id == p("enterprise_id")).execution_options(
@@ -181,6 +180,21 @@ class _Stmts:
         self.enterprise_counts = select(Enterprise.completes, Enterprise.quota_target).where(
             Enterprise.id == p("enterprise_id"))
         self._callable: dict[tuple, Select] = {}
+
+    def due_appointments_for(self, converter: bool, cells: bool) -> Select:
+        """Due appointments this interviewer may keep: a case waiting for a refusal converter goes only to
+        converters, through its appointment as through the queue; with industry / sample-variable quotas, no case
+        of a full or fully reserved cell."""
+        key = (converter, cells)
+        stmt = self._due.get(key)
+        if stmt is None:
+            stmt = self.due_appointments
+            if not converter:
+                stmt = stmt.where(Case.needs_converter.is_(False))
+            if cells:
+                stmt = stmt.where(open_cells_clause())
+            self._due[key] = stmt
+        return stmt
 
     def callable_in_enterprise(self, converter: bool, pg: bool, cells: bool = False) -> Select:
         """Callable cases of one enterprise with one tried-parts mask in one time zone, fewest attempts and
@@ -362,9 +376,44 @@ def renew_claim(session: Session, case_id: int, interviewer_id: int, now: dateti
 
 def break_missed_appointments(session: Session, study_id: int, now: datetime, rules: CallRules) -> int:
     """Appointments unserved past their grace period are marked broken; their cases stay in the queue
-    (they were due, so they are callable now) and keep their place at the front of the line."""
+    (they were due, so they are callable now) and keep their place at the front of the line.
+
+    A case at the attempt cap is not callable through the queue: only an appointment lets it be dialed again
+    (appointments may exceed the cap). Its broken appointment is re-booked once, for anyone, at the next
+    callable time (the respondent asked to be called; a missed callback is our fault, not theirs); broken a
+    second time, the case closes with the max-attempts code instead of staying open where nothing can reach it.
+    """
     cutoff = now - timedelta(minutes=rules.appointment_grace_minutes)
-    return session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
+    at_cap = session.execute(
+        select(Appointment.case_id, Case.timezone)
+        .join(Case, Case.id == Appointment.case_id)
+        .where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING,
+               Appointment.due_at < cutoff, Case.status == CaseStatus.READY,
+               Case.attempts >= rules.max_attempts)
+    ).all()
+    broken = session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
+    if at_cap:
+        _requeue_or_close_at_cap(session, at_cap, now, rules)
+    return broken
+
+
+def _requeue_or_close_at_cap(session: Session, cases: list, now: datetime, rules: CallRules) -> None:
+    ids = [case_id for case_id, _tz in cases]
+    times_broken = dict(session.execute(
+        select(Appointment.case_id, func.count())
+        .where(Appointment.case_id.in_(ids), Appointment.status == AppointmentStatus.BROKEN)
+        .group_by(Appointment.case_id)).all())
+    cat = catalogue()
+    for case_id, tz in cases:
+        case = session.get(Case, case_id)
+        if times_broken.get(case_id, 0) >= 2:
+            finalize_case(session, case, max_attempts_disposition(_case_outcomes(session, case_id), cat=cat), now)
+            continue
+        due = next_callable_time(now, tz, rules)
+        case.next_call_at = due
+        session.add(Appointment(study_id=case.study_id, case_id=case_id, due_at=due, interviewer_id=None,
+                                note="改约：原预约未按时回拨 / re-booked: the callback was missed", created_at=now))
+    session.flush()
 
 
 _maintenance_at: dict[tuple, datetime] = {}
@@ -430,7 +479,7 @@ def next_case(
 
     cells = has_cells(study)
     if open_tzs:
-        due = conn.execute(stmts.due_appointments_in_open_cells if cells else stmts.due_appointments, {
+        due = conn.execute(stmts.due_appointments_for(converter, cells), {
             "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
             "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
         }).all()
@@ -520,12 +569,15 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
     if not converter:
         pending = pending.where(Case.needs_converter.is_(False))
     earliest, n_ready = session.execute(pending).one()
-    appt = session.scalar(
+    appointments = (
         select(func.min(Appointment.due_at)).join(Case, Case.id == Appointment.case_id)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
                Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED]), open_ent)
     )
+    if not converter:
+        appointments = appointments.where(Case.needs_converter.is_(False))
+    appt = session.scalar(appointments)
     claimed = session.scalar(
         select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Case.study_id == study.id, Case.status == CaseStatus.CLAIMED, open_ent))
@@ -654,6 +706,12 @@ def record_outcome(
     if disp.final:
         finalize_case(session, case, outcome, now)
         return outcome
+    if case.status == CaseStatus.STOPPED:
+        # Stopped while claimed (a do-not-call entry, a supervisor): the holder's coding of the call is kept
+        # in last_outcome, but the case stays stopped and is never handed out again.
+        case.next_call_at = None
+        session.flush()
+        return None
     if quota_full:
         finalize_case(session, case, "4.80", now)
         return "4.80"
@@ -672,7 +730,9 @@ def record_outcome(
     if cap_reached or streak:
         outcomes = _case_outcomes(session, case.id)  # this attempt's own outcome included (autoflush)
         if cap_reached or outcomes[-streak:] == [outcome] * streak:
-            code = final_disposition(outcomes, cap_reached=True, cat=cat)
+            # The cap gets its own code; a streak stop keeps the outcome that stopped it (e.g. 3.15 blocking).
+            code = (max_attempts_disposition(outcomes, cat=cat) if cap_reached
+                    else final_disposition(outcomes, cap_reached=True, cat=cat))
             finalize_case(session, case, code, now)
             return code
     case.next_call_at = retry_time_for(case, outcome, now, rules)
