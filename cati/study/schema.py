@@ -316,8 +316,8 @@ class CallingRules(_Model):
     claim_timeout_minutes: int = Field(default=20, ge=1)
     appointment_window_minutes: int = Field(default=15, ge=0)
     appointment_grace_minutes: int = Field(default=60, ge=0)
-    #: Best time to call: a case waits while its learned chance of reaching someone now is below this share of
-    #: the best chance in a coming part of the day (0 = dial whatever is due).
+    #: Best time to call: a case is dialed after every other callable case while its learned chance of reaching
+    #: someone now is below this share of the best chance in a coming part of the day (0 = no preference).
     best_time_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     #: Prior contact weights (weekday/weekend → part of the day → weight, weekday morning = 1) used until the
     #: study's own dials say otherwise.

@@ -487,3 +487,40 @@ def test_max_attempts_codes_count_in_the_rates_and_reports_as_the_catalogue_says
         assert aapor_symbol(code) == d.symbol.value  # NC and UO: the eligible one counts in D, the other in U
         assert disposition_label(code, "en") == (d.symbol.value, d.text("en"))
         assert disposition_label(code, "zh-CN")[1] == d.text("zh-CN")
+
+
+# ------------------------------------------------------------- best time to call never idles (issue 20, item 3)
+
+
+def test_the_browser_case_a_new_interviewer_gets_a_case_after_a_lunchtime_of_no_answers(session_factory, study):
+    """The browser session of issue 20: a fresh study of many enterprises on the default rules (best_time_ratio
+    0.75), about 30 dials coded around lunchtime (a Saturday, 12:05–12:30 local, inside the weekend window), all
+    ringing out. The afternoon now looks poor next to the evening, so fresh cases are deferred to 17:30; still a
+    new interviewer asking at 12:45 gets a case: an idle paid interviewer costs more than a weak dial."""
+    from cati.services.contact_model import reset_contact_models
+    from cati.services.scheduling import best_time_deferral
+
+    reset_contact_models()
+    assert rules_for(study).best_time_ratio == 0.75
+    saturday_1205 = NOW + timedelta(days=5, hours=2, minutes=5)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        for k in range(60):
+            f.cases(s, st, f.enterprise(s, st, name=f"企业{k:02d}"), 20, next_call_at=saturday_1205 - timedelta(hours=1))
+        dialers = [f.user(s).id for _ in range(3)]
+        newcomer = f.user(s).id
+    t = saturday_1205
+    for i in range(30):
+        got = claim(session_factory, study.id, dialers[i % 3], now=t)
+        assert isinstance(got, Claim), got
+        assert dial_and_code(session_factory, got.case_id, dialers[i % 3], "3.13", now=t) is None
+        t += timedelta(seconds=50)
+    ask = saturday_1205 + timedelta(minutes=40)
+    with transaction(session_factory) as s:
+        deferral = best_time_deferral(s, s.get(Study, study.id), ask)
+    # The preference is really at work: every fresh case is deferred to the evening …
+    assert deferral.cases == 60 * 20 - 30
+    assert deferral.until.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Sat 17:30"
+    # … and yet the new interviewer is not told to wait.
+    got = claim(session_factory, study.id, newcomer, now=ask)
+    assert isinstance(got, Claim) and got.source == "callable", got
