@@ -158,6 +158,7 @@ class _Stmts:
                 Case.timezone.in_(p("tzs", expanding=True)),
                 Enterprise.status == EnterpriseStatus.ACTIVE,
                 Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+                _not_excluded(),
                 # Mine, unassigned ones, or someone else's that its owner let slip for 5 minutes.
                 or_(Appointment.interviewer_id == p("interviewer_id"), Appointment.interviewer_id.is_(None),
                     Appointment.due_at <= p("slipped")),
@@ -217,6 +218,7 @@ class _Stmts:
                     Case.attempts < p("max_attempts"),
                     Case.timezone == p("tz"),
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
+                    _not_excluded(),
                 )
                 .order_by(Case.attempts, Case.next_call_at, Case.id)
             )
@@ -278,7 +280,8 @@ class _Stmts:
                 select(Case.id)
                 .where(Case.enterprise_id == neediest.c.id, Case.status == CaseStatus.READY,
                        Case.next_call_at <= p("now"), Case.attempts < p("max_attempts"), allowed,
-                       or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")))
+                       or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
+                       _not_excluded())
             )
             if not converter:
                 has_callable = has_callable.where(Case.needs_converter.is_(False))
@@ -287,6 +290,11 @@ class _Stmts:
             stmt = select(neediest.c.id).where(has_callable.exists()).limit(p("limit"))
             self._callable[key] = stmt
         return stmt
+
+
+def _not_excluded():
+    """Not a case this interviewer must not get (QC rejected their interview of it: someone else verifies)."""
+    return or_(Case.excluded_interviewer_id.is_(None), Case.excluded_interviewer_id != bindparam("interviewer_id"))
 
 
 _stmts: _Stmts | None = None
