@@ -487,6 +487,12 @@ def test_max_attempts_codes_count_in_the_rates_and_reports_as_the_catalogue_says
         assert aapor_symbol(code) == d.symbol.value  # NC and UO: the eligible one counts in D, the other in U
         assert disposition_label(code, "en") == (d.symbol.value, d.text("en"))
         assert disposition_label(code, "zh-CN")[1] == d.text("zh-CN")
+    # The cap sets them; interviewers never code them by hand.
+    from cati.services.agents import outcome_choices
+
+    offered = {c for state in ("human", "machine", "no_answer") for started in (False, True)
+               for c in outcome_choices(state, interview_started=started)}
+    assert not offered & set(cap_codes)
 
 
 # ------------------------------------------------------------- best time to call never idles (issue 20, item 3)
