@@ -55,6 +55,7 @@ from cati.services import supervision as sv
 from cati.services.calling import zone
 from cati.services.phones import mask_phone
 from cati.services.quotas import cell_progress
+from cati.services.scheduling import best_time_deferral, release_best_time_deferral
 from cati.services.studies import get_study
 
 from .i18n import translate
@@ -109,6 +110,19 @@ SUP_T: dict[str, dict[str, str]] = {
     "stop": {"zh-CN": "暂停", "en": "Stop"},
     "resume": {"zh-CN": "恢复", "en": "Resume"},
     "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
+    # best time to call (scheduling.best_time_deferral)
+    "best_time_deferred": {
+        "zh-CN": "最佳拨打时段：{n} 个可拨样本在 {until} 起的时段更容易接通，目前排在其他可拨样本之后"
+                 "（没有其他样本时仍会分配，访员不会因此空等）",
+        "en": "Best time to call: {n} callable cases are more likely to answer from {until}, so they are dialed "
+              "after the other callable cases for now (handed out when nothing else is callable: nobody waits "
+              "for them)"},
+    "best_time_release": {"zh-CN": "立即按配额进度拨打", "en": "Dial them now by quota need"},
+    "best_time_released": {"zh-CN": "最佳拨打时段的排序已由督导暂停，至 {until}",
+                           "en": "Best-time ordering released by a supervisor until {until}"},
+    "best_time_released_n": {"zh-CN": "已放开 {n} 个样本，至 {until} 前按配额进度拨打",
+                             "en": "{n} cases released: dialed by quota need until {until}"},
+    "best_time_nothing": {"zh-CN": "当前没有因最佳拨打时段而延后的样本", "en": "No cases are deferred for a better time now"},
     "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
     "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
     "quota_cells": {"zh-CN": "行业与样本变量配额", "en": "Industry and sample-variable quotas"},
@@ -377,6 +391,7 @@ def board():
         study = _study(s)
         rows = sv.quota_board(s, study, now)
         cells = cell_progress(s, study)
+        deferral = best_time_deferral(s, study, now)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -389,8 +404,24 @@ def board():
         "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
-        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, tab="board"))
+        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, tab="board"))
     return _timed(resp, started)
+
+
+@bp.post("/best-time/release")
+@actor
+def release_best_time():
+    """Release the cases the best-time preference defers: until their better part of the day, every callable
+    case is dialed by quota need alone."""
+    user = current_user()
+    study = _study(db.session)
+    released = release_best_time_deferral(db.session, study, _now(), user_id=user.id)
+    db.session.commit()
+    if released.cases:
+        flash(tr("best_time_released_n", n=released.cases, until=local_text(released.until, "%H:%M")), "info")
+    else:
+        flash(tr("best_time_nothing"), "info")
+    return _back(url_for("supervisor.board"))
 
 
 def _totals(rows: list[sv.BoardRow]) -> dict:

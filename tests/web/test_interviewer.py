@@ -24,7 +24,7 @@ from cati.models import (
 from cati.models.agents import AgentEvent, AgentState, AgentStatus
 from cati.telephony.simulated import SimScript
 
-from .conftest import Console, attempt_of, wait_for
+from .conftest import Console, attempt_of, lunchtime_of_no_answers, wait_for
 
 
 def script_all(backend, world, outcome="human", ring_s=0.2):
@@ -369,3 +369,13 @@ def test_no_interview_starts_before_the_machine_detection_verdict(client, world,
     wait_for(lambda: attempt_of(session_factory, call_id).machine_detection == "HUMAN", timeout=10)
     assert 'id="btn-start"' in c.page()
     assert start(c, session_factory, case_id)
+
+
+def test_the_browser_case_a_new_interviewer_gets_a_case_while_fresh_sample_is_deferred(client, world,
+                                                                                       session_factory):
+    """Issue 20's browser session through the console: after a lunchtime of no answers the default rules defer
+    fresh sample to the evening, and an interviewer who has never dialed still gets a case at once."""
+    deferral = lunchtime_of_no_answers(session_factory, world)
+    assert deferral.cases >= 300  # the preference is at work: the fresh cases are deferred …
+    r = Console(client, "bob").post("/interviewer/next").get_json()
+    assert r["ok"] and r["case_id"], r  # … and nobody is told to wait for 17:30

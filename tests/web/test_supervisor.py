@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -29,7 +30,7 @@ from cati.services.interviews import complete_interview, save_answers, start_int
 from cati.services.scheduling import next_case
 from tests import factories
 
-from .conftest import csrf_of, login
+from .conftest import csrf_of, login, lunchtime_of_no_answers
 
 FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] for i, c in enumerate(
     "A1 A2 A3 A4 B1 B2 B3 B4 C1 C2 C3 C4".split())}, "D0": 2, **{c: 5 for c in "E1 E2 E3 F1 F2 F3 F4".split()},
@@ -389,3 +390,30 @@ def test_one_monitoring_session_per_supervisor_shown_on_the_live_table(client, s
     with session_factory() as s:
         acts = s.scalars(select(AuditLog.action)).all()
     assert acts[-3:] == ["call.listen", "call.whisper", "call.monitor_stop"]
+
+
+def test_the_board_says_what_best_time_defers_and_a_supervisor_releases_it(client, sworld, session_factory):
+    deferral = lunchtime_of_no_answers(session_factory, sworld)
+    assert deferral.cases >= 300
+    until = deferral.until.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    login(client, "ana")
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} 个可拨样本在 {until} 起的时段更容易接通" in html
+    assert "/supervisor/best-time/release" not in html  # analysts look, never act
+    assert post(client, "/supervisor/best-time/release").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/")})
+    login(client, "sue")
+    assert client.post("/supervisor/best-time/release").status_code == 400  # no CSRF token
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} callable cases are more likely to answer from {until}" in html
+    assert "/supervisor/best-time/release" in html
+    r = post(client, "/supervisor/best-time/release")
+    assert r.status_code == 302
+    with session_factory() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "best_time.release")).one()
+        assert entry.before == {"deferred_cases": deferral.cases} and entry.after["until"] == deferral.until.isoformat()
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} cases released: dialed by quota need until {until}" in html
+    assert f"Best-time ordering released by a supervisor until {until}" in html
+    assert "/supervisor/best-time/release" not in html

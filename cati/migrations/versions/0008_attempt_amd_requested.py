@@ -1,14 +1,14 @@
 """call_attempts.amd_requested: whether answering-machine detection was asked for the call, so the console can
 tell "answered, verdict pending" (no interview may start yet) from "answered by a person".
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
