@@ -62,6 +62,39 @@ AUTO_ANSWER_PHONES = [str(1000 + i) for i in range(1, 41)] + [str(9000 + i) for 
 BUSY_PHONE = "1099"
 UNREACHABLE_PHONE = "1098"
 
+#: What each behaviour must give through the console's dialer path (``run_test_call``):
+#: scenario → (number, interviewer extension, run options, expected fields of ``TestCallResult``).
+SCENARIOS: dict[str, tuple[str, str, dict, dict]] = {
+    "person": (BEHAVIOURS["person"], "1001", {"hangup_after": 1.5},
+               dict(outcome=None, source=None, amd="HUMAN", ringing=True, answered=True, cause=16)),
+    "machine": (BEHAVIOURS["machine"], "1002", {},
+                dict(outcome="3.14", source="auto", amd="MACHINE", ringing=True, answered=True)),
+    "busy": (BEHAVIOURS["busy"], "1003", {},
+             dict(outcome="3.12", source="auto", cause=17, dial_status="BUSY", ringing=True, answered=False)),
+    "congestion": (BEHAVIOURS["congestion"], "1004", {},
+                   dict(outcome="3.16", source="auto", cause=34, dial_status="CONGESTION", answered=False)),
+    "no_answer": (BEHAVIOURS["no_answer"], "1005", {"ring_timeout": 16},
+                  dict(outcome="3.13", source="auto", cause=19, dial_status="NOANSWER", ringing=True,
+                       answered=False)),
+    "rejected": (BEHAVIOURS["rejected"], "1006", {},
+                 dict(outcome="3.15", source="auto", cause=21, answered=False)),
+    "busy_before_answer": (BEHAVIOURS["busy_before_answer"], "1007", {},
+                           dict(outcome="3.12", source="auto", cause=17, answered=False)),
+    "unallocated": (BEHAVIOURS["unallocated"], "1008", {},
+                    dict(outcome="4.31", source="auto", cause=1, answered=False)),
+    "hangup_during_amd": (BEHAVIOURS["hangup_during_amd"], "1009", {},
+                          dict(outcome="3.20", source="auto", amd="HANGUP", answered=True)),
+    "long_call_recorded": (BEHAVIOURS["long_call"], "1010", {"hangup_after": 3, "record": True},
+                           dict(outcome=None, source=None, amd="HUMAN", answered=True, cause=16)),
+    "silent_notsure": (BEHAVIOURS["silent"], "1011", {"hangup_after": 1},
+                       dict(outcome=None, source=None, amd="NOTSURE", answered=True)),
+    "interviewer_phone_busy": (BEHAVIOURS["person"], BUSY_PHONE, {},
+                               dict(outcome=None, source="system", ringing=False, answered=False, cause=None)),
+    "interviewer_phone_unreachable": (BEHAVIOURS["person"], UNREACHABLE_PHONE, {},
+                                      dict(outcome=None, source="system", ringing=False, answered=False,
+                                           cause=None)),
+}
+
 
 class LabError(RuntimeError):
     """The lab could not be started (no Asterisk build, a port clash, an instance that did not boot)."""
@@ -634,3 +667,82 @@ def stop_lab(root: Path | str) -> int:
         inst.pid = None
     (Path(root) / TelephoneLab.STATE_FILE).write_text(state.to_json())
     return n
+
+
+class EventWorkerProcess:
+    """``cati telephony worker`` in a process of its own, storing one PBX's events into a database (the
+    production shape: web workers place calls on action-only connections, this process stores the events)."""
+
+    def __init__(self, lab: TelephoneLab, db_url: str, directory: Path, *, client: str = "panoramisk",
+                 index: int = 0, reconcile_every: float = 5.0, env: dict | None = None, pbx: str | None = None):
+        import sys
+
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
+        base.update(env or lab.ami_env(index, client=client))
+        base.update({"CATI_DATABASE_URL": db_url, "CATI_INSTANCE_PATH": str(Path(directory) / "instance")})
+        name = pbx or f"{client}-{index}"
+        self.log_path = Path(directory) / f"worker-{name}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - owned by the child process
+        cmd = [sys.executable, "-m", "cati", "telephony", "worker", "--reconcile-every", str(reconcile_every)]
+        if pbx:
+            cmd += ["--pbx", pbx]
+        self.proc = subprocess.Popen(cmd, env=base, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "listening to AMI" in self.log_path.read_text():
+                return
+            if self.proc.poll() is not None:
+                raise LabError(f"telephony worker exited: {self.log_path.read_text()}")
+            time.sleep(0.1)
+        raise LabError(f"telephony worker did not start: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+def run_scenarios(lab: TelephoneLab, factory, db_url: str, directory: Path, *, client: str, shape: str) -> dict:
+    """Every scenario at once, each from its own phone, in one process shape: ``in-process`` (events stored by
+    this process) or ``worker`` (an action-only connection here, a ``cati telephony worker`` storing events)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .ami import AmiBackend
+    from .testcall import run_test_call
+
+    pbx = lab.pbxes[0]
+    backend = AmiBackend("127.0.0.1", pbx.ami_port, lab.state.username, lab.state.secret, client=client,
+                         events=(shape == "in-process"))
+    worker = None
+    try:
+        if shape == "worker":
+            worker = EventWorkerProcess(lab, db_url, directory, client=client)
+
+        def one(item):
+            name, (number, ext, opts, _) = item
+            return name, run_test_call(backend, factory, number, ext, store_events=(shape == "in-process"),
+                                       **{"timeout": 45, **opts})
+
+        with ThreadPoolExecutor(len(SCENARIOS)) as pool:
+            return dict(pool.map(one, SCENARIOS.items()))
+    finally:
+        backend.close()
+        if worker is not None:
+            worker.stop()
+
+
+def wrong_results(results: dict) -> list[str]:
+    """The scenarios whose result differs from :data:`SCENARIOS`' expectation (or did not end, or left legs)."""
+    wrong = []
+    for name, (_, _, _, expected) in SCENARIOS.items():
+        r = results[name]
+        got = {k: getattr(r, k) for k in expected}
+        if got != expected or not r.ended or r.legs_left != 0:
+            wrong.append(f"{name}: expected {expected}, ended, 0 legs; got {r.line()} note={r.note}")
+    return wrong

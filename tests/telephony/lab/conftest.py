@@ -7,15 +7,12 @@ run instead of skipping it. Locally the tests skip with the reason when the buil
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from cati.telephony.ami import AmiBackend
-from cati.telephony.lab import DEFAULT_PREFIX, TelephoneLab, find_asterisk
+from cati.telephony.lab import DEFAULT_PREFIX, EventWorkerProcess, TelephoneLab, find_asterisk
 from cati.telephony.testcall import scratch_database
 
 CLIENTS = ("panoramisk", "asterisk-ami")
@@ -58,39 +55,10 @@ def backend_for(lab: TelephoneLab, index: int = 0, *, client: str = "panoramisk"
                       events=events, **kw)
 
 
-class Worker:
-    """``cati telephony worker`` in a process of its own, storing one PBX's events into a database."""
-
-    def __init__(self, lab: TelephoneLab, db_url: str, directory: Path, *, client: str, index: int = 0,
-                 reconcile_every: float = 5.0):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
-        env.update(lab.ami_env(index, client=client))
-        env.update({"CATI_DATABASE_URL": db_url, "CATI_INSTANCE_PATH": str(directory / "instance")})
-        self.log = open(directory / f"worker-{client}-{index}.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cati", "telephony", "worker", "--reconcile-every", str(reconcile_every)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.directory = directory
-        self._wait_listening()
-
-    def _wait_listening(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        path = Path(self.log.name)
-        while time.monotonic() < deadline:
-            if "listening to AMI" in path.read_text():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"telephony worker exited: {path.read_text()}")
-            time.sleep(0.1)
-        raise RuntimeError(f"telephony worker did not start: {path.read_text()}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+def Worker(lab: TelephoneLab, db_url: str, directory: Path, *, client: str, index: int = 0,  # noqa: N802
+           reconcile_every: float = 5.0) -> EventWorkerProcess:
+    """``cati telephony worker`` in a process of its own (see :class:`cati.telephony.lab.EventWorkerProcess`)."""
+    return EventWorkerProcess(lab, db_url, directory, client=client, index=index, reconcile_every=reconcile_every)
 
 
 @pytest.fixture(scope="module")

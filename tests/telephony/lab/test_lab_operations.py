@@ -15,7 +15,7 @@ from cati.models.calls import AttemptStatus, CallAttempt
 from cati.telephony.base import TelephonyError
 from cati.telephony.dialer import BatchingEventSink, dial_and_commit
 from cati.telephony.factory import backend_from_env
-from cati.telephony.lab import BEHAVIOURS, BUSY_PHONE, UNREACHABLE_PHONE
+from cati.telephony.lab import BEHAVIOURS, BUSY_PHONE, SCENARIOS, UNREACHABLE_PHONE, EventWorkerProcess
 from cati.telephony.testcall import run_test_call, scratch_case
 
 from .conftest import backend_for
@@ -153,16 +153,8 @@ def test_two_pbxs_each_call_on_its_interviewers_pbx(lab, scratch):
     backend = backend_from_env(env, events=False)  # web workers: action-only, one connection per PBX
     workers = []
     try:
-        for name in ("pbx1", "pbx2"):
-            wenv = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
-            wenv.update(env)
-            wenv.update({"CATI_DATABASE_URL": url, "CATI_INSTANCE_PATH": str(directory / "instance")})
-            log = open(directory / f"worker-{name}.log", "w")  # noqa: SIM115
-            workers.append((subprocess.Popen([sys.executable, "-m", "cati", "telephony", "worker", "--pbx", name,
-                                              "--reconcile-every", "2"], env=wenv, stdout=log,
-                                             stderr=subprocess.STDOUT), log))
-        for (_, log) in workers:
-            wait_until(lambda log=log: "listening to AMI" in open(log.name).read(), 30, "the worker")
+        for name in ("pbx1", "pbx2"):  # one event worker per PBX
+            workers.append(EventWorkerProcess(lab, url, directory, env=env, pbx=name, reconcile_every=2))
 
         on_pbx = {}
 
@@ -217,17 +209,13 @@ def test_two_pbxs_each_call_on_its_interviewers_pbx(lab, scratch):
             sink.close()
     finally:
         backend.close()
-        for proc, log in workers:
-            proc.terminate()
-            proc.wait(10)
-            log.close()
+        for w in workers:
+            w.stop()
 
 
 def test_cli_test_call_prints_the_line_for_each_behaviour(lab, tmp_path):
     """Every behaviour of the outside world through `cati telephony test-call` (its own process each), the line
     it prints checked field by field against what the behaviour must give."""
-    from .test_lab_matrix import SCENARIOS
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
     env.update(lab.ami_env(0))
     yn = {True: "yes", False: "no"}
