@@ -13,7 +13,7 @@ import copy
 import keyword
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -395,6 +395,31 @@ class QCConfig(_Model):
     rejected: RejectedInterviews = Field(default_factory=RejectedInterviews)
 
 
+def _jsonable(value: Any) -> Any:
+    """YAML dates (``end_date: 2026-12-20``) as ISO strings: the raw mapping is stored as JSON."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class FieldworkPlan(_Model):
+    """When fieldwork runs: the board projects the finish against ``end_date`` and warns when it is at risk."""
+
+    start_date: date | None = None
+    end_date: date | None = None
+    confidence: float = Field(default=0.8, gt=0.5, lt=1)  # width of the projected finish interval
+
+    @model_validator(mode="after")
+    def _order(self) -> FieldworkPlan:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError(f"fieldwork: end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
 class Study(_Model):
     """A whole study file. ``raw`` keeps the mapping it was built from (for export and the database)."""
 
@@ -412,6 +437,7 @@ class Study(_Model):
     quota: QuotaConfig
     calling_rules: CallingRules
     qc: QCConfig = Field(default_factory=QCConfig)
+    fieldwork: FieldworkPlan = Field(default_factory=FieldworkPlan)
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _by_code: dict[str, Question] = PrivateAttr(default_factory=dict)
@@ -423,7 +449,7 @@ class Study(_Model):
     def _keep_raw(cls, data: Any, handler: Any) -> Study:
         study = handler(data)
         if isinstance(data, Mapping):
-            study._raw = copy.deepcopy(dict(data))
+            study._raw = _jsonable(copy.deepcopy(dict(data)))
         return study
 
     @field_validator("languages")

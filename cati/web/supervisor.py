@@ -53,6 +53,7 @@ from cati.services import audit, qc
 from cati.services import sample_admin as sa
 from cati.services import supervision as sv
 from cati.services.calling import zone
+from cati.services.pacing import study_pace
 from cati.services.phones import mask_phone
 from cati.services.quotas import cell_progress
 from cati.services.scheduling import best_time_deferral, release_best_time_deferral
@@ -111,6 +112,23 @@ SUP_T: dict[str, dict[str, str]] = {
     "resume": {"zh-CN": "恢复", "en": "Resume"},
     "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
     # best time to call (scheduling.best_time_deferral)
+    "pace_title": {"zh-CN": "完成进度预测", "en": "Finish projection"},
+    "pace_eta": {"zh-CN": "按近期速度（每通话小时 {rate} 个完成）预计 {eta} 全部完成，{conf}% 区间 {early} – {late}",
+                 "en": "At the recent rate ({rate} completes per calling hour) all quotas fill by {eta}; {conf}% "
+                       "interval {early} – {late}"},
+    "pace_deadline": {"zh-CN": "截止 {deadline}：尚需 {remaining} 个完成，剩余 {hours} 通话小时，需每通话小时 {required} 个",
+                      "en": "Deadline {deadline}: {remaining} completes to go in {hours} calling hours, {required} "
+                            "per calling hour needed"},
+    "pace_no_data": {"zh-CN": "近期还没有完成的访问，暂无法预测完成时间（尚需 {remaining} 个完成）",
+                     "en": "No completes in the recent calling hours yet: no projection ({remaining} to go)"},
+    "pace_open": {"zh-CN": "未定", "en": "open"},
+    "pace_st_on_track": {"zh-CN": "按计划", "en": "On track"},
+    "pace_st_at_risk": {"zh-CN": "有延期风险：区间上限已超过截止时间", "en": "At risk: the interval's late end passes the deadline"},
+    "pace_st_late": {"zh-CN": "预计延期：按近期速度无法在截止前完成", "en": "Late: the recent rate does not make the deadline"},
+    "pace_st_done": {"zh-CN": "全部配额已完成", "en": "All quotas filled"},
+    "pace_st_no_data": {"zh-CN": "数据不足", "en": "Not enough evidence"},
+    "pace_st_no_end_date": {"zh-CN": "研究文件未设截止日期（fieldwork.end_date）", "en": "No end date in the study file "
+                            "(fieldwork.end_date)"},
     "best_time_deferred": {
         "zh-CN": "最佳拨打时段：{n} 个可拨样本在 {until} 起的时段更容易接通，目前排在其他可拨样本之后"
                  "（没有其他样本时仍会分配，访员不会因此空等）",
@@ -392,6 +410,7 @@ def board():
         rows = sv.quota_board(s, study, now)
         cells = cell_progress(s, study)
         deferral = best_time_deferral(s, study, now)
+        pace = study_pace(s, study, now)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -404,7 +423,8 @@ def board():
         "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
-        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, tab="board"))
+        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
+        tab="board"))
     return _timed(resp, started)
 
 

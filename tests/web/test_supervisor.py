@@ -417,3 +417,17 @@ def test_the_board_says_what_best_time_defers_and_a_supervisor_releases_it(clien
     assert f"{deferral.cases} cases released: dialed by quota need until {until}" in html
     assert f"Best-time ordering released by a supervisor until {until}" in html
     assert "/supervisor/best-time/release" not in html
+
+
+def test_board_projects_the_finish_against_the_end_date(client, sworld, session_factory):
+    """The board says when the quotas will fill (in calling time, with its interval) and whether the study's end
+    date is at risk; without an end date it says the study file has none."""
+    login(client, "sue")
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "完成进度预测" in html and "研究文件未设截止日期" in html
+    with transaction(session_factory) as s:
+        st_row = s.get(Study, sworld["study_id"])
+        st_row.definition = {**st_row.definition, "fieldwork": {"end_date": "2026-11-24"}}
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "截止" in html and "通话小时" in html
+    assert 'class="pace pace-' in html
