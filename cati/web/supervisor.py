@@ -112,6 +112,33 @@ SUP_T: dict[str, dict[str, str]] = {
     "resume": {"zh-CN": "恢复", "en": "Resume"},
     "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
     # best time to call (scheduling.best_time_deferral)
+    "nav_staffing": {"zh-CN": "排班建议", "en": "Staffing"},
+    "part_morning": {"zh-CN": "上午", "en": "Morning"},
+    "part_afternoon": {"zh-CN": "下午", "en": "Afternoon"},
+    "part_evening": {"zh-CN": "晚上", "en": "Evening"},
+    "staffing_intro": {"zh-CN": "按本研究的接通模型估算：每付薪访员小时在各时段可得的完成数，以及完成剩余 {remaining} 个配额的排班建议（同样的付薪小时得到最多的完成）。",
+                       "en": "From this study's contact model: completes per paid interviewer-hour in each part of the "
+                             "day, and a shift plan for the {remaining} completes still needed (the most completes for "
+                             "the same paid hours)."},
+    "staffing_timing_own": {"zh-CN": "接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒（来自本研究数据）",
+                            "en": "Completes per contact {q}, about {ti} min per complete, {td} s per dial that reaches "
+                                  "nobody (this study's own data)"},
+    "staffing_timing_default": {"zh-CN": "本研究数据尚少，暂用默认值：接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒",
+                                "en": "Too little data yet, defaults used: completes per contact {q}, about {ti} min "
+                                      "per complete, {td} s per dial that reaches nobody"},
+    "staffing_slot": {"zh-CN": "时段", "en": "Part of the day"},
+    "staffing_weekend": {"zh-CN": "周末", "en": "Weekend"},
+    "staffing_weekday": {"zh-CN": "工作日", "en": "Weekday"},
+    "staffing_contact_rate": {"zh-CN": "首拨接通率", "en": "First-dial contact rate"},
+    "staffing_cph": {"zh-CN": "每付薪小时完成数", "en": "Completes per paid hour"},
+    "staffing_dials": {"zh-CN": "依据拨号数", "en": "Dials behind it"},
+    "staffing_plan": {"zh-CN": "建议排班", "en": "Suggested shifts"},
+    "staffing_when": {"zh-CN": "时间", "en": "When"},
+    "staffing_team": {"zh-CN": "访员人数", "en": "Interviewers"},
+    "staffing_expected": {"zh-CN": "预计完成", "en": "Expected completes"},
+    "staffing_total": {"zh-CN": "合计 {hours} 付薪小时，预计 {completes} 个完成", "en": "In all {hours} paid hours, "
+                       "{completes} completes expected"},
+    "staffing_none": {"zh-CN": "无需再排班：配额已满", "en": "No shifts needed: the quotas are full"},
     "pace_title": {"zh-CN": "完成进度预测", "en": "Finish projection"},
     "pace_eta": {"zh-CN": "按近期速度（每通话小时 {rate} 个完成）预计 {eta} 全部完成，{conf}% 区间 {early} – {late}",
                  "en": "At the recent rate ({rate} completes per calling hour) all quotas fill by {eta}; {conf}% "
@@ -426,6 +453,25 @@ def board():
         sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
         tab="board"))
     return _timed(resp, started)
+
+
+@bp.get("/staffing")
+@viewer
+def staffing():
+    """Which parts of which days give the most completes per paid hour, and a shift plan for what remains."""
+    from cati.services.staffing import staffing_advice
+
+    started = time.perf_counter()
+    _release_request_tx()
+    now = _now()
+    with reading() as s:
+        study = _study(s)
+        advice = staffing_advice(s, study, now)
+    def part_label(name: str) -> str:  # the study names its parts of the day; the usual three are translated
+        return tr(f"part_{name}") if f"part_{name}" in SUP_T else name
+
+    return _timed(Response(render_template("supervisor/staffing.html", advice=advice, now=now, tab="staffing",
+                                           part_label=part_label)), started)
 
 
 @bp.post("/best-time/release")

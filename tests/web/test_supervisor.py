@@ -431,3 +431,10 @@ def test_board_projects_the_finish_against_the_end_date(client, sworld, session_
     html = client.get("/supervisor/").get_data(as_text=True)
     assert "截止" in html and "通话小时" in html
     assert 'class="pace pace-' in html
+
+
+def test_staffing_page_ranks_the_parts_of_the_day_and_plans_shifts(client, sworld):
+    login(client, "sue")
+    html = client.get("/supervisor/staffing").get_data(as_text=True)
+    assert "每付薪小时完成数" in html and "建议排班" in html and "工作日 · 晚上" in html
+    assert 'id="plan"' in html  # quotas remain: shifts are suggested
