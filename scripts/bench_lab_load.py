@@ -37,7 +37,7 @@ MIX = [
     ("person", None, "HUMAN", {"hangup_after": 2}),
     ("busy", "3.12", None, {}),
     ("machine", "3.14", "MACHINE", {}),
-    ("no_answer", "3.13", None, {"ring_timeout": 15}),
+    ("no_answer", "3.13", None, {"ring_timeout": 17}),  # Dial counts from its start: >= 15 s of ringing needs a margin
     ("rejected", "3.15", None, {}),
     ("unallocated", "4.31", None, {}),
     ("congestion", "3.16", None, {}),

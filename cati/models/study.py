@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -64,6 +65,8 @@ class Enterprise(Base):
 
     industry: Mapped[Industry] = relationship(lazy="joined")
 
-    @property
+    @hybrid_property
     def quota_open(self) -> bool:
+        """The enterprise quota has room: completes plus interviews in progress below the target. The one
+        definition of the rule, in Python and (as ``Enterprise.quota_open``) in SQL."""
         return self.completes + self.in_progress < self.quota_target

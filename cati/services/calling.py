@@ -68,7 +68,7 @@ class CallRules:
     # Prior contact weights by weekday/weekend and part-of-day name, relative to a weekday morning, used by the
     # contact model until the study's own dials say otherwise (contact_model docstring gives the source).
     contact_prior: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_CONTACT_PRIOR)
-    quota_per_enterprise: int = 20
+    # The enterprise quota is not a calling rule: it is each Enterprise.quota_target (services.quotas).
 
     @classmethod
     def from_definition(cls, definition: Mapping[str, Any]) -> CallRules:
@@ -95,9 +95,6 @@ class CallRules:
             kw["retry_minutes"] = {str(k): int(v) for k, v in raw["retry_minutes"].items()}
         if raw.get("stop_after_consecutive"):
             kw["stop_after_consecutive"] = {str(k): int(v) for k, v in raw["stop_after_consecutive"].items()}
-        quota = definition.get("quota") or {}
-        if "per_enterprise" in quota:
-            kw["quota_per_enterprise"] = int(quota["per_enterprise"])
         return cls(**kw)
 
     def prior_weight(self, weekend: int, part: int) -> float:

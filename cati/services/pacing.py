@@ -208,7 +208,7 @@ def study_pace(session: Session, study: Study, now: datetime, *, recent_calling_
     remaining = int(session.scalar(
         select(func.coalesce(func.sum(Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress), 0))
         .where(Enterprise.study_id == study.id,
-               Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)) or 0)
+               Enterprise.quota_open)) or 0)
     since = rewind_calling_hours(now, recent_calling_hours, tz, rules)
     n_recent = int(session.scalar(
         select(func.count()).select_from(Interview)

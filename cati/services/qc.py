@@ -294,7 +294,7 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
     if case.status == CaseStatus.FINAL and case.final_disposition == "1.1":
         _after_rejection(session, case, iv, now, user_id=user_id, note=note)
     reopened = 0
-    if ent.completes + ent.in_progress < ent.quota_target:
+    if ent.quota_open:
         reopened = reopen_quota_filled(session, ent.id, now, user_id=user_id)
     # Industry / sample-variable quota cells of the case: the complete stops counting there too.
     cell_reopened = unfill_cells(session, case.id, now)

@@ -255,7 +255,7 @@ def _reopen(session: Session, case_ids, now: datetime) -> list[int]:
         select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Case.id.in_(case_ids), Case.status == CaseStatus.FINAL, Case.final_disposition == "4.80",
                Enterprise.status == EnterpriseStatus.ACTIVE,
-               Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target, ~in_filled_cell_clause())
+               Enterprise.quota_open, ~in_filled_cell_clause())
     )
     reopened = list(session.scalars(candidates))
     for start in range(0, len(reopened), 1000):
@@ -322,3 +322,43 @@ def cell_progress(session: Session, study: Study) -> list[CellProgress]:
     return [CellProgress(c.variable, c.scope, names.get(c.scope, c.scope), c.value, c.target, c.completes,
                          c.in_progress, int(n)) for c, n in rows]
 
+
+
+@dataclass(frozen=True)
+class QuotaChange:
+    enterprises: int      # enterprises whose target changed
+    kept: int             # enterprises with a target of their own (not the old default): unchanged
+    closed: int           # cases closed 4.80 because their enterprise is now full
+    reopened: int         # cases closed 4.80 earlier that are callable again
+
+
+def apply_enterprise_quota(session: Session, study: Study, old: int, new: int, now: datetime) -> QuotaChange:
+    """The study's per-enterprise quota changed from ``old`` to ``new``: the enforced targets follow.
+
+    Every enterprise whose target is the old default gets the new one (a target set for one enterprise at import
+    is its own and is kept). An enterprise the new target fills has its released open cases closed as quota filled
+    (4.80); one it opens again has its 4.80 cases callable again (unless a filled quota cell keeps them closed).
+    Flush only.
+    """
+    from cati.models import EnterpriseStatus
+
+    if old == new:
+        return QuotaChange(0, 0, 0, 0)
+    ids = list(session.scalars(select(Enterprise.id).where(Enterprise.study_id == study.id,
+                                                            Enterprise.quota_target == old)))
+    kept = session.scalar(select(func.count()).select_from(Enterprise)
+                          .where(Enterprise.study_id == study.id, Enterprise.quota_target != old)) or 0
+    closed = reopened = 0
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        session.execute(update(Enterprise).where(Enterprise.id.in_(chunk)).values(quota_target=new)
+                        .execution_options(synchronize_session=False))
+        if new < old:
+            full = select(Enterprise.id).where(Enterprise.id.in_(chunk), ~Enterprise.quota_open)
+            closed += close_as_quota_filled(session, Case.enterprise_id.in_(full), now)
+        else:
+            opened = select(Enterprise.id).where(Enterprise.id.in_(chunk), Enterprise.quota_open,
+                                                 Enterprise.status == EnterpriseStatus.ACTIVE)
+            reopened += len(_reopen(session, select(Case.id).where(Case.enterprise_id.in_(opened)), now))
+    session.expire_all()
+    return QuotaChange(len(ids), int(kept), closed, reopened)

@@ -157,7 +157,7 @@ class _Stmts:
                 Case.status == CaseStatus.READY,
                 Case.timezone.in_(p("tzs", expanding=True)),
                 Enterprise.status == EnterpriseStatus.ACTIVE,
-                Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+                Enterprise.quota_open,
                 _not_excluded(),
                 # Mine, unassigned ones, or someone else's that its owner let slip for 5 minutes.
                 or_(Appointment.interviewer_id == p("interviewer_id"), Appointment.interviewer_id.is_(None),
@@ -173,7 +173,7 @@ class _Stmts:
             synchronize_session=False)
         self.reserve_slot = slot.where(
             Enterprise.status == EnterpriseStatus.ACTIVE,
-            Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+            Enterprise.quota_open,
         ).values(in_progress=Enterprise.in_progress + 1)
         self.end_slot = slot.values(in_progress=Enterprise.in_progress - 1)
         self.complete_slot = slot.values(in_progress=Enterprise.in_progress - 1, completes=Enterprise.completes + 1)
@@ -622,7 +622,7 @@ def best_time_deferral(session: Session, study: Study, now: datetime) -> BestTim
             .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.timezone == tz,
                    Case.tried_day_parts.in_(held), Case.next_call_at <= now, Case.attempts < rules.max_attempts,
                    Enterprise.status == EnterpriseStatus.ACTIVE,
-                   Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target))
+                   Enterprise.quota_open))
         if n:
             cases += n
             until = later if until is None else min(until, later)
@@ -656,14 +656,14 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
     active = and_(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE)
     not_complete, not_reserved = session.execute(
         select(func.count().filter(Enterprise.completes < Enterprise.quota_target),
-               func.count().filter(Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target))
+               func.count().filter(Enterprise.quota_open))
         .where(active)).one()
     if not not_complete:
         return NoCase(NoCaseReason.QUOTAS_FULL)
     if not not_reserved:
         return NoCase(NoCaseReason.QUOTAS_RESERVED)
     open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE,
-                    Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)
+                    Enterprise.quota_open)
     pending = (
         select(func.min(Case.next_call_at), func.count())
         .join(Enterprise, Enterprise.id == Case.enterprise_id)

@@ -155,7 +155,7 @@ def staffing_advice(session: Session, study: Study, now: datetime, *, max_team: 
     remaining = int(session.scalar(
         select(func.coalesce(func.sum(Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress), 0))
         .where(Enterprise.study_id == study.id,
-               Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target)) or 0)
+               Enterprise.quota_open)) or 0)
     end = ((study.definition or {}).get("fieldwork") or {}).get("end_date")
     last_day = date.fromisoformat(str(end)) if end else local(now, tz).date() + timedelta(days=horizon_days)
     stretches = []

@@ -73,7 +73,7 @@ SCENARIOS: dict[str, tuple[str, str, dict, dict]] = {
              dict(outcome="3.12", source="auto", cause=17, dial_status="BUSY", ringing=True, answered=False)),
     "congestion": (BEHAVIOURS["congestion"], "1004", {},
                    dict(outcome="3.16", source="auto", cause=34, dial_status="CONGESTION", answered=False)),
-    "no_answer": (BEHAVIOURS["no_answer"], "1005", {"ring_timeout": 16},
+    "no_answer": (BEHAVIOURS["no_answer"], "1005", {"ring_timeout": 17},
                   dict(outcome="3.13", source="auto", cause=19, dial_status="NOANSWER", ringing=True,
                        answered=False)),
     "rejected": (BEHAVIOURS["rejected"], "1006", {},

@@ -18,6 +18,7 @@ from sqlalchemy import String, cast, func, or_, select
 from cati.db import db
 from cati.models import AuditLog, Role, Study, User
 from cati.services import audit
+from cati.services.quotas import apply_enterprise_quota
 from cati.services.studies import get_study, install_study
 from cati.services.users import UserError, create_user, hash_password
 from cati.study.loader import Problem, StudyError, validate_study_mapping
@@ -62,6 +63,14 @@ sup.SUP_T.update({
     "rules_saved": {"zh-CN": "规则已保存（第 {v} 版）", "en": "Rules saved (version {v})"},
     "rules_invalid": {"zh-CN": "规则有误，未保存", "en": "The rules have errors; nothing was saved"},
     "per_enterprise_quota": {"zh-CN": "每家企业配额", "en": "Quota per enterprise"},
+    "quota_applied": {"zh-CN": "{n} 家企业的配额已改为 {q}（立即生效：新满额企业的样本以 4.80 关闭 {closed} 个，重新开放 {reopened} 个）；"
+                               "{kept} 家企业有单独设定的配额，保持不变",
+                      "en": "{n} enterprises now have quota {q}, enforced at once ({closed} cases closed 4.80 for "
+                            "enterprises now full, {reopened} reopened); {kept} enterprises with a quota of their "
+                            "own keep it"},
+    "quota_help": {"zh-CN": "修改后立即对所有使用默认配额的企业生效；导入时单独设定配额的企业不受影响。",
+                   "en": "Applies at once to every enterprise on the default quota; enterprises imported with a "
+                         "quota of their own keep it."},
     "action": {"zh-CN": "操作", "en": "Action"},
     "entity": {"zh-CN": "对象", "en": "Entity"},
     "user": {"zh-CN": "用户", "en": "User"},
@@ -285,13 +294,21 @@ def rules():
             try:
                 new = apply_rules(st.definition, text, quota_val, f"study {st.code}")
                 before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
+                old_quota = int((st.definition.get("quota") or {}).get("per_enterprise") or 0)
                 st.version += 1
                 new["version"] = st.version
                 st.definition = new
+                # The quota enforced is each enterprise's target: the study default changing moves them too.
+                change = apply_enterprise_quota(db.session, st, old_quota, int(new["quota"]["per_enterprise"]),
+                                                datetime.now(UTC)) if old_quota else None
                 audit.record(db.session, user_id=me.id, action="study.rules", entity="study", entity_id=st.id,
-                             before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota")})
+                             before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota"),
+                                                   "quota_change": change.__dict__ if change else None})
                 db.session.commit()
                 flash(sup.tr("rules_saved", v=st.version), "info")
+                if change and change.enterprises:
+                    flash(sup.tr("quota_applied", n=change.enterprises, q=new["quota"]["per_enterprise"],
+                                 closed=change.closed, reopened=change.reopened, kept=change.kept), "info")
                 return redirect(url_for("admin.rules"))
             except StudyError as err:
                 problems = _problems(err)

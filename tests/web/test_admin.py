@@ -126,7 +126,7 @@ def test_rules_editor_validates_and_saves(admin_client, session_factory):
         st = s.scalar(select(Study))
         assert st.version == 2 and st.definition["version"] == 2
         compiled = rules_for(st)
-        assert compiled.max_attempts == 8 and compiled.quota_per_enterprise == 25
+        assert compiled.max_attempts == 8 and st.definition["quota"]["per_enterprise"] == 25
         assert str(compiled.weekday_windows[1][1]) == "20:30:00"
         entry = s.scalar(select(AuditLog).where(AuditLog.action == "study.rules"))
         assert entry.before["calling_rules"]["max_attempts"] == 6 and entry.after["calling_rules"]["max_attempts"] == 8
@@ -159,3 +159,46 @@ def test_admin_screens_in_english(admin_client):
                        "/admin/rules": "Calling hours and rules", "/admin/audit": "Audit log"}.items():
         r = c.get(path)
         assert r.status_code == 200 and text in r.get_data(as_text=True), path
+
+
+def test_the_admins_quota_change_is_enforced_through_the_21st_interview(admin_client, session_factory, study):
+    """An enterprise at 20 of 20 refuses the 21st interview; the admin raises the quota per enterprise to 21 and
+    the 21st interview starts; lowering it back closes the enterprise's open cases 4.80. An enterprise imported
+    with a quota of its own keeps it."""
+    from datetime import UTC, datetime
+
+    from cati.db import transaction
+    from cati.models import Case, CaseStatus, Enterprise
+    from cati.services.interviews import start_interview
+    from cati.services.scheduling import QuotaFull
+    from tests import factories
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        ent = factories.enterprise(s, st, quota=20, completes=20)
+        own = factories.enterprise(s, st, quota=35, completes=3)
+        case_id = factories.cases(s, st, ent, 3)[0]
+        factories.cases(s, st, own, 2)
+        iv = factories.user(s).id
+        ent_id, own_id = ent.id, own.id
+        # the interviewer holds the case (as after "next case" while the quota still had room)
+        c = s.get(Case, case_id)
+        c.status, c.claimed_by_id, c.claimed_at = CaseStatus.CLAIMED, iv, datetime.now(UTC)
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s, pytest.raises(QuotaFull):
+        start_interview(s, s.get(Case, case_id), iv, now)
+    with session_factory() as s:
+        rules = yaml.safe_dump(s.get(Study, study.id).definition["calling_rules"])
+    r = post(admin_client, "/admin/rules", {"rules": rules, "quota": "21"}, "/admin/rules")
+    assert r.status_code == 302
+    assert "1 家企业的配额已改为 21" in admin_client.get("/admin/rules").get_data(as_text=True)
+    with session_factory() as s:
+        assert (s.get(Enterprise, ent_id).quota_target, s.get(Enterprise, own_id).quota_target) == (21, 35)
+    with transaction(session_factory) as s:
+        interview = start_interview(s, s.get(Case, case_id), iv, now)   # the 21st interview starts
+        assert interview.id
+    r = post(admin_client, "/admin/rules", {"rules": rules, "quota": "20"}, "/admin/rules")
+    with session_factory() as s:
+        others = s.scalars(select(Case).where(Case.enterprise_id == ent_id, Case.id != case_id)).all()
+        assert {c.final_disposition for c in others} == {"4.80"}   # full again (20 + 1 running ≥ 20)
+        assert s.get(Enterprise, own_id).quota_target == 35
