@@ -143,12 +143,12 @@ def _bulk_pg(engine, study_id: int, ent_ids: list[int], n_cases: int) -> None:
                        :t0 - make_interval(mins => ((i * 7919) % 601)::int),
                        (ARRAY[0,0,0,1,2])[1 + (i * 31) % 5], (ARRAY[0,0,1,2,4])[1 + (i * 17) % 5],
                        false, '{}'::json, :t0
-                FROM generate_series(:lo, :hi) AS i"""),
+                FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i"""),
                 dict(study=study_id, first=first, n_ent=n_ent, t0=MONDAY_10AM, lo=lo, hi=hi))
             conn.execute(text("""
                 INSERT INTO case_phones (study_id, case_id, position, e164, kind, status, attempts)
                 SELECT :study, i, 1, '+86139' || lpad(i::text, 8, '0'), 'mobile', 'ok', 0
-                FROM generate_series(:lo, :hi) AS i"""), dict(study=study_id, lo=lo, hi=hi))
+                FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i"""), dict(study=study_id, lo=lo, hi=hi))
             print(f"  {hi:,} cases", file=sys.stderr)
         conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :n)"), {"n": n_cases})
 

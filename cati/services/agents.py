@@ -151,12 +151,11 @@ def board(session: Session, now: datetime) -> list[AgentRow]:
 
 # ------------------------------------------------------------------------------------------ outcome choices
 
-#: Outcomes only the system sets (a complete is recorded at the questionnaire's end; 4.80 by quota closing;
-#: 3.11 means "never dialed").
-_SYSTEM_CODES = frozenset({"1.1", "1.2", "4.80", "3.11"})
-_MACHINE_CODES = ("3.14", "2.221", "2.222", "4.20")
-_NO_CONTACT_CODES = ("3.13", "3.12", "3.15", "3.16", "4.31", "4.32", "4.20", "3.90")
-REFUSAL_CODES = frozenset({"2.111", "2.112", "2.113", "2.114"})
+def refusal_codes() -> frozenset[str]:
+    """Refusal codes (catalogue ``refusal: true``): the interviewer records a reason with them."""
+    return catalogue().codes_where(refusal=True)
+
+
 REFUSAL_REASONS = ("busy", "not_interested", "privacy", "distrust", "too_long", "hostile", "other")
 
 
@@ -181,21 +180,9 @@ def outcome_choices(call_state: str, *, interview_started: bool) -> list[str]:
     >>> "3.13" in outcome_choices("human", interview_started=False)
     False
     """
-    cat = catalogue()
-    if call_state == "machine":
-        return list(_MACHINE_CODES)
-    if call_state == "no_answer":
-        return list(_NO_CONTACT_CODES)
-    if call_state != "human":
+    if call_state not in ("human", "machine", "no_answer"):
         raise AgentError(f"call state {call_state!r} must be human, machine or no_answer")
-    codes = [c for c, d in cat.items() if d.contacted and c not in _SYSTEM_CODES]
-    if interview_started:
-        # Once the respondent is being interviewed, "call me later" is a break-off with an appointment and a
-        # household-level refusal no longer fits.
-        codes = [c for c in codes if c not in ("2.21", "2.111")]
-        first = ["2.12", "2.113", "2.112", "2.114"]
-    else:
-        codes = [c for c in codes if c != "2.12"]
-        first = ["2.21", "2.113", "2.112", "2.114"]
-    first = [c for c in first if c in codes]
-    return first + [c for c in codes if c not in first]
+    # What each code is offered after is catalogue data (``offered``): once the respondent is being interviewed,
+    # "call me later" is a break-off with an appointment and a household-level refusal no longer fits.
+    state = ("interviewing" if interview_started else "answered") if call_state == "human" else call_state
+    return catalogue().offered_after(state)

@@ -40,9 +40,18 @@ class Disposition:
     refusal_conversion: bool = False
     do_not_call: bool = False
     max_attempts: bool = False  # the code a case closes with at the attempt cap (max_attempts_disposition)
+    offered: Mapping[str, int] = field(default_factory=dict)  # call state → place in the interviewer's list
+    refusal: bool = False  # the interviewer records a refusal reason
+    appointment: str | None = None  # required | optional
+    cap_rank: int | None = None  # at the attempt cap the seen outcome with the lowest rank decides…
+    cap_result: str | None = None  # …this informative code
 
     def text(self, lang: str = "zh-CN") -> str:
         return self.label.get(lang) or self.label.get("zh-CN") or self.code
+
+
+#: The call states the catalogue's ``offered`` refers to.
+CALL_STATES = ("answered", "interviewing", "machine", "no_answer")
 
 
 class Catalogue(dict[str, Disposition]):
@@ -52,6 +61,22 @@ class Catalogue(dict[str, Disposition]):
         except KeyError:
             raise ValueError(f"unknown disposition code {code!r}") from None
 
+    def offered_after(self, state: str) -> list[str]:
+        """The codes an interviewer may choose after a call in ``state``, in the catalogue's order for it."""
+        if state not in CALL_STATES:
+            raise ValueError(f"call state {state!r} is not one of {CALL_STATES}")
+        index = {code: i for i, code in enumerate(self)}
+        return sorted((c for c, d in self.items() if state in d.offered), key=lambda c: (self[c].offered[state],
+                                                                                         index[c]))
+
+    def codes_where(self, **flags) -> frozenset[str]:
+        """Codes whose fields equal ``flags`` (e.g. ``refusal=True``, ``appointment="required"``)."""
+        return frozenset(c for c, d in self.items() if all(getattr(d, k) == v for k, v in flags.items()))
+
+    def appointment_codes(self) -> frozenset[str]:
+        """Codes that take an appointment (required or optional)."""
+        return frozenset(c for c, d in self.items() if d.appointment)
+
 
 def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -59,6 +84,15 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
     for code, spec in data["codes"].items():
         spec = dict(spec)
         cat[str(code)] = Disposition(code=str(code), symbol=Symbol(spec.pop("symbol")), **spec)
+    for d in cat.values():
+        bad = set(d.offered) - set(CALL_STATES)
+        if bad:
+            raise ValueError(f"{path}: {d.code}: offered after unknown call state(s) {sorted(bad)}; "
+                             f"expected {CALL_STATES}")
+        if d.appointment not in (None, "required", "optional"):
+            raise ValueError(f"{path}: {d.code}: appointment must be required or optional")
+        if (d.cap_rank is None) != (d.cap_result is None) or (d.cap_result and d.cap_result not in cat):
+            raise ValueError(f"{path}: {d.code}: cap_rank and cap_result go together, cap_result a known code")
     cap_codes = sorted(d.eligible for d in cat.values() if d.max_attempts)
     if cap_codes != ["unknown", "yes"]:
         raise ValueError(f"{path}: needs exactly one final max_attempts code with eligible 'yes' and one with "
@@ -70,23 +104,6 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
 def catalogue() -> Catalogue:
     """The shipped catalogue (cached: it is read on every outcome)."""
     return load_catalogue()
-
-
-# When the attempt cap is reached without a final outcome, the most informative outcome seen decides the
-# final code: a contact beats a machine, a machine beats ringing out, and "always busy" needs every dial busy.
-_CAP_PRECEDENCE: tuple[tuple[str, str], ...] = (
-    ("2.12", "2.12"),  # broke off and never finished
-    ("2.113", "2.112"),  # soft refusal never converted → refusal
-    ("2.21", "2.21"),  # respondent never available
-    ("3.20", "3.20"),
-    ("2.221", "2.221"),
-    ("2.222", "2.222"),
-    ("3.14", "3.14"),
-    ("3.15", "3.15"),
-    ("3.13", "3.13"),
-    ("3.16", "3.16"),
-    ("3.90", "3.90"),
-)
 
 
 def final_disposition(
@@ -128,9 +145,11 @@ def final_disposition(
     if not seen:
         return "3.11"
     present = set(seen)
-    for trigger, result in _CAP_PRECEDENCE:
-        if trigger in present:
-            return result
+    # The most informative outcome seen decides (catalogue cap_rank: a contact beats a machine, a machine beats
+    # ringing out); "always busy" needs every dial busy.
+    ranked = sorted((cat[c].cap_rank, cat[c].cap_result) for c in present if cat[c].cap_rank is not None)
+    if ranked:
+        return ranked[0][1]
     if present == {"3.12"}:
         return "3.12"
     return "3.90"

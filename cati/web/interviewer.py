@@ -407,7 +407,8 @@ def _case_view(case: Case, user: User, study: Study, now: datetime, lang: str) -
     if "outcomes" in view:
         view["appt"] = _appointment_choices(case, study, now, lang)
         view["refusal_reasons"] = agents.REFUSAL_REASONS
-        view["refusal_codes"] = sorted(agents.REFUSAL_CODES)
+        view["refusal_codes"] = sorted(agents.refusal_codes())
+        view["appointment_codes"] = sorted(catalogue().appointment_codes())
     return view
 
 
@@ -849,22 +850,22 @@ def outcome(case_id: int):
     reason = request.form.get("refusal_reason") or ""
     if disp is not None and disp.needs_note and not note:
         errors.append(t("note_required"))
-    if code in agents.REFUSAL_CODES and reason not in agents.REFUSAL_REASONS:
+    if code in agents.refusal_codes() and reason not in agents.REFUSAL_REASONS:
         errors.append(t("refusal_reason_required"))
     appointment_at = None
-    if request.form.get("appt_date") and code in ("2.21", "2.12", "2.113"):
+    if request.form.get("appt_date") and disp is not None and disp.appointment:
         try:
             appointment_at = parse_appointment(request.form.get("appt_date", ""), request.form.get("appt_time", ""),
                                                case.timezone, now, rules)
         except ValueError as exc:
             errors.append(t(str(exc)))
-    elif code == "2.21":
+    elif disp is not None and disp.appointment == "required":
         errors.append(t("appointment_required"))
     if errors:
         db.session.rollback()
         return _json_or_redirect({"ok": False, "error": "；".join(errors) if lang == "zh-CN" else "; ".join(errors)},
                                  422)
-    text = " ".join(x for x in (f"[{t('rr_' + reason, 'zh-CN')}]" if code in agents.REFUSAL_CODES else "", note) if x)
+    text = " ".join(x for x in (f"[{t('rr_' + reason, 'zh-CN')}]" if code in agents.refusal_codes() else "", note) if x)
     if running:
         if code == "2.12":
             break_off(db.session, interview, now, user_id=user.id, appointment_at=appointment_at)

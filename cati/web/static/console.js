@@ -144,6 +144,7 @@
   }
   if (oform) {
     var refusals = JSON.parse(oform.dataset.refusals || "[]");
+    var appointments = JSON.parse(oform.dataset.appointments || "[]");  // catalogue: codes that take one
     var windows = JSON.parse(oform.dataset.windows || "{}");
     var sel = document.getElementById("outcome-select");
     var dateIn = document.getElementById("appt-date");
@@ -152,7 +153,7 @@
       var code = sel.value;
       var opt = sel.options[sel.selectedIndex];
       document.getElementById("refusal-row").style.display = refusals.indexOf(code) >= 0 ? "" : "none";
-      document.getElementById("appt-row").style.display = ["2.21", "2.12", "2.113"].indexOf(code) >= 0 ? "" : "none";
+      document.getElementById("appt-row").style.display = appointments.indexOf(code) >= 0 ? "" : "none";
       document.getElementById("note-hint").style.display = opt && opt.dataset.note === "1" ? "" : "none";
     };
     var slots = function (keep) {
