@@ -103,9 +103,11 @@ def reuse_built(url: str, n_claimers: int):
                 users[u.username] = u.id
         s.execute(update(Case).where(Case.status == "claimed").values(status="ready", claimed_by_id=None,
                                                                       claimed_at=None, claim_expires_at=None))
-    n = engine.connect().execute(text("SELECT count(*) FROM cases")).scalar()
-    print(f"reusing {url.rsplit('/', 1)[1]}: {n:,} cases", file=sys.stderr)
-    return engine, factory, study, [users[f"bench{i}"] for i in range(n_claimers)]
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM cases")).scalar()
+        n_ent = conn.execute(text("SELECT count(*) FROM enterprises")).scalar()
+    print(f"reusing {url.rsplit('/', 1)[1]}: {n:,} cases, {n_ent:,} enterprises", file=sys.stderr)
+    return engine, factory, study, [users[f"bench{i}"] for i in range(n_claimers)], n, n_ent
 
 
 def _bulk_orm(engine, study_id: int, ent_ids: list[int], n_cases: int, rng: random.Random, chunk: int) -> None:
@@ -185,9 +187,13 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: fl
         try:
             # Warm-up, not measured: a fresh connection pays its setup and statement preparation on first use
             # (a server's workers keep theirs), so each claimer makes one claim and rolls it back first.
-            with factory() as s:
-                next_case(s, study, iv, MONDAY_10AM, rng=rng)
-                s.rollback()
+            try:
+                with factory() as s:
+                    next_case(s, study, iv, MONDAY_10AM, rng=rng)
+                    s.rollback()
+            except BaseException:
+                barrier.abort()  # the others must not wait for a claimer that failed
+                raise
             barrier.wait()
             # Interviewers don't all press "next case" in the same millisecond: start within one think time.
             time.sleep(think_ms / 1000 * rng.random())
@@ -237,7 +243,7 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: fl
 
 
 def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: int, claims_per: int,
-                     think_ms: float):
+                     think_ms: float, pool: int | None = None):
     """Claimers spread over ``processes`` worker processes, threads in each: how ``cati serve --workers N``
     hosts interviewers (gunicorn gthread workers, 8 threads each). Each process has its own engine and
     connection pool and, after warming up, they all start claiming at the same moment."""
@@ -247,8 +253,9 @@ def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: in
     groups = [user_ids[i::processes] for i in range(processes)]
     start_at = time.time() + 5.0 + 0.5 * processes  # every worker is up and warm by then
     load_before = os.getloadavg()[0]
-    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as pool:
-        futures = [pool.submit(_process_worker, url, study_id, g, claims_per, think_ms, start_at, 1000 * k)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as executor:
+        futures = [executor.submit(_process_worker, url, study_id, g, claims_per, think_ms, start_at, 1000 * k,
+                                   pool)
                    for k, g in enumerate(groups)]
         results = [f.result() for f in futures]
     lat = [v for r in results for v in r[0]]
@@ -258,8 +265,15 @@ def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: in
     return lat, span, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses, doubles=doubles)
 
 
-def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, seed_base):
+def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, seed_base, pool=None):
     engine = make_engine(url)
+    if pool:
+        # As a `cati serve` worker: its `pool` threads are all the connections it has; interviewers beyond that
+        # wait for one (their requests queue for a thread), and that wait is part of the claim latency measured.
+        from sqlalchemy import create_engine
+
+        engine.dispose()
+        engine = create_engine(url, pool_size=pool, max_overflow=0, pool_timeout=120, pool_pre_ping=True)
     factory = make_sessionmaker(engine)
     with transaction(factory) as s:
         study = s.get(Study, study_id)
@@ -301,6 +315,9 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=20, help="claims per claimer")
     ap.add_argument("--think", type=float, default=2000.0, help="mean ms between a claim and its outcome")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--pool", type=int, default=8,
+                    help="with --processes: database connections per process, as `cati serve` has one per thread "
+                         "(gunicorn gthread, 8 threads); claimers beyond it wait for one, and the wait counts")
     ap.add_argument("--keep-db", metavar="NAME", default=None,
                     help="PostgreSQL: build into database NAME once and keep it; later runs reuse it (10M cases "
                          "take minutes to build)")
@@ -331,14 +348,15 @@ def main() -> None:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     try:
         if args.backend == "postgresql" and reuse:
-            engine, factory, study, users = reuse_built(url, args.claimers)
+            engine, factory, study, users, args.cases, args.enterprises = reuse_built(url, args.claimers)
         else:
             engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
         with transaction(factory) as s:
             study = s.get(Study, study.id)
         if args.processes > 1:
             engine.dispose()  # the workers fork: no inherited connections
-            lat, wall, info = run_in_processes(url, study.id, users, args.processes, args.claims, args.think)
+            lat, wall, info = run_in_processes(url, study.id, users, args.processes, args.claims, args.think,
+                                               pool=args.pool)
         else:
             lat, wall, info = run(factory, study, users, args.claims, args.think)
         engine.dispose()
@@ -346,7 +364,8 @@ def main() -> None:
         if cleanup:
             cleanup()
     print(f"\nnext_case on {args.backend}: {args.cases:,} cases, {args.enterprises} enterprises, "
-          f"{args.claimers} concurrent claimers in {args.processes} process(es), think {args.think:g} ms")
+          f"{args.claimers} concurrent claimers in {args.processes} process(es)"
+          + (f" with {args.pool} connections each" if args.processes > 1 else "") + f", think {args.think:g} ms")
     print(f"{'claims':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} {'claims/s':>9}")
     print(f"{len(lat):>8} {pct(lat, 50):>8.2f} {pct(lat, 95):>8.2f} {pct(lat, 99):>8.2f} {max(lat):>8.2f} "
           f"{statistics.fmean(lat):>8.2f} {len(lat) / wall:>9.1f}")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -258,7 +258,10 @@ class _Stmts:
                    # An enterprise already dialed by enough interviewers for what it still needs waits its turn.
                    func.coalesce(claims.c.n, 0) < open_slots * p("claims_per_open_slot"))
             .order_by((Enterprise.completes + Enterprise.in_progress) * 1.0 / Enterprise.quota_target,
-                      (Enterprise.id * p("tie_mul") + p("tie_add")) % _TIE_MOD)
+                      # 64-bit: id x multiplier passes 2^31 from a few thousand enterprises (PostgreSQL's INTEGER
+                      # overflowed at 10,000 enterprises; SQLite is always 64-bit)
+                      (cast(Enterprise.id, BigInteger) * p("tie_mul", type_=BigInteger)
+                       + p("tie_add", type_=BigInteger)) % _TIE_MOD)
         )
 
     def enterprises_with_callable(self, n_tzs: int, converter: bool, cells: bool = False) -> Select:

@@ -530,3 +530,21 @@ def test_the_browser_case_a_new_interviewer_gets_a_case_after_a_lunchtime_of_no_
     # … and yet the new interviewer is not told to wait.
     got = claim(session_factory, study.id, newcomer, now=ask)
     assert isinstance(got, Claim) and got.source == "callable", got
+
+
+def test_enterprise_ids_in_the_millions_are_ordered_without_overflow(session_factory, study):
+    """The tie-break of equally needy enterprises multiplies the enterprise id by up to a million: at 10,000
+    enterprises PostgreSQL's 32-bit INTEGER overflowed ("integer out of range" on every claim)."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        big = Enterprise(id=5_000_000, study_id=st.id, external_id="E-BIG", name="大企业",
+                         industry_id=f.industry(s).id, province="广东", quota_target=20, completes=0)
+        s.add(big)
+        s.flush()
+        f.cases(s, st, big, 2)
+        iv = f.user(s).id
+    with transaction(session_factory) as s:
+        got = next_case(s, s.get(Study, study.id), iv, f.MONDAY_10AM)
+    assert isinstance(got, Claim)
+    with session_factory() as s:
+        assert s.get(Case, got.case_id).enterprise_id == 5_000_000
