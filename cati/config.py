@@ -14,17 +14,79 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-# Environment variables with the CATI_ prefix that belong to other parts (telephony backends read theirs
-# directly from the environment, so secrets never pass through a settings file).
+# CATI_ variables that are not settings: the settings file's name, and values only the test suite and one-off
+# CLI prompts read (an initial admin password is typed or passed once, never kept as a setting).
 _FOREIGN_ENV = {
-    "CATI_TELEPHONY", "CATI_AMI_HOST", "CATI_AMI_PORT", "CATI_AMI_USERNAME", "CATI_AMI_SECRET", "CATI_AMI_CLIENT",
-    "CATI_TWILIO_ACCOUNT_SID", "CATI_TWILIO_AUTH_TOKEN", "CATI_TWILIO_FROM", "CATI_CONFIG",
-    "CATI_TEST_POSTGRES_URL", "CATI_PUBLIC_URL", "CATI_AMI_INTERVIEWER_CHANNEL", "CATI_AMI_DIAL_CONTEXT",
-    "CATI_TWILIO_API_BASE", "CATI_ADMIN_PASSWORD", "CATI_NEW_USER_PASSWORD", "CATI_CLAIM_THREADS",
-    "CATI_CLAIMS_PER_THREAD", "CATI_AMI_PBXES", "CATI_AMI_SECRETS",
+    "CATI_CONFIG", "CATI_TEST_POSTGRES_URL", "CATI_ADMIN_PASSWORD", "CATI_NEW_USER_PASSWORD", "CATI_CLAIM_THREADS",
+    "CATI_CLAIMS_PER_THREAD",
 }
+
+#: The call centre's clock when no setting says otherwise (the one place this zone is written).
+DEFAULT_CENTRE_TIMEZONE = "Asia/Shanghai"
+
+#: Nested settings and the environment variables that set them (the names deployments already use).
+_ENV_PATHS: dict[str, tuple[str, ...]] = {
+    "CATI_TELEPHONY": ("telephony", "backend"),
+    "CATI_AMI_HOST": ("telephony", "ami", "host"),
+    "CATI_AMI_PORT": ("telephony", "ami", "port"),
+    "CATI_AMI_USERNAME": ("telephony", "ami", "username"),
+    "CATI_AMI_SECRET": ("telephony", "ami", "secret"),
+    "CATI_AMI_CLIENT": ("telephony", "ami", "client"),
+    "CATI_AMI_INTERVIEWER_CHANNEL": ("telephony", "ami", "interviewer_channel"),
+    "CATI_AMI_DIAL_CONTEXT": ("telephony", "ami", "dial_context"),
+    "CATI_AMI_PBXES": ("telephony", "ami", "pbxes"),
+    "CATI_AMI_SECRETS": ("telephony", "ami", "secrets"),
+    "CATI_TWILIO_ACCOUNT_SID": ("telephony", "twilio", "account_sid"),
+    "CATI_TWILIO_AUTH_TOKEN": ("telephony", "twilio", "auth_token"),
+    "CATI_TWILIO_FROM": ("telephony", "twilio", "from_number"),
+    "CATI_TWILIO_API_BASE": ("telephony", "twilio", "api_base"),
+}
+_ENV_OF_PATH = {path: name for name, path in _ENV_PATHS.items()}
+#: Secrets come from the environment only: a settings file that holds one is refused.
+_SECRET_PATHS = {("telephony", "ami", "secret"), ("telephony", "ami", "secrets"), ("telephony", "twilio", "auth_token"),
+                 ("secret_key",)}
+
+
+class AmiSettings(BaseModel):
+    """Asterisk Manager Interface (``CATI_AMI_*``). Several PBXs: ``pbxes`` (see cati.telephony.multipbx)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, gt=0, lt=65536)
+    username: str | None = None
+    secret: SecretStr | None = None
+    client: Literal["panoramisk", "asterisk-ami"] = "panoramisk"
+    interviewer_channel: str = "Local/{ext}@cati-interviewer/n"
+    dial_context: str = "cati-dialout"
+    pbxes: str | None = None
+    secrets: SecretStr | None = None
+
+
+class TwilioSettings(BaseModel):
+    """Twilio (``CATI_TWILIO_*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = None
+    api_base: str | None = None  # send REST calls elsewhere (tests, mocks)
+
+
+class TelephonySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["asterisk", "twilio", "simulated"] = "simulated"
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
 
 
 class Settings(BaseModel):
@@ -41,6 +103,21 @@ class Settings(BaseModel):
     session_cookie_secure: bool = False
     login_rate_limit: int = 10  # failed logins per username+address per 15 minutes
     testing: bool = False
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    public_url: str | None = None  # public base URL of the app (Twilio callbacks; their signatures are checked on it)
+    # The call centre's clock: supervisors' screens show times in it (respondents' own zones drive calling).
+    centre_timezone: str = DEFAULT_CENTRE_TIMEZONE
+
+    @field_validator("centre_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:  # noqa: BLE001 - zoneinfo raises several kinds
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
 
     @field_validator("database_url")
     @classmethod
@@ -72,17 +149,63 @@ class SettingsError(ValueError):
     """A settings layer holds an unknown key or an invalid value."""
 
 
+def _set(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        out = out.setdefault(key, {})
+    out[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    known = set(Settings.model_fields)
+    known = {f for f in Settings.model_fields if f not in ("telephony",)}
     for key, value in environ.items():
         if not key.startswith("CATI_") or key in _FOREIGN_ENV:
             continue
+        if key in _ENV_PATHS:
+            if value.strip() == "":
+                continue  # an empty variable is an unset one
+            _set(out, _ENV_PATHS[key], value)
+            continue
         name = key[5:].lower()
         if name not in known:
-            raise SettingsError(f"environment variable {key}: unknown setting (known: {', '.join(sorted(known))})")
+            names = sorted({f"CATI_{k.upper()}" for k in known} | set(_ENV_PATHS))
+            raise SettingsError(f"environment variable {key}: unknown setting (known: {', '.join(names)})")
         out[name] = value
     return out
+
+
+def _secrets_in(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
+    found = []
+    for key, value in data.items():
+        path = (*prefix, key)
+        if path in _SECRET_PATHS:
+            found.append(".".join(path))
+        elif isinstance(value, Mapping):
+            found += _secrets_in(value, path)
+    return found
+
+
+def _explain(exc: ValidationError, env_data: Mapping[str, Any]) -> str:
+    """Validation errors, naming the environment variable a bad value came from."""
+    lines = []
+    for err in exc.errors():
+        path = tuple(str(p) for p in err["loc"])
+        var = _ENV_OF_PATH.get(path) or (f"CATI_{path[0].upper()}" if len(path) == 1 else None)
+        value = env_data
+        for p in path:
+            value = value.get(p) if isinstance(value, Mapping) else None
+        where = f"{var}={value!r}" if var and value is not None else ".".join(path)
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
 
 
 def load_settings(
@@ -104,10 +227,22 @@ def load_settings(
         unknown = set(file_data) - set(Settings.model_fields)
         if unknown:
             raise SettingsError(f"{path}: unknown setting(s): {', '.join(sorted(unknown))}")
-        data.update(file_data)
-    data.update(_from_env(environ))
-    data.update(overrides or {})
+        secrets = _secrets_in(file_data)
+        if secrets:
+            raise SettingsError(f"{path}: {', '.join(secrets)}: secrets come from the environment only "
+                                "(CATI_AMI_SECRET, CATI_AMI_SECRETS, CATI_TWILIO_AUTH_TOKEN, CATI_SECRET_KEY)")
+        _merge(data, file_data)
+    env_data = _from_env(environ)
+    _merge(data, env_data)
+    _merge(data, dict(overrides or {}))
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise SettingsError(str(exc)) from exc
+        raise SettingsError(_explain(exc, env_data)) from exc
+
+
+def child_environment(overrides: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process of ours (the lab's Asterisk workers, test servers): this process's
+    environment without its CATI_ settings, plus ``overrides`` — so a child gets exactly the settings given."""
+    environ = os.environ if environ is None else environ
+    return {**{k: v for k, v in environ.items() if not k.startswith("CATI_")}, **overrides}

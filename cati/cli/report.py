@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
+
 LANGS = ("zh-CN", "en")
 
 
@@ -283,7 +285,7 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
 @click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True)
 @click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf", "xlsx"]))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports_out", show_default=True)
-@click.option("--tz", default="Asia/Shanghai", show_default=True, help="Time zone for hour of day.")
+@click.option("--tz", default=DEFAULT_CENTRE_TIMEZONE, show_default=True, help="Time zone for hour of day.")
 @_closing
 def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, out_dir, tz) -> None:
     """Fieldwork report: dispositions, AAPOR rates, quotas, interviewers, calls by hour. 执行报告。"""

@@ -24,24 +24,29 @@ def check() -> None:
     连接、登录并 ping 电话后端；无法连接或凭据被拒时以非零状态退出。
     Configuration comes from the environment only (CATI_TELEPHONY, CATI_AMI_*, CATI_TWILIO_*).
     """
-    import os
-
+    from cati.config import SettingsError, load_settings
     from cati.telephony.base import TelephonyError
-    from cati.telephony.factory import backend_from_env
+    from cati.telephony.factory import backend_from_settings
 
-    env = os.environ
-    kind = (env.get("CATI_TELEPHONY") or "simulated").lower()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(f"configuration error / 配置错误: {exc}", err=True)
+        sys.exit(2)
+    tel = settings.telephony
+    kind = tel.backend
     click.echo(f"backend / 后端: {kind}")
     if kind == "asterisk":
-        click.echo(f"AMI: {env.get('CATI_AMI_HOST') or '127.0.0.1'}:{env.get('CATI_AMI_PORT') or '5038'} "
-                   f"user={env.get('CATI_AMI_USERNAME') or '(not set)'} secret={_mask(env.get('CATI_AMI_SECRET'))} "
-                   f"client={env.get('CATI_AMI_CLIENT') or 'panoramisk'}")
+        a = tel.ami
+        click.echo(f"AMI: {a.host}:{a.port} user={a.username or '(not set)'} secret={_mask(a.secret)} "
+                   f"client={a.client}" + (f" pbxes={a.pbxes}" if a.pbxes else ""))
     elif kind == "twilio":
-        click.echo(f"Twilio: account={env.get('CATI_TWILIO_ACCOUNT_SID') or '(not set)'} "
-                   f"token={_mask(env.get('CATI_TWILIO_AUTH_TOKEN'))} from={env.get('CATI_TWILIO_FROM') or '(not set)'}")
+        w = tel.twilio
+        click.echo(f"Twilio: account={w.account_sid or '(not set)'} token={_mask(w.auth_token)} "
+                   f"from={w.from_number or '(not set)'}")
     backend = None
     try:
-        backend = backend_from_env(env, connect=True)
+        backend = backend_from_settings(tel, connect=True, public_url=settings.public_url)
         facts = backend.ping()
     except ValueError as exc:
         click.echo(f"configuration error / 配置错误: {exc}", err=True)
@@ -77,9 +82,14 @@ def worker(reconcile_every: float, pbx: str | None) -> None:
 
     app = get_app()
     factory = app.extensions["cati.db"]["sessionmaker"]
-    import os
+    from cati.config import SettingsError, load_settings
 
-    if (os.environ.get("CATI_AMI_PBXES") or "").strip() and not pbx:
+    try:
+        pbxes = load_settings().telephony.ami.pbxes
+    except SettingsError as exc:
+        click.echo(f"FAILED / 失败: {exc}", err=True)
+        sys.exit(2)
+    if (pbxes or "").strip() and not pbx:
         click.echo("FAILED / 失败: several PBXs are configured (CATI_AMI_PBXES): run one worker per PBX with "
                    "--pbx NAME / 配置了多台交换机，请为每台交换机各运行一个 worker（--pbx）", err=True)
         sys.exit(2)

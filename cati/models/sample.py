@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
+
 from .base import Base, utcnow
 
 
@@ -46,7 +48,7 @@ class Case(Base):
     case_ref: Mapped[str] = mapped_column(String(64))
     replicate: Mapped[int] = mapped_column(default=1)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.UNRELEASED)
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_CENTRE_TIMEZONE)
     attempts: Mapped[int] = mapped_column(default=0)
     next_call_at: Mapped[datetime | None]
     last_called_at: Mapped[datetime | None]

@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
+
 from .dispositions import Catalogue, catalogue
 
 Window = tuple[time, time]
@@ -42,7 +44,7 @@ DEFAULT_CONTACT_PRIOR: Mapping[str, Mapping[str, float]] = {
 class CallRules:
     """The study's calling rules, compiled once (design.md §5)."""
 
-    timezone_default: str = "Asia/Shanghai"
+    timezone_default: str = DEFAULT_CENTRE_TIMEZONE
     weekday_windows: tuple[Window, ...] = ((time(9), time(12)), (time(13, 30), time(21)))
     weekend_windows: tuple[Window, ...] = ((time(10), time(18)),)
     day_parts: tuple[tuple[str, time, time], ...] = (

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
 from cati.models import (
     Answer,
     CallAttempt,
@@ -258,7 +259,7 @@ def dispositions_frame(session: Session, study_id: int) -> pd.DataFrame:
     ``final`` (bool), ``disposition``.
     """
     study = _study(session, study_id)
-    tz = ZoneInfo(((study.definition or {}).get("calling_rules") or {}).get("timezone_default") or "Asia/Shanghai")
+    tz = ZoneInfo(((study.definition or {}).get("calling_rules") or {}).get("timezone_default") or DEFAULT_CENTRE_TIMEZONE)
     outcomes, last_by = _attempt_summary(session, study_id)
     records = []
     for cid, _ref, ext, name, ind, prov, status, final, att, _lo, _rep, last_at, fin_at in _case_rows(session, study_id):

@@ -20,9 +20,11 @@ from phonenumbers import PhoneNumber, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.phonenumberutil import NumberParseException, ValidationResult
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
+
 __all__ = ["NormalizedPhone", "PhoneError", "mask_phone", "normalize_phone"]
 
-DEFAULT_TIMEZONES = {"CN": "Asia/Shanghai"}
+DEFAULT_TIMEZONES = {"CN": DEFAULT_CENTRE_TIMEZONE}
 
 # Reasons a user reads (zh-CN first, en second), also used as reject reasons in import reports.
 R_EMPTY = "号码为空 / empty number"
@@ -86,7 +88,7 @@ def _verdict(number: PhoneNumber, region: str) -> tuple[str, str, str | None] | 
     zones = [z for z in pn_timezone.time_zones_for_geographical_number(number) if z != "Etc/Unknown"]
     if not zones:
         home = phonenumbers.region_code_for_number(number) or region
-        zones = [DEFAULT_TIMEZONES.get(home, DEFAULT_TIMEZONES.get(region, "Asia/Shanghai"))]
+        zones = [DEFAULT_TIMEZONES.get(home, DEFAULT_TIMEZONES.get(region, DEFAULT_CENTRE_TIMEZONE))]
     return kind, zones[0], _area(number)
 
 

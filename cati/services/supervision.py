@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
 from cati.models import (
     Appointment,
     AppointmentStatus,
@@ -352,7 +353,7 @@ class InterviewerStats:
         return d
 
 
-def shift_bounds(now: datetime, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def shift_bounds(now: datetime, tz: str = DEFAULT_CENTRE_TIMEZONE) -> tuple[datetime, datetime]:
     """Today's shift in the call centre's time zone: local midnight to now (UTC)."""
     local = now.astimezone(zone(tz))
     start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
@@ -442,7 +443,7 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
 # ------------------------------------------------------------------------------------------------ outcomes
 
 
-def dispositions_frame(session: Session, study: Study, *, tz: str = "Asia/Shanghai") -> pd.DataFrame:
+def dispositions_frame(session: Session, study: Study, *, tz: str = DEFAULT_CENTRE_TIMEZONE) -> pd.DataFrame:
     """One row per released case: its final disposition — or, for a case still open, the interim code its
     attempts give so far (AAPOR's practice for interim rates: never dialed → 3.11, otherwise the most
     informative outcome) — with enterprise, industry, region, interviewer of the last dial and local day.
@@ -533,7 +534,7 @@ def rates(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
 
 
 def completes_per_day(session: Session, study: Study, *, plan_start: date | None = None, plan_days: int = 14,
-                      tz: str = "Asia/Shanghai", until: date | None = None) -> pd.DataFrame:
+                      tz: str = DEFAULT_CENTRE_TIMEZONE, until: date | None = None) -> pd.DataFrame:
     """Valid completes per local day (rejected ones excluded) with their running total, against a linear plan
     that reaches the total quota target on the last of ``plan_days`` days from ``plan_start`` (default: the day
     of the first complete, else today).
@@ -658,7 +659,7 @@ class LiveInterviewer:
         return d
 
 
-def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str = "Asia/Shanghai",
+def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str = DEFAULT_CENTRE_TIMEZONE,
                       include_offline: bool = False) -> list[LiveInterviewer]:
     """Every interviewer with a state row (signed in unless ``include_offline``) and their shift's figures
     (since ``AgentState.shift_started_at``, the same start as the interviewer's own counters)."""

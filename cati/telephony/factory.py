@@ -1,4 +1,5 @@
-"""Build the configured telephony backend from the environment (never from committed files).
+"""Build the configured telephony backend from the validated settings (``cati.config``: the variables below are
+read there, from the environment; secrets never from a settings file).
 
 =====================  ===========================================================================
 variable               meaning
@@ -22,16 +23,21 @@ CATI_TWILIO_API_BASE   send REST calls elsewhere than api.twilio.com (tests, moc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .base import TelephonyBackend
+
+if TYPE_CHECKING:
+    from cati.config import TelephonySettings
 
 BACKENDS = ("asterisk", "twilio", "simulated")
 
 
-def _need(env: Mapping[str, str], name: str, why: str) -> str:
-    value = (env.get(name) or "").strip()
+def _need(value, name: str, why: str) -> str:
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    value = (value or "").strip()
     if not value:
         raise ValueError(f"{name} is not set (needed for {why}) / 未设置环境变量 {name}")
     return value
@@ -39,19 +45,31 @@ def _need(env: Mapping[str, str], name: str, why: str) -> str:
 
 def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool = True,
                      events: bool = True, pbx: str | None = None) -> TelephonyBackend:
-    """The backend named by ``CATI_TELEPHONY``, configured from ``environ`` (default ``os.environ``).
+    """The backend the settings name (``CATI_TELEPHONY`` and its variables, through :mod:`cati.config`).
 
-    Raises ``ValueError`` naming the missing or malformed variable, and
-    :class:`~cati.telephony.base.TelephonyError` when an Asterisk server is unreachable or refuses
-    the credentials (``connect=True``). ``events=False`` gives an action-only AMI connection (web
-    workers); one ``cati telephony worker`` process then stores the events. With ``CATI_AMI_PBXES`` (several
-    PBXs, :mod:`cati.telephony.multipbx`) the result routes calls by extension; ``pbx`` names one PBX (its
-    event worker).
+    ``environ`` replaces the process environment (tests). Raises ``ValueError`` naming the missing or malformed
+    variable, and :class:`~cati.telephony.base.TelephonyError` when an Asterisk server is unreachable or refuses
+    the credentials (``connect=True``). ``events=False`` gives an action-only AMI connection (web workers); one
+    ``cati telephony worker`` process then stores the events. With ``CATI_AMI_PBXES`` (several PBXs,
+    :mod:`cati.telephony.multipbx`) the result routes calls by extension; ``pbx`` names one PBX (its event worker).
     """
-    env = os.environ if environ is None else environ
-    kind = (env.get("CATI_TELEPHONY") or "simulated").strip().lower()
-    if kind not in BACKENDS:
-        raise ValueError(f"CATI_TELEPHONY={kind!r} is not one of {', '.join(BACKENDS)}")
+    from cati.config import load_settings
+
+    settings = load_settings(environ=environ)
+    return backend_from_settings(settings.telephony, connect=connect, events=events, pbx=pbx,
+                                 public_url=settings.public_url)
+
+
+def backend_from_settings(settings: TelephonySettings, *, connect: bool = True, events: bool = True,
+                          pbx: str | None = None, public_url: str | None = None) -> TelephonyBackend:
+    """The backend of validated :class:`cati.config.TelephonySettings` (see :func:`backend_from_env`);
+    ``public_url`` is the app's (Twilio's status callbacks go there)."""
+    kind = settings.backend
+    ami = settings.ami
+    if kind == "asterisk" and (ami.pbxes or "").strip():
+        return _multi_pbx(settings, connect=connect, events=events, pbx=pbx)
+    if pbx:
+        raise ValueError(f"--pbx {pbx}: CATI_AMI_PBXES is not set (a single PBX needs no name)")
     if kind == "simulated":
         from .simulated import SimulatedBackend
 
@@ -59,63 +77,42 @@ def backend_from_env(environ: Mapping[str, str] | None = None, *, connect: bool 
         if connect:
             backend.start_ticking()
         return backend
-    if kind == "asterisk" and (env.get("CATI_AMI_PBXES") or "").strip():
-        return _multi_pbx(env, connect=connect, events=events, pbx=pbx)
-    if pbx:
-        raise ValueError(f"--pbx {pbx}: CATI_AMI_PBXES is not set (a single PBX needs no name)")
     if kind == "asterisk":
-        from .ami import ADAPTERS, AmiBackend
+        from .ami import AmiBackend
 
-        port_s = env.get("CATI_AMI_PORT") or "5038"
-        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-            raise ValueError(f"CATI_AMI_PORT={port_s!r} is not a TCP port")
-        client = (env.get("CATI_AMI_CLIENT") or "panoramisk").strip()
-        if client not in ADAPTERS:
-            raise ValueError(f"CATI_AMI_CLIENT={client!r} is not one of {', '.join(sorted(ADAPTERS))}")
         return AmiBackend(
-            env.get("CATI_AMI_HOST") or "127.0.0.1", int(port_s),
-            _need(env, "CATI_AMI_USERNAME", "CATI_TELEPHONY=asterisk"),
-            _need(env, "CATI_AMI_SECRET", "CATI_TELEPHONY=asterisk"),
-            client=client,
-            interviewer_channel=env.get("CATI_AMI_INTERVIEWER_CHANNEL") or "Local/{ext}@cati-interviewer/n",
-            dial_context=env.get("CATI_AMI_DIAL_CONTEXT") or "cati-dialout",
+            ami.host, ami.port,
+            _need(ami.username, "CATI_AMI_USERNAME", "CATI_TELEPHONY=asterisk"),
+            _need(ami.secret, "CATI_AMI_SECRET", "CATI_TELEPHONY=asterisk"),
+            client=ami.client, interviewer_channel=ami.interviewer_channel, dial_context=ami.dial_context,
             connect=connect, events=events,
         )
     from .twilio_backend import TwilioBackend, local_http_client
 
-    api_base = env.get("CATI_TWILIO_API_BASE")
+    tw = settings.twilio
     return TwilioBackend(
-        _need(env, "CATI_TWILIO_ACCOUNT_SID", "CATI_TELEPHONY=twilio"),
-        _need(env, "CATI_TWILIO_AUTH_TOKEN", "CATI_TELEPHONY=twilio"),
-        _need(env, "CATI_TWILIO_FROM", "CATI_TELEPHONY=twilio"),
-        callback_base=env.get("CATI_PUBLIC_URL") or "",
-        http_client=local_http_client(api_base) if api_base else None,
+        _need(tw.account_sid, "CATI_TWILIO_ACCOUNT_SID", "CATI_TELEPHONY=twilio"),
+        _need(tw.auth_token, "CATI_TWILIO_AUTH_TOKEN", "CATI_TELEPHONY=twilio"),
+        _need(tw.from_number, "CATI_TWILIO_FROM", "CATI_TELEPHONY=twilio"),
+        callback_base=public_url or "",
+        http_client=local_http_client(tw.api_base) if tw.api_base else None,
     )
 
 
-def _ami_common(env: Mapping[str, str]) -> dict:
-    from .ami import ADAPTERS
-
-    client = (env.get("CATI_AMI_CLIENT") or "panoramisk").strip()
-    if client not in ADAPTERS:
-        raise ValueError(f"CATI_AMI_CLIENT={client!r} is not one of {', '.join(sorted(ADAPTERS))}")
-    return {"client": client,
-            "interviewer_channel": env.get("CATI_AMI_INTERVIEWER_CHANNEL") or "Local/{ext}@cati-interviewer/n",
-            "dial_context": env.get("CATI_AMI_DIAL_CONTEXT") or "cati-dialout"}
-
-
-def _multi_pbx(env: Mapping[str, str], *, connect: bool, events: bool, pbx: str | None) -> TelephonyBackend:
+def _multi_pbx(settings: TelephonySettings, *, connect: bool, events: bool, pbx: str | None) -> TelephonyBackend:
     from .ami import AmiBackend
     from .multipbx import MultiPbxBackend, parse_pbxes, parse_secrets
 
-    specs = parse_pbxes(env["CATI_AMI_PBXES"])
-    secrets = parse_secrets(env.get("CATI_AMI_SECRETS"))
-    username = _need(env, "CATI_AMI_USERNAME", "CATI_TELEPHONY=asterisk")
-    common = _ami_common(env)
+    ami = settings.ami
+    specs = parse_pbxes(ami.pbxes or "")
+    secrets = parse_secrets(ami.secrets.get_secret_value() if ami.secrets else None)
+    username = _need(ami.username, "CATI_AMI_USERNAME", "CATI_TELEPHONY=asterisk")
 
     def make(spec):
-        secret = secrets.get(spec.name) or _need(env, "CATI_AMI_SECRET", f"PBX {spec.name} (or CATI_AMI_SECRETS)")
-        backend = AmiBackend(spec.host, spec.port, username, secret, connect=connect, events=events, **common)
+        secret = secrets.get(spec.name) or _need(ami.secret, "CATI_AMI_SECRET", f"PBX {spec.name} (or CATI_AMI_SECRETS)")
+        backend = AmiBackend(spec.host, spec.port, username, secret, connect=connect, events=events,
+                             client=ami.client, interviewer_channel=ami.interviewer_channel,
+                             dial_context=ami.dial_context)
         backend.name = f"asterisk:{spec.name}"  # attempts record their PBX; each worker reconciles its own
         return backend
 

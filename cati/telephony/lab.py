@@ -677,9 +677,10 @@ class EventWorkerProcess:
                  index: int = 0, reconcile_every: float = 5.0, env: dict | None = None, pbx: str | None = None):
         import sys
 
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
-        base.update(env or lab.ami_env(index, client=client))
-        base.update({"CATI_DATABASE_URL": db_url, "CATI_INSTANCE_PATH": str(Path(directory) / "instance")})
+        from cati.config import child_environment
+
+        base = child_environment({**(env or lab.ami_env(index, client=client)), "CATI_DATABASE_URL": db_url,
+                                  "CATI_INSTANCE_PATH": str(Path(directory) / "instance")})
         name = pbx or f"{client}-{index}"
         self.log_path = Path(directory) / f"worker-{name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - owned by the child process

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, jsonify
 
 
@@ -30,4 +28,5 @@ def register_blueprints(app: Flask) -> None:
     # Twilio cannot send a CSRF token: its callbacks are authenticated by X-Twilio-Signature instead.
     app.register_blueprint(webhooks)
     csrf.exempt(webhooks)
-    app.config.setdefault("TWILIO_AUTH_TOKEN", os.environ.get("CATI_TWILIO_AUTH_TOKEN"))
+    token = app.config["CATI_SETTINGS"].telephony.twilio.auth_token
+    app.config.setdefault("TWILIO_AUTH_TOKEN", token.get_secret_value() if token else None)

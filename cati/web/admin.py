@@ -342,7 +342,7 @@ def audit_log():
     for key, op in (("date_from", "ge"), ("date_to", "lt")):
         if a.get(key):
             try:
-                day = datetime.fromisoformat(a[key]).replace(tzinfo=sup.zone(sup.CENTRE_TZ))
+                day = datetime.fromisoformat(a[key]).replace(tzinfo=sup.zone(sup.centre_tz()))
             except ValueError:
                 flash(f"{key}: {a[key]!r} is not a date (YYYY-MM-DD)", "error")
                 continue

@@ -157,15 +157,11 @@ def _make_backend():
     """``CATI_TELEPHONY``: simulated (default) stores its events here; Asterisk gets an action-only AMI
     connection per web worker (the ``cati telephony worker`` process stores the events once); Twilio's
     events arrive as webhooks."""
-    import os
+    from cati.telephony.factory import backend_from_settings
 
-    from cati.telephony import backend_from_env
-
-    kind = (os.environ.get("CATI_TELEPHONY") or "simulated").strip().lower()
-    if kind == "asterisk":
-        backend = backend_from_env(events=False)
-    else:
-        backend = backend_from_env()
+    settings = current_app.config["CATI_SETTINGS"]
+    kind = settings.telephony.backend
+    backend = backend_from_settings(settings.telephony, events=kind != "asterisk", public_url=settings.public_url)
     use_backend(current_app._get_current_object(), backend, store_events=kind == "simulated")
     return backend
 

@@ -68,7 +68,15 @@ viewer = roles_required(Role.SUPERVISOR, Role.ANALYST)
 actor = roles_required(Role.SUPERVISOR)
 
 #: The call centre's clock for shifts, days and the times shown (respondents' own zones are on the case).
-CENTRE_TZ = "Asia/Shanghai"
+
+
+def centre_tz() -> str:
+    """The call centre's time zone (setting ``centre_timezone``): supervisors' screens show times in it."""
+    from flask import current_app
+
+    return current_app.config["CATI_SETTINGS"].centre_timezone
+
+
 #: Live screens poll the database this often (the SSE lag budget is 1 s).
 POLL_SECONDS = 0.3
 
@@ -329,7 +337,7 @@ def tr(key: str, lang: str | None = None, **fields) -> str:
 
 def local_text(dt: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     """A UTC timestamp as the call centre's local time."""
-    return dt.astimezone(zone(CENTRE_TZ)).strftime(fmt) if dt else "—"
+    return dt.astimezone(zone(centre_tz())).strftime(fmt) if dt else "—"
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -591,7 +599,7 @@ def _shared(kind: str, max_age: float) -> tuple:
             with reading() as s:
                 study = _study(s)
                 value = (sv.quota_board(s, study, now) if kind == "board"
-                         else sv.interviewers_live(s, study, now, tz=CENTRE_TZ))
+                         else sv.interviewers_live(s, study, now, tz=centre_tz()))
             snap.value, snap.at = (now, value), time.monotonic()
         return snap.value
 
@@ -694,7 +702,7 @@ def interviewers():
     now = _now()
     with reading() as s:
         study = _study(s)
-        live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ)
+        live = sv.interviewers_live(s, study, now, tz=centre_tz())
     return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
                                            monitoring=_monitoring())), started)
 
@@ -852,7 +860,7 @@ def outcomes():
     with reading() as s:
         study = _study(s)
         frame, frame_at = _frame(s, study)
-        per_day = sv.completes_per_day(s, study, plan_start=plan_start, plan_days=plan_days, tz=CENTRE_TZ)
+        per_day = sv.completes_per_day(s, study, plan_start=plan_start, plan_days=plan_days, tz=centre_tz())
     choices = {k: sorted(frame[k].dropna().astype(str).unique()) for k in ("industry", "enterprise", "interviewer",
                                                                          "day", "region")} if len(frame) else {}
     if only_key in choices and only_value:
@@ -884,7 +892,7 @@ def _frame(s: Session, study: Study):
         if hit is not None and time.monotonic() - hit[0] < FRAME_TTL:
             return hit[2], hit[1]
         now = _now()
-        frame = sv.dispositions_frame(s, study, tz=CENTRE_TZ)
+        frame = sv.dispositions_frame(s, study, tz=centre_tz())
         _frames[key] = (time.monotonic(), now, frame)
         return frame, now
 
@@ -993,7 +1001,7 @@ def _parse_local(value: str | None) -> datetime | None:
         naive = datetime.fromisoformat(value)
     except ValueError:
         raise sa.SampleAdminError(f"时间格式错误：{value}", f"not a date-time: {value}") from None
-    return naive.replace(tzinfo=zone(CENTRE_TZ)).astimezone(UTC)
+    return naive.replace(tzinfo=zone(centre_tz())).astimezone(UTC)
 
 
 def _who(value: str | None) -> int | None:

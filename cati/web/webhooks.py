@@ -17,7 +17,6 @@ an attempt backwards, so repeated and out-of-order callbacks end in the same sta
 from __future__ import annotations
 
 import logging
-import os
 
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import select
@@ -33,7 +32,7 @@ webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
 
 def _signed_url() -> str:
-    base = current_app.config.get("TWILIO_WEBHOOK_BASE_URL") or os.environ.get("CATI_PUBLIC_URL")
+    base = current_app.config.get("TWILIO_WEBHOOK_BASE_URL") or current_app.config["CATI_SETTINGS"].public_url
     if base:
         full = request.full_path if request.query_string else request.path
         return base.rstrip("/") + full
@@ -44,7 +43,7 @@ def verify_twilio_signature() -> None:
     """Abort with 403 unless the request is signed by Twilio with our auth token."""
     from twilio.request_validator import RequestValidator
 
-    token = current_app.config.get("TWILIO_AUTH_TOKEN") or os.environ.get("CATI_TWILIO_AUTH_TOKEN")
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token or not signature:
         abort(403)
