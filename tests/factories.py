@@ -76,3 +76,28 @@ def cases(session: Session, study, ent: Enterprise, n: int, *, status: CaseStatu
 def user(session: Session, role: Role | str = Role.INTERVIEWER, *, username: str | None = None,
          password: str = "password-123", **kw) -> User:
     return create_user(session, username or f"user{next(_seq)}", password, role, **kw)
+
+
+def lunchtime_of_no_answers(session: Session, study, tz: str, now: datetime, *, enterprises: int = 40,
+                            per_enterprise: int = 10) -> None:
+    """Issue 20's browser session: a fresh study of many enterprises in time zone ``tz``, and 30 dials of the last
+    45 minutes that all rang out, settled (coded, over 10 minutes old): the contact model then finds this part
+    of the day poor next to the coming evening and defers fresh sample to it."""
+    from cati.models import CallAttempt
+    from cati.services.calling import local
+
+    dialed = []
+    for k in range(enterprises):
+        ent = enterprise(session, study, name=f"企业{k:02d}")
+        ids = cases(session, study, ent, per_enterprise, timezone=tz, next_call_at=now - timedelta(hours=1))
+        dialed.extend(ids[:1])
+    for i, case_id in enumerate((dialed * 2)[:30]):
+        at = now - timedelta(minutes=45) + timedelta(seconds=55 * i)
+        case = session.get(Case, case_id)
+        session.add(CallAttempt(call_id=f"lunch-{i}", case_id=case_id, backend="simulated", requested_at=at,
+                                outcome="3.13", day_part="afternoon", tried_parts_before=0,
+                                local_weekday=local(at, tz).weekday(),
+                                prior_outcome=None if case.attempts == 0 else "3.13"))
+        case.attempts, case.tried_day_parts, case.last_outcome = case.attempts + 1, 2, "3.13"
+        case.last_called_at, case.next_call_at = at, now + timedelta(hours=3)
+    session.flush()

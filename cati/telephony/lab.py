@@ -264,7 +264,11 @@ type = identify
 endpoint = cati-trunk
 match = 127.0.0.1
 """)
-    for ext in phones:
+    # A reachable phone has a static contact on the outside world; an unreachable one none at all (a softphone
+    # that is switched off: Dial() gives CHANUNAVAIL at once).
+    phone_aors = [(ext, f"contact = sip:{ext}@127.0.0.1:{world_port}") for ext in phones] + \
+        [(ext, "max_contacts = 1") for ext in unreachable]
+    for ext, aor in phone_aors:
         out.append(f"""
 [{ext}]
 type = endpoint
@@ -277,22 +281,7 @@ aors = {ext}
 
 [{ext}]
 type = aor
-contact = sip:{ext}@127.0.0.1:{world_port}
-""")
-    for ext in unreachable:
-        out.append(f"""
-[{ext}]
-type = endpoint
-transport = transport-udp
-context = cati-phones
-disallow = all
-allow = ulaw,alaw
-direct_media = no
-aors = {ext}
-
-[{ext}]
-type = aor
-max_contacts = 1
+{aor}
 """)
     return "".join(out)
 

@@ -4,13 +4,12 @@ told to wait for the evening while callable cases exist)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from cati.db import transaction
-from cati.models import CallAttempt, Case, Role, Study
-from cati.services.calling import local
+from cati.models import Role, Study
 from cati.services.contact_model import reset_contact_models
 from cati.services.scheduling import best_time_deferral
 from tests import factories
@@ -29,20 +28,7 @@ def test_a_new_interviewer_gets_a_case_after_a_lunchtime_of_no_answers(site, bro
     now = datetime.now(UTC)
     with transaction(factory) as s:
         study = s.get(Study, 1)
-        dialed = []
-        for k in range(40):
-            ent = factories.enterprise(s, study, name=f"企业{k:02d}")
-            ids = factories.cases(s, study, ent, 10, timezone=tz, next_call_at=now - timedelta(hours=1))
-            dialed.extend(ids[:1])
-        for i, case_id in enumerate((dialed * 2)[:30]):
-            at = now - timedelta(minutes=45) + timedelta(seconds=55 * i)
-            case = s.get(Case, case_id)
-            s.add(CallAttempt(call_id=f"lunch-{i}", case_id=case_id, backend="simulated", requested_at=at,
-                              outcome="3.13", day_part="afternoon", tried_parts_before=0,
-                              local_weekday=local(at, tz).weekday(),
-                              prior_outcome=None if case.attempts == 0 else "3.13"))
-            case.attempts, case.tried_day_parts, case.last_outcome = case.attempts + 1, 2, "3.13"
-            case.last_called_at, case.next_call_at = at, now + timedelta(hours=3)
+        factories.lunchtime_of_no_answers(s, study, tz, now)
         factories.user(s, Role.INTERVIEWER, username="newbie", display_name="新访员", extension="8009")
         s.flush()
         deferral = best_time_deferral(s, study, now)
