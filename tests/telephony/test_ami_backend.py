@@ -39,7 +39,8 @@ def client(request):
 
 @pytest.fixture
 def sim(sim_factory):
-    return sim_factory(scripts=SCRIPTS, time_scale=0.01)
+    # 20x compressed: a half-second stall of a loaded CI machine shows as 10 virtual seconds, not 50
+    return sim_factory(scripts=SCRIPTS, time_scale=0.05)
 
 
 def backend_for(sim, client, **kw):
@@ -95,12 +96,12 @@ def test_every_scripted_outcome_gives_the_right_attempt(backend, sim):
         assert a.get("hangup_cause") == cause, number
         assert a.get("dial_status") == dial, number
         assert auto_outcome(a) == outcome, number
-    # timings (virtual seconds carried in Timestamp headers, compressed 100x in real time)
+    # timings (virtual seconds carried in Timestamp headers, compressed 20x in real time)
     human = fold(backend.col.of(ids["13800000001"]))
-    # sleeps never end early, scheduling jitter only adds (1 ms real = 0.1 s virtual)
-    assert 4 <= (human["answered_at"] - human["ringing_at"]).total_seconds() < 10
+    # sleeps never end early, scheduling jitter only adds (50 ms real = 1 s virtual; a loaded machine stalls more)
+    assert 4 <= (human["answered_at"] - human["ringing_at"]).total_seconds() < 30
     na = fold(backend.col.of(ids["13800000004"]))
-    assert 30 <= (na["ended_at"] - na["ringing_at"]).total_seconds() < 40
+    assert 30 <= (na["ended_at"] - na["ringing_at"]).total_seconds() < 60
     kinds = [e.kind for e in backend.col.of(ids["13800000002"])]
     assert kinds[:4] == ["placed", "ringing", "answered", "answered_machine"]
     # the Originate carried our id and the dialplan variables
