@@ -525,6 +525,15 @@ def next_case(
                                   converter=converter, cells=cells)
             if got is not None:
                 return got
+        # Nothing callable within the cap on concurrent dials per open quota place (claims_per_open_slot): the
+        # cap spreads the team over the enterprises, but it must not idle a paid interviewer while a case is
+        # callable. Lifted here; a start beyond the quota is still refused when the interview begins.
+        if rules.claims_per_open_slot:
+            got = _claim_callable(session, interviewer_id, now, rules, sorted(preferred + deferred),
+                                  {**params, "claims_per_open_slot": 1 << 20}, len(open_tzs),
+                                  converter=converter, cells=cells)
+            if got is not None:
+                return got
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
 
 

@@ -548,3 +548,20 @@ def test_enterprise_ids_in_the_millions_are_ordered_without_overflow(session_fac
     assert isinstance(got, Claim)
     with session_factory() as s:
         assert s.get(Case, got.case_id).enterprise_id == 5_000_000
+
+
+def test_no_interviewer_waits_while_a_case_is_callable_beyond_the_dials_per_place_cap(session_factory, study):
+    """One open quota place, three interviewers already dialing its cases (claims_per_open_slot = 3): a fourth
+    ready interviewer still gets a callable case rather than "wait" (the cap spreads the team; it must not idle
+    it). The quota itself stays hard: a start beyond it is refused when the interview begins."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        ent = f.enterprise(s, st, quota=20, completes=19)
+        f.cases(s, st, ent, 6)
+        ivs = [f.user(s).id for _ in range(4)]
+    claims = []
+    for iv in ivs:
+        with transaction(session_factory) as s:
+            claims.append(next_case(s, s.get(Study, study.id), iv, f.MONDAY_10AM))
+    assert all(isinstance(c, Claim) for c in claims), claims
+    assert len({c.case_id for c in claims}) == 4
