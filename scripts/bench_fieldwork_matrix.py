@@ -37,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--enterprises", type=int, default=60)
     ap.add_argument("--interviewers", type=int, default=None, help="default: 1 per 10 enterprises, at least 4")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--strategies", default=",".join(STRATEGIES),
+                    help="the targets need ours, call_list and quexs_style; oracle is the slowest to simulate")
     ap.add_argument("--team", choices=("fixed", "flexible"), default=None)
     ap.add_argument("--deadline-days", type=int, default=None)
     ap.add_argument("--keep", default=None, help="keep the databases in this directory")
-    ap.add_argument("--json", default=None, help="write every run's report as JSON here")
+    ap.add_argument("--json", default=None, help="write every run's report as JSON here (as the runs come in)")
+    ap.add_argument("--from-json", default=None, help="print the tables of a --json file instead of running")
     ns = ap.parse_args(argv)
     worlds = ns.worlds or [str(p) for p in sorted((ROOT / "config" / "worlds").glob("*.yaml"))]
     seeds = [int(x) for x in ns.seeds.split(",") if x.strip()]
@@ -48,20 +51,35 @@ def main(argv: list[str] | None = None) -> int:
     k = ns.interviewers or max(4, n // 10)
     directory = ns.keep or tempfile.mkdtemp(prefix="cati-bench-matrix-")
     Path(directory).mkdir(parents=True, exist_ok=True)
+    strategies = [x.strip() for x in ns.strategies.split(",") if x.strip()]
+    for x in strategies:
+        if x not in STRATEGIES:
+            ap.error(f"unknown strategy {x!r}")
     jobs = [(s, w, n, k, seed, directory, ns.team, ns.deadline_days) for w in worlds for seed in seeds
-            for s in STRATEGIES]
+            for s in strategies]
     t0 = time.perf_counter()
+    dicts = []
+    if ns.from_json:
+        dicts = json.loads(Path(ns.from_json).read_text(encoding="utf-8"))
+        jobs = []
     with ProcessPoolExecutor(max_workers=max(1, ns.jobs)) as pool:
-        dicts = list(pool.map(run_one, jobs))
+        # Each run's contract line as soon as it is in (in job order), and the JSON so far: a long matrix that is
+        # stopped keeps what it measured.
+        for job, d in zip(jobs, pool.map(run_one, jobs), strict=True):
+            dicts.append(d)
+            print(f"[{(time.perf_counter() - t0) / 60:5.1f} min] {Path(job[1]).stem} seed {job[4]}: "
+                  f"{report_of(d).line()}", flush=True)
+            if ns.json:
+                Path(ns.json).write_text(json.dumps(dicts, ensure_ascii=False, indent=1, default=str),
+                                         encoding="utf-8")
     wall = time.perf_counter() - t0
-    if ns.json:
-        Path(ns.json).write_text(json.dumps(dicts, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     reports = [report_of(d) for d in dicts]
     by_world: dict[str, dict[int, list]] = {}
-    for job, r in zip(jobs, reports, strict=True):
-        by_world.setdefault(Path(job[1]).stem, {}).setdefault(job[4], []).append(r)
+    for r in reports:
+        by_world.setdefault(r.world, {}).setdefault(r.seed, []).append(r)
 
-    print(f"{n} enterprises, {k} interviewers, seeds {seeds}, team {reports[0].team}"
+    print(f"{reports[0].enterprises} enterprises, {reports[0].interviewers} interviewers, "
+          f"seeds {sorted({r.seed for r in reports})}, team {reports[0].team}"
           + (f", deadline day {ns.deadline_days}" if ns.deadline_days else "") + f"; wall {wall / 60:.1f} min")
     print()
     head = ("| world | seed | strategy | completes/paid h | calendar days | idle share | dials/complete | "

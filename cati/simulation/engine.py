@@ -188,6 +188,8 @@ class VInterviewer:
     seconds: float = 0.0  # paid (logged-in) seconds
     overtime: float = 0.0  # seconds logged in after the planned end (an interview running past the shift's end)
     idle: float = 0.0  # paid seconds spent waiting for work
+    # The last "nothing to call" answer: (the simulator's change counter then, when work is due by the answer).
+    nothing_until: tuple[int, datetime] | None = None
 
 
 @dataclass
@@ -304,6 +306,7 @@ class Simulator:
         self.end_at: datetime | None = None
         self.last_activity = self.start
         self.quota_collisions = 0
+        self.changes = 0  # counts events that change what is callable (dials, interview ends, hourly releases)
         self.overquota = 0
         self.completes = 0
         self.quota_total = sum(self.quota.values())
@@ -422,6 +425,13 @@ class Simulator:
                 if self.closing or ev.at >= iv.shift_end:
                     self._logout(ev.iv, ev.at)
                     continue
+                if iv.nothing_until is not None:
+                    changes, due = iv.nothing_until
+                    if changes == self.changes and ev.at < due:
+                        # Nothing was dialed, coded or released since the answer "nothing before <due>": asking
+                        # again now would get the same answer, so the (paid) interviewer keeps waiting.
+                        self._ready(ev.iv, min(due, ev.at + RECHECK, iv.shift_end))
+                        continue
                 self._claim_and_dial(ev.iv, ev.at)
             elif ev.kind == "call_end":
                 self._end_interview(ev.iv, ev.at, ev.payload)
@@ -445,6 +455,7 @@ class Simulator:
     def _tick(self, at: datetime) -> None:
         if self.closing:
             return
+        self.changes += 1
         with self._tx() as s:
             if self.strategy.auto_release:
                 study = s.get(Study, self.study_id)
@@ -470,6 +481,8 @@ class Simulator:
         with self._tx(study=False) as s:
             got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
             if isinstance(got, Claim):
+                self.changes += 1
+                iv.nothing_until = None
                 if iv.idle_since is not None:
                     self._idle(iv, at - iv.idle_since)
                     iv.idle_since = None
@@ -497,6 +510,7 @@ class Simulator:
                 return
             # A paid team waits (paid, counted as idle) and asks again when work is due, at the latest after
             # RECHECK, or goes home at the end of the shift.
+            iv.nothing_until = (self.changes, hint) if got.next_callable_at is not None else None
             self._ready(k, min(hint, at + RECHECK, iv.shift_end))
             return
         if end is not None:
@@ -731,6 +745,7 @@ class Simulator:
             self.progress(1)
 
     def _end_interview(self, k: int, at: datetime, _payload) -> None:
+        self.changes += 1
         call = self.calls.pop(k)
         iv = self.interviewers[k]
         with self._tx() as s:
