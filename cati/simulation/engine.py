@@ -12,6 +12,11 @@ supervisor tick (automatic replicate release, end-of-sample check). Each event i
   do-not-call) with ``record_outcome``, or starts the interview (``start_interview`` reserves a quota slot),
   stores the answers in bulk (``save_answers``) and completes, breaks off or terminates it when the call ends.
 
+Interviewers work the world's shift plan and are paid for every planned hour: an interviewer told "nothing to
+call before T" waits (paid, counted as idle) and asks again when T comes or, looking every 15 minutes, as soon as
+something was dialed, coded or released in the meantime; at the end of the shift they go home. Sending idle
+interviewers home unpaid is the ``flexible`` team variant, whose report gives the planned hours cut.
+
 The simulated telephony is the event stream built here (``cati/telephony/simulated.py`` did not exist when this
 was written); the events carry realistic timings, Q.850 causes and machine-detection verdicts.
 """
