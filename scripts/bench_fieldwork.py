@@ -34,16 +34,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def run_one(args: tuple) -> dict:
     """One strategy on one world and seed, on a fresh SQLite database (a tuple, for ProcessPoolExecutor.map)."""
     strategy, world_file, n_enterprises, n_interviewers, seed, directory, *rest = args
-    team, deadline_days = (rest + [None, None])[:2]
-    from cati.db import make_engine, make_sessionmaker
+    team, deadline_days, best_time_ratio = (list(rest) + [None, None, None])[:3]
+    from cati.db import make_engine, make_sessionmaker, transaction
     from cati.migrate import upgrade
     from cati.simulation import Simulator, World
 
     world = World.load(world_file)
-    path = Path(directory) / f"{world.name}-{strategy}-s{seed}-{team or 'world'}-d{deadline_days or 0}.sqlite"
+    tag = f"-btr{best_time_ratio}" if best_time_ratio is not None else ""
+    path = Path(directory) / f"{world.name}-{strategy}-s{seed}-{team or 'world'}-d{deadline_days or 0}{tag}.sqlite"
     path.unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    if best_time_ratio is not None:
+        # A variant of the default study with another calling_rules.best_time_ratio (a newer version, which the
+        # simulator's install of the shipped study keeps).
+        import yaml
+
+        from cati.services.studies import default_study_file, install_study
+
+        data = yaml.safe_load(default_study_file().read_text(encoding="utf-8"))
+        data["version"] += 1
+        data["calling_rules"]["best_time_ratio"] = best_time_ratio
+        variant = path.with_suffix(".study.yaml")
+        variant.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        with transaction(make_sessionmaker(engine)) as s:
+            install_study(s, variant)
     try:
         report = Simulator(make_sessionmaker(engine), world, strategy=strategy, seed=seed,
                            n_enterprises=n_enterprises, n_interviewers=n_interviewers, team=team,
@@ -99,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                          "interviewers are sent home unpaid (reports the hours cut)")
     ap.add_argument("--deadline-days", type=int, default=None,
                     help="the study must finish by the end of day N; the shortfall at N is reported")
+    ap.add_argument("--best-time-ratio", type=float, default=None,
+                    help="variant: run the default study with this calling_rules.best_time_ratio (0: no hold-back)")
     ap.add_argument("--jobs", type=int, default=2, help="strategies run in parallel processes")
     ap.add_argument("--keep", default=None, help="keep the databases in this directory")
     ap.add_argument("--json", default=None, help="also write the reports as JSON here")
@@ -113,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(directory).mkdir(parents=True, exist_ok=True)
     if ns.deadline_days is not None and ns.deadline_days < 1:
         ap.error("--deadline-days must be at least 1")
-    jobs = [(s, ns.world, n, k, ns.seed, directory, ns.team, ns.deadline_days) for s in strategies]
+    jobs = [(s, ns.world, n, k, ns.seed, directory, ns.team, ns.deadline_days, ns.best_time_ratio)
+            for s in strategies]
     if ns.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=ns.jobs) as pool:
             dicts = list(pool.map(run_one, jobs))
@@ -130,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     if team == "flexible":
         print("hours cut (flexible team): " + ", ".join(f"{r.strategy} {r.hours_cut:.1f} h of {r.planned_hours:.1f}"
                                                         for r in reports))
+    if ns.best_time_ratio is not None:
+        print(f"VARIANT: the default study with calling_rules.best_time_ratio = {ns.best_time_ratio}")
     if ns.deadline_days:
         print(f"deadline: day {ns.deadline_days}; shortfall at the deadline (completes missing): "
               + ", ".join(f"{r.strategy} {r.shortfall} ({r.short_total} enterprises short)" for r in reports))

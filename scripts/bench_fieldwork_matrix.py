@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the targets need ours, call_list and quexs_style; oracle is the slowest to simulate")
     ap.add_argument("--team", choices=("fixed", "flexible"), default=None)
     ap.add_argument("--deadline-days", type=int, default=None)
+    ap.add_argument("--best-time-ratio", type=float, default=None,
+                    help="variant: the default study with this calling_rules.best_time_ratio (0: no hold-back)")
     ap.add_argument("--keep", default=None, help="keep the databases in this directory")
     ap.add_argument("--json", default=None, help="write every run's report as JSON here (as the runs come in)")
     ap.add_argument("--from-json", default=None, help="print the tables of a --json file instead of running")
@@ -55,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     for x in strategies:
         if x not in STRATEGIES:
             ap.error(f"unknown strategy {x!r}")
-    jobs = [(s, w, n, k, seed, directory, ns.team, ns.deadline_days) for w in worlds for seed in seeds
-            for s in strategies]
+    jobs = [(s, w, n, k, seed, directory, ns.team, ns.deadline_days, ns.best_time_ratio) for w in worlds
+            for seed in seeds for s in strategies]
     t0 = time.perf_counter()
     dicts = []
     if ns.from_json:
@@ -80,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{reports[0].enterprises} enterprises, {reports[0].interviewers} interviewers, "
           f"seeds {sorted({r.seed for r in reports})}, team {reports[0].team}"
-          + (f", deadline day {ns.deadline_days}" if ns.deadline_days else "") + f"; wall {wall / 60:.1f} min")
+          + (f", deadline day {ns.deadline_days}" if ns.deadline_days else "")
+          + (f", VARIANT best_time_ratio {ns.best_time_ratio}" if ns.best_time_ratio is not None else "")
+          + f"; wall {wall / 60:.1f} min")
     print()
     head = ("| world | seed | strategy | completes/paid h | calendar days | idle share | dials/complete | "
             "sample/complete | over-quota | short (sample left) | short (overall) | filled |")
