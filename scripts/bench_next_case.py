@@ -31,7 +31,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -72,21 +72,10 @@ def build(url: str, n_cases: int, n_enterprises: int, n_claimers: int):
     rng = random.Random(1)
     chunk = 20000
     t0 = time.perf_counter()
-    with engine.begin() as conn:
-        for start in range(1, n_cases + 1, chunk):
-            ids = range(start, min(start + chunk, n_cases + 1))
-            conn.execute(insert(Case), [
-                dict(id=i, study_id=study.id, enterprise_id=ent_ids[i % len(ent_ids)], case_ref=f"C{i:09d}",
-                     replicate=1, status="ready", timezone="Asia/Shanghai",
-                     next_call_at=MONDAY_10AM - timedelta(minutes=rng.randint(0, 600)),
-                     attempts=rng.choice([0, 0, 0, 1, 2]), tried_day_parts=rng.choice([0, 0, 1, 2, 4]),
-                     needs_converter=False, attributes={}, imported_at=MONDAY_10AM)
-                for i in ids
-            ])
-            conn.execute(insert(CasePhone), [
-                dict(study_id=study.id, case_id=i, position=1, e164=f"+86139{i:08d}", kind="mobile",
-                     status="ok", attempts=0) for i in ids
-            ])
+    if engine.dialect.name == "postgresql":
+        _bulk_pg(engine, study.id, ent_ids, n_cases)
+    else:
+        _bulk_orm(engine, study.id, ent_ids, n_cases, rng, chunk)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # A freshly bulk-loaded table would otherwise be vacuumed and checkpointed in the middle of the
@@ -98,12 +87,79 @@ def build(url: str, n_cases: int, n_enterprises: int, n_claimers: int):
     return engine, factory, study, user_ids
 
 
+def reuse_built(url: str, n_claimers: int):
+    """A database kept by an earlier ``--keep-db`` run: its study, and ``n_claimers`` bench interviewers (added
+    when the earlier run had fewer); claims left open by the earlier run are released first."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        study = s.scalars(select(Study).order_by(Study.id)).first()
+        users = dict(s.execute(select(User.username, User.id).where(User.username.like("bench%"))).all())
+        for i in range(n_claimers):
+            if f"bench{i}" not in users:
+                u = User(username=f"bench{i}", display_name=f"bench{i}", password_hash="x", role="interviewer")
+                s.add(u)
+                s.flush()
+                users[u.username] = u.id
+        s.execute(update(Case).where(Case.status == "claimed").values(status="ready", claimed_by_id=None,
+                                                                      claimed_at=None, claim_expires_at=None))
+    n = engine.connect().execute(text("SELECT count(*) FROM cases")).scalar()
+    print(f"reusing {url.rsplit('/', 1)[1]}: {n:,} cases", file=sys.stderr)
+    return engine, factory, study, [users[f"bench{i}"] for i in range(n_claimers)]
+
+
+def _bulk_orm(engine, study_id: int, ent_ids: list[int], n_cases: int, rng: random.Random, chunk: int) -> None:
+    with engine.begin() as conn:
+        for start in range(1, n_cases + 1, chunk):
+            ids = range(start, min(start + chunk, n_cases + 1))
+            conn.execute(insert(Case), [
+                dict(id=i, study_id=study_id, enterprise_id=ent_ids[i % len(ent_ids)], case_ref=f"C{i:09d}",
+                     replicate=1, status="ready", timezone="Asia/Shanghai",
+                     next_call_at=MONDAY_10AM - timedelta(minutes=rng.randint(0, 600)),
+                     attempts=rng.choice([0, 0, 0, 1, 2]), tried_day_parts=rng.choice([0, 0, 1, 2, 4]),
+                     needs_converter=False, attributes={}, imported_at=MONDAY_10AM)
+                for i in ids
+            ])
+            conn.execute(insert(CasePhone), [
+                dict(study_id=study_id, case_id=i, position=1, e164=f"+86139{i:08d}", kind="mobile",
+                     status="ok", attempts=0) for i in ids
+            ])
+
+
+def _bulk_pg(engine, study_id: int, ent_ids: list[int], n_cases: int) -> None:
+    """The same sample as the ORM path, generated inside PostgreSQL (10 million rows in minutes, not an hour):
+    attempts 0,0,0,1,2 and tried-parts masks 0,0,1,2,4 in turn, next call times spread over the 10 hours before
+    the claim clock starts."""
+    first, n_ent = ent_ids[0], len(ent_ids)
+    assert ent_ids == list(range(first, first + n_ent)), "enterprise ids must be consecutive"
+    step = 2_000_000
+    with engine.begin() as conn:
+        for lo in range(1, n_cases + 1, step):
+            hi = min(lo + step - 1, n_cases)
+            conn.execute(text("""
+                INSERT INTO cases (id, study_id, enterprise_id, case_ref, replicate, status, timezone, next_call_at,
+                                   attempts, tried_day_parts, needs_converter, attributes, imported_at)
+                SELECT i, :study, :first + (i % :n_ent), 'C' || lpad(i::text, 9, '0'), 1, 'ready', 'Asia/Shanghai',
+                       :t0 - make_interval(mins => ((i * 7919) % 601)::int),
+                       (ARRAY[0,0,0,1,2])[1 + (i * 31) % 5], (ARRAY[0,0,1,2,4])[1 + (i * 17) % 5],
+                       false, '{}'::json, :t0
+                FROM generate_series(:lo, :hi) AS i"""),
+                dict(study=study_id, first=first, n_ent=n_ent, t0=MONDAY_10AM, lo=lo, hi=hi))
+            conn.execute(text("""
+                INSERT INTO case_phones (study_id, case_id, position, e164, kind, status, attempts)
+                SELECT :study, i, 1, '+86139' || lpad(i::text, 8, '0'), 'mobile', 'ok', 0
+                FROM generate_series(:lo, :hi) AS i"""), dict(study=study_id, lo=lo, hi=hi))
+            print(f"  {hi:,} cases", file=sys.stderr)
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :n)"), {"n": n_cases})
+
+
 def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: float | None = None,
         seed_base: int = 0):
     """Claimers as threads of this process. ``start_at`` (``time.time()``): when every process starts claiming
     (several processes share it); None starts once this process's claimers are warm."""
     rules = rules_for(study)
     latencies: list[float] = []
+    doubles: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     started: list[float] = []
@@ -143,7 +199,9 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: fl
                 if not isinstance(got, Claim):
                     break
                 time.sleep(think_ms / 1000 * rng.uniform(0.5, 1.5))
-                dial_and_code(factory, got.case_id, iv, clock(), rules, rng)
+                if not dial_and_code(factory, got.case_id, iv, clock(), rules, rng):
+                    with lock:
+                        doubles.append(got.case_id)
         except BaseException as exc:
             errors.append(exc)
         with lock:
@@ -175,7 +233,7 @@ def run(factory, study, user_ids, claims_per: int, think_ms: float, start_at: fl
     gc.callbacks.remove(on_gc)
     if errors:
         raise errors[0]
-    return latencies, wall, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
+    return latencies, wall, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses, doubles=doubles)
 
 
 def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: int, claims_per: int,
@@ -196,7 +254,8 @@ def run_in_processes(url: str, study_id: int, user_ids: list[int], processes: in
     lat = [v for r in results for v in r[0]]
     span = max(r[1] for r in results)  # from the common start to the last claimer's end
     pauses = [v for r in results for v in r[2]["gc2"]]
-    return lat, span, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses)
+    doubles = [v for r in results for v in r[2]["doubles"]]
+    return lat, span, dict(load=(load_before, os.getloadavg()[0]), gc2=pauses, doubles=doubles)
 
 
 def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, seed_base):
@@ -210,16 +269,22 @@ def _process_worker(url, study_id, user_ids, claims_per, think_ms, start_at, see
         engine.dispose()
 
 
-def dial_and_code(factory, case_id: int, iv: int, now, rules, rng: random.Random) -> None:
-    """The claimed case is dialed and coded with a random outcome (the claim's transaction is separate)."""
+def dial_and_code(factory, case_id: int, iv: int, now, rules, rng: random.Random) -> bool:
+    """The claimed case is dialed and coded with a random outcome (the claim's transaction is separate).
+
+    Returns False when the case is not held by this interviewer any more: another claimer got it while this
+    one held it — a double claim."""
     with transaction(factory) as s:
-        c = s.get(Case, case_id)
+        c = s.get(Case, case_id, with_for_update={"of": Case})
+        if c.claimed_by_id != iv or str(getattr(c.status, "value", c.status)) != "claimed":
+            return False
         mark_dialed(s, c, now, rules)
         code = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
         s.add(CallAttempt(call_id=str(uuid.uuid4()), case_id=c.id, interviewer_id=iv,
                           backend="simulated", requested_at=now, outcome=code))
         s.flush()
         record_outcome(s, c, code, now, interviewer_id=iv, rules=rules)
+    return True
 
 
 def pct(values: list[float], q: float) -> float:
@@ -236,6 +301,9 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=20, help="claims per claimer")
     ap.add_argument("--think", type=float, default=2000.0, help="mean ms between a claim and its outcome")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--keep-db", metavar="NAME", default=None,
+                    help="PostgreSQL: build into database NAME once and keep it; later runs reuse it (10M cases "
+                         "take minutes to build)")
     ap.add_argument("--processes", type=int, default=1,
                     help="spread the claimers over this many processes, threads in each, as `cati serve --workers "
                          "N` hosts interviewers (default 1: every claimer a thread of this process)")
@@ -248,15 +316,24 @@ def main() -> None:
         admin_url = args.pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
         name = f"cati_bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(admin_url)
+        name = args.keep_db or name
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = admin_url.rsplit("/", 1)[0] + "/" + name
+        reuse = bool(args.keep_db and exists)
 
         def cleanup():
+            if args.keep_db:
+                return
             with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     try:
-        engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
+        if args.backend == "postgresql" and reuse:
+            engine, factory, study, users = reuse_built(url, args.claimers)
+        else:
+            engine, factory, study, users = build(url, args.cases, args.enterprises, args.claimers)
         with transaction(factory) as s:
             study = s.get(Study, study.id)
         if args.processes > 1:
@@ -279,9 +356,10 @@ def main() -> None:
           + (f" (longest pause {max(g2):.0f} ms)" if g2 else "")
           + f"; 1-min load average {info['load'][0]:.2f} before, {info['load'][1]:.2f} after "
           f"({os.cpu_count()} CPUs: a load above that means claimers also wait for a CPU)")
+    print(f"double claims (a case coded by a claimer that no longer held it): {len(info['doubles'])}")
     print(f"backend={args.backend} cases={args.cases} claimers={args.claimers} processes={args.processes} "
           f"p50_ms={pct(lat, 50):.2f} "
-          f"p99_ms={pct(lat, 99):.2f}")
+          f"p99_ms={pct(lat, 99):.2f} claims_per_s={len(lat) / wall:.1f} double_claims={len(info['doubles'])}")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 
 from cati.db import make_engine, make_sessionmaker, transaction
 from cati.migrate import upgrade
 from cati.models import Base
+
+# Property tests run beside real Asterisk instances and PostgreSQL on 2 cores: a slow example is load, not a
+# defect, so the timing health checks and deadlines are off (the properties themselves are unchanged).
+settings.register_profile("cati", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("cati")
 
 PG_URL = os.environ.get("CATI_TEST_POSTGRES_URL")
 ROOT = Path(__file__).resolve().parents[1]

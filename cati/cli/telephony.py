@@ -13,9 +13,8 @@ def telephony() -> None:
 
 
 def _mask(value: str | None) -> str:
-    if not value:
-        return "(not set)"
-    return value[:2] + "…" + f"({len(value)} chars)"
+    """Whether a secret is set; never any part of it (not even its length)."""
+    return "(set)" if value else "(not set)"
 
 
 @telephony.command("check")
@@ -61,7 +60,8 @@ def check() -> None:
 @telephony.command("worker")
 @click.option("--reconcile-every", default=60.0, type=float, show_default=True,
               help="seconds between reconciliations of unfinished attempts with the server")
-def worker(reconcile_every: float) -> None:
+@click.option("--pbx", default=None, help="with CATI_AMI_PBXES: the PBX this worker listens to (one worker each)")
+def worker(reconcile_every: float, pbx: str | None) -> None:
     """Store call events from Asterisk in the database (run exactly one per site).
 
     接收 Asterisk 通话事件并写入数据库（每个站点运行一个）。Web workers place calls with events off;
@@ -77,12 +77,18 @@ def worker(reconcile_every: float) -> None:
 
     app = get_app()
     factory = app.extensions["cati.db"]["sessionmaker"]
+    import os
+
+    if (os.environ.get("CATI_AMI_PBXES") or "").strip() and not pbx:
+        click.echo("FAILED / 失败: several PBXs are configured (CATI_AMI_PBXES): run one worker per PBX with "
+                   "--pbx NAME / 配置了多台交换机，请为每台交换机各运行一个 worker（--pbx）", err=True)
+        sys.exit(2)
     try:
-        backend = backend_from_env()
+        backend = backend_from_env(pbx=pbx)
     except (ValueError, TelephonyError) as exc:
         click.echo(f"FAILED / 失败: {exc}", err=True)
         sys.exit(2)
-    if backend.name != "asterisk":
+    if not backend.name.startswith("asterisk"):
         click.echo(f"{backend.name}: no event worker needed (Twilio posts webhooks; simulated runs in process)")
         backend.close()
         return
@@ -96,6 +102,102 @@ def worker(reconcile_every: float) -> None:
         pass
     finally:
         backend.close()
+
+
+@telephony.command("test-call")
+@click.option("--extension", required=True, help="the interviewer phone that takes the call")
+@click.option("--number", required=True, help="the number to dial (E.164, e.g. +8613900000101)")
+@click.option("--record", is_flag=True, help="record the call (the dialplan's MixMonitor)")
+@click.option("--hangup-after", type=float, default=None,
+              help="hang up this many seconds after the respondent is connected (default: wait for the far end)")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="give up after this many seconds")
+@click.option("--ring-timeout", type=int, default=30, show_default=True, help="seconds the number may ring")
+@click.option("--no-amd", is_flag=True, help="no answering-machine detection (the console uses it)")
+def test_call(extension: str, number: str, record: bool, hangup_after: float | None, timeout: float,
+              ring_timeout: int, no_amd: bool) -> None:
+    """Place one call through the console's dialer path, charged to no case; print what happened.
+
+    拨打一通测试电话（与访员控制台相同的拨号路径，不计入任何真实样本），打印结果。
+    One line: outcome, source, cause, dial status, AMD, ringing, answered, ended, and the call's channels still
+    up on the PBX 3 s after the end. Exit 0 when the call ended, 1 otherwise, 2 on a configuration error.
+    Configuration from the environment (CATI_TELEPHONY, CATI_AMI_*; several PBXs: CATI_AMI_PBXES).
+    """
+    import tempfile
+
+    from cati.telephony.base import TelephonyError
+    from cati.telephony.factory import backend_from_env
+    from cati.telephony.testcall import run_test_call, scratch_database
+
+    digits = number.lstrip("+")
+    if not digits.isdigit() or len(digits) < 3:
+        click.echo(f"configuration error / 配置错误: --number {number!r} is not a phone number", err=True)
+        sys.exit(2)
+    try:
+        backend = backend_from_env()
+    except (ValueError, TelephonyError) as exc:
+        click.echo(f"FAILED / 失败: {exc}", err=True)
+        sys.exit(2)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cati-test-call-") as tmp:
+            _url, factory = scratch_database(tmp)
+            result = run_test_call(backend, factory, number, extension, record=record, hangup_after=hangup_after,
+                                   timeout=timeout, ring_timeout=ring_timeout, machine_detection=not no_amd)
+            factory.kw["bind"].dispose()
+    finally:
+        backend.close()
+    click.echo(result.line())
+    if result.note and result.source == "system":
+        click.echo(f"note / 说明: {result.note}", err=True)
+    if result.recording:
+        click.echo(f"recording / 录音: {result.recording}", err=True)
+    sys.exit(0 if result.ended else 1)
+
+
+@telephony.group("lab")
+def lab() -> None:
+    """A telephone network on this machine: real Asterisk PBX(es) and an outside world over SIP.
+
+    本机电话实验网络：真实的 Asterisk 交换机与外部网络（SIP）。Needs the Asterisk build (../shared/asterisk/build.sh).
+    """
+
+
+@lab.command("start")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False), help="the lab's own directory")
+@click.option("--pbx", "pbx_count", default=1, show_default=True, type=click.IntRange(1, 8), help="call-centre PBXs")
+@click.option("--prefix", default=None, help="the Asterisk build (default /opt/cati-asterisk-22.10.1)")
+def lab_start(directory: str, pbx_count: int, prefix: str | None) -> None:
+    """Start the lab and print the environment that points cati at it."""
+    from cati.telephony.lab import BEHAVIOURS, BUSY_PHONE, UNREACHABLE_PHONE, LabError, TelephoneLab
+
+    try:
+        lab_ = TelephoneLab(directory, pbx_count=pbx_count, prefix=prefix).start()
+    except LabError as exc:
+        click.echo(f"FAILED / 失败: {exc}", err=True)
+        sys.exit(2)
+    for i, pbx in enumerate(lab_.pbxes):
+        click.echo(f"# {pbx.name}: SIP 127.0.0.1:{pbx.sip_port}, AMI 127.0.0.1:{pbx.ami_port}, pid {pbx.pid}")
+        if i == 0:
+            for k, v in lab_.ami_env(0).items():
+                click.echo(f"export {k}={v}")
+    click.echo(f"# outside world: SIP 127.0.0.1:{lab_.world.sip_port}, pid {lab_.world.pid}")
+    for name, num in BEHAVIOURS.items():
+        click.echo(f"#   {num}  {name}")
+    click.echo(f"# phones: 1001-1040 and 9001-9005 answer; {BUSY_PHONE} busy; {UNREACHABLE_PHONE} unreachable")
+    click.echo(f"# stop: cati telephony lab stop --dir {directory}")
+
+
+@lab.command("stop")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))
+def lab_stop(directory: str) -> None:
+    """Stop every instance of the lab by its PID."""
+    from cati.telephony.lab import LabError, stop_lab
+
+    try:
+        n = stop_lab(directory)
+    except LabError as exc:
+        click.echo(f"FAILED / 失败: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"stopped {n} Asterisk instance(s) / 已停止 {n} 个实例")
 
 
 @telephony.command("amisim")

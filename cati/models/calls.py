@@ -42,7 +42,9 @@ class CallAttempt(Base):
     hangup_cause: Mapped[int | None]  # Q.850
     hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
     originate_reason: Mapped[int | None]
-    machine_detection: Mapped[str | None] = mapped_column(String(16))  # HUMAN | MACHINE | NOTSURE
+    machine_detection: Mapped[str | None] = mapped_column(String(16))  # HUMAN | MACHINE | NOTSURE | HANGUP
+    # AMD was asked for: until its verdict an answered call is "detecting" and no interview may start
+    amd_requested: Mapped[bool] = mapped_column(default=False, server_default="0")
     amd_cause: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str | None] = mapped_column(String(8))  # AAPOR code
     outcome_source: Mapped[str | None] = mapped_column(String(16))  # auto | interviewer | system

@@ -59,6 +59,8 @@ class Case(Base):
     claim_expires_at: Mapped[datetime | None]
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # reassignment / refusal conversion
     needs_converter: Mapped[bool] = mapped_column(default=False)  # soft refusal → refusal-conversion interviewer
+    # Never handed to this interviewer (their interview of the case was rejected by QC: someone else verifies).
+    excluded_interviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # extra sample columns, for piping/analysis
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 

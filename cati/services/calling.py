@@ -61,8 +61,9 @@ class CallRules:
     # At most this many concurrent claims per still-needed complete of an enterprise: keeps 50 interviewers
     # from all dialing the one enterprise that needs a single interview more.
     claims_per_open_slot: float = 3.0
-    # Best time to call: hold a case back while its estimated chance of reaching someone now is below this share
-    # of the best chance in a coming part of the day (contact_model.allowed_masks); 0 dials whatever is due.
+    # Best time to call: defer a case (dial it after every other callable case) while its estimated chance of
+    # reaching someone now is below this share of the best chance in a coming part of the day
+    # (contact_model.allowed_masks); 0 dials whatever is due in need and chance order.
     best_time_ratio: float = 0.0
     # Prior contact weights by weekday/weekend and part-of-day name, relative to a weekday morning, used by the
     # contact model until the study's own dials say otherwise (contact_model docstring gives the source).

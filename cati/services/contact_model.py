@@ -22,9 +22,9 @@ weight-1 slot. Before any data, the order is the design.md rule (parts of the da
 prior's preference for evenings; after ~20 dials in a slot, the study's own data dominate.
 
 The scheduler uses the model twice (``scheduling.next_case``): to rank callable cases (highest chance of reaching
-someone now first), and — when the study sets ``calling_rules.best_time_ratio`` — to hold back a case whose
-chance now is below that ratio of the best chance in a coming part of the day (within 24 hours), so interviewer
-time goes where people answer.
+someone now first), and — when the study sets ``calling_rules.best_time_ratio`` — to defer a case whose chance
+now is below that ratio of the best chance in a coming part of the day (within 24 hours): it is dialed after
+every other callable case, so interviewer time goes where people answer without ever idling an interviewer.
 
 Counting is incremental: each refresh (at most every 10 minutes of the caller's clock) adds the dials settled
 since the last one: coded and at least 10 minutes old. Counting stops below the first dial that is not settled
@@ -52,7 +52,7 @@ TRIED_PART_PRIOR = 0.85
 REFRESH = timedelta(minutes=10)
 SETTLE = timedelta(minutes=10)  # a dial is counted once it is this old and coded …
 GIVE_UP = timedelta(hours=1)  # … or, uncoded, once it is this old (an attempt nobody ever coded is skipped)
-MIN_EVIDENCE = 20  # settled dials in the current slot before anything is held back in it
+MIN_EVIDENCE = 20  # settled dials in the current slot before anything is deferred in it
 
 Slot = tuple[int, int]  # (weekend 0/1, part index)
 
@@ -143,7 +143,7 @@ def contact_model(session: Session, study: Study, rules: CallRules, now: datetim
     """The study's contact model, counting the dials settled by ``now`` (refreshed at most every 10 minutes of
     ``now``; module docstring).
 
-    A refresh also notes which tried-parts masks the study's open cases have, so a case is held back only for
+    A refresh also notes which tried-parts masks the study's open cases have, so a case is deferred only for
     chances that cases still waiting can have.
     """
     key = (str(session.get_bind().url), study.id, study.created_at, study.version)
@@ -235,11 +235,12 @@ def coming_slots(now: datetime, tz: str, rules: CallRules, hours: int = 24) -> l
 
 def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules, ratio: float
                   ) -> tuple[list[float], list[int], datetime | None]:
-    """Rates now by mask, the masks worth dialing now, and when the held-back ones are next worth dialing.
+    """Rates now by mask, the masks worth dialing now, and when the deferred ones are next worth dialing.
 
-    A mask is held back when its rate now is below ``ratio`` × the best rate of any case still waiting (masks in
-    ``model.present``) in a coming part of the day of another kind (within 24 hours): interviewer time spent now
-    on people who rarely answer is time not spent later on people who do. Nothing is held back until the current
+    A mask is deferred (dialed only when nothing better is callable) when its rate now is below ``ratio`` × the
+    best rate of any case still waiting (masks in ``model.present``) in a coming part of the day of another kind
+    (within 24 hours): interviewer time spent now on people who rarely answer is time not spent later on people
+    who do, as long as the interviewer has someone better to call. Nothing is deferred until the current
     slot has ``MIN_EVIDENCE`` settled dials of its own (the study first learns what now is like), nor with
     ``ratio`` 0.
     """
@@ -254,7 +255,7 @@ def allowed_masks(model: ContactModel, now: datetime, tz: str, rules: CallRules,
     if not present:
         return now_rates, masks, None
     # Only other kinds of slot count: tomorrow's same slot offers this case nothing it does not have now, and
-    # better cases callable now are already dialed first (held back for them, the rest would wait a day for
+    # better cases callable now are already dialed first (deferred for them, the rest would wait a day for
     # the same chance while interviewers idle through the best hours).
     coming = [(start, max(model.rates(*s)[m] for m in present)) for start, s in coming_slots(now, tz, rules)
               if s != slot]

@@ -39,6 +39,7 @@ class Disposition:
     needs_note: bool = False
     refusal_conversion: bool = False
     do_not_call: bool = False
+    max_attempts: bool = False  # the code a case closes with at the attempt cap (max_attempts_disposition)
 
     def text(self, lang: str = "zh-CN") -> str:
         return self.label.get(lang) or self.label.get("zh-CN") or self.code
@@ -58,6 +59,10 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
     for code, spec in data["codes"].items():
         spec = dict(spec)
         cat[str(code)] = Disposition(code=str(code), symbol=Symbol(spec.pop("symbol")), **spec)
+    cap_codes = sorted(d.eligible for d in cat.values() if d.max_attempts)
+    if cap_codes != ["unknown", "yes"]:
+        raise ValueError(f"{path}: needs exactly one final max_attempts code with eligible 'yes' and one with "
+                         f"'unknown' (found eligibility {cap_codes})")
     return cat
 
 
@@ -129,3 +134,26 @@ def final_disposition(
     if present == {"3.12"}:
         return "3.12"
     return "3.90"
+
+
+def max_attempts_disposition(outcomes: Iterable[str], *, cat: Catalogue | None = None) -> str:
+    """The final code of a case closed by the attempt cap: a final outcome if it has one; a refusal or break-off
+    keeps its R code (it is what the respondent said, not a count of dials); otherwise the catalogue's
+    ``max_attempts`` code of the eligibility the outcomes showed (2.29 an eligible respondent who was never
+    available, 3.91 nobody confirmed eligible).
+
+    >>> max_attempts_disposition(["3.13", "2.21", "3.13"])
+    '2.29'
+    >>> max_attempts_disposition(["3.13", "3.14", "3.20"])
+    '3.91'
+    >>> max_attempts_disposition(["3.13", "2.113"])
+    '2.112'
+    """
+    cat = cat or catalogue()
+    outcomes = list(outcomes)
+    informative = final_disposition(outcomes, cap_reached=True, cat=cat)
+    disp = cat[informative]
+    if disp.final or disp.symbol == Symbol.R:
+        return informative
+    eligible = "yes" if disp.eligible == "yes" else "unknown"
+    return next(code for code, d in cat.items() if d.max_attempts and d.eligible == eligible)

@@ -3,8 +3,10 @@ verify / reject with the quota consequences, and the call-back verification list
 
 A rejected complete stops counting: its enterprise's ``completes`` goes down by one, the cases that were
 closed as 4.80 (quota filled) for that enterprise become callable again while the quota is open, and the
-case itself is reopened with an appointment for anyone, due now (appointments may exceed the attempt cap, so
-the respondent can be re-contacted even after six dials). Every step is audited.
+case itself follows the study's ``qc.rejected`` rule: by default a verification call by another interviewer than
+the one whose interview was rejected, 24 h later (an appointment for anyone else; appointments may exceed the
+attempt cap, so the respondent can be re-contacted even after six dials), or closed with a final code. Every step
+is audited.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -37,7 +39,7 @@ from cati.models import (
 )
 
 from . import audit
-from .calling import in_window
+from .calling import in_window, next_callable_time
 from .phones import mask_phone
 from .quotas import in_filled_cell_clause, unfill_cells
 from .scheduling import rules_for
@@ -289,17 +291,8 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
                     .values(completes=Enterprise.completes - 1).execution_options(synchronize_session=False))
     ent = session.get(Enterprise, case.enterprise_id)
     session.refresh(ent)
-    # The case: final 1.1 → callable again, with an appointment for anyone due now (front of the queue, and
-    # allowed past the attempt cap).
     if case.status == CaseStatus.FINAL and case.final_disposition == "1.1":
-        audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
-                     before={"final_disposition": "1.1", "status": "final"},
-                     after={"final_disposition": None, "status": "ready"}, note=f"QC: {note}")
-        case.status, case.final_disposition, case.finalized_at = CaseStatus.READY, None, None
-        case.next_call_at = now
-        session.add(Appointment(study_id=case.study_id, case_id=case.id, interviewer_id=None, due_at=now,
-                                status=AppointmentStatus.PENDING, note="QC 重访 / QC re-contact",
-                                created_by_id=user_id, created_at=now))
+        _after_rejection(session, case, iv, now, user_id=user_id, note=note)
     reopened = 0
     if ent.completes + ent.in_progress < ent.quota_target:
         reopened = reopen_quota_filled(session, ent.id, now, user_id=user_id)
@@ -312,6 +305,41 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
         reopened += len(cell_reopened)
     session.flush()
     return {"reopened_quota_cases": reopened, "completes": ent.completes}
+
+
+def rejected_policy(study: Study) -> dict:
+    """The study's rule for the case of a rejected complete (``qc.rejected``, defaults of the study schema)."""
+    from cati.study.schema import RejectedInterviews
+
+    return RejectedInterviews.model_validate((study.definition.get("qc") or {}).get("rejected") or {}).model_dump()
+
+
+def _after_rejection(session: Session, case: Case, interview: Interview, now: datetime, *, user_id: int | None,
+                     note: str) -> None:
+    """The case of a rejected complete (final 1.1): closed, or — by default — called again for verification by
+    another interviewer after the study's delay. A suspect interview must not be "repaired" by the same
+    interviewer redialling a minute later; the appointment is for anyone else (front of the queue when due, and
+    allowed past the attempt cap), and the case never goes back to that interviewer."""
+    policy = rejected_policy(session.get(Study, case.study_id))
+    if policy["action"] == "close":
+        code = policy["close_with"]
+        audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
+                     before={"final_disposition": "1.1", "status": "final"},
+                     after={"final_disposition": code, "status": "final"}, note=f"QC: {note}")
+        case.final_disposition, case.finalized_at = code, now
+        return
+    due = next_callable_time(now + timedelta(hours=policy["delay_hours"]), case.timezone, rules_for(
+        session.get(Study, case.study_id)))
+    audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
+                 before={"final_disposition": "1.1", "status": "final"},
+                 after={"final_disposition": None, "status": "ready", "verify_at": due.isoformat(),
+                        "excluded_interviewer_id": interview.interviewer_id}, note=f"QC: {note}")
+    case.status, case.final_disposition, case.finalized_at = CaseStatus.READY, None, None
+    case.next_call_at = due
+    case.excluded_interviewer_id = interview.interviewer_id
+    session.add(Appointment(study_id=case.study_id, case_id=case.id, interviewer_id=None, due_at=due,
+                            status=AppointmentStatus.PENDING, note="QC 核实回访 / QC verification call",
+                            created_by_id=user_id, created_at=now))
 
 
 def reopen_quota_filled(session: Session, enterprise_id: int, now: datetime, *, user_id: int | None) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from cati.models import (
     Appointment,
     AppointmentStatus,
+    AuditLog,
     CallAttempt,
     Case,
     CasePhone,
@@ -34,9 +35,10 @@ from cati.models import (
     Study,
 )
 
+from . import audit
 from .calling import CallRules, day_part_index, in_window, local, next_callable_time
 from .contact_model import allowed_masks, contact_model
-from .dispositions import catalogue, final_disposition
+from .dispositions import catalogue, final_disposition, max_attempts_disposition
 from .quotas import (
     close_as_quota_filled,
     close_filled_cells,
@@ -54,7 +56,6 @@ class NoCaseReason(enum.StrEnum):
     WAITING = "waiting_for_retry_times"
     EXHAUSTED = "sample_exhausted"
     QUOTAS_RESERVED = "quotas_reserved_by_interviews"
-    BEST_TIME = "waiting_for_better_time"
 
 
 NO_CASE_TEXT = {
@@ -65,8 +66,6 @@ NO_CASE_TEXT = {
     NoCaseReason.QUOTAS_RESERVED: {"zh-CN": "剩余配额已被进行中的访问占用（如有中断会释放）",
                                    "en": "The remaining quota places are held by interviews in progress "
                                          "(freed if one of them stops)"},
-    NoCaseReason.BEST_TIME: {"zh-CN": "可拨样本在稍后时段更容易接通，暂缓拨打",
-                             "en": "The callable cases are more likely to answer later: held back until then"},
 }
 
 
@@ -159,6 +158,7 @@ class _Stmts:
                 Case.timezone.in_(p("tzs", expanding=True)),
                 Enterprise.status == EnterpriseStatus.ACTIVE,
                 Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target,
+                _not_excluded(),
                 # Mine, unassigned ones, or someone else's that its owner let slip for 5 minutes.
                 or_(Appointment.interviewer_id == p("interviewer_id"), Appointment.interviewer_id.is_(None),
                     Appointment.due_at <= p("slipped")),
@@ -166,8 +166,7 @@ class _Stmts:
             .order_by(Appointment.due_at)
             .limit(20)
         )
-        # Studies with industry / sample-variable quotas: no case of a full or fully reserved cell.
-        self.due_appointments_in_open_cells = self.due_appointments.where(open_cells_clause())
+        self._due: dict[tuple[bool, bool], Select] = {}
         self.enterprise_order = self._neediest().limit(p("limit"))
         # Quota slots (reserve_quota_slot / release_quota_slot): one per interview start and end.
         slot = update(Enterprise).where(Enterprise.id == p("enterprise_id")).execution_options(
@@ -181,6 +180,21 @@ class _Stmts:
         self.enterprise_counts = select(Enterprise.completes, Enterprise.quota_target).where(
             Enterprise.id == p("enterprise_id"))
         self._callable: dict[tuple, Select] = {}
+
+    def due_appointments_for(self, converter: bool, cells: bool) -> Select:
+        """Due appointments this interviewer may keep: a case waiting for a refusal converter goes only to
+        converters, through its appointment as through the queue; with industry / sample-variable quotas, no case
+        of a full or fully reserved cell."""
+        key = (converter, cells)
+        stmt = self._due.get(key)
+        if stmt is None:
+            stmt = self.due_appointments
+            if not converter:
+                stmt = stmt.where(Case.needs_converter.is_(False))
+            if cells:
+                stmt = stmt.where(open_cells_clause())
+            self._due[key] = stmt
+        return stmt
 
     def callable_in_enterprise(self, converter: bool, pg: bool, cells: bool = False) -> Select:
         """Callable cases of one enterprise with one tried-parts mask in one time zone, fewest attempts and
@@ -204,6 +218,7 @@ class _Stmts:
                     Case.attempts < p("max_attempts"),
                     Case.timezone == p("tz"),
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
+                    _not_excluded(),
                 )
                 .order_by(Case.attempts, Case.next_call_at, Case.id)
             )
@@ -265,7 +280,8 @@ class _Stmts:
                 select(Case.id)
                 .where(Case.enterprise_id == neediest.c.id, Case.status == CaseStatus.READY,
                        Case.next_call_at <= p("now"), Case.attempts < p("max_attempts"), allowed,
-                       or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")))
+                       or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
+                       _not_excluded())
             )
             if not converter:
                 has_callable = has_callable.where(Case.needs_converter.is_(False))
@@ -274,6 +290,11 @@ class _Stmts:
             stmt = select(neediest.c.id).where(has_callable.exists()).limit(p("limit"))
             self._callable[key] = stmt
         return stmt
+
+
+def _not_excluded():
+    """Not a case this interviewer must not get (QC rejected their interview of it: someone else verifies)."""
+    return or_(Case.excluded_interviewer_id.is_(None), Case.excluded_interviewer_id != bindparam("interviewer_id"))
 
 
 _stmts: _Stmts | None = None
@@ -362,9 +383,44 @@ def renew_claim(session: Session, case_id: int, interviewer_id: int, now: dateti
 
 def break_missed_appointments(session: Session, study_id: int, now: datetime, rules: CallRules) -> int:
     """Appointments unserved past their grace period are marked broken; their cases stay in the queue
-    (they were due, so they are callable now) and keep their place at the front of the line."""
+    (they were due, so they are callable now) and keep their place at the front of the line.
+
+    A case at the attempt cap is not callable through the queue: only an appointment lets it be dialed again
+    (appointments may exceed the cap). Its broken appointment is re-booked once, for anyone, at the next
+    callable time (the respondent asked to be called; a missed callback is our fault, not theirs); broken a
+    second time, the case closes with the max-attempts code instead of staying open where nothing can reach it.
+    """
     cutoff = now - timedelta(minutes=rules.appointment_grace_minutes)
-    return session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
+    at_cap = session.execute(
+        select(Appointment.case_id, Case.timezone)
+        .join(Case, Case.id == Appointment.case_id)
+        .where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING,
+               Appointment.due_at < cutoff, Case.status == CaseStatus.READY,
+               Case.attempts >= rules.max_attempts)
+    ).all()
+    broken = session.connection().execute(_s().break_appointments, {"p_study": study_id, "cutoff": cutoff}).rowcount
+    if at_cap:
+        _requeue_or_close_at_cap(session, at_cap, now, rules)
+    return broken
+
+
+def _requeue_or_close_at_cap(session: Session, cases: list, now: datetime, rules: CallRules) -> None:
+    ids = [case_id for case_id, _tz in cases]
+    times_broken = dict(session.execute(
+        select(Appointment.case_id, func.count())
+        .where(Appointment.case_id.in_(ids), Appointment.status == AppointmentStatus.BROKEN)
+        .group_by(Appointment.case_id)).all())
+    cat = catalogue()
+    for case_id, tz in cases:
+        case = session.get(Case, case_id)
+        if times_broken.get(case_id, 0) >= 2:
+            finalize_case(session, case, max_attempts_disposition(_case_outcomes(session, case_id), cat=cat), now)
+            continue
+        due = next_callable_time(now, tz, rules)
+        case.next_call_at = due
+        session.add(Appointment(study_id=case.study_id, case_id=case_id, due_at=due, interviewer_id=None,
+                                note="改约：原预约未按时回拨 / re-booked: the callback was missed", created_at=now))
+    session.flush()
 
 
 _maintenance_at: dict[tuple, datetime] = {}
@@ -412,7 +468,9 @@ def next_case(
     Order (design.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
     this interviewer, a due appointment of anyone, then callable cases — inside the respondent-local calling
     window, past their retry time, under the attempt cap, enterprise quota open — from the enterprises
-    furthest behind their quota, preferring parts of the day not yet tried for the case and fewer attempts.
+    furthest behind their quota, likeliest to answer now first (contact model), fewer attempts first. Cases the
+    best-time preference defers come only after every other callable case: a ready interviewer is never told to
+    wait while a callable case exists.
     """
     rng = rng or random
     rules = rules_for(study)
@@ -430,7 +488,7 @@ def next_case(
 
     cells = has_cells(study)
     if open_tzs:
-        due = conn.execute(stmts.due_appointments_in_open_cells if cells else stmts.due_appointments, {
+        due = conn.execute(stmts.due_appointments_for(converter, cells), {
             "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
             "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
         }).all()
@@ -440,61 +498,155 @@ def next_case(
             if _claim(session, case_id, interviewer_id, now, rules):
                 return Claim(case_id, "own_appointment" if owner == interviewer_id else "appointment", appt_id)
 
-        pg = _is_pg(session)
         model = contact_model(session, study, rules, now)
-        params: dict = {"now": now, "max_attempts": rules.max_attempts, "interviewer_id": interviewer_id,
-                        "study_id": study.id}
-        held_until: list[datetime] = []
-        passes: list[tuple[float, int, str, int]] = []  # (rate, bits, time zone, mask), likeliest first
-        for i, tz in enumerate(open_tzs):
-            rates, allowed, later = allowed_masks(model, now, tz, rules, rules.best_time_ratio)
-            params[f"tz{i}"] = tz
-            params[f"masks{i}"] = allowed
-            for m in allowed:
+        ratio = rules.best_time_ratio
+        if ratio > 0 and _best_time_released(session, study, now):
+            ratio = 0.0
+        preferred: list[tuple[float, int, str, int]] = []  # (rate, bits, time zone, mask), likeliest first
+        deferred: list[tuple[float, int, str, int]] = []
+        for tz in open_tzs:
+            rates, allowed, _later = allowed_masks(model, now, tz, rules, ratio)
+            for m in range(1 << model.n_parts):
                 # Near-equal chances (2 decimals): the mask with fewer parts tried, i.e. fewer attempts, first.
-                passes.append((-round(rates[m], 2), m.bit_count(), tz, m))
-            if later is not None:
-                held_until.append(later)
-        passes.sort()
-        stmt = stmts.callable_in_enterprise(converter, pg, cells)
-        # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
-        # enterprises that have a case worth dialing now.
-        params.update(_order_params(study.id, rules, rng))
-        order = list(conn.scalars(stmts.enterprise_order, {**params, "limit": _DIRECT_TRIES})) if passes else []
-        widen = len(order) == _DIRECT_TRIES  # fewer came back: that was every open enterprise
-        tried: set[int] = set()
-        while order:
-            for enterprise_id in order:
-                if enterprise_id in tried:
-                    continue
-                tried.add(enterprise_id)
-                for _rate, _bits, tz, mask in passes:
-                    ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
-                    for case_id in ids:
-                        if _claim(session, case_id, interviewer_id, now, rules):
-                            return Claim(case_id, "callable")
-            if not widen:
-                break
-            # At least _DIRECT_TRIES of them are new: the limit exceeds those already tried by that many.
-            limit = len(tried) + _DIRECT_TRIES
-            order = list(conn.scalars(stmts.enterprises_with_callable(len(open_tzs), converter, cells),
-                                      {**params, "limit": limit}))
-            widen = len(order) == limit
-        return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter,
-                               held_until=min(held_until) if held_until else None)
+                (preferred if m in allowed else deferred).append((-round(rates[m], 2), m.bit_count(), tz, m))
+        preferred.sort()
+        deferred.sort()
+        params: dict = {"now": now, "max_attempts": rules.max_attempts, "interviewer_id": interviewer_id,
+                        "study_id": study.id, **_order_params(study.id, rules, rng)}
+        for i, tz in enumerate(open_tzs):
+            params[f"tz{i}"] = tz
+        # Best time to call is a preference, never a reason to idle a paid interviewer (design.md §5): cases
+        # whose better part of the day is still to come are handed out only when no other case is callable.
+        for passes in (preferred, deferred):
+            got = _claim_callable(session, interviewer_id, now, rules, passes, params, len(open_tzs),
+                                  converter=converter, cells=cells)
+            if got is not None:
+                return got
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
+
+
+def _claim_callable(session: Session, interviewer_id: int, now: datetime, rules: CallRules,
+                    passes: list[tuple[float, int, str, int]], params: dict, n_tzs: int, *, converter: bool,
+                    cells: bool) -> Claim | None:
+    """Claim a callable case of one of ``passes`` (time zone and tried-parts mask, in order), from the enterprises
+    furthest behind their quota; None when no such case can be claimed."""
+    if not passes:
+        return None
+    stmts, conn = _s(), session.connection()
+    masks = {tz: [m for _r, _b, z, m in passes if z == tz] for _r, _b, tz, _m in passes}
+    params = {**params, **{f"masks{i}": masks.get(params[f"tz{i}"], []) for i in range(n_tzs)}}
+    stmt = stmts.callable_in_enterprise(converter, _is_pg(session), cells)
+    # The neediest few enterprises are asked directly (most claims end there); then, in need order, only
+    # enterprises that have a case of these passes callable now.
+    order = list(conn.scalars(stmts.enterprise_order, {**params, "limit": _DIRECT_TRIES}))
+    widen = len(order) == _DIRECT_TRIES  # fewer came back: that was every open enterprise
+    tried: set[int] = set()
+    while order:
+        for enterprise_id in order:
+            if enterprise_id in tried:
+                continue
+            tried.add(enterprise_id)
+            for _rate, _bits, tz, mask in passes:
+                ids = conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz, "mask": mask}).all()
+                for case_id in ids:
+                    if _claim(session, case_id, interviewer_id, now, rules):
+                        return Claim(case_id, "callable")
+        if not widen:
+            break
+        # At least _DIRECT_TRIES of them are new: the limit exceeds those already tried by that many.
+        limit = len(tried) + _DIRECT_TRIES
+        order = list(conn.scalars(stmts.enterprises_with_callable(n_tzs, converter, cells),
+                                  {**params, "limit": limit}))
+        widen = len(order) == limit
+    return None
 
 
 # Neediest enterprises asked directly, mask by mask, before the database is asked which have something to dial.
 _DIRECT_TRIES = 8
 
 
+# ---------------------------------------------------------------------------------------- best time to call
+
+BEST_TIME_RELEASE = "best_time.release"
+_released_cache: dict[tuple, tuple[float, datetime | None]] = {}
+
+
+def _best_time_released(session: Session, study: Study, now: datetime) -> bool:
+    """Has a supervisor released the cases the best-time preference defers (until a time still to come)?
+
+    The release is the audit entry of the supervisor's action (it must be audited anyway, and needs no table of
+    its own); every process reads the latest one at most every 30 s, so next_case does not pay a query per claim.
+    """
+    key = _study_key(session, study)
+    cached = _released_cache.get(key)
+    wall = time.monotonic()
+    if cached is None or wall - cached[0] >= 30:
+        after = session.scalar(
+            select(AuditLog.after).where(AuditLog.entity == "study", AuditLog.entity_id == str(study.id),
+                                         AuditLog.action == BEST_TIME_RELEASE)
+            .order_by(AuditLog.id.desc()).limit(1))
+        until = datetime.fromisoformat(after["until"]) if after and after.get("until") else None
+        cached = _released_cache[key] = (wall, until)
+    return cached[1] is not None and now < cached[1]
+
+
+@dataclass(frozen=True)
+class BestTimeDeferral:
+    """What the best-time preference does now (the supervisor board): ``cases`` callable cases are handed out
+    only after every other callable case, because their chance of reaching someone is markedly better in a part
+    of the day starting at ``until``; ``released_until``: a supervisor released them until then."""
+
+    cases: int
+    until: datetime | None
+    released_until: datetime | None = None
+
+
+def best_time_deferral(session: Session, study: Study, now: datetime) -> BestTimeDeferral:
+    """How many callable cases the best-time preference puts behind the others now, and until when (board only:
+    one count per open time zone)."""
+    rules = rules_for(study)
+    if rules.best_time_ratio <= 0:
+        return BestTimeDeferral(0, None)
+    open_tzs, _zones = _open_timezones(session, study, now, rules)
+    if _best_time_released(session, study, now):
+        return BestTimeDeferral(0, None, _released_cache[_study_key(session, study)][1])
+    model = contact_model(session, study, rules, now)
+    cases, until = 0, None
+    for tz in open_tzs:
+        _rates, allowed, later = allowed_masks(model, now, tz, rules, rules.best_time_ratio)
+        held = [m for m in range(1 << model.n_parts) if m not in allowed]
+        if not held or later is None:
+            continue
+        n = session.scalar(
+            select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.timezone == tz,
+                   Case.tried_day_parts.in_(held), Case.next_call_at <= now, Case.attempts < rules.max_attempts,
+                   Enterprise.status == EnterpriseStatus.ACTIVE,
+                   Enterprise.completes + Enterprise.in_progress < Enterprise.quota_target))
+        if n:
+            cases += n
+            until = later if until is None else min(until, later)
+    return BestTimeDeferral(cases, until)
+
+
+def release_best_time_deferral(session: Session, study: Study, now: datetime, *, user_id: int | None
+                               ) -> BestTimeDeferral:
+    """A supervisor releases the deferred cases: until the better part of the day starts, every callable case is
+    handed out by quota need and chance alone, as if ``best_time_ratio`` were 0. Audited; returns what was
+    released (nothing when nothing was deferred)."""
+    deferral = best_time_deferral(session, study, now)
+    if not deferral.cases:
+        return deferral
+    audit.record(session, user_id=user_id, action=BEST_TIME_RELEASE, entity="study", entity_id=study.id,
+                 before={"deferred_cases": deferral.cases}, after={"until": deferral.until.isoformat()})
+    _released_cache.pop(_study_key(session, study), None)
+    return deferral
+
+
 def explain_no_case(session: Session, study: Study, now: datetime, *, rules: CallRules | None = None,
-                    timezones: list[str] | None = None, converter: bool = False,
-                    held_until: datetime | None = None) -> NoCase:
+                    timezones: list[str] | None = None, converter: bool = False) -> NoCase:
     """Why nothing is callable now, and the earliest time something will be (slow path, diagnostics only).
 
-    ``held_until``: next_case held due cases back for a better part of the day starting then (best time to call).
     When cases are due yet none could be handed out for a passing reason (an enterprise already dialed by enough
     interviewers, an appointment kept by its owner, a case assigned to someone else), the answer is "look
     again in a minute", never "callable now".
@@ -520,12 +672,15 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
     if not converter:
         pending = pending.where(Case.needs_converter.is_(False))
     earliest, n_ready = session.execute(pending).one()
-    appt = session.scalar(
+    appointments = (
         select(func.min(Appointment.due_at)).join(Case, Case.id == Appointment.case_id)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
                Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED]), open_ent)
     )
+    if not converter:
+        appointments = appointments.where(Case.needs_converter.is_(False))
+    appt = session.scalar(appointments)
     claimed = session.scalar(
         select(func.count()).select_from(Case).join(Enterprise, Enterprise.id == Case.enterprise_id)
         .where(Case.study_id == study.id, Case.status == CaseStatus.CLAIMED, open_ent))
@@ -541,12 +696,8 @@ def explain_no_case(session: Session, study: Study, now: datetime, *, rules: Cal
     appt_due = appt - timedelta(minutes=rules.appointment_window_minutes) if appt is not None else None
     future = [t for t in (earliest, appt_due) if t is not None and t > now]
     due_now = any(t is not None and t <= now for t in (earliest, appt_due))
-    if held_until is not None:
-        future.append(held_until)
     if due_now:
-        # Due work exists but none could be handed out: held back for a better time, or a passing obstacle.
-        if held_until is not None:
-            return NoCase(NoCaseReason.BEST_TIME, min(future))
+        # Due work exists but none could be handed out: a passing obstacle.
         future.append(now + _POLL)
     when = min(future)
     when = min(next_callable_time(when, tz, rules) for tz in timezones)
@@ -654,6 +805,12 @@ def record_outcome(
     if disp.final:
         finalize_case(session, case, outcome, now)
         return outcome
+    if case.status == CaseStatus.STOPPED:
+        # Stopped while claimed (a do-not-call entry, a supervisor): the holder's coding of the call is kept
+        # in last_outcome, but the case stays stopped and is never handed out again.
+        case.next_call_at = None
+        session.flush()
+        return None
     if quota_full:
         finalize_case(session, case, "4.80", now)
         return "4.80"
@@ -672,7 +829,9 @@ def record_outcome(
     if cap_reached or streak:
         outcomes = _case_outcomes(session, case.id)  # this attempt's own outcome included (autoflush)
         if cap_reached or outcomes[-streak:] == [outcome] * streak:
-            code = final_disposition(outcomes, cap_reached=True, cat=cat)
+            # The cap gets its own code; a streak stop keeps the outcome that stopped it (e.g. 3.15 blocking).
+            code = (max_attempts_disposition(outcomes, cat=cat) if cap_reached
+                    else final_disposition(outcomes, cap_reached=True, cat=cat))
             finalize_case(session, case, code, now)
             return code
     case.next_call_at = retry_time_for(case, outcome, now, rules)

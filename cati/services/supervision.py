@@ -42,6 +42,9 @@ from .scheduling import rules_for
 #: Pseudo-cases of prior behind a yield estimate (same shrinkage as ``scheduling.projected_shortfalls``).
 PRIOR_WEIGHT = 20.0
 PRIOR_YIELD = 0.08
+#: An enterprise is flagged short only on its own evidence: at least this many finalised cases. Before that its
+#: yield is the prior's, the same for every enterprise, and flagging on it lit every row at the start of fieldwork.
+MIN_FINAL_FOR_FLAG = 20
 
 
 # ------------------------------------------------------------------------------------------------ quota board
@@ -129,27 +132,45 @@ def project_enterprise(target: int, completes: int, in_progress: int, open_cases
     return round(y, 6), round(projected, 6), round(max(target - projected, 0.0), 6)
 
 
-def projected_finish(now: datetime, remaining: int, rate_per_hour: float) -> datetime | None:
+def projected_finish(now: datetime, remaining: int, rate_per_hour: float, *, tz: str | None = None,
+                     rules: Any = None) -> datetime | None:
     """When the remaining completes arrive at the recent rate (None if nothing is coming in).
+
+    With ``tz`` and ``rules`` the rate is per *calling* hour and the time runs only inside the calling windows
+    (completes do not come in at night); without them, wall-clock hours.
 
     >>> projected_finish(datetime(2026, 11, 23, 2, tzinfo=UTC), 6, 2.0)
     datetime.datetime(2026, 11, 23, 5, 0, tzinfo=datetime.timezone.utc)
+    >>> from cati.services.calling import CallRules   # Monday 20:00 Shanghai, 3 calling hours to go
+    >>> projected_finish(datetime(2026, 11, 23, 12, tzinfo=UTC), 6, 2.0, tz="Asia/Shanghai", rules=CallRules())
+    datetime.datetime(2026, 11, 24, 3, 0, tzinfo=datetime.timezone.utc)
     """
     if remaining <= 0:
         return now
     if rate_per_hour <= 0:
         return None
+    if tz is not None and rules is not None:
+        from .pacing import advance_calling_hours
+
+        return advance_calling_hours(now, remaining / rate_per_hour, tz, rules)
     return now + timedelta(hours=remaining / rate_per_hour)
 
 
 def quota_board(session: Session, study: Study, now: datetime, *, recent_hours: float = 2.0) -> list[BoardRow]:
     """Every enterprise of the study with its quota position, sample left and projection.
 
-    ``recent_hours`` is the window of the "recent yield": completes in the last ``recent_hours`` per hour give
-    the projected finish time. The shortfall flag compares what the released sample can still yield with the
-    target (the rule ``scheduling.auto_release`` acts on).
+    ``recent_hours`` is the window of the "recent yield", in *calling* hours: completes in the last
+    ``recent_hours`` calling hours per calling hour give the projected finish, which runs in calling time too (it
+    never lands in the night). ``shortfall`` compares what the released sample can still yield with the target
+    (the rule ``scheduling.auto_release`` acts on by releasing more); ``short`` flags a real risk: on the
+    enterprise's own evidence (``MIN_FINAL_FOR_FLAG`` finalised cases), even its unreleased sample will not reach
+    the target.
     """
-    max_attempts = rules_for(study).max_attempts
+    from .pacing import rewind_calling_hours
+
+    rules = rules_for(study)
+    tz = rules.timezone_default
+    max_attempts = rules.max_attempts
     ents = session.execute(
         select(Enterprise.id, Enterprise.external_id, Enterprise.name, Industry.name, Enterprise.region,
                Enterprise.province, Enterprise.status, Enterprise.quota_target, Enterprise.completes,
@@ -184,7 +205,7 @@ def quota_board(session: Session, study: Study, now: datetime, *, recent_hours: 
         .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING)
         .group_by(Case.enterprise_id)
     ).all())
-    since = now - timedelta(hours=recent_hours)
+    since = rewind_calling_hours(now, recent_hours, tz, rules)
     recent = dict(session.execute(
         select(Case.enterprise_id, func.count())
         .select_from(Interview).join(Case, Case.id == Interview.case_id)
@@ -196,6 +217,8 @@ def quota_board(session: Session, study: Study, now: datetime, *, recent_hours: 
     for eid, ext, name, industry, region, province, status, target, done, running in ents:
         callable_, ready_all, claimed, unreleased, final = counts.get(eid, (0, 0, 0, 0, 0))
         y, projected, short = project_enterprise(target, done, running, ready_all + claimed, final)
+        whole_sample = projected + unreleased * y if short > 0 else projected
+        at_risk = short > 0 and final >= MIN_FINAL_FOR_FLAG and whole_sample < target
         n_recent = recent.get(eid, 0)
         rate = n_recent / recent_hours if recent_hours > 0 else 0.0
         rows.append(BoardRow(
@@ -204,8 +227,9 @@ def quota_board(session: Session, study: Study, now: datetime, *, recent_hours: 
             quota_target=target, completes=done, in_progress=running, callable_left=callable_, claimed=claimed,
             unreleased=unreleased, final_cases=final, appointments=appts.get(eid, 0), recent_completes=n_recent,
             yield_per_case=y, projected=projected, shortfall=short,
-            short=short > 0 and str(getattr(status, "value", status)) == "active",
-            rate_per_hour=rate, eta=projected_finish(now, target - done - running, rate) if done < target else None,
+            short=at_risk and str(getattr(status, "value", status)) == "active",
+            rate_per_hour=rate,
+            eta=projected_finish(now, target - done - running, rate, tz=tz, rules=rules) if done < target else None,
             done=done >= target,
         ))
     return rows

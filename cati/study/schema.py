@@ -13,7 +13,7 @@ import copy
 import keyword
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -316,8 +316,8 @@ class CallingRules(_Model):
     claim_timeout_minutes: int = Field(default=20, ge=1)
     appointment_window_minutes: int = Field(default=15, ge=0)
     appointment_grace_minutes: int = Field(default=60, ge=0)
-    #: Best time to call: a case waits while its learned chance of reaching someone now is below this share of
-    #: the best chance in a coming part of the day (0 = dial whatever is due).
+    #: Best time to call: a case is dialed after every other callable case while its learned chance of reaching
+    #: someone now is below this share of the best chance in a coming part of the day (0 = no preference).
     best_time_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     #: Prior contact weights (weekday/weekend → part of the day → weight, weekday morning = 1) used until the
     #: study's own dials say otherwise.
@@ -370,6 +370,56 @@ class CallingRules(_Model):
         return ZoneInfo(self.timezone_default)
 
 
+class RejectedInterviews(_Model):
+    """What happens to the case of a complete that QC rejected as suspect (issue 20, item 8)."""
+
+    #: "verify": the case is called again for verification by another interviewer than the one whose interview
+    #: was rejected, ``delay_hours`` later (time to listen to the recording, and no redial a minute later);
+    #: "close": the case closes with ``close_with``.
+    action: Literal["verify", "close"] = "verify"
+    delay_hours: float = Field(default=24, ge=0, le=24 * 14)
+    close_with: Disposition = "2.90"
+
+    @field_validator("close_with")
+    @classmethod
+    def _final(cls, v: str) -> str:
+        from cati.services.dispositions import catalogue
+
+        d = catalogue().get_code(v)
+        if not d.final or d.symbol.value == "I" or d.max_attempts:
+            raise ValueError(f"close_with: {v} must be a final code other than a complete or the attempt cap's")
+        return v
+
+
+class QCConfig(_Model):
+    rejected: RejectedInterviews = Field(default_factory=RejectedInterviews)
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML dates (``end_date: 2026-12-20``) as ISO strings: the raw mapping is stored as JSON."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class FieldworkPlan(_Model):
+    """When fieldwork runs: the board projects the finish against ``end_date`` and warns when it is at risk."""
+
+    start_date: date | None = None
+    end_date: date | None = None
+    confidence: float = Field(default=0.8, gt=0.5, lt=1)  # width of the projected finish interval
+
+    @model_validator(mode="after")
+    def _order(self) -> FieldworkPlan:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError(f"fieldwork: end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+
 class Study(_Model):
     """A whole study file. ``raw`` keeps the mapping it was built from (for export and the database)."""
 
@@ -386,6 +436,8 @@ class Study(_Model):
     scoring: ScoringConfig
     quota: QuotaConfig
     calling_rules: CallingRules
+    qc: QCConfig = Field(default_factory=QCConfig)
+    fieldwork: FieldworkPlan = Field(default_factory=FieldworkPlan)
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
     _by_code: dict[str, Question] = PrivateAttr(default_factory=dict)
@@ -397,7 +449,7 @@ class Study(_Model):
     def _keep_raw(cls, data: Any, handler: Any) -> Study:
         study = handler(data)
         if isinstance(data, Mapping):
-            study._raw = copy.deepcopy(dict(data))
+            study._raw = _jsonable(copy.deepcopy(dict(data)))
         return study
 
     @field_validator("languages")

@@ -131,6 +131,9 @@ class _Track:
     ended: bool = False
     ended_reason_sent: bool = False
     backend_call_id: str | None = None
+    phone: str | None = None            # uniqueid of the interviewer's phone leg (Dial from ;2)
+    phone_status: str | None = None     # that Dial's status when it failed (BUSY, CHANUNAVAIL, NOANSWER)
+    recording: str | None = None        # MIXMONITOR_FILENAME as the server reported it
 
 
 class AmiCallTracker:
@@ -143,9 +146,10 @@ class AmiCallTracker:
     """
 
     def __init__(self, emit: Callable[[CallEvent], None], clock: Callable[[], datetime] | None = None, *,
-                 adopt: bool = True):
+                 adopt: bool = True, dial_context: str | None = "cati-dialout"):
         self.emit = emit
         self.adopt = adopt
+        self.dial_context = dial_context
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tracks: dict[str, _Track] = {}
         self._by_uid: dict[str, str] = {}
@@ -190,7 +194,7 @@ class AmiCallTracker:
 
     def _ev(self, t: _Track, kind: str, at: datetime, raw: Message | None = None, **kw) -> None:
         ev = CallEvent(call_id=t.call_id, kind=kind, at=at, backend_call_id=t.backend_call_id,
-                       raw=dict(raw or {}), **kw)
+                       recording=t.recording, raw=dict(raw or {}), **kw)
         self.emit(ev)
 
     def _find(self, msg: Message) -> _Track | None:
@@ -262,7 +266,14 @@ class AmiCallTracker:
             return
         if ev == "DialBegin":
             caller, dest = msg.get("Uniqueid"), msg.get("DestUniqueid")
-            if caller and caller in t.ivr and t.interviewer_first:
+            if t.interviewer_first and caller and caller != t.call_id and caller in t.ivr:
+                # The interviewer leg's own Dial() of the phone (``;2`` in [cati-interviewer]): never the
+                # respondent. Remember it: its failure is the interviewer's, not the case's.
+                t.phone = dest
+                t.names[dest] = msg.get("DestChannel")
+                self._by_uid[dest] = t.call_id
+                return
+            if caller and t.interviewer_first and self._dials_respondent(t, caller, msg):
                 t.resp.add(dest)
                 if dest in t.pairs:  # a Local callee: its ;2 half carries the real cause
                     t.resp.add(t.pairs[dest])
@@ -291,9 +302,13 @@ class AmiCallTracker:
             return
         if ev == "DialEnd":
             dest = msg.get("DestUniqueid")
+            if dest and dest == t.phone and msg.get("DialStatus") != "ANSWER":
+                t.phone_status = msg.get("DialStatus")
+                return
             if dest in t.resp and (msg.get("Uniqueid") in t.ivr or not t.interviewer_first):
                 status = msg.get("DialStatus")
-                t.dial_status = status
+                if t.dial_status is None or status in ("ANSWER", "ABORT"):
+                    t.dial_status = status
                 if status == "ANSWER":
                     self._answer(t, at, msg)
             return
@@ -307,8 +322,20 @@ class AmiCallTracker:
                 t.amd_cause = val
                 if t.amd_status:
                     self._amd(t, at, msg)
-            elif var == "DIALSTATUS" and val and uid in t.ivr and t.dial_status is None:
+            elif var == "DIALSTATUS" and val and t.placed and (uid == t.call_id or not t.interviewer_first) \
+                    and t.dial_status != "ABORT":
+                # Dial()'s own verdict on the respondent (set by the originated ;1 leg in the dial context). It
+                # overrides DialEnd's per-destination status (a rejected or unallocated number gives DialEnd
+                # NOANSWER but DIALSTATUS CHANUNAVAIL in the lab), except ABORT: our AMD gosub stopped the Dial
+                # (a machine, or a hang-up during detection), which says more than DIALSTATUS ANSWER.
                 t.dial_status = val
+            elif var == "DIALSTATUS" and val and val != "ANSWER" and t.interviewer_first and not t.placed \
+                    and uid == f"{t.call_id};2" and t.phone_status is None:
+                # The ;2 leg's Dial of the interviewer's phone failed. A phone with no contact (unregistered)
+                # is never dialled at all: no DialBegin, only this CHANUNAVAIL.
+                t.phone_status = val
+            elif var == "MIXMONITOR_FILENAME" and val:
+                t.recording = val
             return
         if ev == "UserEvent" and msg.get("UserEvent") in ("CatiAMD", "AMDResult"):
             t.amd_status = t.amd_status or msg.get("Status")
@@ -344,6 +371,17 @@ class AmiCallTracker:
                 else:
                     self._end(t, at, msg)  # respondent-first: Reason may still follow; sent again then
             return
+
+    def _dials_respondent(self, t: _Track, caller: str, msg: Message) -> bool:
+        """Is this DialBegin the dialplan dialling the respondent?
+
+        Only the originated leg itself (Uniqueid = our call id, the Local ``;1`` half) runs the dial context
+        and ``Dial()``s the respondent; the ``;2`` half dials the interviewer's phone. A caller in the dial
+        context counts too (a dialplan that reaches the respondent from another channel of the same call).
+        """
+        if caller == t.call_id:
+            return True
+        return bool(self.dial_context) and msg.get("Context") == self.dial_context and caller not in t.ivr
 
     def _adopt(self, msg: Message) -> _Track | None:
         """Start tracking a call placed by another process (web worker with events off).
@@ -383,6 +421,11 @@ class AmiCallTracker:
     def _amd(self, t: _Track, at: datetime, msg: Message) -> None:
         if t.amd_emitted:
             return
+        if t.amd_status.strip().upper() == "HANGUP":
+            # The respondent hung up while AMD listened: no verdict to route on. The call ends (the
+            # dialplan aborts the Dial) and the ended event carries AMDSTATUS=HANGUP for the dialer.
+            t.amd_emitted = True
+            return
         if not t.answered:
             self._answer(t, at, msg)
             if t.amd_emitted:
@@ -400,7 +443,8 @@ class AmiCallTracker:
         text = t.cause_text or (hangup_cause_text(t.cause) if t.cause is not None else None)
         if t.interviewer_first and not t.placed and t.dial_status is None:
             leg = "interviewer"
-            text = text or f"interviewer leg failed: {originate_reason_text(t.reason) or 'hung up'}"
+            phone = f"interviewer phone {t.phone_status}" if t.phone_status else None
+            text = phone or text or f"interviewer leg failed: {originate_reason_text(t.reason) or 'hung up'}"
         elif text is None and t.reason is not None:
             text = originate_reason_text(t.reason)
         # Respondent-first: the Reason is about the respondent; interviewer-first it is the interviewer's.
@@ -408,8 +452,9 @@ class AmiCallTracker:
         cause = cause_from_dial_status(t.cause, t.dial_status) if leg == "respondent" else t.cause
         if text is None and cause is not None:
             text = hangup_cause_text(cause)
+        amd_status = t.amd_status.strip().upper() if t.amd_status else None
         self._ev(t, ENDED, at, msg, hangup_cause=cause, cause_text=text, dial_status=t.dial_status,
-                 originate_reason=reason, leg=leg)
+                 originate_reason=reason, leg=leg, amd_status=amd_status, amd_cause=t.amd_cause)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -782,7 +827,7 @@ class AmiBackend(TelephonyBackend):
     name = "asterisk"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5038, username: str = "cati", secret: str = "",
-                 *, client: str = "panoramisk", interviewer_channel: str = "Local/{ext}@cati-interviewer",
+                 *, client: str = "panoramisk", interviewer_channel: str = "Local/{ext}@cati-interviewer/n",
                  dial_context: str = "cati-dialout", ping_interval: float = 20.0,
                  backoff: tuple[float, float] = (0.5, 30.0), action_timeout: float = 10.0,
                  connect: bool = True, events: bool = True):
@@ -797,7 +842,7 @@ class AmiBackend(TelephonyBackend):
         self.ping_interval = ping_interval
         self.backoff = backoff
         self.action_timeout = action_timeout
-        self.tracker = AmiCallTracker(self.hub.emit)
+        self.tracker = AmiCallTracker(self.hub.emit, dial_context=dial_context)
         self.connected = threading.Event()
         self.reconnects = 0
         self.info: dict = {}
@@ -808,8 +853,21 @@ class AmiBackend(TelephonyBackend):
         self._spies: dict[str, str] = {}
         self._actions = itertools.count(1)
         self._pinger: threading.Thread | None = None
+        # Spy legs never outlive the call: ChanSpy's E option ends them with the spied channel, and when this
+        # process sees the call end it hangs up the spy legs it started (belt and braces).
+        self.hub.subscribe(self._end_spies_of_ended_call)
         if connect:
             self.connect()
+
+    def _end_spies_of_ended_call(self, event) -> None:
+        if event.kind != ENDED:
+            return
+        for spy_id in [s for s, c in list(self._spies.items()) if c == event.call_id]:
+            self._spies.pop(spy_id, None)
+            try:
+                self.end_spy(spy_id)
+            except TelephonyError:
+                pass
 
     # -- connection ---------------------------------------------------------------------------------
     def _new_adapter(self) -> AmiAdapter:
@@ -905,6 +963,18 @@ class AmiBackend(TelephonyBackend):
                 live.add(m.get("Uniqueid"))
         return live
 
+    def live_legs(self, call_id: str) -> list[str]:
+        """Channels of the call still up on the server: every channel whose Linkedid is the call id, plus the
+        spy legs of supervisors monitoring it."""
+        res = self._send({"Action": "CoreShowChannels"})
+        chans = [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
+        mine = {m.get("Channel") for m in chans if m.get("Linkedid") == call_id}
+        spies = {s for s, c in self._spies.items() if c == call_id}
+        # a spy leg belongs to the call while it spies on one of its channels (any process may have started it)
+        spies |= {m.get("Linkedid") for m in chans if m.get("Application") == "ChanSpy"
+                  and (m.get("ApplicationData") or "").partition(",")[0] in mine}
+        return [m.get("Channel") for m in chans if m.get("Linkedid") == call_id or m.get("Linkedid") in spies]
+
     def _keepalive(self) -> None:
         while not self._closed.wait(self.ping_interval):
             if not self.connected.is_set():
@@ -975,11 +1045,16 @@ class AmiBackend(TelephonyBackend):
     def stop_recording(self, call_id):
         self._check(self._send({"Action": "StopMixMonitor", "Channel": call_id}), "StopMixMonitor")
 
+    #: ChanSpy options per monitoring mode: q quiet, E exit when the spied call ends, w whisper, B barge.
+    SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+
     def _spy(self, call_id: str, supervisor_extension: str, options: str) -> str:
         target = self.tracker.interviewer_channel(call_id) or self._channel_from_server(call_id)
         if target is None:
             raise TelephonyError(f"call {call_id} is not live on the telephony server / 通话不存在")
-        spy_id = f"spy-{uuid.uuid4()}"
+        # The spy leg's id names the supervisor, so that any process can find (and end) a supervisor's session
+        # on the PBX itself: the PBX, not one web worker's memory, is the truth of who monitors what.
+        spy_id = f"spy-{supervisor_extension}-{uuid.uuid4().hex[:16]}"
         resp = self._send({
             "Action": "Originate", "Channel": self.interviewer_channel.format(ext=supervisor_extension),
             "Application": "ChanSpy", "Data": f"{target},{options}", "Async": "true",
@@ -988,6 +1063,41 @@ class AmiBackend(TelephonyBackend):
         self._check(resp, "ChanSpy originate")
         self._spies[spy_id] = call_id
         return spy_id
+
+    def _channels(self) -> list[Message]:
+        res = self._send({"Action": "CoreShowChannels"})
+        return [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
+
+    def monitors(self) -> list[dict]:
+        """Every monitoring session on this PBX, read from its channels: the spy legs running ChanSpy."""
+        chans = self._channels()
+        call_of = {m.get("Channel"): m.get("Linkedid") for m in chans}
+        modes = {v: k for k, v in self.SPY_OPTIONS.items()}
+        out = []
+        for m in chans:
+            uid = m.get("Uniqueid") or ""
+            if not uid.startswith("spy-") or m.get("Application") != "ChanSpy":
+                continue
+            target, _, options = (m.get("ApplicationData") or "").partition(",")
+            ext = uid.split("-")[1]
+            out.append({"supervisor_extension": ext, "call_id": call_of.get(target) or self._spies.get(uid),
+                        "mode": modes.get(options, options), "leg": uid})
+        return out
+
+    def stop_monitor(self, supervisor_extension: str) -> int:
+        """Hang up every spy leg of this supervisor on the PBX (whoever started it)."""
+        prefix = f"spy-{supervisor_extension}-"
+        legs = {(m.get("Uniqueid") or "").split(";")[0] for m in self._channels()
+                if (m.get("Uniqueid") or "").startswith(prefix)}
+        for leg in legs:
+            self.end_spy(leg)
+        return len(legs)
+
+    def end_spy(self, leg: str) -> None:
+        resp = self._send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+        if resp.get("Response") != "Success" and resp.get("Message") == "No such channel":
+            return
+        self._check(resp, "Hangup spy leg")
 
     def listen(self, call_id, supervisor_extension):
         return self._spy(call_id, supervisor_extension, "qE")

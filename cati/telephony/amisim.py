@@ -1,38 +1,53 @@
-"""A protocol-faithful Asterisk Manager Interface (AMI) server for tests and manual trials.
+"""A fast in-process Asterisk Manager Interface (AMI) server for unit tests and manual trials.
 
-Asterisk is not packaged for Debian 12, so the AMI adapters are tested against this server over real
-TCP. What it sends is modelled on real Asterisk 22.10.1 transcripts (``../shared/asterisk-ami``):
+The real thing is the telephone lab (:mod:`cati.telephony.lab`: Asterisk 22.10.1 with our dialplan and an
+outside world over PJSIP). This server exists because it is fast, runs without an Asterisk build, and can be
+made to misbehave on purpose. It is kept honest by construction:
+
+**Interviewer-first calls (what :class:`cati.telephony.ami.AmiBackend` places) are replayed from lab
+recordings.** ``scripts/record_lab_transcripts.py`` records, with exactly the backend's Originate, every AMI
+message of each scenario into ``tests/telephony/data/lab/<scenario>.json``. A call here replays one of them
+(:meth:`AmiSimServer.scenario_for`: ``human`` → ``person``, ``machine``, ``notsure`` → ``silent``, ``busy``,
+``noanswer`` → ``no_answer``, ``congestion``, ``rejected``, ``unallocated``, ``hangup17`` →
+``busy_before_answer``, ``hangup_during_amd``; the interviewer's extension 1099 → ``phone_busy``, 1098 →
+``phone_unreachable``; ``CATI_RECORD=1`` → ``recorded`` or the MixMonitor part of it spliced in; no AMD →
+``person_noamd`` / ``respondent_hangs_up``) event by event, with this call's ids substituted (call id,
+``<id>;2``, the auto Uniqueids of the PJSIP legs, channel sequence numbers, bridge ids, the extension, the
+dialled number, the ActionID, the ``MIXMONITOR_FILENAME`` path, the ``CATI_*`` values and the Dial's timeout),
+``Timestamp`` rebased to the virtual clock, and the recorded gaps scaled by ``time_scale``. ``Script.ring_s``,
+``Script.amd_s``, ``CATI_TIMEOUT`` (a ring-out) and ``interviewer_answer_s`` only stretch the recorded waits.
+An answered call is bridged until an AMI ``Hangup`` (the recording's own tail after our Hangup action),
+``talk_s`` or :meth:`AmiSimServer.hangup` (the ``respondent_hangs_up`` tail, the cause substituted when given).
+A Hangup while the respondent rings plays the ``cancel_ringing`` tail (a network hang-up then: the
+``busy_before_answer`` tail). Not recorded, and therefore synthetic: a hang-up while the interviewer's phone
+answers or while AMD listens (every live leg is hung up), the ``notplaced`` outcome (refused: there is no lab
+recording of it), a CallerID on the Originate (the recordings have none; ``<unknown>`` stays), AMD-off
+failures (the AMD-on recording with the Dial's AppData rewritten; the ``;1`` leg's priorities stay).
+``tests/telephony/test_lab_recordings.py`` checks that each replay gives the recording's sequence of events.
+
+**Respondent-first calls** (``Channel: Local/<number>@cati-respondent`` or ``@resp``, the transcripts' s1–s6)
+stay synthetic: their sequences are modelled on, and checked against, the real Asterisk 22.10.1 transcripts of
+``../shared/asterisk-ami`` (``tests/telephony/test_amisim.py``). So is an Originate with ``Application``
+(the supervisor's ChanSpy leg).
+
+Protocol-level behaviour, for every call:
 
 * banner ``Asterisk Call Manager/11.0.0`` (the AMI version), CRLF framing, LF-only input accepted,
   header names case-insensitive, ``ActionID`` echoed second, no ActionID line when none was sent;
+  ``Timestamp`` after ``Privilege`` (``timestampevents = yes``);
 * ``Login``: success followed by unsolicited ``FullyBooted`` and ``SuccessfulAuth``; bad credentials
   answered after 1 s (scaled) with ``Authentication failed`` and the socket closed; actions before
   login get ``Permission denied``; unauthenticated sockets closed after ``authtimeout``;
 * ``Originate`` async (always "successfully queued", the outcome in ``OriginateResponse``) and
   blocking (no OriginateResponse, the session frozen - replies and events held - until resolved);
-* per-number scripted outcomes with the event sequences of the transcripts: Local channel pairs,
-  ``;1`` leg hanging up with cause 0 while the real cause sits on ``;2``, Reason 0 for Hangup(17)
-  and Hangup(21), no DialEnd on a ringing timeout, DialBegin without caller fields for the
-  originate leg, Linkedid = ChannelId everywhere, ``<ChannelId>;2`` without OtherChannelId,
-  ``Channel:`` = the requested string on failure, duplicate ChannelId → Reason 0 with no events;
+  duplicate ChannelId → Reason 0 with no events;
 * ``Hangup`` (by name or Uniqueid), ``ChanSpy`` via Originate Application (q, qw, qB + E),
   ``MixMonitor``/``StopMixMonitor``, ``CoreShowChannels``, ``Ping``, ``Logoff``, ``Command``;
 * faults: messages split across packets and coalesced, idle periods, dropped connections,
-  ``ChanVariable`` headers, frozen sessions.
-
-Two dialplan shapes are understood (the same as ``config/asterisk/extensions.conf``):
-
-``interviewer-first`` (what :mod:`cati.telephony.ami` uses)
-    ``Channel: Local/<ext>@cati-interviewer``, ``Context: cati-dialout``, ``Exten: <number>``. The
-    interviewer leg answers, then ``Dial(PJSIP/<number>@trunk,<t>,U(cati-amd))`` reaches the
-    respondent; busy/no-answer show as DialBegin/DialEnd with caller fields and the cause on the
-    PJSIP channel's Hangup.
-``respondent-first`` (the transcripts' s1–s6)
-    ``Channel: Local/<number>@cati-respondent`` (or ``@resp``), any after-answer Context.
+  extra ``ChanVariable`` headers, frozen sessions.
 
 Time can be compressed: ``time_scale=0.01`` makes a 20 s ring last 0.2 s while the ``Timestamp``
-header (``timestampevents = yes`` in manager.conf) carries virtual seconds, so a client that trusts
-Timestamp sees true durations.
+header carries virtual seconds, so a client that trusts Timestamp sees true durations.
 
 Run ``python -m cati.telephony.amisim --port 5038`` for manual trials.
 """
@@ -42,13 +57,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import logging
 import random
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +78,24 @@ STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 #: Scripted respondent outcomes understood by the simulator.
 OUTCOMES = (
     "human", "machine", "notsure", "busy", "noanswer", "congestion", "rejected",
-    "unallocated", "notplaced", "hangup17",
+    "unallocated", "notplaced", "hangup17", "hangup_during_amd",
 )
+
+CAUSE_TEXT = {0: "Unknown", 1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "User busy",
+              19: "User alerting, no answer", 21: "Call Rejected", 34: "Circuit/channel congestion"}
 
 
 @dataclass
 class Script:
-    """What happens when a number is dialled (virtual seconds)."""
+    """What happens when a number is dialled (virtual seconds; ``None``: as recorded in the lab).
+
+    Interviewer-first calls replay a lab recording (:meth:`AmiSimServer.scenario_for`); ``ring_s`` and ``amd_s``
+    only stretch its ringing and its machine detection. Respondent-first calls use 2.0 s and 2.2 s by default.
+    """
 
     outcome: str = "human"
-    ring_s: float = 2.0          # ringing before answer (human/machine) or before the network gives up
-    amd_s: float = 2.2           # AMD analysis time after answer
+    ring_s: float | None = None  # ringing before answer (or before a busy/rejection that follows ringing)
+    amd_s: float | None = None   # AMD analysis time after answer
     talk_s: float = 60.0         # how long an answered respondent stays before hanging up
     amd_cause: str | None = None
 
@@ -133,7 +158,9 @@ class Call:
     def __init__(self, linkedid: str) -> None:
         self.linkedid = linkedid
         self.hangup = asyncio.Event()
-        self.hangup_cause = 16
+        self.hangup_cause: int | None = 16
+        self.hangup_by = "action"      # "action" (an AMI Hangup) or "network" (the respondent hangs up)
+        self.scenario: str | None = None  # the lab recording replayed (interviewer-first)
         self.chans: list[Chan] = []
 
 
@@ -204,6 +231,7 @@ class AmiSimServer:
     chan_variables : fault/feature - add ``ChanVariable: NAME=value`` headers to channel events.
     authtimeout : virtual seconds an unauthenticated socket may stay open.
     interviewer_answer_s : virtual seconds before the interviewer leg answers.
+    recordings_dir : the lab recordings replayed by interviewer-first calls (default :data:`LAB_RECORDINGS`).
     """
 
     def __init__(
@@ -218,6 +246,7 @@ class AmiSimServer:
         authtimeout: float = 30.0,
         interviewer_answer_s: float = 0.0,
         seed: int = 0,
+        recordings_dir: Path | str | None = None,
     ) -> None:
         self.username = username
         self.secret = secret
@@ -228,9 +257,11 @@ class AmiSimServer:
         self.chan_variables = dict(chan_variables or {})
         self.authtimeout = authtimeout
         self.interviewer_answer_s = interviewer_answer_s
+        self.recordings_dir = recordings_dir
         self._rnd = random.Random(seed)
         self._session_ids = itertools.count(1)
         self._chan_seq = itertools.count(0)
+        self._local_seq = itertools.count(0)
         self._uid_seq = itertools.count(2)
         self._epoch0 = time.time()
         self._mono0 = time.monotonic()
@@ -322,13 +353,14 @@ class AmiSimServer:
         """Fault: close new TCP connections at once for ``seconds`` (real) - Asterisk restarting."""
         self._refuse_until = time.monotonic() + seconds
 
-    def hangup(self, ref: str, cause: int = 16) -> None:
-        """Hang up a live call from the "network" side (the respondent hangs up)."""
+    def hangup(self, ref: str, cause: int | None = None) -> None:
+        """Hang up a live call from the "network" side (the respondent hangs up; ``None``: the recorded cause)."""
 
         def do() -> None:
             chan = self._find_chan(ref)
-            if chan is not None and chan.call is not None:
-                chan.call.hangup_cause = cause
+            if chan is not None and chan.call is not None and not chan.call.hangup.is_set():
+                chan.call.hangup_cause = cause if cause is not None or chan.call.scenario else 16
+                chan.call.hangup_by = "network"
                 chan.call.hangup.set()
 
         self.call_in_loop(do)
@@ -359,10 +391,17 @@ class AmiSimServer:
     # -- output -------------------------------------------------------------------------------------
     async def broadcast(self, pairs: list[tuple[str, str]], *, chan: Chan | None = None) -> None:
         pairs = list(pairs)
+        # Timestamp right after Privilege, where Asterisk writes it (timestampevents = yes)
+        pairs.insert(2 if len(pairs) > 1 and pairs[1][0] == "Privilege" else len(pairs), ("Timestamp", ""))
+        await self._send_event(pairs, chan=chan)
+
+    async def _send_event(self, pairs: list[tuple[str, str]], *, chan: Chan | None = None) -> None:
+        """Write one event to every logged-in session with events on; Timestamp = the virtual clock now."""
+        now = f"{self.vnow():.6f}"
+        pairs = [(k, now) if k == "Timestamp" else (k, v) for k, v in pairs]
         if chan is not None and self.chan_variables and pairs and pairs[0][0] == "Event":
-            for k, v in self.chan_variables.items():
-                pairs.append(("ChanVariable", f"{k}={v}"))
-        pairs.append(("Timestamp", f"{self.vnow():.6f}"))
+            have = {v.partition("=")[0] for k, v in pairs if k == "ChanVariable"}
+            pairs += [("ChanVariable", f"{k}={v}") for k, v in self.chan_variables.items() if k not in have]
         data = _fmt(pairs)
         if self.on_event_written is not None:  # the moment the server hands the event to the sockets
             self.on_event_written(dict(pairs), time.time())
@@ -499,8 +538,9 @@ class AmiSimServer:
                 await s.write(resp("Error", ("Message", "No such channel")))
                 return
             cause = int(h.get("cause", "16") or 16)
-            if chan.call is not None:
+            if chan.call is not None and not chan.call.hangup.is_set():
                 chan.call.hangup_cause = cause
+                chan.call.hangup_by = "action"
                 chan.call.hangup.set()
             if chan.hangup_requested is not None:
                 chan.hangup_requested.set()
@@ -609,6 +649,16 @@ class AmiSimServer:
             if not done.done():
                 done.set_result(success)
 
+        async def resolve(success: bool | None, pairs: list[tuple[str, str]] | None = None) -> None:
+            # A replayed call's OriginateResponse (only written for an async Originate, as Asterisk does).
+            if pairs is not None and is_async:
+                await self._send_event(pairs)
+            if success is not None and not done.done():
+                done.set_result(success)
+
+        report.resolve = resolve
+        report.pending = lambda: not done.done()
+
         if is_async:
             await s.write(resp("Success", ("Message", "Originate successfully queued")))
         else:
@@ -634,8 +684,7 @@ class AmiSimServer:
         return f"{int(self._epoch0)}.{next(self._uid_seq)}"
 
     async def _hangup_chan(self, c: Chan, cause: int) -> None:
-        texts = {0: "Unknown", 1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "User busy",
-                 19: "User alerting, no answer", 21: "Call Rejected", 34: "Circuit/channel congestion"}
+        texts = CAUSE_TEXT
         if c.uniqueid not in self.channels:
             return
         if c.mixmonitor:
@@ -681,6 +730,15 @@ class AmiSimServer:
             exten, ctx = rest, "from-internal"
         else:
             exten, _, ctx = rest.partition("@")
+            ctx = ctx.split("/")[0]  # Local channel options (/n) are not part of the channel's name
+        if not app and ctx not in ("cati-respondent", "resp"):
+            call = Call(cid)
+            self.calls[cid] = call
+            try:
+                await self._interviewer_first(call, h, variables, cid, other, channel, exten, report)
+            finally:
+                self.calls.pop(cid, None)
+            return
         seq = next(self._chan_seq)
         call = Call(cid)
         self.calls[cid] = call
@@ -708,7 +766,7 @@ class AmiSimServer:
         if ctx in ("cati-respondent", "resp"):
             await self._respondent_first(call, h, app, c1, c2, exten, timeout_s, report)
         else:
-            await self._interviewer_first(call, h, variables, app, c1, c2, exten, timeout_s, report)
+            await self._application_call(call, h, app, c1, c2, exten, report)
         self.calls.pop(cid, None)
 
     def script_for(self, number: str) -> Script:
@@ -763,7 +821,7 @@ class AmiSimServer:
         await self.chan_event("Newstate", c1)  # the originated ;1 leg goes Ringing; ;2 stays Ring
         await self.broadcast([("Event", "DialState"), ("Privilege", "call,all"), *c1.block("Dest"),
                               ("DialStatus", "RINGING")])
-        ring = sc.ring_s if o in ("human", "machine", "notsure") else timeout_s
+        ring = (2.0 if sc.ring_s is None else sc.ring_s) if o in ("human", "machine", "notsure") else timeout_s
         interrupted = await self.vsleep(min(ring, timeout_s), call.hangup)
         if interrupted:
             await self.broadcast([("Event", "DialEnd"), ("Privilege", "call,all"), *c1.block("Dest"),
@@ -795,7 +853,7 @@ class AmiSimServer:
             amd_chan.app, amd_chan.appdata = "AMD", ""
             await self.chan_event("Newexten", amd_chan, [("Extension", "s"), ("Application", "AMD"), ("AppData", "")],
                                   privilege="dialplan,all")
-            if await self.vsleep(sc.amd_s, call.hangup):
+            if await self.vsleep(2.2 if sc.amd_s is None else sc.amd_s, call.hangup):
                 for c in chans:
                     await self._hangup_chan(c, call.hangup_cause)
                 return
@@ -822,9 +880,197 @@ class AmiSimServer:
             await self.chan_event("SoftHangupRequest", c, [("Cause", "16")])
             await self._hangup_chan(c, cause)
 
-    # interviewer-first: the shape cati uses ---------------------------------------------------------
-    async def _interviewer_first(self, call, h, variables, app, c1, c2, exten, timeout_s, report) -> None:
-        # Interviewer (or supervisor) phone answers.
+    # interviewer-first: replayed from the lab recordings ----------------------------------------------
+    def scenario_for(self, number: str, extension: str, variables: dict[str, str]) -> tuple[str, Script]:
+        """The recorded lab scenario an interviewer-first call replays, and the number's script.
+
+        The interviewer's phone decides first (``1099`` busy, ``1098`` unreachable, as in the lab). Otherwise
+        the number's outcome is mapped by :data:`SCENARIO_OF_OUTCOME`; an answering outcome whose ``ring_s``
+        reaches the dial timeout rings out (``no_answer``). Without AMD (``CATI_AMD=0``) a person, a machine
+        and a silent line all look alike on the wire (``person_noamd``), and a callee who hangs up 1 s after
+        answering is ``respondent_hangs_up``; the other outcomes happen before any answer and replay their AMD-on
+        recording (the Dial's AppData is rewritten; the ``;1`` leg's dialplan priorities stay as recorded).
+        """
+        if extension in PHONE_SCENARIOS:
+            return PHONE_SCENARIOS[extension], self.script_for(number)
+        sc = self.script_for(number)
+        if sc.outcome not in SCENARIO_OF_OUTCOME:
+            raise ValueError(f"amisim: outcome {sc.outcome!r} has no lab recording for an interviewer-first call")
+        answers = sc.outcome in ("human", "machine", "notsure", "hangup_during_amd")
+        try:
+            dial_timeout = float(variables.get("CATI_TIMEOUT", "30"))
+        except ValueError:
+            dial_timeout = 30.0
+        if answers and sc.ring_s is not None and sc.ring_s >= dial_timeout:
+            return "no_answer", sc
+        if variables.get("CATI_AMD", "0") != "1":
+            if sc.outcome in ("human", "machine", "notsure"):
+                return "person_noamd", sc
+            if sc.outcome == "hangup_during_amd":
+                return "respondent_hangs_up", sc
+        if sc.outcome == "human" and variables.get("CATI_RECORD") == "1" and variables.get("CATI_AMD") == "1":
+            return "recorded", sc
+        return SCENARIO_OF_OUTCOME[sc.outcome], sc
+
+    def recording(self, name: str) -> Recording:
+        return load_recording(name, self.recordings_dir)
+
+    def _timeline(self, rec: Recording, sc: Script, dial_timeout: float) -> tuple[list[float], list[bool]]:
+        """Virtual times of ``rec``'s events with the script's durations applied, and where a hang-up may cut in.
+
+        Stretched: the interviewer's phone answering (``interviewer_answer_s``), the ringing (``ring_s``; a
+        ring-out lasts the dial timeout) and machine detection (``amd_s``). A hang-up can only cut in where the
+        call waits (a quiet gap), never inside a burst of events that Asterisk writes in one go.
+        """
+        vt = list(rec.t)
+        shifts: list[tuple[int, float]] = []
+        if self.interviewer_answer_s and rec.phone_answer is not None:
+            shifts.append((rec.phone_answer, self.interviewer_answer_s))
+        if rec.ring_start is not None and rec.ring_end is not None:
+            want = dial_timeout if rec.name.startswith("no_answer") else sc.ring_s
+            if want is not None:
+                shifts.append((rec.ring_end, want - (rec.t[rec.ring_end] - rec.t[rec.ring_start])))
+        if rec.amd_end is not None and rec.answer is not None and sc.amd_s is not None:
+            shifts.append((rec.amd_end, sc.amd_s - (rec.t[rec.amd_end] - rec.t[rec.answer])))
+        for idx, delta in shifts:
+            for i in range(idx, len(vt)):
+                vt[i] += delta
+        quiet = [rec.quiet(i) or (i > 0 and vt[i] - vt[i - 1] >= _QUIET) for i in range(len(vt))]
+        return vt, quiet
+
+    async def _interviewer_first(self, call: Call, h: dict, variables: list[str], cid: str, other: str,
+                                 channel: str, ext: str, report) -> None:
+        number = h.get("exten", "")
+        given = {}
+        for var in variables:
+            k, _, v = var.partition("=")
+            given[k] = v
+        name, sc = self.scenario_for(number, ext, given)
+        rec = self.recording(name)
+        if given.get("CATI_RECORD") == "1" and rec.meta["variables"].get("CATI_RECORD") != "1":
+            rec = _with_mixmonitor(rec, self.recordings_dir)
+        ids = _CallIds(self, cid, other, ext, number, channel, h.get("actionid"), given)
+        call.scenario = name
+        try:
+            dial_timeout = float(given.get("CATI_TIMEOUT", "30"))
+        except ValueError:
+            dial_timeout = 30.0
+        vt, quiet = self._timeline(rec, sc, dial_timeout)
+        end = rec.hangup_at if rec.hangup_at is not None else len(rec.events)
+        stop = await self._play(call, ids, rec, range(0, end), vt, quiet, report)
+        if stop is None and rec.hangup_at is None:
+            return
+        if stop is None:
+            # Answered and bridged: talking until we hang up, the respondent hangs up, or talk_s is over.
+            await self.vsleep(sc.talk_s, call.hangup)
+            if call.hangup.is_set() and call.hangup_by == "action":
+                await self._play(call, ids, rec, range(end, len(rec.events)), rec.t, None, report)
+            else:
+                await self._play_tail(call, ids, "respondent_hangs_up", call.hangup_cause, report)
+        elif rec.ring_start is not None and rec.ring_start < stop <= (rec.ring_end or -1):
+            if call.hangup_by == "action":
+                await self._play_tail(call, ids, "cancel_ringing", None, report)
+            else:  # the callee hangs up while it rings: busy before answer, with the cause asked for
+                await self._play_tail(call, ids, "busy_before_answer", call.hangup_cause, report)
+        else:
+            # Not recorded in the lab (a hang-up while the interviewer's phone answers or AMD listens):
+            # every live leg goes, newest first.
+            log.info("amisim: hang-up of %s in an unrecorded phase of %s; ending the legs", cid, name)
+            for c in list(reversed(call.chans)):
+                await self.chan_event("SoftHangupRequest", c, [("Cause", str(call.hangup_cause or 16))])
+                await self._hangup_chan(c, call.hangup_cause or 16)
+        if report.pending():  # ended before the recording's OriginateResponse: the Originate failed
+            await report(False, channel, 0, cid)
+
+    async def _play_tail(self, call: Call, ids: _CallIds, name: str, cause: int | None, report) -> None:
+        """The hang-up part of another recording, on this call's legs (roles map by order of appearance)."""
+        rec = self.recording(name)
+        if name == "respondent_hangs_up":
+            bridged = rec.index(lambda m: m.get("Event") == "BridgeEnter" and m.get("Uniqueid") == rec.call)
+            start = rec.next_quiet(bridged)
+        elif name == "busy_before_answer":
+            start = rec.ring_end
+        else:
+            start = rec.hangup_at
+        await self._play(call, ids, rec, range(start, len(rec.events)), rec.t, None, report, cause=cause)
+
+    async def _play(self, call: Call, ids: _CallIds, rec: Recording, idxs, vt: list[float],
+                    quiet: list[bool] | None, report, cause: int | None = None) -> int | None:
+        """Emit ``rec``'s events ``idxs`` with their recorded (virtual) gaps, scaled by ``time_scale``.
+
+        With ``quiet`` given, a hang-up request interrupts at the first quiet gap: returns the index of the event
+        that was not sent. ``None`` when all were sent.
+        """
+        idxs = list(idxs)
+        if not idxs:
+            return None
+        loop = asyncio.get_running_loop()
+        last, prev = loop.time(), idxs[0]
+        for i in idxs:
+            # Each gap after the previous event: scheduling jitter only lengthens a wait, never shortens it.
+            delay = last + (vt[i] - vt[prev]) * self.time_scale - loop.time()
+            prev = i
+            may_cut = quiet is not None and quiet[i]
+            if may_cut and call.hangup.is_set():
+                return i
+            if delay > 0.0005 or (may_cut and delay > 0):  # a burst is written in one go, as Asterisk does
+                if may_cut:
+                    try:
+                        await asyncio.wait_for(call.hangup.wait(), delay)
+                        return i
+                    except TimeoutError:
+                        pass
+                else:
+                    await asyncio.sleep(delay)
+            await self._emit_recorded(call, ids, rec, i, report, cause)
+            last = loop.time()
+        return None
+
+    async def _emit_recorded(self, call: Call, ids: _CallIds, rec: Recording, i: int, report,
+                             cause: int | None) -> None:
+        pairs = ids.translate(rec, i, cause)
+        if pairs is None:
+            return
+        m = dict(pairs)
+        ev = m["Event"]
+        uid = m.get("Uniqueid")
+        chan = self.channels.get(uid) if uid else None
+        if ev == "Newchannel" and uid:
+            chan = self._new_chan(call, m.get("Channel", ""), uid, m.get("Context", ""), m.get("Exten", ""),
+                                  int(m.get("ChannelState", "0") or 0))
+        if chan is not None and m.get("Channel") == chan.name:
+            chan.state = int(m.get("ChannelState", chan.state) or 0)
+            chan.context, chan.exten = m.get("Context", chan.context), m.get("Exten", chan.exten)
+            chan.priority = int(m.get("Priority", chan.priority) or 1)
+            chan.cid_num, chan.cid_name = m.get("CallerIDNum", chan.cid_num), m.get("CallerIDName", chan.cid_name)
+            chan.conn_num = m.get("ConnectedLineNum", chan.conn_num)
+            chan.conn_name = m.get("ConnectedLineName", chan.conn_name)
+            if ev == "Newexten":
+                chan.app, chan.appdata = m.get("Application", chan.app), m.get("AppData", chan.appdata)
+            elif ev == "BridgeEnter":
+                chan.bridge = m.get("BridgeUniqueid", "")
+            elif ev == "BridgeLeave":
+                chan.bridge = ""
+        if ev == "OriginateResponse":
+            await report.resolve(m.get("Response") == "Success", pairs)
+            return
+        if ev == "Hangup" and chan is not None:
+            for spy in self.spies:
+                if spy["spyee"] is chan and spy.get("active"):
+                    spy["active"] = False
+                    await self.broadcast([("Event", "ChanSpyStop"), ("Privilege", "call,all"),
+                                          *spy["spyer"].block("Spyer"), *chan.block("Spyee")])
+                    spy["spyer"].call.hangup.set()
+            # Real Asterisk writes no MixMonitorStop when a recorded channel hangs up (lab: `recorded`).
+            chan.mixmonitor = None
+            self.channels.pop(chan.uniqueid, None)
+            if chan in call.chans:
+                call.chans.remove(chan)
+        await self._send_event(pairs, chan=chan)
+
+    # an application on the interviewer's leg (supervisor ChanSpy): synthetic, not from the lab -------------
+    async def _application_call(self, call, h, app, c1, c2, exten, report) -> None:
+        # The supervisor's phone answers, then the application runs on the ;1 leg.
         if await self.vsleep(self.interviewer_answer_s, call.hangup):
             await self._hangup_chan(c2, 0)
             await report(False, h["channel"], 0, c1.uniqueid)
@@ -839,134 +1085,7 @@ class AmiSimServer:
         await self.broadcast([("Event", "DialEnd"), ("Privilege", "call,all"), *c1.block("Dest"),
                               ("DialStatus", "ANSWER")])
         await report(True, c1.name, 4, c1.uniqueid)
-        if app:
-            await self._run_app(call, h, app, c1, c2)
-            return
-        number = h.get("exten", "")
-        c1.context, c1.exten = h.get("context", ""), number
-        sc = self.script_for(number)
-        dial_timeout = timeout_s
-        for var in variables:
-            k, _, v = var.partition("=")
-            if k == "CATI_TIMEOUT":
-                try:
-                    dial_timeout = float(v)
-                except ValueError:
-                    pass
-        c1.app, c1.appdata = "Dial", f"PJSIP/{number}@trunk,{int(dial_timeout)},U(cati-amd)"
-        await self.chan_event("Newexten", c1, [("Extension", number), ("Application", "Dial"),
-                                               ("AppData", c1.appdata)], privilege="dialplan,all")
-        for var in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS",
-                    "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS"):
-            await self.chan_event("VarSet", c1, [("Variable", var), ("Value", "")], privilege="dialplan,all")
-        if sc.outcome == "notplaced":
-            # Trunk refused the channel outright: no callee channel, DialEnd-less CHANUNAVAIL.
-            await self.chan_event("VarSet", c1, [("Variable", "DIALSTATUS"), ("Value", "CHANUNAVAIL")],
-                                  privilege="dialplan,all")
-            await self._hangup_pair(c1, c2, 16)
-            return
-        seq = next(self._chan_seq)
-        r = self._new_chan(call, f"PJSIP/trunk-{seq:08x}", self._auto_uid(), "cati-trunk", number, 0)
-        r.cid_num, r.cid_name = c1.cid_num, c1.cid_name
-        r.app, r.appdata = "AppDial", "(Outgoing Line)"
-        await self.chan_event("Newchannel", r)
-        await self.chan_event("VarSet", r, [("Variable", "DIALEDPEERNUMBER"), ("Value", f"{number}@trunk")],
-                              privilege="dialplan,all")
-        dial_caller = [("Event", "DialBegin"), ("Privilege", "call,all"), *c1.block(), *r.block("Dest"),
-                       ("DialString", f"{number}@trunk")]
-        await self.broadcast(dial_caller)
-
-        async def dial_end(status: str) -> None:
-            await self.broadcast([("Event", "DialEnd"), ("Privilege", "call,all"), *c1.block(), *r.block("Dest"),
-                                  ("DialStatus", status)])
-
-        o = sc.outcome
-        immediate = {"busy": (17, "BUSY", 7), "congestion": (34, "CONGESTION", 7), "rejected": (21, "BUSY", 0),
-                     "unallocated": (1, "CHANUNAVAIL", 0), "hangup17": (17, "BUSY", 0)}
-        if o in immediate:
-            cause, status, st = immediate[o]
-            await asyncio.sleep(0.0005)
-            if st:
-                r.state = st
-                await self.chan_event("Newstate", r)
-            await dial_end(status)
-            await self._cdr(r, "BUSY" if status == "BUSY" else "FAILED", "cati-trunk")
-            await self._hangup_chan(r, cause)
-            await self.chan_event("VarSet", c1, [("Variable", "DIALSTATUS"), ("Value", status)],
-                                  privilege="dialplan,all")
-            await self._hangup_pair(c1, c2, 16)
-            return
-        # Ringing.
-        r.state = 5
-        await self.chan_event("Newstate", r)
-        await self.broadcast([("Event", "DialState"), ("Privilege", "call,all"), *c1.block(), *r.block("Dest"),
-                              ("DialStatus", "RINGING")])
-        answers = o in ("human", "machine", "notsure")
-        ring = sc.ring_s if answers else dial_timeout
-        interrupted = await self.vsleep(min(ring, dial_timeout), call.hangup)
-        if interrupted or not answers or ring > dial_timeout:
-            status = "CANCEL" if interrupted else "NOANSWER"
-            await dial_end(status)
-            await self._cdr(r, "NO ANSWER", "cati-trunk")
-            await self._hangup_chan(r, 0 if interrupted else 19)
-            await self.chan_event("VarSet", c1, [("Variable", "DIALSTATUS"), ("Value", status)],
-                                  privilege="dialplan,all")
-            await self._hangup_pair(c1, c2, 16)
-            return
-        # Answered: the U(cati-amd) gosub runs AMD() on the callee before the bridge.
-        r.state = 6
-        await self.chan_event("Newstate", r)
-        chans = [r, c1, c2]
-        if o in ("human", "machine", "notsure"):
-            r.context, r.exten, r.app = "cati-amd", "s", "AMD"
-            await self.chan_event("Newexten", r, [("Extension", "s"), ("Application", "AMD"), ("AppData", "")],
-                                  privilege="dialplan,all")
-            if await self.vsleep(sc.amd_s, call.hangup):
-                await dial_end("ANSWER")
-                for c in chans:
-                    await self._hangup_chan(c, 16)
-                return
-            status = {"human": "HUMAN", "machine": "MACHINE", "notsure": "NOTSURE"}[o]
-            acause = sc.amd_cause or {"HUMAN": "HUMAN-800-800", "MACHINE": "MAXWORDS-3-2",
-                                      "NOTSURE": "NOAUDIODATA-2500"}[status]
-            await self.chan_event("VarSet", r, [("Variable", "AMDSTATUS"), ("Value", status)],
-                                  privilege="dialplan,all")
-            await self.chan_event("VarSet", r, [("Variable", "AMDCAUSE"), ("Value", acause)],
-                                  privilege="dialplan,all")
-            await self.broadcast([("Event", "UserEvent"), ("Privilege", "user,all"), *r.block(),
-                                  ("UserEvent", "CatiAMD"), ("Status", status), ("Cause", acause)], chan=r)
-            if status == "MACHINE":
-                # GOSUB_RESULT=ABORT: Dial hangs up the callee and returns.
-                await dial_end("ANSWER")
-                await self.chan_event("SoftHangupRequest", r, [("Cause", "16")])
-                await self._hangup_chan(r, 16)
-                await self._hangup_pair(c1, c2, 16)
-                return
-        await dial_end("ANSWER")
-        bridge = str(uuid.UUID(int=self._rnd.getrandbits(128)))
-        r.bridge = c1.bridge = bridge
-        await self.broadcast([("Event", "BridgeCreate"), ("Privilege", "call,all"), ("BridgeUniqueid", bridge),
-                              ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
-                              ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"), ("BridgeNumChannels", "0"),
-                              ("BridgeVideoSourceMode", "none")])
-        for n, c in enumerate((c1, r), start=1):
-            await self.broadcast([("Event", "BridgeEnter"), ("Privilege", "call,all"), ("BridgeUniqueid", bridge),
-                                  ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
-                                  ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"),
-                                  ("BridgeNumChannels", str(n)), ("BridgeVideoSourceMode", "none"), *c.block()])
-        interrupted = await self.vsleep(sc.talk_s, call.hangup)
-        cause = call.hangup_cause if interrupted else 16
-        order = [r, c1, c2] if self._rnd.random() < 0.5 else [c1, r, c2]
-        for c in order:
-            await self.chan_event("SoftHangupRequest", c, [("Cause", "16")])
-            await self._hangup_chan(c, cause if c is r else 16)
-        await self.broadcast([("Event", "BridgeDestroy"), ("Privilege", "call,all"), ("BridgeUniqueid", bridge)])
-
-    async def _hangup_pair(self, c1: Chan, c2: Chan, cause: int) -> None:
-        await self.chan_event("SoftHangupRequest", c1, [("Cause", str(cause))])
-        await self.chan_event("HangupRequest", c2, [("Cause", str(cause))])
-        await self._hangup_chan(c1, cause)
-        await self._hangup_chan(c2, cause)
+        await self._run_app(call, h, app, c1, c2)
 
     async def _run_app(self, call: Call, h: dict, app: str, c1: Chan, c2: Chan) -> None:
         data = h.get("data", "")
@@ -1008,6 +1127,350 @@ class AmiSimServer:
         await self._hangup_chan(c2, 16)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Lab recordings: what the interviewer-first calls replay
+# ---------------------------------------------------------------------------------------------------
+
+#: Where ``scripts/record_lab_transcripts.py`` writes the real Asterisk transcripts.
+LAB_RECORDINGS = Path(__file__).resolve().parents[2] / "tests" / "telephony" / "data" / "lab"
+
+#: Script outcome → the recorded lab scenario it replays (AMD on; see :meth:`AmiSimServer.scenario_for`).
+SCENARIO_OF_OUTCOME = {
+    "human": "person", "machine": "machine", "notsure": "silent", "busy": "busy", "noanswer": "no_answer",
+    "congestion": "congestion", "rejected": "rejected", "unallocated": "unallocated",
+    "hangup17": "busy_before_answer", "hangup_during_amd": "hangup_during_amd",
+}
+#: The lab's interviewer phones that fail (:data:`cati.telephony.lab.BUSY_PHONE`, ``UNREACHABLE_PHONE``).
+PHONE_SCENARIOS = {"1099": "phone_busy", "1098": "phone_unreachable"}
+
+_QUIET = 0.25  # s: a gap this long in a recording is the call waiting (ringing, AMD, talk), not processing
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SEQ = re.compile(r"((?:Local|PJSIP)/[^\s,;]*?-)([0-9a-f]{8})(?![0-9a-f])")
+_TIMER_VARS = ("TIME", "TIME_MS")  # ANSWEREDTIME, RINGTIME_MS …: numbers, never ids
+
+
+def _chan_kind(prefix: str) -> str:
+    """``Local/…-`` → local, ``PJSIP/cati-trunk-`` → trunk, any other PJSIP channel → phone."""
+    if prefix.startswith("Local/"):
+        return "local"
+    return "trunk" if prefix.startswith("PJSIP/cati-trunk-") else "phone"
+
+
+def _hget(pairs, name: str) -> str | None:
+    for k, v in pairs:
+        if k == name:
+            return v
+    return None
+
+
+@dataclass
+class Recording:
+    """One lab transcript: the server's events (responses to our actions left out) and their times.
+
+    ``hangup_at`` is the index of the first event after our ``Hangup`` action (``None``: the call ended
+    by itself). Roles are found in the events themselves: the phone leg is what the ``;2`` half dials,
+    the respondent (trunk) leg what the originated ``;1`` half dials.
+    """
+
+    name: str
+    meta: dict
+    events: list[list[tuple[str, str]]]
+    t: list[float]
+    hangup_at: int | None
+    call: str = ""
+    uids: list[str] = field(default_factory=list)      # auto Uniqueids in order of appearance
+    seqs: dict[str, str] = field(default_factory=dict)  # channel kind (local, phone, trunk) -> sequence number
+    bridges: list[str] = field(default_factory=list)
+    uuids: list[str] = field(default_factory=list)     # other uuids (BRIDGEPVTCALLID …)
+    phone: str | None = None
+    trunk: str | None = None
+    phone_answer: int | None = None   # first event after the interviewer's phone answered (or refused)
+    ring_start: int | None = None
+    ring_end: int | None = None
+    answer: int | None = None
+    amd_end: int | None = None
+    templates: list = field(default_factory=list)
+
+    @property
+    def amd(self) -> bool:
+        return self.meta["variables"].get("CATI_AMD") == "1"
+
+    def quiet(self, i: int) -> bool:
+        return i > 0 and self.t[i] - self.t[i - 1] >= _QUIET
+
+    def next_quiet(self, after: int | None, stop: int | None = None) -> int | None:
+        if after is None:
+            return None
+        for i in range(after + 1, len(self.events) if stop is None else stop):
+            if self.quiet(i):
+                return i
+        return None
+
+    def index(self, pred, start: int = 0) -> int | None:
+        for i in range(start, len(self.events)):
+            if pred(dict(self.events[i])):
+                return i
+        return None
+
+    def _roles(self) -> None:
+        self.call = self.meta["call_id"]
+        other = f"{self.call};2"
+        for pairs in self.events:
+            for k, v in pairs:
+                low = k.lower()
+                if (low.endswith("uniqueid") or low.endswith("linkedid")) and low != "bridgeuniqueid":
+                    if v not in (self.call, other) and v not in self.uids:
+                        self.uids.append(v)
+                elif low == "bridgeuniqueid" and v not in self.bridges:
+                    self.bridges.append(v)
+                for m in _SEQ.finditer(v):
+                    self.seqs.setdefault(_chan_kind(m.group(1)), m.group(2))
+                for u in _UUID.findall(v):
+                    if u != self.call and u not in self.bridges and u not in self.uuids and low != "bridgeuniqueid":
+                        self.uuids.append(u)
+        self.uuids = [u for u in self.uuids if u not in self.bridges]
+        for m in map(dict, self.events):
+            if m.get("Event") == "DialBegin" and m.get("Uniqueid") == other:
+                self.phone = m.get("DestUniqueid")
+            elif m.get("Event") == "DialBegin" and m.get("Uniqueid") == self.call:
+                self.trunk = m.get("DestUniqueid")
+        end = self.hangup_at
+        # The phone's answer (or refusal): the longest wait between the ;2 leg's DialBegin and its DialEnd.
+        # Not simply the phone's Newstate: Asterisk may write the OriginateResponse it causes first.
+        dial = self.index(lambda m: m.get("Event") == "DialBegin" and m.get("Uniqueid") == other)
+        dial_end = self.index(lambda m: m.get("Event") == "DialEnd" and m.get("Uniqueid") == other)
+        if dial is not None and dial_end is not None and dial_end > dial:
+            self.phone_answer = max(range(dial + 1, dial_end + 1), key=lambda i: self.t[i] - self.t[i - 1])
+        self.ring_start = self.index(lambda m: (m.get("Event") == "Newstate" and m.get("Uniqueid") == self.trunk
+                                                and m.get("ChannelState") == "5")
+                                     or (m.get("Event") == "DialState" and m.get("DestUniqueid") == self.trunk))
+        self.ring_end = self.next_quiet(self.ring_start, end)
+        self.answer = self.index(lambda m: m.get("Event") == "Newstate" and m.get("Uniqueid") == self.trunk
+                                 and m.get("ChannelState") == "6")
+        if self.amd and self.answer is not None:
+            self.amd_end = self.next_quiet(self.answer, end)
+        self._compile()
+
+    def _compile(self) -> None:
+        """Each event as a template: literal text and the roles (ids) a call fills in, found once per recording.
+
+        Parts: ``str`` literal, or a role ``("call",)``, ``("other",)``, ``("uid", k)``, ``("bridge", k)``,
+        ``("uuid", k)``, ``("seq", kind)``, ``("local",)``, ``("localrest",)``, ``("dial",)``, ``("ext",)``,
+        ``("number",)``. Special values: ``("aid",)``, ``("var", name, parts)`` (a ``CATI_*`` VarSet value),
+        ``("chanvar", name, parts)``, ``("cause", header, value)`` (the respondent leg's cause).
+        """
+        m = self.meta
+        roles: dict[str, tuple] = {f"{self.call};2": ("other",), self.call: ("call",)}
+        for kind, role in (("uids", "uid"), ("bridges", "bridge"), ("uuids", "uuid")):
+            for k, old in enumerate(getattr(self, kind)):
+                roles[old] = (role, k)
+        roles[f"Local/{m['extension']}@cati-interviewer/n"] = ("local",)
+        roles[f"{m['extension']}@cati-interviewer/n"] = ("localrest",)
+        rt = m["variables"].get("CATI_TIMEOUT", "")
+        for suffix in (f",{rt},U(cati-amd)", f",{rt}"):
+            roles[f"PJSIP/{m['number']}@cati-trunk{suffix}"] = ("dial",)
+        roles[m["extension"]] = ("ext",)
+        roles[m["number"]] = ("number",)
+        keys = sorted(roles, key=len, reverse=True)
+        rx = re.compile(r"(?<![0-9A-Za-z])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![0-9])")
+
+        def tokens(text: str) -> list:
+            out, pos = [], 0
+            for mo in rx.finditer(text):
+                if mo.start() > pos:
+                    out.append(text[pos:mo.start()])
+                out.append(roles[mo.group(0)])
+                pos = mo.end()
+            if pos < len(text):
+                out.append(text[pos:])
+            return out
+
+        def parts(text: str) -> list:
+            out, pos = [], 0
+            for mo in _SEQ.finditer(text):
+                out += tokens(text[pos:mo.end(1)])
+                out.append(("seq", _chan_kind(mo.group(1))))
+                pos = mo.end()
+            return out + tokens(text[pos:])
+
+        self.templates = []
+        for pairs in self.events:
+            ev = pairs[0][1]
+            var = _hget(pairs, "Variable") if ev == "VarSet" else None
+            uid = _hget(pairs, "Uniqueid")
+            tpl: list[tuple[str, object]] = []
+            for k, v in pairs:
+                if k == "Timestamp":
+                    tpl.append((k, ""))  # the virtual clock, when written
+                elif k == "ActionID" and v == m.get("action_id"):
+                    tpl.append((k, ("aid",)))
+                elif k == "Value" and var and var.startswith("CATI_"):
+                    tpl.append((k, ("var", var, parts(v))))
+                elif k == "Value" and var and var.endswith(_TIMER_VARS):
+                    tpl.append((k, v))  # numbers, never ids
+                elif k.endswith("ChanVariable") and v.startswith("CATI_") and "=" in v:
+                    name, _, val = v.partition("=")
+                    tpl.append((k, ("chanvar", name, parts(val))))
+                elif uid == self.trunk and ev in ("Hangup", "HangupRequest") and k in ("Cause", "Cause-txt"):
+                    tpl.append((k, ("cause", k, v)))
+                else:
+                    p = parts(v)
+                    tpl.append((k, p[0] if len(p) == 1 and isinstance(p[0], str) else "" if not p else p))
+            self.templates.append(tpl)
+
+
+_recordings: dict[tuple[str, str], Recording] = {}
+_recordings_lock = threading.Lock()
+
+
+def load_recording(name: str, directory: Path | str | None = None) -> Recording:
+    """The lab transcript ``<directory>/<name>.json`` (cached)."""
+    path = Path(directory or LAB_RECORDINGS) / f"{name}.json"
+    key = (str(path), name)
+    with _recordings_lock:
+        if key in _recordings:
+            return _recordings[key]
+        if not path.exists():
+            raise FileNotFoundError(f"amisim: no lab recording {path} (run scripts/record_lab_transcripts.py)")
+        data = json.loads(path.read_text())
+        events, t, hangup_at = [], [], None
+        for n, m in enumerate(data["messages"]):
+            if data.get("hangup_sent") is not None and n >= data["hangup_sent"] and hangup_at is None:
+                hangup_at = len(events)
+            pairs = [(k, v) for k, v in m["h"]]
+            if pairs and pairs[0][0] == "Event":  # responses belong to the action handlers
+                events.append(pairs)
+                t.append(float(m["t"]))
+        rec = Recording(name, {k: v for k, v in data.items() if k != "messages"}, events, t, hangup_at)
+        rec._roles()
+        _recordings[key] = rec
+        return rec
+
+
+def _with_mixmonitor(rec: Recording, directory: Path | str | None) -> Recording:
+    """``rec`` with the dialplan's MixMonitor (``CATI_RECORD=1``) spliced in from the ``recorded`` transcript.
+
+    The ``recorded`` call shows the three messages MixMonitor() adds on the ``;1`` leg (Newexten,
+    ``MIXMONITOR_FILENAME``, MixMonitorStart) right after the leg's first GotoIf; the same place exists in
+    every other scenario, so they are inserted there, their ids rewritten to ``rec``'s.
+    """
+    src = load_recording("recorded", directory)
+
+    def first_gotoif(r: Recording) -> int | None:
+        return r.index(lambda m: m.get("Event") == "Newexten" and m.get("Uniqueid") == r.call
+                       and m.get("Application") == "GotoIf")
+
+    at, src_at = first_gotoif(rec), first_gotoif(src)
+    if at is None or src_at is None:
+        return rec
+    block = []
+    for pairs in src.events[src_at + 1:]:
+        if _hget(pairs, "Uniqueid") != src.call or _hget(pairs, "Application") == "GotoIf":
+            break
+        repl = [(src.call, rec.call), (f"{src.meta['extension']}@", f"{rec.meta['extension']}@"),
+                (src.meta["number"], rec.meta["number"])]
+        if "local" in src.seqs and "local" in rec.seqs:
+            repl.append((f"-{src.seqs['local']};", f"-{rec.seqs['local']};"))
+        new = []
+        for k, v in pairs:
+            for a, b in repl:
+                v = v.replace(a, b)
+            new.append((k, v))
+        block.append(new)
+    events = rec.events[: at + 1] + block + rec.events[at + 1:]
+    t = rec.t[: at + 1] + [rec.t[at]] * len(block) + rec.t[at + 1:]
+    hangup_at = None if rec.hangup_at is None else rec.hangup_at + len(block)
+    meta = dict(rec.meta, variables=dict(rec.meta["variables"], CATI_RECORD="1"))
+    out = Recording(f"{rec.name}+mixmonitor", meta, events, t, hangup_at)
+    out._roles()
+    return out
+
+
+class _CallIds:
+    """The ids of one simulated call, handed out as a recording's roles first appear (Asterisk's order)."""
+
+    def __init__(self, srv: AmiSimServer, cid: str, other: str, ext: str, number: str, channel: str,
+                 action_id: str | None, variables: dict[str, str]):
+        self.srv = srv
+        self.cid, self.other, self.ext, self.number = cid, other, ext, number
+        self.channel, self.action_id, self.variables = channel, action_id, variables
+        self._new: dict[str, list[str]] = {"uids": [], "bridges": [], "uuids": []}
+        self._seqs: dict[str, str] = {}
+
+    def _nth(self, kind: str, k: int) -> str:
+        lst = self._new[kind]
+        while len(lst) <= k:
+            if kind == "uids":
+                lst.append(self.srv._auto_uid())
+            else:
+                lst.append(str(uuid.UUID(int=self.srv._rnd.getrandbits(128), version=4)))
+        return lst[k]
+
+    def _seq(self, kind: str) -> str:
+        # Asterisk numbers Local channels apart from the others (the first call: Local/…-00000000 and
+        # PJSIP/1001-00000000).
+        if kind not in self._seqs:
+            counter = self.srv._local_seq if kind == "local" else self.srv._chan_seq
+            self._seqs[kind] = f"{next(counter):08x}"
+        return self._seqs[kind]
+
+    def _role(self, role: tuple) -> str:
+        kind = role[0]
+        if kind == "call":
+            return self.cid
+        if kind == "other":
+            return self.other
+        if kind in ("uid", "bridge", "uuid"):
+            return self._nth(kind + "s", role[1])
+        if kind == "seq":
+            return self._seq(role[1])
+        if kind == "ext":
+            return self.ext
+        if kind == "number":
+            return self.number
+        local = self.channel if self.channel.startswith("Local/") else f"Local/{self.ext}@cati-interviewer/n"
+        if kind == "local":
+            return local
+        if kind == "localrest":
+            return local[len("Local/"):]
+        if kind == "dial":
+            amd = ",U(cati-amd)" if self.variables.get("CATI_AMD", "0") == "1" else ""
+            return f"PJSIP/{self.number}@cati-trunk,{self.variables.get('CATI_TIMEOUT', '30')}{amd}"
+        raise ValueError(f"amisim: unknown role {role!r}")
+
+    def _fill(self, parts) -> str:
+        if isinstance(parts, str):
+            return parts
+        return "".join(p if isinstance(p, str) else self._role(p) for p in parts)
+
+    def translate(self, rec: Recording, i: int, cause: int | None = None) -> list[tuple[str, str]] | None:
+        """Event ``i`` of ``rec`` with this call's ids; ``None`` when the call has no such event (a ``CATI_*``
+        variable the Originate did not set)."""
+        out = []
+        for k, t in rec.templates[i]:
+            if isinstance(t, tuple):
+                kind = t[0]
+                if kind == "aid":
+                    if self.action_id is not None:
+                        out.append((k, self.action_id))
+                    continue
+                if kind == "var":
+                    if t[1] not in self.variables:
+                        return None
+                    out.append((k, self.variables[t[1]]))
+                    continue
+                if kind == "chanvar":
+                    out.append((k, f"{t[1]}={self._fill(t[2]) if t[1] in self.variables else ''}"))
+                    continue
+                if kind == "cause":
+                    if cause is None:
+                        out.append((k, t[2]))
+                    else:
+                        out.append((k, str(cause) if t[1] == "Cause" else CAUSE_TEXT.get(cause, "Unknown")))
+                    continue
+            out.append((k, self._fill(t)))
+        return out
+
 def _parse_callerid(value: str | None) -> tuple[str, str]:
     if not value:
         return "<unknown>", "<unknown>"
@@ -1030,13 +1493,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="per-number outcome, e.g. 13800000000=busy (repeatable)")
     p.add_argument("--time-scale", type=float, default=1.0)
     p.add_argument("--split-packets", action="store_true")
+    p.add_argument("--recordings", default=None, metavar="DIR",
+                   help=f"lab recordings replayed by interviewer-first calls (default {LAB_RECORDINGS})")
     args = p.parse_args(argv)
     scripts = {}
     for item in args.script:
         num, _, outcome = item.partition("=")
         scripts[num] = outcome
     srv = AmiSimServer(args.username, args.secret, scripts=scripts, default=args.default,
-                       time_scale=args.time_scale, split_packets=args.split_packets)
+                       time_scale=args.time_scale, split_packets=args.split_packets, recordings_dir=args.recordings)
     host, port = srv.start(args.host, args.port)
     print(f"amisim listening on {host}:{port} (user {args.username}); Ctrl-C to stop", flush=True)
     try:

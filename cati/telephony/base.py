@@ -70,6 +70,7 @@ class CallEvent:
         CANCEL) or the Twilio final status mapped to these words.
     leg : ``"respondent"`` normally; ``"interviewer"`` when the interviewer's own leg failed and the
         respondent was never dialed (no outcome should be charged to the case then).
+    recording : where the backend is recording the call (AMI ``MIXMONITOR_FILENAME``), when it is.
     raw : the backend message(s) it came from (for audit and debugging).
     """
 
@@ -84,6 +85,7 @@ class CallEvent:
     originate_reason: int | None = None
     dial_status: str | None = None
     leg: str = "respondent"
+    recording: str | None = None
     raw: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -253,6 +255,45 @@ class TelephonyBackend(abc.ABC):
     def ping(self) -> dict:
         """Check the backend is reachable and our credentials work. Returns facts to print."""
 
+    # -- monitoring sessions: one per supervisor ------------------------------------------------------
+    MONITOR_MODES = ("listen", "whisper", "barge")
+
+    def monitor(self, call_id: str, supervisor_extension: str, mode: str) -> str:
+        """Start ``mode`` on the call for this supervisor, ending the supervisor's previous session first
+        (a supervisor has one ear: a new mode replaces the old one). Returns the spy leg's id."""
+        if mode not in self.MONITOR_MODES:
+            raise ValueError(f"monitor: mode {mode!r} is not one of {self.MONITOR_MODES}")
+        self.stop_monitor(supervisor_extension)
+        leg = getattr(self, mode)(call_id, supervisor_extension)
+        self._sessions()[supervisor_extension] = {"supervisor_extension": supervisor_extension,
+                                                   "call_id": call_id, "mode": mode, "leg": leg}
+        return leg
+
+    def stop_monitor(self, supervisor_extension: str) -> int:
+        """End the supervisor's monitoring session, if any; returns how many spy legs were ended."""
+        session = self._sessions().pop(supervisor_extension, None)
+        if session is None:
+            return 0
+        self.end_spy(session["leg"])
+        return 1
+
+    def monitors(self) -> list[dict]:
+        """Who monitors which call: dicts with supervisor_extension, call_id, mode, leg."""
+        return list(self._sessions().values())
+
+    def end_spy(self, leg: str) -> None:  # noqa: B027 - optional hook
+        """Hang up one spy leg (backends with real legs override this)."""
+
+    def _sessions(self) -> dict:
+        if not hasattr(self, "_monitor_sessions"):
+            self._monitor_sessions: dict[str, dict] = {}
+        return self._monitor_sessions
+
+    def live_legs(self, call_id: str) -> list[str]:
+        """The call's channels still up on the telephony server (names). Backends that cannot see the
+        server's channels (Twilio, simulated) report none."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""
 
@@ -321,6 +362,8 @@ def amd_kind(amd_status: str | None) -> str:
         return ANSWERED_MACHINE
     if s in ("HUMAN", "NOTSURE", "UNKNOWN"):
         return ANSWERED_HUMAN
+    if s == "HANGUP":
+        return ANSWERED  # hung up during detection: answered, no verdict (the call is ending)
     raise ValueError(f"unknown AMDSTATUS {amd_status!r}")
 
 
@@ -337,8 +380,13 @@ def normalise_amd_status(value: str | None) -> str | None:
         return "FAX"
     if s in ("notsure", "unknown"):
         return "NOTSURE"
+    if s == "hangup":
+        return "HANGUP"
     raise ValueError(f"unknown machine detection result {value!r}")
 
+
+#: Outcome of a call answered and hung up during machine detection (nobody was connected).
+AMD_HANGUP_OUTCOME = "3.20"
 
 _BUSY_CAUSES = {17}
 _NO_ANSWER_CAUSES = {18, 19}
@@ -369,7 +417,8 @@ def auto_outcome(attempt: Any) -> str | None:
     str or None
         ``"3.12"`` busy (cause 17, Reason 5, dial status BUSY);
         ``"3.13"`` no answer after at least 15 s of ringing (cause 18/19, Reason 3, NOANSWER);
-        ``"3.14"`` answering machine; ``"4.20"`` fax;
+        ``"3.14"`` answering machine; ``"4.20"`` fax; ``"3.20"`` answered and hung up during machine
+        detection (AMDSTATUS HANGUP, nobody connected);
         ``"3.15"`` call rejected / blocked (cause 21); ``"4.31"`` unallocated or invalid (non-working), ``"4.32"`` changed (disconnected)
         number (1, 22, 28); ``"3.16"`` congestion or technical failure (34, 38, 41, 42, Reason 8,
         CONGESTION/CHANUNAVAIL, or a failure nobody explains);
@@ -390,7 +439,13 @@ def auto_outcome(attempt: Any) -> str | None:
         return "4.20"
     answered = _get(attempt, "answered_at") is not None
     if answered:
-        return "3.14" if amd == "MACHINE" else None
+        if amd == "MACHINE":
+            return "3.14"
+        if amd == "HANGUP" and _get(attempt, "ended_at") is not None:
+            # Answered, then hung up while machine detection listened, before the interviewer was
+            # connected: somebody or something picked up, eligibility unknown (AAPOR 3.20).
+            return AMD_HANGUP_OUTCOME
+        return None
     if _get(attempt, "ended_at") is None:
         return None
     if _get(attempt, "leg") == "interviewer":

@@ -99,6 +99,7 @@ def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
     _fill(attempt, "backend_call_id", event.backend_call_id)
     _fill(attempt, "machine_detection", event.amd_status)
     _fill(attempt, "amd_cause", (event.amd_cause or "")[:64] or None)
+    _fill(attempt, "recording_uri", (event.recording or "")[:500] or None)
     if event.kind == ENDED:
         _fill(attempt, "hangup_cause", event.hangup_cause)
         _fill(attempt, "hangup_cause_text", (event.cause_text or "")[:64] or None)
@@ -125,7 +126,8 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
     if event.leg == "interviewer" and attempt.answered_at is None:
         if attempt.outcome_source is None:
             attempt.outcome_source = "system"
-            attempt.notes = attempt.notes or SYSTEM_NOTE
+            detail = f" ({event.cause_text})" if event.cause_text else ""
+            attempt.notes = attempt.notes or (SYSTEM_NOTE + detail)[:2000]
             case = session.get(Case, attempt.case_id)
             if case is not None and case.attempts > 0:
                 case.attempts -= 1  # a dial that never reached the respondent does not use up an attempt
@@ -193,7 +195,7 @@ def code_attempt(session: Session, attempt: CallAttempt, outcome: str) -> CallAt
 
 def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, backend: TelephonyBackend | str,
                   mode: str, *, now: datetime | None = None, call_id: str | None = None,
-                  flush: bool = True) -> CallAttempt:
+                  flush: bool = True, amd_requested: bool = False) -> CallAttempt:
     """Create the attempt row (status ``requested``) before dialing and count the dial on the case.
 
     Refuses numbers on the do-not-call list or known to be invalid, and final cases. With ``flush`` false the
@@ -222,7 +224,7 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
         interviewer_id=getattr(interviewer, "id", interviewer), backend=name, mode=mode,
         status=AttemptStatus.REQUESTED, requested_at=now, day_part=mark.day_part,
         tried_parts_before=mark.tried_parts_before, prior_outcome=mark.prior_outcome,
-        local_weekday=mark.local_weekday,
+        local_weekday=mark.local_weekday, amd_requested=amd_requested,
     )
     session.add(attempt)
     if flush:
@@ -249,7 +251,10 @@ def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: i
         if phone is None:
             raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
         interviewer = s.get(User, interviewer_id)
-        attempt = start_attempt(s, case, phone, interviewer, backend, mode, now=now)
+        # Several PBXs: the attempt records the one the interviewer's phone is on (``asterisk:<pbx>``).
+        name_for = getattr(backend, "name_for", None)
+        attempt = start_attempt(s, case, phone, interviewer, name_for(extension) if name_for else backend, mode,
+                                now=now, amd_requested=machine_detection)
         call_id, number = attempt.call_id, phone.e164
     try:
         backend.place_call(call_id, number, extension, caller_id=caller_id, record=record,

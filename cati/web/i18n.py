@@ -99,6 +99,9 @@ T: dict[str, dict[str, str]] = {
     "cs_placed": {"zh-CN": "已发起呼叫", "en": "Placed"},
     "cs_ringing": {"zh-CN": "振铃中", "en": "Ringing"},
     "cs_answered": {"zh-CN": "已接通", "en": "Answered"},
+    "cs_detecting": {"zh-CN": "已接听，正在识别是否真人…", "en": "Answered, checking for an answering machine…"},
+    "amd_pending": {"zh-CN": "正在识别是否真人接听，请稍候再开始访问", "en": "Still checking for an answering machine: "
+                    "start the interview once a person is confirmed"},
     "cs_machine": {"zh-CN": "语音信箱/答录机", "en": "Answering machine"},
     "cs_ended": {"zh-CN": "已结束", "en": "Ended"},
     "start_interview": {"zh-CN": "开始访问", "en": "Start interview"},

@@ -248,13 +248,22 @@ def _current_attempt(case: Case, user: User) -> CallAttempt | None:
 
 
 def call_state(attempt: CallAttempt | None) -> str:
-    """``none`` | ``requested`` | ``placed`` | ``ringing`` | ``answered`` | ``machine`` | ``ended``."""
+    """``none`` | ``requested`` | ``placed`` | ``ringing`` | ``detecting`` | ``answered`` | ``machine`` | ``ended``.
+
+    ``detecting``: answered while answering-machine detection still listens; the interview may not start
+    before the verdict (a machine would be interviewed, or a person greeted by silence).
+    """
     if attempt is None:
         return "none"
     if attempt.status == AttemptStatus.ENDED:
         return "ended"
     if attempt.status == AttemptStatus.ANSWERED:
-        return "machine" if (attempt.machine_detection or "").upper() in ("MACHINE", "FAX") else "answered"
+        verdict = (attempt.machine_detection or "").upper()
+        if verdict in ("MACHINE", "FAX"):
+            return "machine"
+        if attempt.amd_requested and not verdict:
+            return "detecting"
+        return "answered"
     return attempt.status.value
 
 
@@ -466,6 +475,11 @@ def start(case_id: int):
     case = _my_case(case_id, user)
     attempt = _current_attempt(case, user)
     now = _now()
+    if attempt is not None and call_state(attempt) == "detecting":
+        db.session.rollback()
+        if not wants_json():
+            flash(t("amd_pending"), "error")
+        return _json_or_redirect({"ok": False, "error": t("amd_pending")}, 409)
     try:
         start_interview(db.session, case, user.id, now, attempt_id=attempt.id if attempt else None,
                         language=_lang())

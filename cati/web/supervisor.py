@@ -53,8 +53,10 @@ from cati.services import audit, qc
 from cati.services import sample_admin as sa
 from cati.services import supervision as sv
 from cati.services.calling import zone
+from cati.services.pacing import study_pace
 from cati.services.phones import mask_phone
 from cati.services.quotas import cell_progress
+from cati.services.scheduling import best_time_deferral, release_best_time_deferral
 from cati.services.studies import get_study
 
 from .i18n import translate
@@ -109,6 +111,63 @@ SUP_T: dict[str, dict[str, str]] = {
     "stop": {"zh-CN": "暂停", "en": "Stop"},
     "resume": {"zh-CN": "恢复", "en": "Resume"},
     "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
+    # best time to call (scheduling.best_time_deferral)
+    "nav_staffing": {"zh-CN": "排班建议", "en": "Staffing"},
+    "part_morning": {"zh-CN": "上午", "en": "Morning"},
+    "part_afternoon": {"zh-CN": "下午", "en": "Afternoon"},
+    "part_evening": {"zh-CN": "晚上", "en": "Evening"},
+    "staffing_intro": {"zh-CN": "按本研究的接通模型估算：每付薪访员小时在各时段可得的完成数，以及完成剩余 {remaining} 个配额的排班建议（同样的付薪小时得到最多的完成）。",
+                       "en": "From this study's contact model: completes per paid interviewer-hour in each part of the "
+                             "day, and a shift plan for the {remaining} completes still needed (the most completes for "
+                             "the same paid hours)."},
+    "staffing_timing_own": {"zh-CN": "接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒（来自本研究数据）",
+                            "en": "Completes per contact {q}, about {ti} min per complete, {td} s per dial that reaches "
+                                  "nobody (this study's own data)"},
+    "staffing_timing_default": {"zh-CN": "本研究数据尚少，暂用默认值：接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒",
+                                "en": "Too little data yet, defaults used: completes per contact {q}, about {ti} min "
+                                      "per complete, {td} s per dial that reaches nobody"},
+    "staffing_slot": {"zh-CN": "时段", "en": "Part of the day"},
+    "staffing_weekend": {"zh-CN": "周末", "en": "Weekend"},
+    "staffing_weekday": {"zh-CN": "工作日", "en": "Weekday"},
+    "staffing_contact_rate": {"zh-CN": "首拨接通率", "en": "First-dial contact rate"},
+    "staffing_cph": {"zh-CN": "每付薪小时完成数", "en": "Completes per paid hour"},
+    "staffing_dials": {"zh-CN": "依据拨号数", "en": "Dials behind it"},
+    "staffing_plan": {"zh-CN": "建议排班", "en": "Suggested shifts"},
+    "staffing_when": {"zh-CN": "时间", "en": "When"},
+    "staffing_team": {"zh-CN": "访员人数", "en": "Interviewers"},
+    "staffing_expected": {"zh-CN": "预计完成", "en": "Expected completes"},
+    "staffing_total": {"zh-CN": "合计 {hours} 付薪小时，预计 {completes} 个完成", "en": "In all {hours} paid hours, "
+                       "{completes} completes expected"},
+    "staffing_none": {"zh-CN": "无需再排班：配额已满", "en": "No shifts needed: the quotas are full"},
+    "pace_title": {"zh-CN": "完成进度预测", "en": "Finish projection"},
+    "pace_eta": {"zh-CN": "按近期速度（每通话小时 {rate} 个完成）预计 {eta} 全部完成，{conf}% 区间 {early} – {late}",
+                 "en": "At the recent rate ({rate} completes per calling hour) all quotas fill by {eta}; {conf}% "
+                       "interval {early} – {late}"},
+    "pace_deadline": {"zh-CN": "截止 {deadline}：尚需 {remaining} 个完成，剩余 {hours} 通话小时，需每通话小时 {required} 个",
+                      "en": "Deadline {deadline}: {remaining} completes to go in {hours} calling hours, {required} "
+                            "per calling hour needed"},
+    "pace_no_data": {"zh-CN": "近期还没有完成的访问，暂无法预测完成时间（尚需 {remaining} 个完成）",
+                     "en": "No completes in the recent calling hours yet: no projection ({remaining} to go)"},
+    "pace_open": {"zh-CN": "未定", "en": "open"},
+    "pace_st_on_track": {"zh-CN": "按计划", "en": "On track"},
+    "pace_st_at_risk": {"zh-CN": "有延期风险：区间上限已超过截止时间", "en": "At risk: the interval's late end passes the deadline"},
+    "pace_st_late": {"zh-CN": "预计延期：按近期速度无法在截止前完成", "en": "Late: the recent rate does not make the deadline"},
+    "pace_st_done": {"zh-CN": "全部配额已完成", "en": "All quotas filled"},
+    "pace_st_no_data": {"zh-CN": "数据不足", "en": "Not enough evidence"},
+    "pace_st_no_end_date": {"zh-CN": "研究文件未设截止日期（fieldwork.end_date）", "en": "No end date in the study file "
+                            "(fieldwork.end_date)"},
+    "best_time_deferred": {
+        "zh-CN": "最佳拨打时段：{n} 个可拨样本在 {until} 起的时段更容易接通，目前排在其他可拨样本之后"
+                 "（没有其他样本时仍会分配，访员不会因此空等）",
+        "en": "Best time to call: {n} callable cases are more likely to answer from {until}, so they are dialed "
+              "after the other callable cases for now (handed out when nothing else is callable: nobody waits "
+              "for them)"},
+    "best_time_release": {"zh-CN": "立即按配额进度拨打", "en": "Dial them now by quota need"},
+    "best_time_released": {"zh-CN": "最佳拨打时段的排序已由督导暂停，至 {until}",
+                           "en": "Best-time ordering released by a supervisor until {until}"},
+    "best_time_released_n": {"zh-CN": "已放开 {n} 个样本，至 {until} 前按配额进度拨打",
+                             "en": "{n} cases released: dialed by quota need until {until}"},
+    "best_time_nothing": {"zh-CN": "当前没有因最佳拨打时段而延后的样本", "en": "No cases are deferred for a better time now"},
     "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
     "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
     "quota_cells": {"zh-CN": "行业与样本变量配额", "en": "Industry and sample-variable quotas"},
@@ -141,6 +200,10 @@ SUP_T: dict[str, dict[str, str]] = {
     "no_call": {"zh-CN": "该访员当前没有通话", "en": "The interviewer is not on a call"},
     "no_extension": {"zh-CN": "您的账号没有分机号，无法监听", "en": "Your account has no extension to listen on"},
     "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
+    "monitored_by": {"zh-CN": "{who}正在{mode}", "en": "{mode}: {who}"},
+    "stop_monitoring": {"zh-CN": "停止监听", "en": "Stop monitoring"},
+    "monitor_stopped": {"zh-CN": "已停止监听", "en": "Monitoring stopped"},
+    "monitor_none": {"zh-CN": "您当前没有在监听", "en": "You are not monitoring any call"},
     "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
     "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
     "shift_since": {"zh-CN": "统计自各访员本班次签到起（与访员工作台一致）", "en": "Figures since each interviewer's shift start (as on their console)"},
@@ -373,6 +436,8 @@ def board():
         study = _study(s)
         rows = sv.quota_board(s, study, now)
         cells = cell_progress(s, study)
+        deferral = best_time_deferral(s, study, now)
+        pace = study_pace(s, study, now)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -385,8 +450,44 @@ def board():
         "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals,
-        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, tab="board"))
+        sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
+        tab="board"))
     return _timed(resp, started)
+
+
+@bp.get("/staffing")
+@viewer
+def staffing():
+    """Which parts of which days give the most completes per paid hour, and a shift plan for what remains."""
+    from cati.services.staffing import staffing_advice
+
+    started = time.perf_counter()
+    _release_request_tx()
+    now = _now()
+    with reading() as s:
+        study = _study(s)
+        advice = staffing_advice(s, study, now)
+    def part_label(name: str) -> str:  # the study names its parts of the day; the usual three are translated
+        return tr(f"part_{name}") if f"part_{name}" in SUP_T else name
+
+    return _timed(Response(render_template("supervisor/staffing.html", advice=advice, now=now, tab="staffing",
+                                           part_label=part_label)), started)
+
+
+@bp.post("/best-time/release")
+@actor
+def release_best_time():
+    """Release the cases the best-time preference defers: until their better part of the day, every callable
+    case is dialed by quota need alone."""
+    user = current_user()
+    study = _study(db.session)
+    released = release_best_time_deferral(db.session, study, _now(), user_id=user.id)
+    db.session.commit()
+    if released.cases:
+        flash(tr("best_time_released_n", n=released.cases, until=local_text(released.until, "%H:%M")), "info")
+    else:
+        flash(tr("best_time_nothing"), "info")
+    return _back(url_for("supervisor.board"))
 
 
 def _totals(rows: list[sv.BoardRow]) -> dict:
@@ -539,7 +640,7 @@ def stream():
                         x.stats.as_dict() if x.stats else None) for x in live]
                 if key != last_agents:
                     last_agents = key
-                    html = render_template("supervisor/_agents.html", live=live, now=now)
+                    html = render_template("supervisor/_agents.html", live=live, now=now, monitoring=_monitoring())
                     yield f"event: agents\ndata: {json.dumps({'html': html}, ensure_ascii=False)}\n\n"
                     sent = True
             if sent:
@@ -594,8 +695,37 @@ def interviewers():
     with reading() as s:
         study = _study(s)
         live = sv.interviewers_live(s, study, now, tz=CENTRE_TZ)
-    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents")),
-                  started)
+    return _timed(Response(render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
+                                           monitoring=_monitoring())), started)
+
+
+_MONITORING_CACHE: dict = {"at": 0.0, "value": {}}
+
+
+def _monitoring() -> dict[str, list[dict]]:
+    """Who monitors which call (call id → sessions), read from the PBX itself, so that every web worker and
+    every supervisor sees the same; cached for 2 s (the live table may re-render often)."""
+    from cati.telephony.base import TelephonyError
+
+    from .interviewer import get_backend
+
+    if time.monotonic() - _MONITORING_CACHE["at"] < 2.0:
+        return _MONITORING_CACHE["value"]
+    out: dict[str, list[dict]] = {}
+    try:
+        sessions = get_backend().monitors()
+    except (TelephonyError, OSError):
+        sessions = []
+    with reading() as s:
+        names = dict(s.execute(select(User.extension, User.display_name)
+                               .where(User.extension.in_([m["supervisor_extension"] for m in sessions]))).all()) \
+            if sessions else {}
+    for m in sessions:
+        if m.get("call_id"):
+            who = names.get(m["supervisor_extension"]) or m["supervisor_extension"]
+            out.setdefault(m["call_id"], []).append(dict(m, who=who))
+    _MONITORING_CACHE.update(at=time.monotonic(), value=out)
+    return out
 
 
 def _agent_call(uid: int) -> str | None:
@@ -627,8 +757,34 @@ def spy(uid: int, mode: str):
     from .interviewer import get_backend
 
     try:
-        leg = getattr(get_backend(), mode)(call_id, extension)
+        # One session per supervisor: a new mode replaces the one before (the backend ends the old spy leg).
+        leg = get_backend().monitor(call_id, extension, mode)
+        _MONITORING_CACHE["at"] = 0.0
         flash(tr("spy_started", mode=tr(mode), leg=leg), "info")
+    except TelephonyError as exc:
+        flash(tr("telephony_error", err=str(exc)), "error")
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/monitoring/stop")
+@actor
+def stop_monitoring():
+    from cati.telephony.base import TelephonyError
+
+    user = current_user()
+    if not user.extension:
+        db.session.rollback()
+        flash(tr("no_extension"), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    audit.record(db.session, user_id=user.id, action="call.monitor_stop", entity="user", entity_id=user.id,
+                 after={"extension": user.extension})
+    db.session.commit()
+    from .interviewer import get_backend
+
+    try:
+        n = get_backend().stop_monitor(user.extension)
+        _MONITORING_CACHE["at"] = 0.0
+        flash(tr("monitor_stopped") if n else tr("monitor_none"), "info")
     except TelephonyError as exc:
         flash(tr("telephony_error", err=str(exc)), "error")
     return redirect(url_for("supervisor.interviewers"))

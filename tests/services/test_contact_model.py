@@ -8,9 +8,10 @@ from itertools import count
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select, update
 
 from cati.db import transaction
-from cati.models import CallAttempt, Case, Study
+from cati.models import AuditLog, CallAttempt, Case, Enterprise, Study
 from cati.services.calling import CallRules
 from cati.services.contact_model import (
     PRIOR_RATE,
@@ -20,7 +21,13 @@ from cati.services.contact_model import (
     contact_model,
     reset_contact_models,
 )
-from cati.services.scheduling import Claim, NoCase, NoCaseReason, next_case, rules_for
+from cati.services.scheduling import (
+    Claim,
+    best_time_deferral,
+    next_case,
+    release_best_time_deferral,
+    rules_for,
+)
 from tests import factories as f
 
 NOW = f.MONDAY_10AM  # 10:00 Asia/Shanghai, morning
@@ -130,16 +137,45 @@ def test_best_time_to_call_holds_fresh_sample_for_the_evening(session_factory, l
         definition["calling_rules"] = {**definition["calling_rules"], "best_time_ratio": 0.75}
         st_.definition, st_.version = definition, st_.version + 1
         others = [f.user(s, username=f"iv-cm{k}").id for k in range(3)]
+    with transaction(session_factory) as s:
+        deferral = best_time_deferral(s, s.get(Study, learned["study_id"]), NOW)
+    # The fresh cases are better called in the evening: the board says how many and until when.
+    assert deferral.cases == 3 and deferral.until.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
     claimed = [_claim(session_factory, learned["study_id"], iv) for iv in [learned["iv"], *others]]
-    # The three evening-tried cases are worth calling now; the fresh ones wait for the evening.
+    # The three evening-tried cases are worth calling now and go first; then, rather than idle the fourth
+    # interviewer until 17:30, a fresh case is handed out (a preference, never a reason to wait).
     assert sorted(c.case_id for c in claimed[:3]) == sorted(learned["tried"])
-    held = claimed[3]
-    assert isinstance(held, NoCase) and held.reason == NoCaseReason.BEST_TIME
-    assert held.next_callable_at.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Mon 17:30"
-    assert "later" in held.text("en") and held.text("zh-CN")
-    # In the evening they are handed out.
-    evening = _claim(session_factory, learned["study_id"], others[-1], now=NOW + timedelta(hours=8))
-    assert isinstance(evening, Claim) and evening.case_id in learned["fresh"]
+    assert isinstance(claimed[3], Claim) and claimed[3].case_id in learned["fresh"]
+
+
+def test_a_supervisor_releases_the_deferred_cases_until_their_better_time(session_factory, learned):
+    """Deferred cases are dialed last; released, the neediest enterprise's cases come first again."""
+    with transaction(session_factory) as s:
+        st_ = s.get(Study, learned["study_id"])
+        definition = dict(st_.definition)
+        definition["calling_rules"] = {**definition["calling_rules"], "best_time_ratio": 0.75}
+        st_.definition, st_.version = definition, st_.version + 1
+        # A second enterprise with nothing done and only fresh sample: the neediest, but best called tonight.
+        needy = f.cases(s, st_, f.enterprise(s, st_, name="乙银行"), 2)
+        s.execute(update(Enterprise).where(Enterprise.id != s.get(Case, needy[0]).enterprise_id)
+                  .values(completes=10))
+        sup = f.user(s, role="supervisor").id
+    first = _claim(session_factory, learned["study_id"], learned["iv"])
+    assert first.case_id in learned["tried"]  # preferred: reachable now, though its enterprise is less needy
+    with transaction(session_factory) as s:
+        released = release_best_time_deferral(s, s.get(Study, learned["study_id"]), NOW, user_id=sup)
+        assert released.cases == 5 and released.until.astimezone(f.SHANGHAI).strftime("%H:%M") == "17:30"
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "best_time.release")).one()
+        assert entry.user_id == sup and entry.before == {"deferred_cases": 5}
+    with transaction(session_factory) as s:
+        now_board = best_time_deferral(s, s.get(Study, learned["study_id"]), NOW)
+        assert now_board.cases == 0 and now_board.released_until == released.until
+    with transaction(session_factory) as s:
+        iv2 = f.user(s).id
+    assert _claim(session_factory, learned["study_id"], iv2).case_id in needy
+    # The release ends when the better part of the day begins; then the preference decides again.
+    with transaction(session_factory) as s:
+        assert best_time_deferral(s, s.get(Study, learned["study_id"]), released.until).released_until is None
 
 
 def test_nothing_is_held_back_before_the_slot_has_evidence_then_the_prior_favours_evenings():

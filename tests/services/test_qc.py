@@ -87,9 +87,9 @@ def test_rejecting_a_complete_reopens_the_quota_slot_and_the_case(session_factor
         assert appt.interviewer_id is None and appt.status.value == "pending"
         actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
         assert actions == ["qc.reject", "disposition.change", "quota.reopen"]
-    # The rejected case comes back first (its re-contact appointment is due), to another interviewer.
+    # The rejected case comes back first once its verification call is due (24 h later), to another interviewer.
     with transaction(session_factory) as s:
-        claim = next_case(s, world["study"], world["iv2"], NOW + timedelta(hours=1))
+        claim = next_case(s, world["study"], world["iv2"], NOW + timedelta(hours=25))
         assert claim.case_id == case_id and claim.source == "appointment"
 
 
@@ -188,3 +188,56 @@ def test_callback_list_takes_a_share_of_each_interviewer(session_factory, study)
     assert per == {a.id: 2, b.id: 1}  # ceil(0.25 × 5) = 2, ceil(0.25 × 2) = 1
     with pytest.raises(ValueError, match="between 0 and 1"):
         qc.callback_pick([1, 2], 1.5)
+
+
+def _with_qc_setting(session_factory, study_id, rejected: dict) -> None:
+    with transaction(session_factory) as s:
+        st_ = s.get(Study, study_id)
+        st_.definition = {**st_.definition, "qc": {"rejected": rejected}}
+        st_.version += 1
+
+
+def test_a_rejected_case_goes_to_a_verification_call_by_another_interviewer_after_a_day(session_factory, world):
+    """Issue 20 item 8: a suspect complete rejected by QC was redialled a minute later by the interviewer whose
+    interview was rejected. The default study verifies it: another interviewer calls 24 h later."""
+    iid = complete_one(session_factory, world["study"], world["iv"], NOW, 9, answers())
+    rejected_at = NOW + timedelta(hours=1)
+    with transaction(session_factory) as s:
+        case_id = s.get(Interview, iid).case_id
+        qc.reject(s, iid, rejected_at, user_id=world["sup"], note="录音与答案不符")
+    minute_later = rejected_at + timedelta(minutes=1)
+    for who in (world["iv"], world["iv2"]):
+        with transaction(session_factory) as s:
+            got = next_case(s, s.get(Study, world["study"].id), who, minute_later)
+            assert getattr(got, "case_id", None) != case_id  # not before the delay, by nobody
+            s.rollback()  # leave the claim untaken
+    day_later = rejected_at + timedelta(hours=24)
+    with transaction(session_factory) as s:
+        case = s.get(Case, case_id)
+        appt = s.scalars(select(Appointment).where(Appointment.case_id == case_id)).one()
+        assert appt.interviewer_id is None and appt.due_at == day_later
+        assert case.excluded_interviewer_id == world["iv"] and case.next_call_at == day_later
+    # The interviewer of the rejected interview never gets it, through the appointment or the queue …
+    for when in (day_later, day_later + timedelta(hours=3)):
+        with transaction(session_factory) as s:
+            got = next_case(s, s.get(Study, world["study"].id), world["iv"], when)
+            assert getattr(got, "case_id", None) != case_id
+            s.rollback()
+    # … another interviewer gets it first, as the verification call it is.
+    with transaction(session_factory) as s:
+        got = next_case(s, s.get(Study, world["study"].id), world["iv2"], day_later)
+        assert got.case_id == case_id and got.source == "appointment"
+
+
+def test_a_study_can_close_a_rejected_case_instead(session_factory, world):
+    _with_qc_setting(session_factory, world["study"].id, {"action": "close"})
+    iid = complete_one(session_factory, world["study"], world["iv"], NOW, 9, answers())
+    with transaction(session_factory) as s:
+        case_id = s.get(Interview, iid).case_id
+        qc.reject(s, iid, NOW + timedelta(hours=1), user_id=world["sup"], note="伪造")
+    with transaction(session_factory) as s:
+        case = s.get(Case, case_id)
+        assert (case.status, case.final_disposition) == (CaseStatus.FINAL, "2.90")
+        assert s.scalar(select(Appointment.id).where(Appointment.case_id == case_id)) is None
+        change = s.scalars(select(AuditLog).where(AuditLog.action == "disposition.change")).one()
+        assert change.after == {"final_disposition": "2.90", "status": "final"}

@@ -151,10 +151,12 @@ def test_attempt_cap_gives_final_code(session_factory, study):
             nxt = s.get(Case, cid).next_call_at
         t = nxt or t
     assert results[:-1] == [None] * 5
-    assert results[-1] == "2.21"  # a contact that never led to an interview: never available
+    # The cap's own code (design.md: a final max-attempts code); a person was reached (2.21), so it is the
+    # eligible one, an AAPOR non-contact.
+    assert results[-1] == "2.29"
     with transaction(session_factory) as s:
         c = s.get(Case, cid)
-        assert c.status == CaseStatus.FINAL and c.final_disposition == "2.21"
+        assert c.status == CaseStatus.FINAL and c.final_disposition == "2.29"
 
 
 def test_a_number_that_blocks_our_calls_twice_in_a_row_stops(session_factory, study):
@@ -340,3 +342,191 @@ def test_imported_cases_in_a_new_time_zone_are_offered_at_once(session_factory, 
     when = f.weeks_later_than(late, datetime.now(UTC) + timedelta(minutes=1))
     got = claim(session_factory, study.id, iv, now=when)
     assert isinstance(got, Claim) and got.case_id == new_id
+
+
+# ----------------------------------------------------------------------------- rule defects (issue 20, item 7)
+
+
+def _dial_until_cap(session_factory, study_id, cid, iv, codes, t):
+    """Claim and code the case once per code, each at its next call time; returns the time after the last."""
+    for code in codes:
+        got = claim(session_factory, study_id, iv, now=t)
+        assert isinstance(got, Claim) and got.case_id == cid, got
+        assert dial_and_code(session_factory, cid, iv, code, now=t) is None
+        with transaction(session_factory) as s:
+            t = s.get(Case, cid).next_call_at
+    return t
+
+
+def test_a_broken_appointment_at_the_attempt_cap_is_requeued_not_stranded(session_factory, study):
+    """Five temporary outcomes, a callback booked on the 6th (last allowed) dial, nobody serves it within the
+    grace: the respondent asked to be called, so the case goes back to the front of the queue (appointments may
+    exceed the cap) instead of sitting READY over the cap where every claim says "sample exhausted"."""
+    from cati.services.calling import next_callable_time
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv, iv2 = f.user(s).id, f.user(s).id
+    rules = rules_for(study)
+    t = _dial_until_cap(session_factory, study.id, cid, iv, ["3.13", "3.12", "3.13", "3.14", "3.13"], NOW)
+    assert claim(session_factory, study.id, iv, now=t).case_id == cid
+    booked = next_callable_time(t + timedelta(hours=2), "Asia/Shanghai", rules)
+    assert dial_and_code(session_factory, cid, iv, "2.21", now=t, appointment_at=booked,
+                         appointment_for_anyone=True) is None
+    late = next_callable_time(booked + timedelta(minutes=rules.appointment_grace_minutes + 5), "Asia/Shanghai", rules)
+    got = claim(session_factory, study.id, iv2, now=late)
+    assert isinstance(got, Claim) and got.case_id == cid and got.source == "appointment", got
+    with transaction(session_factory) as s:
+        assert s.get(Case, cid).attempts == 6
+        assert {a.status.value for a in s.scalars(select(Appointment).where(Appointment.case_id == cid))} == {
+            "broken", "pending"}
+    # The re-queued callback is kept: nobody reached again → the case closes with the max-attempts code.
+    assert dial_and_code(session_factory, cid, iv2, "3.13", now=late) == "2.29"
+
+
+def test_a_requeued_appointment_at_the_cap_that_breaks_again_closes_the_case(session_factory, study):
+    from cati.services.scheduling import break_missed_appointments
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s).id
+    rules = rules_for(study)
+    t = _dial_until_cap(session_factory, study.id, cid, iv, ["3.13"] * 5, NOW)
+    claim(session_factory, study.id, iv, now=t)
+    booked = t + timedelta(hours=1)
+    dial_and_code(session_factory, cid, iv, "2.21", now=t, appointment_at=booked)
+    grace = timedelta(minutes=rules.appointment_grace_minutes + 1)
+    with transaction(session_factory) as s:
+        assert break_missed_appointments(s, study.id, booked + grace, rules) == 1
+        c = s.get(Case, cid)
+        assert c.status == CaseStatus.READY
+        again = s.scalars(select(Appointment).where(Appointment.case_id == cid,
+                                                    Appointment.status == "pending")).one()
+        assert again.interviewer_id is None and again.due_at >= booked + grace
+        second_due = again.due_at
+    with transaction(session_factory) as s:
+        assert break_missed_appointments(s, study.id, second_due + grace, rules) == 1
+        c = s.get(Case, cid)
+        # Broken twice: closed with the max-attempts code (a person was reached: eligible, never available).
+        assert (c.status, c.final_disposition) == (CaseStatus.FINAL, "2.29")
+
+
+def test_attempt_cap_without_any_contact_gives_the_max_attempts_code(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv = f.user(s).id
+    t = _dial_until_cap(session_factory, study.id, cid, iv, ["3.13", "3.12", "3.14", "3.13", "3.16"], NOW)
+    claim(session_factory, study.id, iv, now=t)
+    assert dial_and_code(session_factory, cid, iv, "3.13", now=t) == "3.91"
+
+
+def test_a_soft_refusal_on_the_last_allowed_attempt_closes_as_a_refusal(session_factory, study):
+    """Decided: the cap bounds how often one person is called; a soft refusal on the 6th call is a refusal
+    (2.112), not a ticket to a 7th call three days later (only appointments the respondent asked for exceed it)."""
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv, conv = f.user(s).id, f.user(s).id
+    t = _dial_until_cap(session_factory, study.id, cid, iv, ["3.13"] * 5, NOW)
+    claim(session_factory, study.id, iv, now=t)
+    assert dial_and_code(session_factory, cid, iv, "2.113", now=t) == "2.112"
+    later = t + timedelta(days=3, hours=1)
+    assert isinstance(claim(session_factory, study.id, conv, now=later, converter=True), NoCase)
+
+
+def test_a_do_not_call_entry_made_while_the_case_is_claimed_is_not_undone(session_factory, study):
+    from cati.services.scheduling import add_to_do_not_call
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv, sup = f.user(s).id, f.user(s, role="supervisor").id
+    assert claim(session_factory, study.id, iv).case_id == cid
+    with transaction(session_factory) as s:
+        number = s.get(Case, cid).phones[0].e164
+        assert add_to_do_not_call(s, [number], reason="谢绝来电", source="supervisor", user_id=sup, now=NOW) == 1
+    # The holder, dialing before the entry reached the screen, codes no answer.
+    assert dial_and_code(session_factory, cid, iv, "3.13") is None
+    with transaction(session_factory) as s:
+        c = s.get(Case, cid)
+        assert c.status == CaseStatus.STOPPED and c.last_outcome == "3.13" and c.claimed_by_id is None
+    got = claim(session_factory, study.id, iv, now=NOW + timedelta(hours=4))
+    assert isinstance(got, NoCase)
+
+
+def test_a_converter_only_case_is_not_handed_to_others_through_its_appointment(session_factory, study):
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        (cid,) = f.cases(s, st, f.enterprise(s, st), 1)
+        iv, conv, conv2 = f.user(s).id, f.user(s).id, f.user(s).id
+    claim(session_factory, study.id, iv)
+    dial_and_code(session_factory, cid, iv, "2.113")
+    later = NOW + timedelta(days=3, hours=1)
+    assert claim(session_factory, study.id, conv, now=later, converter=True).case_id == cid
+    booked = later + timedelta(hours=4)  # Thursday 15:00 local
+    dial_and_code(session_factory, cid, conv, "2.21", now=later, appointment_at=booked)
+    slipped = booked + timedelta(minutes=6)  # the owner let it slip: others may keep it, but only converters
+    got = claim(session_factory, study.id, iv, now=slipped)
+    assert isinstance(got, NoCase), got
+    got = claim(session_factory, study.id, conv2, now=slipped, converter=True)
+    assert isinstance(got, Claim) and got.case_id == cid and got.source == "appointment"
+
+
+def test_max_attempts_codes_count_in_the_rates_and_reports_as_the_catalogue_says():
+    from cati.services.dispositions import catalogue
+    from reports.i18n import disposition_label
+    from scoring.rates import aapor_symbol
+
+    cap_codes = {code: d for code, d in catalogue().items() if d.max_attempts}
+    assert set(cap_codes) == {"2.29", "3.91"}
+    for code, d in cap_codes.items():
+        assert d.final and not d.contacted
+        assert aapor_symbol(code) == d.symbol.value  # NC and UO: the eligible one counts in D, the other in U
+        assert disposition_label(code, "en") == (d.symbol.value, d.text("en"))
+        assert disposition_label(code, "zh-CN")[1] == d.text("zh-CN")
+    # The cap sets them; interviewers never code them by hand.
+    from cati.services.agents import outcome_choices
+
+    offered = {c for state in ("human", "machine", "no_answer") for started in (False, True)
+               for c in outcome_choices(state, interview_started=started)}
+    assert not offered & set(cap_codes)
+
+
+# ------------------------------------------------------------- best time to call never idles (issue 20, item 3)
+
+
+def test_the_browser_case_a_new_interviewer_gets_a_case_after_a_lunchtime_of_no_answers(session_factory, study):
+    """The browser session of issue 20: a fresh study of many enterprises on the default rules (best_time_ratio
+    0.75), about 30 dials coded around lunchtime (a Saturday, 12:05–12:30 local, inside the weekend window), all
+    ringing out. The afternoon now looks poor next to the evening, so fresh cases are deferred to 17:30; still a
+    new interviewer asking at 12:45 gets a case: an idle paid interviewer costs more than a weak dial."""
+    from cati.services.contact_model import reset_contact_models
+    from cati.services.scheduling import best_time_deferral
+
+    reset_contact_models()
+    assert rules_for(study).best_time_ratio == 0.75
+    saturday_1205 = NOW + timedelta(days=5, hours=2, minutes=5)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        for k in range(60):
+            f.cases(s, st, f.enterprise(s, st, name=f"企业{k:02d}"), 20, next_call_at=saturday_1205 - timedelta(hours=1))
+        dialers = [f.user(s).id for _ in range(3)]
+        newcomer = f.user(s).id
+    t = saturday_1205
+    for i in range(30):
+        got = claim(session_factory, study.id, dialers[i % 3], now=t)
+        assert isinstance(got, Claim), got
+        assert dial_and_code(session_factory, got.case_id, dialers[i % 3], "3.13", now=t) is None
+        t += timedelta(seconds=50)
+    ask = saturday_1205 + timedelta(minutes=40)
+    with transaction(session_factory) as s:
+        deferral = best_time_deferral(s, s.get(Study, study.id), ask)
+    # The preference is really at work: every fresh case is deferred to the evening …
+    assert deferral.cases == 60 * 20 - 30
+    assert deferral.until.astimezone(f.SHANGHAI).strftime("%a %H:%M") == "Sat 17:30"
+    # … and yet the new interviewer is not told to wait.
+    got = claim(session_factory, study.id, newcomer, now=ask)
+    assert isinstance(got, Claim) and got.source == "callable", got

@@ -71,11 +71,13 @@ def test_quota_board_row_by_hand(session_factory, board_world):
     assert a.yield_per_case == pytest.approx(0.116)
     assert a.projected == pytest.approx(13.48) and a.shortfall == pytest.approx(6.52) and a.short
     assert flagged[board_world["a"]] == pytest.approx(a.shortfall)  # same rule as the auto release
-    # 3 completes in the last 2 h → 1.5 per hour; 10 to go → 6 h 40 min
-    assert a.recent_completes == 3 and a.rate_per_hour == 1.5
-    assert a.eta == NOW + timedelta(hours=10 / 1.5)
+    # The last 2 *calling* hours reach back to Sunday 17:00 local (Monday 09:00-10:00 and Sunday 17:00-18:00), so
+    # all 4 completes count (the one ended at 05:10 too) → 2 per calling hour; 10 to go → 5 h of calling time
+    # from Monday 10:00: 10:00-12:00, then 13:30-16:30 (the lunch break is not calling time) → 08:30 UTC
+    assert a.recent_completes == 4 and a.rate_per_hour == 2.0
+    assert a.eta == NOW + timedelta(hours=6, minutes=30)
     assert (b.done, b.short, b.eta, b.pct) == (True, False, None, 100.0)
-    assert a.as_dict()["pct"] == 50.0 and a.as_dict()["eta"].startswith("2026-11-23T08:40")
+    assert a.as_dict()["pct"] == 50.0 and a.as_dict()["eta"].startswith("2026-11-23T08:30")
 
 
 def test_rollups_by_industry_and_region(session_factory, board_world):

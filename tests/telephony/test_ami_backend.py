@@ -25,9 +25,10 @@ SCRIPTS = {
     "13800000005": "congestion",
     "13800000006": "rejected",
     "13800000007": "unallocated",
-    "13800000008": "notplaced",
+    "13800000008": "hangup_during_amd",
     "13800000009": Script("notsure", ring_s=3),
     "13800000010": Script("human", ring_s=1, amd_s=1, talk_s=10_000),
+    "13800000011": "hangup17",
 }
 
 
@@ -64,13 +65,16 @@ def new_id():
 EXPECTED = [
     # number, auto outcome, answered?, amd status, cause, dial status
     ("13800000001", None, True, "HUMAN", 16, "ANSWER"),
-    ("13800000002", "3.14", True, "MACHINE", 16, "ANSWER"),
+    ("13800000002", "3.14", True, "MACHINE", 16, "ABORT"),  # the lab: GOSUB_RESULT=ABORT ends Dial with ABORT
     ("13800000003", "3.12", False, None, 17, "BUSY"),
     ("13800000004", "3.13", False, None, 19, "NOANSWER"),
     ("13800000005", "3.16", False, None, 34, "CONGESTION"),
-    ("13800000006", "3.15", False, None, 21, "BUSY"),
+    # the lab: a callee rejecting (21) or unallocated (1) gives DialEnd NOANSWER, then Dial's DIALSTATUS
+    # CHANUNAVAIL, which is what the attempt keeps
+    ("13800000006", "3.15", False, None, 21, "CHANUNAVAIL"),
     ("13800000007", "4.31", False, None, 1, "CHANUNAVAIL"),
-    ("13800000008", "3.16", False, None, 41, "CHANUNAVAIL"),  # no callee channel: 41 from the dial status
+    ("13800000008", "3.20", True, "HANGUP", 16, "ANSWER"),  # hung up while AMD listened
+    ("13800000011", "3.12", False, None, 17, "BUSY"),       # Hangup(17) while ringing
     ("13800000009", None, True, "NOTSURE", 16, "ANSWER"),
 ]
 
@@ -102,7 +106,7 @@ def test_every_scripted_outcome_gives_the_right_attempt(backend, sim):
     # the Originate carried our id and the dialplan variables
     orig = [a for a in sim.actions if a.get("action", "").lower() == "originate"]
     assert {a["channelid"] for a in orig} == set(ids.values())
-    assert all(a["channel"] == "Local/1001@cati-interviewer" and a["context"] == "cati-dialout" for a in orig)
+    assert all(a["channel"] == "Local/1001@cati-interviewer/n" and a["context"] == "cati-dialout" for a in orig)
     assert "CATI_AMD=1" in orig[0]["variables"] and "CATI_TIMEOUT=30" in orig[0]["variables"]
 
 
@@ -130,6 +134,18 @@ def test_hangup_recording_and_supervisor_modes(backend, sim):
     while time.monotonic() < deadline and sim.live_channels():
         time.sleep(0.02)
     assert sim.live_channels() == []  # spies left with the call
+
+
+@pytest.mark.parametrize("extension, text", [("1099", "interviewer phone BUSY"),
+                                             ("1098", "interviewer phone CHANUNAVAIL")])  # the lab's busy / offline phone
+def test_interviewer_phone_failure_is_not_charged_to_the_case(backend, sim, extension, text):
+    cid = new_id()
+    backend.place_call(cid, "13800000001", extension, machine_detection=True)
+    end = backend.col.wait(cid, "ended", timeout=5)
+    a = fold(backend.col.of(cid))
+    assert a["leg"] == "interviewer" and "placed_at" not in a and "ringing_at" not in a
+    assert auto_outcome(a) is None
+    assert end.cause_text.startswith(text)
 
 
 def test_hangup_while_ringing_is_a_cancel_not_an_outcome(backend, sim):

@@ -192,19 +192,22 @@ def test_coreshowchannels_mixmonitor_hangup_and_chanspy(sim_factory):
     c.login()
     c.action("Originate", Channel="Local/1001@cati-interviewer", Context="cati-dialout", Exten="555",
              Priority="1", Async="true", ChannelId="call-1", ActionID="o1")
-    c.read_until(lambda m: m.get("Event") == "BridgeEnter" and m.get("Channel", "").startswith("PJSIP"))
+    c.read_until(lambda m: m.get("Event") == "BridgeEnter" and m.get("Channel", "").startswith("PJSIP/cati-trunk"))
     c.action("CoreShowChannels", ActionID="csc1")
     lst = c.read_until(lambda m: m.get("Event") == "CoreShowChannelsComplete")
     head = next(m for m in lst if m.get("ActionID") == "csc1")
     assert head["EventList"] == "start" and head["Message"] == "Channels will follow"
     items = [m for m in lst if m.get("Event") == "CoreShowChannel"]
-    assert len(items) == 3 and all("Privilege" not in m and m["Linkedid"] == "call-1" for m in items)
+    # The lab: the two Local halves, the interviewer's phone (dialled by ;2) and the respondent's trunk channel.
+    assert len(items) == 4 and all("Privilege" not in m and m["Linkedid"] == "call-1" for m in items)
+    assert sorted(m["Channel"].rsplit("-", 1)[0] for m in items) == [
+        "Local/1001@cati-interviewer", "Local/1001@cati-interviewer", "PJSIP/1001", "PJSIP/cati-trunk"]
     assert items[0]["_raw"].startswith(b"Event: CoreShowChannel\r\nActionID: csc1\r\n")
-    assert lst[-1]["ListItems"] == "3"
+    assert lst[-1]["ListItems"] == "4"
 
     c.action("MixMonitor", Channel="call-1", File="call-1.wav", Options="b", ActionID="mm1")
     mm = c.read_until(lambda m: m.get("Event") == "MixMonitorStart")
-    assert mm[0]["_raw"] == b"Response: Success\r\nActionID: mm1"
+    assert next(m for m in mm if m.get("ActionID") == "mm1")["_raw"] == b"Response: Success\r\nActionID: mm1"
     var = next(m for m in mm if m.get("Variable") == "MIXMONITOR_FILENAME")
     assert var["Value"] == "/var/spool/asterisk/monitor/call-1.wav"
     c.action("MixMonitor", Channel="nosuch", File="x.wav", ActionID="mm-bad")
@@ -220,7 +223,7 @@ def test_coreshowchannels_mixmonitor_hangup_and_chanspy(sim_factory):
     c.action("Hangup", Channel="call-1", ActionID="hup1")
     msgs = c.read_until(lambda m: m.get("Event") == "ChanSpyStop")
     assert any(m.get("Message") == "Channel Hungup" for m in msgs)
-    c.read_until(lambda m: m.get("Event") == "BridgeDestroy")
+    c.read_until(lambda m: m.get("Event") == "Hangup" and m.get("Channel", "").startswith("PJSIP/1001-"))
     c.action("CoreShowChannels", ActionID="csc2")
     done = c.read_until(lambda m: m.get("Event") == "CoreShowChannelsComplete")
     assert done[-1]["ListItems"] == "0"
@@ -231,10 +234,13 @@ def test_split_packets_and_chan_variables(sim_factory):
     c = RawAmi(srv.host, srv.port)
     c.login()
     c.action("Originate", Channel="Local/1001@cati-interviewer", Context="cati-dialout", Exten="9",
-             Priority="1", Async="true", ChannelId="call-2", ActionID="o2")
+             Priority="1", Async="true", ChannelId="call-2", ActionID="o2", Variable="CATI_CALL_ID=call-2")
     msgs = c.read_until(lambda m: m.get("Event") == "Hangup" and m.get("Uniqueid") == "call-2;2")
     assert c.chunks > len(msgs) * 2  # really arrived in pieces
     newch = next(m for m in msgs if m.get("Event") == "Newchannel")
-    assert newch["ChanVariable"] == "CATI_CALL_ID=call-2"
-    busy = next(m for m in msgs if m.get("Event") == "Hangup" and m["Channel"].startswith("PJSIP"))
+    # As in the lab (channelvars = CATI_CALL_ID): empty when the channel is created, the call id once it is set.
+    assert newch["ChanVariable"] == "CATI_CALL_ID="
+    dial = next(m for m in msgs if m.get("Event") == "DialBegin" and m.get("Uniqueid") == "call-2")
+    assert dial["ChanVariable"] == "CATI_CALL_ID=call-2"
+    busy = next(m for m in msgs if m.get("Event") == "Hangup" and m["Channel"].startswith("PJSIP/cati-trunk-"))
     assert busy["Cause"] == "17"

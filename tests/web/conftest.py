@@ -123,3 +123,36 @@ def wait_for(fn, timeout: float = 10.0, every: float = 0.05):
 def attempt_of(session_factory, call_id: str) -> CallAttempt:
     with session_factory() as s:
         return s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
+
+
+def lunchtime_of_no_answers(session_factory, world, *, enterprises: int = 40, per_enterprise: int = 10):
+    """The browser session of issue 20 on the real clock: a fresh study of many enterprises in the world's time
+    zone (local time 14:xx, the afternoon), and 30 dials of the last 45 minutes that all rang out, settled (coded
+    and over 10 minutes old). The contact model then finds the afternoon poor next to the coming evening and
+    defers fresh sample to it. Returns what the scheduler defers now (``best_time_deferral``)."""
+    from cati.models import Case, Study
+    from cati.services.calling import local
+    from cati.services.contact_model import reset_contact_models
+    from cati.services.scheduling import best_time_deferral
+
+    reset_contact_models()
+    now = datetime.now(UTC)
+    tz = world["tz"]
+    with transaction(session_factory) as s:
+        study = s.get(Study, world["study_id"])
+        dialed = []
+        for k in range(enterprises):
+            ent = factories.enterprise(s, study, name=f"企业{k:02d}")
+            ids = factories.cases(s, study, ent, per_enterprise, timezone=tz, next_call_at=now - timedelta(hours=1))
+            dialed.extend(ids[:1])
+        for i, case_id in enumerate((dialed * 2)[:30]):
+            at = now - timedelta(minutes=45) + timedelta(seconds=55 * i)
+            case = s.get(Case, case_id)
+            s.add(CallAttempt(call_id=f"lunch-{i}", case_id=case_id, backend="simulated", requested_at=at,
+                              outcome="3.13", day_part="afternoon", tried_parts_before=0,
+                              local_weekday=local(at, tz).weekday(),
+                              prior_outcome=None if case.attempts == 0 else "3.13"))
+            case.attempts, case.tried_day_parts, case.last_outcome = case.attempts + 1, 2, "3.13"
+            case.last_called_at, case.next_call_at = at, now + timedelta(hours=3)
+        s.flush()
+        return best_time_deferral(s, study, now)

@@ -24,7 +24,7 @@ from cati.models import (
 from cati.models.agents import AgentEvent, AgentState, AgentStatus
 from cati.telephony.simulated import SimScript
 
-from .conftest import Console, attempt_of, wait_for
+from .conftest import Console, attempt_of, lunchtime_of_no_answers, wait_for
 
 
 def script_all(backend, world, outcome="human", ring_s=0.2):
@@ -347,3 +347,35 @@ def test_progressive_mode_dials_the_next_case_at_once(client, world, backend, se
         attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_id == r["call_id"]))
         assert attempt.mode == "progressive" and attempt.interviewer_id == world["ann"]
         assert s.get(AgentState, world["ann"]).status == AgentStatus.DIALING
+
+
+def test_no_interview_starts_before_the_machine_detection_verdict(client, world, backend, session_factory):
+    """Answered while AMD still listens: the console shows "checking", refuses to start the interview (even a
+    hand-made request), and offers it once a person is confirmed."""
+    for i in world["case_ids"]:
+        backend.scripts[f"+86139{i:08d}"] = SimScript("human", ring_s=0.1, amd_s=2.5)
+    c = Console(client, "ann")
+    case_id = c.post("/interviewer/next").get_json()["case_id"]
+    call_id = c.post(f"/interviewer/case/{case_id}/dial").get_json()["call_id"]
+    wait_for(lambda: attempt_of(session_factory, call_id).answered_at is not None)
+    assert attempt_of(session_factory, call_id).machine_detection is None
+    html = c.page()
+    assert "正在识别是否真人" in html
+    assert 'id="btn-start"' not in html
+    r = c.post(f"/interviewer/case/{case_id}/start")
+    assert r.status_code == 409 and not r.get_json()["ok"]
+    with session_factory() as s:
+        assert s.scalar(select(Interview.id).where(Interview.case_id == case_id)) is None
+    wait_for(lambda: attempt_of(session_factory, call_id).machine_detection == "HUMAN", timeout=10)
+    assert 'id="btn-start"' in c.page()
+    assert start(c, session_factory, case_id)
+
+
+def test_the_browser_case_a_new_interviewer_gets_a_case_while_fresh_sample_is_deferred(client, world,
+                                                                                       session_factory):
+    """Issue 20's browser session through the console: after a lunchtime of no answers the default rules defer
+    fresh sample to the evening, and an interviewer who has never dialed still gets a case at once."""
+    deferral = lunchtime_of_no_answers(session_factory, world)
+    assert deferral.cases >= 300  # the preference is at work: the fresh cases are deferred …
+    r = Console(client, "bob").post("/interviewer/next").get_json()
+    assert r["ok"] and r["case_id"], r  # … and nobody is told to wait for 17:30

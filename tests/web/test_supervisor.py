@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -29,7 +30,7 @@ from cati.services.interviews import complete_interview, save_answers, start_int
 from cati.services.scheduling import next_case
 from tests import factories
 
-from .conftest import csrf_of, login
+from .conftest import csrf_of, login, lunchtime_of_no_answers
 
 FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] for i, c in enumerate(
     "A1 A2 A3 A4 B1 B2 B3 B4 C1 C2 C3 C4".split())}, "D0": 2, **{c: 5 for c in "E1 E2 E3 F1 F2 F3 F4".split()},
@@ -360,3 +361,80 @@ def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_
     client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
     html = client.get("/supervisor/").get_data(as_text=True)
     assert "Industry and sample-variable quotas" in html and "whole study" in html
+
+
+def test_one_monitoring_session_per_supervisor_shown_on_the_live_table(client, sworld, session_factory, backend):
+    """Listen, then whisper: still one session for the supervisor (the new mode replaced the old), shown beside
+    the interviewer; stop ends it."""
+    from cati.web import supervisor as sup_view
+
+    backend.place_call("call-live-1", "+8613900000001", "1001")
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s:
+        agents.begin_shift(s, sworld["ann"], now - timedelta(minutes=30))
+        agents.set_state(s, sworld["ann"], AgentStatus.TALKING, now - timedelta(minutes=1),
+                         case_id=sworld["case_ids"][0], call_id="call-live-1")
+        s.get(factories.User, sworld["sue"]).extension = "9001"
+    login(client, "sue")
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/listen", {}, "/supervisor/interviewers")
+    post(client, f"/supervisor/interviewers/{sworld['ann']}/whisper", {}, "/supervisor/interviewers")
+    assert [(m["supervisor_extension"], m["call_id"], m["mode"]) for m in backend.monitors()] == \
+        [("9001", "call-live-1", "whisper")]
+    sup_view._MONITORING_CACHE["at"] = 0.0
+    html = client.get("/supervisor/interviewers").get_data(as_text=True)
+    assert "正在耳语" in html and "正在监听" not in html
+    post(client, "/supervisor/monitoring/stop", {}, "/supervisor/interviewers")
+    assert backend.monitors() == []
+    sup_view._MONITORING_CACHE["at"] = 0.0
+    assert "正在耳语" not in client.get("/supervisor/interviewers").get_data(as_text=True)
+    with session_factory() as s:
+        acts = s.scalars(select(AuditLog.action)).all()
+    assert acts[-3:] == ["call.listen", "call.whisper", "call.monitor_stop"]
+
+
+def test_the_board_says_what_best_time_defers_and_a_supervisor_releases_it(client, sworld, session_factory):
+    deferral = lunchtime_of_no_answers(session_factory, sworld)
+    assert deferral.cases >= 300
+    until = deferral.until.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    login(client, "ana")
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} 个可拨样本在 {until} 起的时段更容易接通" in html
+    assert "/supervisor/best-time/release" not in html  # analysts look, never act
+    assert post(client, "/supervisor/best-time/release").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/")})
+    login(client, "sue")
+    assert client.post("/supervisor/best-time/release").status_code == 400  # no CSRF token
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/", "csrf_token": csrf_of(client, "/supervisor/")})
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} callable cases are more likely to answer from {until}" in html
+    assert "/supervisor/best-time/release" in html
+    r = post(client, "/supervisor/best-time/release")
+    assert r.status_code == 302
+    with session_factory() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "best_time.release")).one()
+        assert entry.before == {"deferred_cases": deferral.cases} and entry.after["until"] == deferral.until.isoformat()
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert f"{deferral.cases} cases released: dialed by quota need until {until}" in html
+    assert f"Best-time ordering released by a supervisor until {until}" in html
+    assert "/supervisor/best-time/release" not in html
+
+
+def test_board_projects_the_finish_against_the_end_date(client, sworld, session_factory):
+    """The board says when the quotas will fill (in calling time, with its interval) and whether the study's end
+    date is at risk; without an end date it says the study file has none."""
+    login(client, "sue")
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "完成进度预测" in html and "研究文件未设截止日期" in html
+    with transaction(session_factory) as s:
+        st_row = s.get(Study, sworld["study_id"])
+        st_row.definition = {**st_row.definition, "fieldwork": {"end_date": "2026-11-24"}}
+    html = client.get("/supervisor/").get_data(as_text=True)
+    assert "截止" in html and "通话小时" in html
+    assert 'class="pace pace-' in html
+
+
+def test_staffing_page_ranks_the_parts_of_the_day_and_plans_shifts(client, sworld):
+    login(client, "sue")
+    html = client.get("/supervisor/staffing").get_data(as_text=True)
+    assert "每付薪小时完成数" in html and "建议排班" in html and "工作日 · 晚上" in html
+    assert 'id="plan"' in html  # quotas remain: shifts are suggested
