@@ -66,7 +66,7 @@ def test_flexible_team_is_a_variant_that_reports_the_hours_cut(sqlite_template, 
     assert flexible.hours_cut > 3.0
     # Cut + paid = planned (+ overtime): no hour disappears from the accounts.
     assert flexible.interviewer_hours + flexible.hours_cut == pytest.approx(
-        flexible.planned_hours + flexible.overtime_hours, abs=0.01)
+        flexible.planned_hours + flexible.overtime_hours, abs=0.03)  # each figure is rounded to 0.01 h
     assert flexible.interviewer_hours < fixed.interviewer_hours
     assert fixed.hours_cut == pytest.approx(0.0, abs=0.01)
 
