@@ -129,11 +129,17 @@ def demo(out_dir, world_file, seed, enterprises, force, no_reports) -> None:
             report = sim.run()
         timings["fieldwork_seconds"] = round(time.perf_counter() - t, 1)
         click.echo(report.table())
+        click.echo(f"每付薪访员小时完成 completes per paid interviewer-hour: {report.completes_per_paid_hour:.3f} "
+                   f"({report.completes} completes / {report.interviewer_hours:.0f} paid hours, "
+                   f"{report.idle_share:.0%} of them waiting; {report.calendar_days} calendar days)")
         summary: dict = {
             "world": world.name, "seed": seed, "database": str(db_path),
             "quotas_filled": report.quotas_filled, "enterprises": report.enterprises,
             "completes": report.completes, "quota_total": report.quota_total, "overquota": report.overquota,
-            "interviewer_hours": report.interviewer_hours, "calendar_days": report.calendar_days,
+            "interviewer_hours": report.interviewer_hours, "paid_interviewer_hours": report.interviewer_hours,
+            "calendar_days": report.calendar_days,
+            "completes_per_paid_hour": round(report.completes_per_paid_hour, 3),
+            "idle_share": round(report.idle_share, 4),
             "completes_per_interviewer_hour": round(report.completes_per_interviewer_hour, 3),
             "dials": report.dials, "dials_per_complete": round(report.dials_per_complete, 2),
             "aapor_rates": {k: round(v, 4) for k, v in report.rates.items()},

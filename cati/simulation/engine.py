@@ -12,6 +12,11 @@ supervisor tick (automatic replicate release, end-of-sample check). Each event i
   do-not-call) with ``record_outcome``, or starts the interview (``start_interview`` reserves a quota slot),
   stores the answers in bulk (``save_answers``) and completes, breaks off or terminates it when the call ends.
 
+Interviewers work the world's shift plan and are paid for every planned hour: an interviewer told "nothing to
+call before T" waits (paid, counted as idle) and asks again when T comes or, looking every 15 minutes, as soon as
+something was dialed, coded or released in the meantime; at the end of the shift they go home. Sending idle
+interviewers home unpaid is the ``flexible`` team variant, whose report gives the planned hours cut.
+
 The simulated telephony is the event stream built here (``cati/telephony/simulated.py`` did not exist when this
 was written); the events carry realistic timings, Q.850 causes and machine-detection verdicts.
 """
@@ -170,17 +175,26 @@ def ensure_interviewers(factory: sessionmaker, count: int, converters: int, *, p
 # ------------------------------------------------------------------------------------------------- simulation
 
 
+# A paid interviewer told to wait asks for work again at least this often (a due appointment or a case whose
+# retry time passed may turn up before the time the "nothing now" answer named).
+RECHECK = timedelta(minutes=15)
+
+
 @dataclass
 class VInterviewer:
     id: int
     name: str
     converter: bool
-    weekend: bool
+    group: int  # index into the world's shift plan (World.shift_groups)
     login_at: datetime | None = None
     shift_end: datetime | None = None
     idle_since: datetime | None = None
     token: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # paid (logged-in) seconds
+    overtime: float = 0.0  # seconds logged in after the planned end (an interview running past the shift's end)
+    idle: float = 0.0  # paid seconds spent waiting for work
+    # The last "nothing to call" answer: (the simulator's change counter then, when work is due by the answer).
+    nothing_until: tuple[int, datetime] | None = None
 
 
 @dataclass
@@ -227,18 +241,34 @@ class Simulator:
     seed : everything random (world, answers, tie-breaks) follows from it.
     n_enterprises, n_interviewers : override the world's sample.enterprises / interviewers.count.
     progress : called with the number of new quota completes after each complete.
+    team : ``fixed`` (default: every interviewer works and is paid for every planned shift hour, waiting
+        included) or ``flexible`` (an interviewer with nothing to do for ``idle_leave_minutes`` is sent home
+        unpaid until work is due; the report gives the hours cut). Default: the world's ``interviewers.team``.
+    deadline_days : the study must finish by the end of this calendar day (day 1 = ``start_date``); the
+        fieldwork stops there and the report gives the shortfall. Default: run up to the world's ``max_days``.
+
+    Paid hours are the planned shift hours from the start of the fieldwork to its end (plus overtime when an
+    interview runs past a shift's end), whatever the interviewers did in them.
     """
 
     def __init__(self, factory: sessionmaker, world: World, *, strategy: str = "ours", seed: int = 1,
                  n_enterprises: int | None = None, n_interviewers: int | None = None,
-                 progress: Callable[[int], None] | None = None, workdir: Path | None = None):
+                 progress: Callable[[int], None] | None = None, workdir: Path | None = None,
+                 team: str | None = None, deadline_days: int | None = None):
         self.factory = factory
         self.world = world
+        self.team = team or world["interviewers"]["team"]
+        if self.team not in ("fixed", "flexible"):
+            raise ValueError(f"team must be fixed or flexible, got {self.team!r}")
+        if deadline_days is not None and deadline_days < 1:
+            raise ValueError(f"deadline_days must be at least 1, got {deadline_days}")
+        self.deadline_days = deadline_days
         self.seed = seed
         self.rng = random.Random(seed)
         self.progress = progress
         self.n_interviewers = n_interviewers or world["interviewers"]["count"]
         self.strategy: Strategy = make_strategy(strategy, self.reachable)
+        self.strategy.in_shift = self.in_planned_shift
         self.study_id = setup_study(factory, world, n_enterprises=n_enterprises, seed=seed,
                                     release=self.strategy.release, workdir=workdir)
         with factory() as s:
@@ -264,15 +294,16 @@ class Simulator:
         self.answers = AnswerBank(len(ents), quota, seed)
         users = ensure_interviewers(factory, self.n_interviewers, min(world["interviewers"]["refusal_converters"],
                                                                       self.n_interviewers))
-        n_weekend = max(1, round(len(users) * world["interviewers"]["weekend_share"])) if users else 0
-        self.interviewers = [VInterviewer(uid, name, conv, weekend=k < n_weekend)
+        self.shift_groups = world.shift_groups()
+        groups = world.assign_shift_groups(len(users))
+        self.interviewers = [VInterviewer(uid, name, conv, group=groups[k])
                              for k, (uid, name, conv) in enumerate(users)]
         self.questionnaire = questionnaire_for(self.study)
         self.state: dict[int, _State] = {}
         self.appointments: dict[int, tuple[datetime, bool]] = {}
         self.calls: dict[int, _Call] = {}
         self.start = world.start().astimezone(UTC)
-        self.deadline = self.start + timedelta(days=world["max_days"])
+        self.deadline = self.start + timedelta(days=deadline_days or world["max_days"])
         self.queue: list[_Event] = []
         self._seq = 0
         self.closing = False
@@ -280,6 +311,7 @@ class Simulator:
         self.end_at: datetime | None = None
         self.last_activity = self.start
         self.quota_collisions = 0
+        self.changes = 0  # counts events that change what is callable (dials, interview ends, hourly releases)
         self.overquota = 0
         self.completes = 0
         self.quota_total = sum(self.quota.values())
@@ -305,19 +337,40 @@ class Simulator:
         self._seq += 1
         heapq.heappush(self.queue, _Event(at, self._seq, kind, iv, payload))
 
-    def _next_shift(self, iv: VInterviewer, after: datetime) -> tuple[datetime, datetime] | None:
+    def _group_shifts(self, group: int, day) -> Iterator[tuple[datetime, datetime]]:
+        """A shift group's planned shifts on a (local) day, in UTC."""
         zone = self.world.zone
-        day = after.astimezone(zone).date()
+        for a, b in self.shift_groups[group]["days"][day.weekday()]:
+            yield datetime.combine(day, a, zone).astimezone(UTC), datetime.combine(day, b, zone).astimezone(UTC)
+
+    def _shifts(self, iv: VInterviewer, day) -> Iterator[tuple[datetime, datetime]]:
+        return self._group_shifts(iv.group, day)
+
+    def _next_shift(self, iv: VInterviewer, after: datetime) -> tuple[datetime, datetime] | None:
+        day = after.astimezone(self.world.zone).date()
         for offset in range(0, 8):
-            d = day + timedelta(days=offset)
-            if d.weekday() >= 5 and not iv.weekend:
-                continue
-            for a, b in self.world.shifts_on(d):
-                start = datetime.combine(d, a, zone).astimezone(UTC)
-                end = datetime.combine(d, b, zone).astimezone(UTC)
+            for start, end in self._shifts(iv, day + timedelta(days=offset)):
                 if end > after:
                     return max(start, after), end
         return None
+
+    def in_planned_shift(self, when: datetime) -> bool:
+        """Is any interviewer's planned shift running at ``when``? (queXS's work-shift restriction.)"""
+        day = when.astimezone(self.world.zone).date()
+        return any(a <= when < b for g in {iv.group for iv in self.interviewers} for a, b in self._group_shifts(g, day))
+
+    def planned_seconds(self, iv: VInterviewer, until: datetime) -> float:
+        """Planned shift seconds of an interviewer from the start of the fieldwork to ``until``."""
+        zone = self.world.zone
+        day, last = self.start.astimezone(zone).date(), until.astimezone(zone).date()
+        total = 0.0
+        while day <= last:
+            for a, b in self._shifts(iv, day):
+                lo, hi = max(a, self.start), min(b, until)
+                if hi > lo:
+                    total += (hi - lo).total_seconds()
+            day += timedelta(days=1)
+        return total
 
     def _schedule_login(self, k: int, after: datetime) -> None:
         nxt = self._next_shift(self.interviewers[k], after)
@@ -330,6 +383,11 @@ class Simulator:
         if iv.login_at is None:
             return
         iv.seconds += max(0.0, (at - iv.login_at).total_seconds())
+        planned_end = min(iv.shift_end, self.end_at) if self.end_at is not None else iv.shift_end
+        if planned_end is not None and at > planned_end:
+            iv.overtime += (at - max(planned_end, iv.login_at)).total_seconds()
+        if iv.idle_since is not None:
+            self._idle(iv, at - iv.idle_since)
         end = iv.shift_end
         iv.login_at = iv.shift_end = iv.idle_since = None
         iv.token += 1
@@ -342,9 +400,11 @@ class Simulator:
 
     def _ready(self, k: int, at: datetime) -> None:
         iv = self.interviewers[k]
-        if self.closing or iv.shift_end is None or at >= iv.shift_end:
+        if self.closing or iv.shift_end is None:
             self._logout(k, at)
             return
+        # At or after the shift's end the event logs the interviewer off at its own time (not before the clock
+        # gets there: the study may close in between, and then the team goes home at the close).
         self._push(at, "ready", k, iv.token)
 
     # -------------------------------------------------------------------------------------------------- run
@@ -356,7 +416,7 @@ class Simulator:
         while self.queue:
             ev = heapq.heappop(self.queue)
             if ev.at >= self.deadline and not self.closing:
-                self._close(self.deadline, "max_days")
+                self._close(self.deadline, "deadline" if self.deadline_days else "max_days")
             if ev.kind == "login":
                 if self.closing:
                     continue
@@ -370,6 +430,13 @@ class Simulator:
                 if self.closing or ev.at >= iv.shift_end:
                     self._logout(ev.iv, ev.at)
                     continue
+                if iv.nothing_until is not None:
+                    changes, due = iv.nothing_until
+                    if changes == self.changes and ev.at < due:
+                        # Nothing was dialed, coded or released since the answer "nothing before <due>": asking
+                        # again now would get the same answer, so the (paid) interviewer keeps waiting.
+                        self._ready(ev.iv, min(due, ev.at + RECHECK, iv.shift_end))
+                        continue
                 self._claim_and_dial(ev.iv, ev.at)
             elif ev.kind == "call_end":
                 self._end_interview(ev.iv, ev.at, ev.payload)
@@ -393,6 +460,7 @@ class Simulator:
     def _tick(self, at: datetime) -> None:
         if self.closing:
             return
+        self.changes += 1
         with self._tx() as s:
             if self.strategy.auto_release:
                 study = s.get(Study, self.study_id)
@@ -418,8 +486,10 @@ class Simulator:
         with self._tx(study=False) as s:
             got = self.strategy.select(s, self.study, iv.id, at, converter=iv.converter, rng=self.rng)
             if isinstance(got, Claim):
+                self.changes += 1
+                iv.nothing_until = None
                 if iv.idle_since is not None:
-                    self._idle(at - iv.idle_since)
+                    self._idle(iv, at - iv.idle_since)
                     iv.idle_since = None
                 self.last_activity = at
                 self._hold_study(s)
@@ -438,12 +508,15 @@ class Simulator:
                 # "Callable now" yet nothing was handed out (e.g. an appointment in its grace period that is
                 # already being served): look again in a few minutes.
                 hint = at + timedelta(minutes=5)
-            if hint - at > idle_limit or at - iv.idle_since >= idle_limit:
-                # Nothing to do for a while: log off (unpaid) and come back when work is due.
-                self._idle(at - iv.idle_since)
+            if self.team == "flexible" and (hint - at > idle_limit or at - iv.idle_since >= idle_limit):
+                # The flexible-team variant: nothing to do for a while, so the interviewer is sent home (unpaid)
+                # and comes back when work is due; the report counts the planned hours cut.
                 self._logout(k, at, back_at=hint if hint - at > idle_limit else at + idle_limit)
                 return
-            self._ready(k, hint)
+            # A paid team waits (paid, counted as idle) and asks again when work is due, at the latest after
+            # RECHECK, or goes home at the end of the shift.
+            iv.nothing_until = (self.changes, hint) if got.next_callable_at is not None else None
+            self._ready(k, min(hint, at + RECHECK, iv.shift_end))
             return
         if end is not None:
             self._ready(k, end)
@@ -466,10 +539,12 @@ class Simulator:
             key = s.identity_key(Study, self.study_id)
             s.info["cati_sim_study"] = s.identity_map.get(key) or s.merge(self.study, load=False)
 
-    def _idle(self, span: timedelta) -> None:
+    def _idle(self, iv: VInterviewer, span: timedelta) -> None:
         # Idle time, split by whether the fieldwork is in its last tenth (the tail, where few enterprises are open).
+        seconds = max(0.0, span.total_seconds())
         key = "idle_tail" if self.completes >= 0.9 * self.quota_total else "idle"
-        self.time_use[key] += span.total_seconds()
+        self.time_use[key] += seconds
+        iv.idle += seconds
 
     def _event(self, s: Session, attempt: CallAttempt, kind: str, at: datetime, **facts) -> None:
         """One simulated call event through the dialer's event path. The attempt is this session's own (no lookup
@@ -675,6 +750,7 @@ class Simulator:
             self.progress(1)
 
     def _end_interview(self, k: int, at: datetime, _payload) -> None:
+        self.changes += 1
         call = self.calls.pop(k)
         iv = self.interviewers[k]
         with self._tx() as s:
@@ -751,8 +827,12 @@ class Simulator:
             row = response_rates(pd.DataFrame({"disposition": disp})).iloc[0]
             rates = {k: float(row[k]) for k in ("RR1", "RR2", "RR3", "RR4", "COOP1", "COOP3", "REF1", "CON1", "e")}
         zone = self.world.zone
-        days = (end.astimezone(zone).date() - self.start.astimezone(zone).date()).days + 1
+        # The day the fieldwork ended on (a close at midnight belongs to the day before).
+        days = ((end - timedelta(microseconds=1)).astimezone(zone).date() - self.start.astimezone(zone).date()).days + 1
         hours = sum(iv.seconds for iv in self.interviewers) / 3600
+        planned = sum(self.planned_seconds(iv, end) for iv in self.interviewers) / 3600
+        overtime = sum(iv.overtime for iv in self.interviewers) / 3600
+        idle = sum(iv.idle for iv in self.interviewers) / 3600
         use = {k: v / 3600 for k, v in sorted(self.time_use.items())}
         return FieldworkReport(
             strategy=self.strategy.name, world=self.world.name, seed=self.seed, enterprises=len(ent_rows),
@@ -762,7 +842,9 @@ class Simulator:
             short_without_sample=short_dry, quota_collisions=self.quota_collisions, wall_seconds=round(seconds, 2),
             rates=rates, dials_by_outcome={str(k): v for k, v in sorted(by_outcome.items(), key=lambda kv: str(kv[0]))},
             contact_rate_by_part={p: self.part_contacts[p] / n for p, n in self.part_dials.items() if n},
-            time_use_hours=use,
+            time_use_hours=use, team=self.team, planned_hours=round(planned, 2), overtime_hours=round(overtime, 2),
+            hours_cut=round(max(0.0, planned - (hours - overtime)), 2), idle_hours=round(idle, 2),
+            deadline_days=self.deadline_days, shortfall=self.quota_total - completes,
         )
 
 

@@ -11,11 +11,14 @@ only in which case they hand out, and — for the two baselines — in how they 
     appointments; the quota is checked only when an interview completes (an enterprise closes when its
     completes reach the target), so interviews running at the same time can overshoot it.
 ``quexs_style``
-    queXS 1.16's documented ``get_case_id`` rules: callable if unlocked, last call older than its outcome's delay
-    (no answer / machine 180 min, busy 15 min, refusals 7 days, others 60 min), no future appointment, inside
-    the respondent-local calling hours, under the attempt cap, quota row open; order: due appointments first,
-    then quota-row priority 100 − round(100·done/target), then sample order, then oldest last call. The quota
-    counts completes only.
+    queXS's ``get_case_id`` (ACSPRI/queXS, see :class:`QuexsStyle` for the lines read): a case is callable if
+    nobody holds it, its last call ended longer ago than its outcome's ``default_delay_minutes`` (the outcome
+    table of ``database/quexs.sql``), it has no future appointment, the respondent-local calling hours and the
+    work shifts are open, it is under the attempt cap (appointments exempt) and its quota row is open, and the
+    interviewer has the skill for its outcome type (refusals only to refusal converters). Order: appointments due
+    now, then quota-row priority (``autoprioritise``: 100 − completions %), then the oldest last call (so ties
+    rotate). New sample is drawn only when no existing case is callable, in priority and then sample order. The
+    quota counts completes only (``update_quotas`` runs when a case ends complete).
 ``oracle``
     Knows each respondent's hidden availability and number validity: dials a case only when a person would be
     there to answer. Otherwise our rules (quota with interviews in progress, furthest-behind enterprise first,
@@ -55,10 +58,29 @@ from cati.services.scheduling import (
 
 STRATEGIES = ("ours", "call_list", "quexs_style", "oracle")
 
-# queXS outcome delays (minutes) keyed by our AAPOR attempt outcome.
-QUEXS_DELAYS = {"3.13": 180, "3.14": 180, "2.221": 180, "2.222": 180, "3.15": 180, "3.12": 15, "3.16": 15,
-                "2.113": 7 * 24 * 60}
-QUEXS_DEFAULT_DELAY = 60
+# queXS outcome delays (minutes), keyed by our AAPOR attempt outcome. Source: ACSPRI/queXS database/quexs.sql,
+# the rows of `INSERT INTO outcome (outcome_id, aapor_id, description, default_delay_minutes, outcome_type_id, …)`
+# (stored copy at commit 02741d94, about 2/3 into the file, one INSERT per line):
+#   outcome_id 2  '3.13'  No answer ................................. 180, type 1 (temporary)
+#   outcome_id 3  '3.16'  Technical phone problems ................... 180, type 1
+#   outcome_id 23 '2.221' Household answering machine - message left . 180, type 1
+#   outcome_id 24 '2.222' Household answering machine - no message ... 180, type 1
+#   outcome_id 31 '2.20'  Non contact ................................ 180, type 1
+#   outcome_id 8  '2.112a' Soft Refusal, Respondent ................ 10080, type 3 (refusal: converters only)
+#   outcome_id 18 '2.35a' Accidental hang up / temporary problem ........ 0, type 1
+#   outcome_id 19-22 '2.12a/b', '2.13a/b' appointments .................. 0, type 5
+# queXS has no busy code (there is no 3.12 row): an operator hearing a busy tone codes no answer, so our busy
+# (3.12) takes 3.13's 180 minutes. Our 3.14 (machine, household unknown) is coded in queXS as a household machine
+# (2.221/2.222: 180; queXS's own 3.14 row is a final "not a household" code). Our 3.15 (call blocking, a network
+# rejection) is queXS's technical problem 3.16: 180. Our callback (2.21) and break-off (2.12) book an appointment
+# (queXS: appointment outcomes, delay 0; the appointment itself keeps the case back until it is due).
+QUEXS_DELAYS = {"3.13": 180, "3.12": 180, "3.16": 180, "3.15": 180, "3.14": 180, "2.221": 180, "2.222": 180,
+                "2.20": 180, "2.113": 7 * 24 * 60, "2.21": 0, "2.12": 0}
+QUEXS_DEFAULT_DELAY = 0  # every other temporary outcome of the table (e.g. 2.35a) has a delay of 0
+# Outcomes of queXS outcome type 3 ("Refusal Outcomes"): only operators with that skill get the case.
+QUEXS_REFUSAL_OUTCOMES = ("2.113",)
+# How long an appointment counts as "due now" (queXS's appointment has a start and an end; we book a time).
+QUEXS_APPOINTMENT_SPAN = timedelta(minutes=60)
 CALL_LIST_DELAY_MINUTES = 60
 POLL = timedelta(minutes=5)
 
@@ -74,6 +96,8 @@ class Strategy:
 
     def __init__(self, oracle_view=None):
         self.view = oracle_view
+        # Is a work shift running at a time? (Set by the simulator; queXS's restrict_work_shifts uses it.)
+        self.in_shift = None
 
     def select(self, session: Session, study: Study, interviewer_id: int, now: datetime, *, converter: bool,
                rng: random.Random) -> Claim | NoCase:  # pragma: no cover - abstract
@@ -155,6 +179,35 @@ class CallList(Strategy):
 
 
 class QuexsStyle(Strategy):
+    """queXS's case selection, read line by line from ACSPRI/queXS ``functions/functions.operator.php``
+    (stored copy at commit 0098908b; line numbers counted in that copy, ±3):
+
+    * ``get_case_id`` starts at line ~459. Its main query (~614-643) joins the case's last call
+      (``LEFT JOIN call as a on a.call_id = c.last_call_id``), the work shift running now (``LEFT JOIN shift as
+      sh``), a future appointment (``ap``, ``ap.start > NOW()``) and an appointment running now (``apn``), and keeps
+      a case when: nobody holds it (``c.current_operator_id IS NULL``); its last call ended more than its current
+      outcome's ``default_delay_minutes`` ago (~633); it has no future appointment (``ap.case_id is NULL``); the
+      work shift is open unless the outcome is a supervisor one (``!(q.restrict_work_shifts = 1 AND
+      sh.shift_id IS NULL AND os.outcome_type_id != 2)``, ~636; restrict_work_shifts defaults to 1 in quexs.sql);
+      the respondent-local calling times are open (``call_restrict``, ~637); it is under ``call_attempt_max``
+      unless an appointment is running (~638); its quota rows are open (``quota_reached = 1`` count is 0, ~641);
+      and the operator has the skill for the outcome's type (``JOIN operator_skill as os … os.outcome_type_id =
+      ou.outcome_type_id``, ~628: refusal outcomes, type 3, only reach refusal converters).
+    * Order (~642): ``ORDER BY IF(ISNULL(apn.end),1,0), apn.end ASC, qsep.priority DESC,
+      CONVERT_TZ(NOW(), 'System', s.Time_zone_name) DESC, a.start ASC`` — appointments running now, then the quota
+      priority, then (one time zone here, so no effect) the respondent's local time, then the OLDEST LAST CALL.
+      Case ids play no part, so equal-priority cases rotate.
+    * Only when that query finds nothing (``if (empty($r2))``, ~649) is a new case drawn from the sample
+      (~660-690): unused sample, same shift/calling-time/quota checks, ``ORDER BY qsep.priority DESC, …,
+      rand() * qs.random_select, s.sample_id`` (random_select defaults to 0: sample order).
+    * ``qsep.priority`` comes from ``update_quota_priorities`` (every sample record 50, then each open quota
+      row's priority); a row with ``autoprioritise`` gets ``100 - (completions %)`` (quexs.sql, column comment of
+      ``questionnaire_sample_quota_row.autoprioritise``). Our enterprise quota is that row.
+
+    Cases already dialed are queXS's "existing cases"; cases never dialed are sample not yet drawn (all sample is
+    released at import, as queXS assigns a whole sample import to a questionnaire).
+    """
+
     name = "quexs_style"
     reserves_quota = False
     release = "all"
@@ -163,37 +216,51 @@ class QuexsStyle(Strategy):
         rules = rules_for(study)
         scheduling._lock_for_claim(session)
         zones = _open_zones(session, study, now)
-        if not zones:
-            return _baseline_no_case(session, study, now, zones, QUEXS_DELAYS, QUEXS_DEFAULT_DELAY)
+        if not zones or (self.in_shift is not None and not self.in_shift(now)):
+            nc = _baseline_no_case(session, study, now, zones, QUEXS_DELAYS, QUEXS_DEFAULT_DELAY)
+            if zones and nc.reason == NoCaseReason.WAITING:  # outside the work shifts: look again shortly
+                return NoCase(NoCaseReason.OUTSIDE_HOURS, now + POLL)
+            return nc
         open_ent = and_(Enterprise.status == EnterpriseStatus.ACTIVE, Enterprise.completes < Enterprise.quota_target)
-        # 1. Due appointments (queXS: "appointment due now"), earliest first.
+        base = [Case.study_id == study.id, Case.status == CaseStatus.READY, Case.timezone.in_(zones), open_ent]
+        if not converter:  # operator_skill: refusal outcomes (type 3) only for refusal converters
+            base.append(or_(Case.last_outcome.is_(None), Case.last_outcome.not_in(QUEXS_REFUSAL_OUTCOMES)))
+        # 1. Appointments running now (apn), earliest end first; the attempt cap does not apply to them.
         due = session.execute(
             select(Appointment.id, Appointment.case_id)
             .join(Case, Case.id == Appointment.case_id).join(Enterprise, Enterprise.id == Case.enterprise_id)
             .where(Appointment.study_id == study.id, Appointment.status == AppointmentStatus.PENDING,
-                   Appointment.due_at <= now, Case.status == CaseStatus.READY, Case.timezone.in_(zones), open_ent)
+                   Appointment.due_at <= now, Appointment.due_at > now - QUEXS_APPOINTMENT_SPAN, *base)
             .order_by(Appointment.due_at).limit(5)
         ).all()
         for appt_id, cid in due:
             if scheduling._claim(session, cid, interviewer_id, now, rules):
                 return Claim(cid, "appointment", appt_id)
-        # 2. Callable cases: outcome delay passed, no future appointment, quota row open.
+        priority = 100 - func.round(100.0 * Enterprise.completes / Enterprise.quota_target)
+        # 2. Existing cases: outcome delay passed, no future appointment; quota priority, then oldest last call.
         thresholds = {code: now - timedelta(minutes=m) for code, m in QUEXS_DELAYS.items()}
         limit = case(*((Case.last_outcome == code, literal(t)) for code, t in thresholds.items()),
                      else_=literal(now - timedelta(minutes=QUEXS_DEFAULT_DELAY)))
         future_appt = exists().where(Appointment.case_id == Case.id, Appointment.status == AppointmentStatus.PENDING,
                                      Appointment.due_at > now)
-        priority = 100 - func.round(100.0 * Enterprise.completes / Enterprise.quota_target)
-        stmt = (
+        existing = (
             select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
-            .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.attempts < rules.max_attempts,
-                   Case.timezone.in_(zones), open_ent, ~future_appt,
-                   or_(Case.last_called_at.is_(None), Case.last_called_at <= limit))
-            .order_by(priority.desc(), Case.id, Case.last_called_at).limit(5)
+            .where(*base, Case.attempts < rules.max_attempts, Case.last_called_at.is_not(None), ~future_appt,
+                   Case.last_called_at <= limit)
+            .order_by(priority.desc(), Case.last_called_at, Case.id).limit(5)
         )
-        for cid in session.scalars(stmt):
+        for cid in session.scalars(existing):
             if scheduling._claim(session, cid, interviewer_id, now, rules):
                 return Claim(cid, "callable")
+        # 3. Nothing existing is callable: draw new sample, by quota priority, then sample order.
+        new = (
+            select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(*base, Case.attempts == 0, Case.last_called_at.is_(None), ~future_appt)
+            .order_by(priority.desc(), Case.id).limit(5)
+        )
+        for cid in session.scalars(new):
+            if scheduling._claim(session, cid, interviewer_id, now, rules):
+                return Claim(cid, "new")
         return _baseline_no_case(session, study, now, zones, QUEXS_DELAYS, QUEXS_DEFAULT_DELAY)
 
 

@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
         "wrap_up_seconds": 10,
         "interview_wrap_up_seconds": 40,
         "idle_leave_minutes": 15,
+        "team": "fixed",
+        "shift_plan": [],
     },
     "respondents": {
         "types": {
@@ -104,6 +106,11 @@ _PROBABILITIES = {
 }
 
 
+DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_GROUP_KEYS = {"name", "share", "weekday", "weekend", *DAY_KEYS}
+TEAMS = ("fixed", "flexible")
+
+
 class WorldError(ValueError):
     """A world file is unreadable or a key is unknown / of the wrong kind (the message names the key)."""
 
@@ -132,6 +139,58 @@ def _check_shifts(source: str, key: str, value: Any) -> list[tuple[time, time]]:
             raise _err(source, f"{key}[{i}]", f"start {pair[0]} must be before end {pair[1]}")
         out.append((a, b))
     return out
+
+
+def _check_day_shifts(source: str, key: str, value: Any) -> list[tuple[time, time]]:
+    """A day's shifts: valid [start, end] pairs that do not overlap."""
+    out = sorted(_check_shifts(source, key, value))
+    for (_a1, b1), (a2, _b2) in zip(out, out[1:], strict=False):
+        if a2 < b1:
+            raise _err(source, key, f"shifts overlap ({a2:%H:%M} starts before {b1:%H:%M} ends)")
+    return out
+
+
+def _check_shift_plan(source: str, key: str, value: Any) -> list[dict[str, Any]]:
+    """``interviewers.shift_plan``: groups of the team, each a share of the interviewers and its shifts by day.
+
+    A group has ``share`` (of the team; the shares sum to 1), optionally ``name``, and shifts under ``weekday``
+    (Monday-Friday), ``weekend`` (Saturday, Sunday) or a single day (``mon`` … ``sun``, which overrides the
+    weekday/weekend entry for that day). A day a group has no shifts on is a day off."""
+    if not isinstance(value, list):
+        raise _err(source, key, f"expected a list of groups (share, weekday, weekend, mon … sun), got {value!r}")
+    groups = []
+    for i, spec in enumerate(value):
+        path = f"{key}[{i}]"
+        if not isinstance(spec, dict):
+            raise _err(source, path, f"expected a mapping with share and shifts, got {spec!r}")
+        extra = set(spec) - _GROUP_KEYS
+        if extra:
+            raise _err(source, f"{path}.{sorted(extra)[0]}",
+                       f"unknown key (known: name, share, weekday, weekend, {', '.join(DAY_KEYS)})")
+        if "share" not in spec:
+            raise _err(source, f"{path}.share", "missing")
+        share = _number(source, f"{path}.share", spec["share"], 0.0, 1.0)
+        days: dict[int, list[tuple[time, time]]] = {}
+        for d in range(7):
+            day_key = DAY_KEYS[d]
+            wk_key = "weekend" if d >= 5 else "weekday"
+            if day_key in spec:
+                days[d] = _check_day_shifts(source, f"{path}.{day_key}", spec[day_key])
+            elif wk_key in spec:
+                days[d] = _check_day_shifts(source, f"{path}.{wk_key}", spec[wk_key])
+            else:
+                days[d] = []
+        if not any(days.values()):
+            raise _err(source, path, "a group without any shift (give weekday, weekend or mon … sun)")
+        name = spec.get("name", f"group{i + 1}")
+        if not isinstance(name, str):
+            raise _err(source, f"{path}.name", f"expected text, got {name!r}")
+        groups.append({"name": name, "share": share, "days": days})
+    if groups:
+        total = sum(g["share"] for g in groups)
+        if abs(total - 1.0) > 1e-6:
+            raise _err(source, f"{key}[*].share", f"shares must sum to 1, they sum to {total:.4f}")
+    return groups
 
 
 def _merge(source: str, base: dict[str, Any], given: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -172,7 +231,12 @@ def _merge(source: str, base: dict[str, Any], given: Mapping[str, Any], prefix: 
                 raise _err(source, path, f"expected a mapping, got {type(value).__name__}")
             out[key] = _merge(source, default, value, prefix=f"{path}.")
             continue
-        if path.endswith("_shifts"):
+        if path == "interviewers.shift_plan":
+            _check_shift_plan(source, path, value)
+        elif path == "interviewers.team":
+            if value not in TEAMS:
+                raise _err(source, path, f"expected one of {', '.join(TEAMS)}, got {value!r}")
+        elif path.endswith("_shifts"):
             _check_shifts(source, path, value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
@@ -275,8 +339,55 @@ class World:
         return datetime.combine(d, time(0), self.zone)
 
     def shifts_on(self, day: date) -> list[tuple[time, time]]:
+        """The legacy plan's shifts of a day (``weekday_shifts`` / ``weekend_shifts``)."""
         key = "weekend_shifts" if day.weekday() >= 5 else "weekday_shifts"
         return _check_shifts(self.source, f"interviewers.{key}", self.params["interviewers"][key])
+
+    def shift_groups(self) -> list[dict[str, Any]]:
+        """The team's shift plan: groups with ``name``, ``share`` and ``days`` (weekday index 0-6 → shifts).
+
+        Without ``interviewers.shift_plan`` the plan is the legacy one: everybody works ``weekday_shifts`` on
+        weekdays, and a ``weekend_share`` of the team also works ``weekend_shifts`` at weekends."""
+        iv = self.params["interviewers"]
+        if iv["shift_plan"]:
+            return _check_shift_plan(self.source, "interviewers.shift_plan", iv["shift_plan"])
+        weekday = _check_day_shifts(self.source, "interviewers.weekday_shifts", iv["weekday_shifts"])
+        weekend = _check_day_shifts(self.source, "interviewers.weekend_shifts", iv["weekend_shifts"])
+        share = float(iv["weekend_share"])
+        groups = []
+        if share > 0:
+            groups.append({"name": "weekdays+weekends", "share": share,
+                           "days": {d: (weekday if d < 5 else weekend) for d in range(7)}})
+        if share < 1:
+            groups.append({"name": "weekdays", "share": 1 - share,
+                           "days": {d: (weekday if d < 5 else []) for d in range(7)}})
+        return groups
+
+    def assign_shift_groups(self, n: int) -> list[int]:
+        """Which shift group each of ``n`` interviewers belongs to: group sizes by largest remainder of the
+        shares (each group with a positive share gets at least one interviewer when n allows), interviewers dealt
+        out in turn so the first ones (the refusal converters) are spread over the groups."""
+        groups = self.shift_groups()
+        if n <= 0:
+            return []
+        raw = [g["share"] * n for g in groups]
+        sizes = [int(math.floor(r)) for r in raw]
+        for j in sorted(range(len(groups)), key=lambda j: (-(raw[j] - sizes[j]), j))[: n - sum(sizes)]:
+            sizes[j] += 1
+        for j, g in enumerate(groups):  # a group with a share gets somebody if another group can spare one
+            if g["share"] > 0 and sizes[j] == 0:
+                donor = max(range(len(groups)), key=lambda x: sizes[x])
+                if sizes[donor] > 1:
+                    sizes[donor] -= 1
+                    sizes[j] += 1
+        out: list[int] = []
+        left = list(sizes)
+        while len(out) < n:
+            for j in range(len(groups)):
+                if left[j] > 0 and len(out) < n:
+                    out.append(j)
+                    left[j] -= 1
+        return out
 
 
 # ------------------------------------------------------------------------------------------------ randomness

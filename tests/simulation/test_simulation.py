@@ -112,10 +112,17 @@ def test_shipped_worlds_load_and_differ():
     from cati.simulation.world import DEFAULT_WORLD_FILE
 
     worlds = {p.stem: World.load(p) for p in sorted(DEFAULT_WORLD_FILE.parent.glob("*.yaml"))}
-    assert {"default", "hard_to_reach", "evening_people"} <= set(worlds)
+    assert {"default", "hard_to_reach", "evening_people", "high_refusal_machines", "office_hours_b2b",
+            "quexs_shift_template"} <= set(worlds)
     assert worlds["default"].params == World.from_mapping({"name": "default"}).params | {
         "description": worlds["default"]["description"]}
-    assert len({repr(w.params["respondents"]) for w in worlds.values()}) == len(worlds)
+    # Every world differs from every other in what it simulates (not only in name and description).
+    sim_params = {repr({k: v for k, v in w.params.items() if k not in ("name", "description")})
+                  for w in worlds.values()}
+    assert len(sim_params) == len(worlds)
+    for name, w in worlds.items():
+        assert w.name == name and w["description"]
+        assert w.shift_groups() and len(w.assign_shift_groups(w["interviewers"]["count"])) == w["interviewers"]["count"]
 
 
 def test_availability_is_a_fixed_draw_per_part_of_day():
