@@ -83,7 +83,9 @@ def run(world, seed: int, n_enterprises: int, path: Path):
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     factory = make_sessionmaker(engine)
-    report = Simulator(factory, world, strategy="ours", seed=seed, n_enterprises=n_enterprises).run()
+    # the team scaled to the sample as in bench_fieldwork.py (one interviewer per 10 enterprises, at least 4)
+    report = Simulator(factory, world, strategy="ours", seed=seed, n_enterprises=n_enterprises,
+                       n_interviewers=max(4, n_enterprises // 10)).run()
     return report, engine, factory
 
 
