@@ -193,6 +193,13 @@ def classify(remaining: int, projection: FinishProjection, deadline: datetime | 
     return "on_track"
 
 
+def remaining_completes(session: Session, study: Study) -> int:
+    """Completes still needed: the open places of every enterprise (target − completes − in progress)."""
+    return int(session.scalar(
+        select(func.coalesce(func.sum(Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress), 0))
+        .where(Enterprise.study_id == study.id, Enterprise.quota_open)) or 0)
+
+
 def study_pace(session: Session, study: Study, now: datetime, *, recent_calling_hours: float = 6.0,
                rules: CallRules | None = None) -> StudyPace:
     """Remaining completes, the recent rate with its interval, the projected finish and the verdict against the
@@ -205,10 +212,7 @@ def study_pace(session: Session, study: Study, now: datetime, *, recent_calling_
     confidence = float(fieldwork.get("confidence", 0.8))
     end = fieldwork.get("end_date")
     end_date = date.fromisoformat(str(end)) if end else None
-    remaining = int(session.scalar(
-        select(func.coalesce(func.sum(Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress), 0))
-        .where(Enterprise.study_id == study.id,
-               Enterprise.quota_open)) or 0)
+    remaining = remaining_completes(session, study)
     since = rewind_calling_hours(now, recent_calling_hours, tz, rules)
     n_recent = int(session.scalar(
         select(func.count()).select_from(Interview)

@@ -24,10 +24,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cati.models import CallAttempt, Case, Enterprise, Interview, InterviewStatus, Study
+from cati.models import CallAttempt, Case, Interview, InterviewStatus, Study
 
 from .calling import CallRules, local, segments
 from .contact_model import contact_codes, contact_model
+from .pacing import remaining_completes
 
 #: Seconds per dial outcome and the complete share of contacts, used until the study has its own evidence.
 DEFAULT_TIMING = {"q": 0.35, "t_interview": 15 * 60.0, "t_contact": 3 * 60.0, "t_dial": 50.0}
@@ -86,6 +87,13 @@ def completes_per_paid_hour(c: float, timing: Timing) -> float:
     return 3600 * c * timing.q / per_dial if per_dial > 0 else 0.0
 
 
+def _seconds(start, end, sqlite: bool):
+    """SQL for the seconds from ``start`` to ``end`` (SQLite has no interval type)."""
+    if sqlite:
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
 def study_timing(session: Session, study: Study) -> Timing:
     """``q`` and the seconds per kind of dial from the study's own attempts, or the defaults when thin."""
     codes = contact_codes()
@@ -93,18 +101,13 @@ def study_timing(session: Session, study: Study) -> Timing:
     contacts, completes = session.execute(
         select(func.count().filter(CallAttempt.outcome.in_(codes)), func.count().filter(CallAttempt.outcome == "1.1"))
         .join(Case, Case.id == CallAttempt.case_id).where(Case.study_id == study.id)).one()
-    secs = func.coalesce(
-        (func.julianday(CallAttempt.ended_at) - func.julianday(CallAttempt.requested_at)) * 86400.0, None) \
-        if session.get_bind().dialect.name == "sqlite" else \
-        func.extract("epoch", CallAttempt.ended_at - CallAttempt.requested_at)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    secs = _seconds(CallAttempt.requested_at, CallAttempt.ended_at, sqlite)
     no_contact = session.execute(
         select(func.count(), func.avg(secs)).join(Case, Case.id == CallAttempt.case_id)
         .where(Case.study_id == study.id, CallAttempt.ended_at.is_not(None), CallAttempt.outcome.is_not(None),
                CallAttempt.outcome.not_in(codes))).one()
-    iv_secs = func.coalesce(
-        (func.julianday(Interview.ended_at) - func.julianday(Interview.started_at)) * 86400.0, None) \
-        if session.get_bind().dialect.name == "sqlite" else \
-        func.extract("epoch", Interview.ended_at - Interview.started_at)
+    iv_secs = _seconds(Interview.started_at, Interview.ended_at, sqlite)
     iv_n, iv_avg = session.execute(
         select(func.count(), func.avg(iv_secs)).where(Interview.study_id == study.id,
                                                       Interview.status == InterviewStatus.COMPLETE,
@@ -152,10 +155,7 @@ def staffing_advice(session: Session, study: Study, now: datetime, *, max_team: 
     timing = study_timing(session, study)
     slots = slot_yields(session, study, now, rules, timing)
     by_slot = {(s.weekend, s.part): s for s in slots}
-    remaining = int(session.scalar(
-        select(func.coalesce(func.sum(Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress), 0))
-        .where(Enterprise.study_id == study.id,
-               Enterprise.quota_open)) or 0)
+    remaining = remaining_completes(session, study)
     end = ((study.definition or {}).get("fieldwork") or {}).get("end_date")
     last_day = date.fromisoformat(str(end)) if end else local(now, tz).date() + timedelta(days=horizon_days)
     stretches = []

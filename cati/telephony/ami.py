@@ -948,26 +948,21 @@ class AmiBackend(TelephonyBackend):
 
     def _channel_from_server(self, call_id: str) -> str | None:
         """The interviewer's ``;2`` leg (else ``;1``) of a call this connection did not see (events off)."""
-        res = self._send({"Action": "CoreShowChannels"})
-        names = {m.get("Uniqueid"): m.get("Channel") for m in (res if isinstance(res, list) else [])
-                 if m.get("Event") == "CoreShowChannel"}
+        names = {m.get("Uniqueid"): m.get("Channel") for m in self._channels()}
         return names.get(f"{call_id};2") or names.get(call_id)
 
     def live_call_ids(self) -> set[str]:
         """Linkedids (= our call ids) and Uniqueids of every channel Asterisk has now (CoreShowChannels)."""
-        res = self._send({"Action": "CoreShowChannels"})
         live: set[str] = set()
-        for m in res if isinstance(res, list) else []:
-            if m.get("Event") == "CoreShowChannel":
-                live.add(m.get("Linkedid"))
-                live.add(m.get("Uniqueid"))
+        for m in self._channels():
+            live.add(m.get("Linkedid"))
+            live.add(m.get("Uniqueid"))
         return live
 
     def live_legs(self, call_id: str) -> list[str]:
         """Channels of the call still up on the server: every channel whose Linkedid is the call id, plus the
         spy legs of supervisors monitoring it."""
-        res = self._send({"Action": "CoreShowChannels"})
-        chans = [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
+        chans = self._channels()
         mine = {m.get("Channel") for m in chans if m.get("Linkedid") == call_id}
         spies = {s for s, c in self._spies.items() if c == call_id}
         # a spy leg belongs to the call while it spies on one of its channels (any process may have started it)
@@ -1065,6 +1060,7 @@ class AmiBackend(TelephonyBackend):
         return spy_id
 
     def _channels(self) -> list[Message]:
+        """Every channel the server has now (the CoreShowChannel events of one CoreShowChannels action)."""
         res = self._send({"Action": "CoreShowChannels"})
         return [m for m in (res if isinstance(res, list) else []) if m.get("Event") == "CoreShowChannel"]
 
