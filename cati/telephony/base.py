@@ -202,6 +202,7 @@ class TelephonyBackend(abc.ABC):
 
     def __init__(self, *, threaded_events: bool = False) -> None:
         self.hub = EventHub(threaded=threaded_events)
+        self._monitor_sessions: dict[str, dict] = {}  # supervisor extension → session (backends without a PBX)
 
     # -- calls --------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -265,13 +266,13 @@ class TelephonyBackend(abc.ABC):
             raise ValueError(f"monitor: mode {mode!r} is not one of {self.MONITOR_MODES}")
         self.stop_monitor(supervisor_extension)
         leg = getattr(self, mode)(call_id, supervisor_extension)
-        self._sessions()[supervisor_extension] = {"supervisor_extension": supervisor_extension,
+        self._monitor_sessions[supervisor_extension] = {"supervisor_extension": supervisor_extension,
                                                    "call_id": call_id, "mode": mode, "leg": leg}
         return leg
 
     def stop_monitor(self, supervisor_extension: str) -> int:
         """End the supervisor's monitoring session, if any; returns how many spy legs were ended."""
-        session = self._sessions().pop(supervisor_extension, None)
+        session = self._monitor_sessions.pop(supervisor_extension, None)
         if session is None:
             return 0
         self.end_spy(session["leg"])
@@ -279,15 +280,10 @@ class TelephonyBackend(abc.ABC):
 
     def monitors(self) -> list[dict]:
         """Who monitors which call: dicts with supervisor_extension, call_id, mode, leg."""
-        return list(self._sessions().values())
+        return list(self._monitor_sessions.values())
 
     def end_spy(self, leg: str) -> None:  # noqa: B027 - optional hook
         """Hang up one spy leg (backends with real legs override this)."""
-
-    def _sessions(self) -> dict:
-        if not hasattr(self, "_monitor_sessions"):
-            self._monitor_sessions: dict[str, dict] = {}
-        return self._monitor_sessions
 
     def live_legs(self, call_id: str) -> list[str]:
         """The call's channels still up on the telephony server (names). Backends that cannot see the
