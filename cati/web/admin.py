@@ -29,57 +29,6 @@ from .security import current_user, roles_required
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 admin_only = roles_required(Role.ADMIN)
 
-sup.SUP_T.update({
-    "adm_users": {"zh-CN": "用户与角色", "en": "Users and roles"},
-    "adm_study": {"zh-CN": "上传问卷/项目文件", "en": "Study upload"},
-    "adm_rules": {"zh-CN": "拨打时段与规则", "en": "Calling hours and rules"},
-    "adm_audit": {"zh-CN": "审计日志", "en": "Audit log"},
-    "display_name": {"zh-CN": "姓名", "en": "Name"},
-    "role": {"zh-CN": "角色", "en": "Role"},
-    "active": {"zh-CN": "在职", "en": "Active"},
-    "converter": {"zh-CN": "拒访转化", "en": "Refusal converter"},
-    "extension": {"zh-CN": "分机号", "en": "Extension"},
-    "last_login": {"zh-CN": "最近登录", "en": "Last sign-in"},
-    "create_user": {"zh-CN": "新建用户", "en": "New user"},
-    "user_created": {"zh-CN": "已创建用户 {u}", "en": "User {u} created"},
-    "user_saved": {"zh-CN": "已保存 {u}", "en": "{u} saved"},
-    "new_password": {"zh-CN": "新密码", "en": "New password"},
-    "set_password": {"zh-CN": "重设密码", "en": "Reset password"},
-    "password_set": {"zh-CN": "{u} 的密码已重设", "en": "Password of {u} reset"},
-    "cannot_demote_self": {"zh-CN": "不能取消自己的管理员权限或停用自己", "en": "You cannot demote or disable yourself"},
-    "study_file": {"zh-CN": "项目文件（YAML）", "en": "Study file (YAML)"},
-    "upload": {"zh-CN": "上传并校验", "en": "Upload and validate"},
-    "study_invalid": {"zh-CN": "文件有 {n} 处错误，未安装", "en": "{n} problems found; nothing was installed"},
-    "study_installed": {"zh-CN": "已安装 {code} 第 {v} 版", "en": "Installed {code} version {v}"},
-    "file": {"zh-CN": "文件", "en": "File"},
-    "path": {"zh-CN": "位置", "en": "Path"},
-    "line": {"zh-CN": "行", "en": "Line"},
-    "message": {"zh-CN": "问题", "en": "Problem"},
-    "warnings": {"zh-CN": "提示", "en": "Warnings"},
-    "current_study": {"zh-CN": "当前项目", "en": "Current study"},
-    "version": {"zh-CN": "版本", "en": "Version"},
-    "rules_help": {"zh-CN": "编辑 calling_rules（YAML）。时间为受访者当地时间；保存前按项目文件规则校验。",
-                   "en": "Edit calling_rules (YAML). Times are respondent-local; validated like a study file before saving."},
-    "rules_saved": {"zh-CN": "规则已保存（第 {v} 版）", "en": "Rules saved (version {v})"},
-    "rules_invalid": {"zh-CN": "规则有误，未保存", "en": "The rules have errors; nothing was saved"},
-    "per_enterprise_quota": {"zh-CN": "每家企业配额", "en": "Quota per enterprise"},
-    "quota_applied": {"zh-CN": "{n} 家企业的配额已改为 {q}（立即生效：新满额企业的样本以 4.80 关闭 {closed} 个，重新开放 {reopened} 个）；"
-                               "{kept} 家企业有单独设定的配额，保持不变",
-                      "en": "{n} enterprises now have quota {q}, enforced at once ({closed} cases closed 4.80 for "
-                            "enterprises now full, {reopened} reopened); {kept} enterprises with a quota of their "
-                            "own keep it"},
-    "quota_help": {"zh-CN": "修改后立即对所有使用默认配额的企业生效；导入时单独设定配额的企业不受影响。",
-                   "en": "Applies at once to every enterprise on the default quota; enterprises imported with a "
-                         "quota of their own keep it."},
-    "action": {"zh-CN": "操作", "en": "Action"},
-    "entity": {"zh-CN": "对象", "en": "Entity"},
-    "user": {"zh-CN": "用户", "en": "User"},
-    "date_from": {"zh-CN": "起", "en": "From"},
-    "date_to": {"zh-CN": "止", "en": "To"},
-    "text": {"zh-CN": "关键字", "en": "Text"},
-    "older": {"zh-CN": "更早", "en": "Older"},
-    "newer": {"zh-CN": "更新", "en": "Newer"},
-})
 
 
 @bp.context_processor

@@ -5,8 +5,7 @@ Views are thin: parse → one service call → render. Reading views end the req
 user is known and read through a short *deferred* session (on SQLite a deferred read does not take the single
 write lock, so a supervisor's screen never makes 100 interviewers wait). Actions commit at once.
 
-Texts: this module keeps its own zh-CN/en table (:data:`SUP_T`), merged over the console's ``i18n.T`` at lookup
-time (:func:`tr`); templates of this blueprint and of ``admin`` call ``t()`` as everywhere else.
+Texts come from the one table in :mod:`cati.web.i18n`; templates call ``t()`` as everywhere else.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from cati.services.quotas import cell_progress
 from cati.services.scheduling import best_time_deferral, release_best_time_deferral
 from cati.services.studies import get_study
 
-from .i18n import translate
+from .i18n import T, translate
 from .security import current_user, roles_required
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor", template_folder="templates")
@@ -80,259 +79,9 @@ def centre_tz() -> str:
 #: Live screens poll the database this often (the SSE lag budget is 1 s).
 POLL_SECONDS = 0.3
 
-SUP_T: dict[str, dict[str, str]] = {
-    "sup_title": {"zh-CN": "督导控制台", "en": "Supervisor dashboard"},
-    "nav_board": {"zh-CN": "配额看板", "en": "Quota board"},
-    "nav_agents": {"zh-CN": "访员实时", "en": "Interviewers"},
-    "nav_outcomes": {"zh-CN": "结果与应答率", "en": "Outcomes & rates"},
-    "nav_sample": {"zh-CN": "样本与预约", "en": "Sample & appointments"},
-    "nav_qc": {"zh-CN": "质量控制", "en": "Quality control"},
-    "nav_admin": {"zh-CN": "系统管理", "en": "Administration"},
-    "search": {"zh-CN": "搜索企业名称或编号", "en": "Search name or id"},
-    "all_industries": {"zh-CN": "全部行业", "en": "All industries"},
-    "all_regions": {"zh-CN": "全部地区", "en": "All regions"},
-    "only_all": {"zh-CN": "全部企业", "en": "All enterprises"},
-    "only_short": {"zh-CN": "预计不足", "en": "Projected short"},
-    "only_open": {"zh-CN": "未完成", "en": "Not done"},
-    "only_done": {"zh-CN": "已完成", "en": "Done"},
-    "only_stopped": {"zh-CN": "已暂停", "en": "Stopped"},
-    "filter": {"zh-CN": "筛选", "en": "Filter"},
-    "export_xlsx": {"zh-CN": "导出 Excel", "en": "Export xlsx"},
-    "live": {"zh-CN": "实时", "en": "Live"},
-    "live_off": {"zh-CN": "连接中断，重连中…", "en": "Disconnected, reconnecting…"},
-    "updated_at": {"zh-CN": "更新于", "en": "Updated"},
-    "ent_id": {"zh-CN": "编号", "en": "ID"},
-    "region": {"zh-CN": "地区", "en": "Region"},
-    "quota": {"zh-CN": "配额", "en": "Quota"},
-    "in_progress": {"zh-CN": "访问中", "en": "In progress"},
-    "callable_left": {"zh-CN": "可拨样本", "en": "Callable left"},
-    "unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
-    "appointments": {"zh-CN": "待预约", "en": "Appointments"},
-    "projected": {"zh-CN": "预计成功", "en": "Projected"},
-    "rate_per_hour": {"zh-CN": "近期每小时", "en": "Recent/hour"},
-    "eta": {"zh-CN": "预计完成", "en": "Projected finish"},
-    "flag_short": {"zh-CN": "预计不足 {n}", "en": "short by {n}"},
-    "done": {"zh-CN": "已完成", "en": "Done"},
-    "stopped": {"zh-CN": "已暂停", "en": "Stopped"},
-    "actions": {"zh-CN": "操作", "en": "Actions"},
-    "release_next": {"zh-CN": "释放下一批", "en": "Release next"},
-    "stop": {"zh-CN": "暂停", "en": "Stop"},
-    "resume": {"zh-CN": "恢复", "en": "Resume"},
-    "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
-    # best time to call (scheduling.best_time_deferral)
-    "nav_staffing": {"zh-CN": "排班建议", "en": "Staffing"},
-    "part_morning": {"zh-CN": "上午", "en": "Morning"},
-    "part_afternoon": {"zh-CN": "下午", "en": "Afternoon"},
-    "part_evening": {"zh-CN": "晚上", "en": "Evening"},
-    "staffing_intro": {"zh-CN": "按本研究的接通模型估算：每付薪访员小时在各时段可得的完成数，以及完成剩余 {remaining} 个配额的排班建议（同样的付薪小时得到最多的完成）。",
-                       "en": "From this study's contact model: completes per paid interviewer-hour in each part of the "
-                             "day, and a shift plan for the {remaining} completes still needed (the most completes for "
-                             "the same paid hours)."},
-    "staffing_timing_own": {"zh-CN": "接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒（来自本研究数据）",
-                            "en": "Completes per contact {q}, about {ti} min per complete, {td} s per dial that reaches "
-                                  "nobody (this study's own data)"},
-    "staffing_timing_default": {"zh-CN": "本研究数据尚少，暂用默认值：接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒",
-                                "en": "Too little data yet, defaults used: completes per contact {q}, about {ti} min "
-                                      "per complete, {td} s per dial that reaches nobody"},
-    "staffing_slot": {"zh-CN": "时段", "en": "Part of the day"},
-    "staffing_weekend": {"zh-CN": "周末", "en": "Weekend"},
-    "staffing_weekday": {"zh-CN": "工作日", "en": "Weekday"},
-    "staffing_contact_rate": {"zh-CN": "首拨接通率", "en": "First-dial contact rate"},
-    "staffing_cph": {"zh-CN": "每付薪小时完成数", "en": "Completes per paid hour"},
-    "staffing_dials": {"zh-CN": "依据拨号数", "en": "Dials behind it"},
-    "staffing_plan": {"zh-CN": "建议排班", "en": "Suggested shifts"},
-    "staffing_when": {"zh-CN": "时间", "en": "When"},
-    "staffing_team": {"zh-CN": "访员人数", "en": "Interviewers"},
-    "staffing_expected": {"zh-CN": "预计完成", "en": "Expected completes"},
-    "staffing_total": {"zh-CN": "合计 {hours} 付薪小时，预计 {completes} 个完成", "en": "In all {hours} paid hours, "
-                       "{completes} completes expected"},
-    "staffing_none": {"zh-CN": "无需再排班：配额已满", "en": "No shifts needed: the quotas are full"},
-    "pace_title": {"zh-CN": "完成进度预测", "en": "Finish projection"},
-    "pace_eta": {"zh-CN": "按近期速度（每通话小时 {rate} 个完成）预计 {eta} 全部完成，{conf}% 区间 {early} – {late}",
-                 "en": "At the recent rate ({rate} completes per calling hour) all quotas fill by {eta}; {conf}% "
-                       "interval {early} – {late}"},
-    "pace_deadline": {"zh-CN": "截止 {deadline}：尚需 {remaining} 个完成，剩余 {hours} 通话小时，需每通话小时 {required} 个",
-                      "en": "Deadline {deadline}: {remaining} completes to go in {hours} calling hours, {required} "
-                            "per calling hour needed"},
-    "pace_no_data": {"zh-CN": "近期还没有完成的访问，暂无法预测完成时间（尚需 {remaining} 个完成）",
-                     "en": "No completes in the recent calling hours yet: no projection ({remaining} to go)"},
-    "pace_open": {"zh-CN": "未定", "en": "open"},
-    "pace_st_on_track": {"zh-CN": "按计划", "en": "On track"},
-    "pace_st_at_risk": {"zh-CN": "有延期风险：区间上限已超过截止时间", "en": "At risk: the interval's late end passes the deadline"},
-    "pace_st_late": {"zh-CN": "预计延期：按近期速度无法在截止前完成", "en": "Late: the recent rate does not make the deadline"},
-    "pace_st_done": {"zh-CN": "全部配额已完成", "en": "All quotas filled"},
-    "pace_st_no_data": {"zh-CN": "数据不足", "en": "Not enough evidence"},
-    "pace_st_no_end_date": {"zh-CN": "研究文件未设截止日期（fieldwork.end_date）", "en": "No end date in the study file "
-                            "(fieldwork.end_date)"},
-    "best_time_deferred": {
-        "zh-CN": "最佳拨打时段：{n} 个可拨样本在 {until} 起的时段更容易接通，目前排在其他可拨样本之后"
-                 "（没有其他样本时仍会分配，访员不会因此空等）",
-        "en": "Best time to call: {n} callable cases are more likely to answer from {until}, so they are dialed "
-              "after the other callable cases for now (handed out when nothing else is callable: nobody waits "
-              "for them)"},
-    "best_time_release": {"zh-CN": "立即按配额进度拨打", "en": "Dial them now by quota need"},
-    "best_time_released": {"zh-CN": "最佳拨打时段的排序已由督导暂停，至 {until}",
-                           "en": "Best-time ordering released by a supervisor until {until}"},
-    "best_time_released_n": {"zh-CN": "已放开 {n} 个样本，至 {until} 前按配额进度拨打",
-                             "en": "{n} cases released: dialed by quota need until {until}"},
-    "best_time_nothing": {"zh-CN": "当前没有因最佳拨打时段而延后的样本", "en": "No cases are deferred for a better time now"},
-    "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
-    "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
-    "quota_cells": {"zh-CN": "行业与样本变量配额", "en": "Industry and sample-variable quotas"},
-    "quota_variable": {"zh-CN": "变量", "en": "Variable"},
-    "quota_scope": {"zh-CN": "范围", "en": "Within"},
-    "quota_value": {"zh-CN": "取值", "en": "Value"},
-    "study_wide": {"zh-CN": "全部样本", "en": "whole study"},
-    "open_cases": {"zh-CN": "在拨样本", "en": "Open cases"},
-    "enterprises": {"zh-CN": "企业数", "en": "Enterprises"},
-    "target": {"zh-CN": "目标", "en": "Target"},
-    "pct_done": {"zh-CN": "完成率", "en": "% done"},
-    "n_done": {"zh-CN": "已完成企业", "en": "Done"},
-    "n_short": {"zh-CN": "预计不足企业", "en": "Short"},
-    "total": {"zh-CN": "合计", "en": "Total"},
-    "no_rows": {"zh-CN": "没有符合条件的记录", "en": "Nothing matches"},
-    "done_ok": {"zh-CN": "已完成操作", "en": "Done"},
-    # interviewers
-    "interviewer": {"zh-CN": "访员", "en": "Interviewer"},
-    "state_for": {"zh-CN": "持续", "en": "For"},
-    "current_enterprise": {"zh-CN": "当前企业", "en": "Current enterprise"},
-    "avg_length": {"zh-CN": "平均时长", "en": "Avg length"},
-    "talk": {"zh-CN": "通话", "en": "Talk"},
-    "wait": {"zh-CN": "等待", "en": "Wait"},
-    "wrap": {"zh-CN": "话后", "en": "Wrap"},
-    "refusal_rate": {"zh-CN": "拒访率", "en": "Refusal rate"},
-    "listen": {"zh-CN": "监听", "en": "Listen"},
-    "whisper": {"zh-CN": "耳语", "en": "Whisper"},
-    "barge": {"zh-CN": "强插", "en": "Barge"},
-    "sign_out_agent": {"zh-CN": "签出", "en": "Sign out"},
-    "no_call": {"zh-CN": "该访员当前没有通话", "en": "The interviewer is not on a call"},
-    "no_extension": {"zh-CN": "您的账号没有分机号，无法监听", "en": "Your account has no extension to listen on"},
-    "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
-    "monitored_by": {"zh-CN": "{who}正在{mode}", "en": "{mode}: {who}"},
-    "stop_monitoring": {"zh-CN": "停止监听", "en": "Stop monitoring"},
-    "monitor_stopped": {"zh-CN": "已停止监听", "en": "Monitoring stopped"},
-    "monitor_none": {"zh-CN": "您当前没有在监听", "en": "You are not monitoring any call"},
-    "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
-    "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
-    "shift_since": {"zh-CN": "统计自各访员本班次签到起（与访员工作台一致）", "en": "Figures since each interviewer's shift start (as on their console)"},
-    # outcomes
-    "group_by": {"zh-CN": "分组", "en": "Group by"},
-    "g_study": {"zh-CN": "全部项目", "en": "Whole study"},
-    "g_industry": {"zh-CN": "行业", "en": "Industry"},
-    "g_enterprise": {"zh-CN": "企业", "en": "Enterprise"},
-    "g_interviewer": {"zh-CN": "访员", "en": "Interviewer"},
-    "g_day": {"zh-CN": "日期", "en": "Day"},
-    "g_region": {"zh-CN": "地区", "en": "Region"},
-    "only_value": {"zh-CN": "仅看", "en": "Only"},
-    "disp_table": {"zh-CN": "AAPOR 结果代码分布", "en": "AAPOR disposition table"},
-    "code": {"zh-CN": "代码", "en": "Code"},
-    "symbol": {"zh-CN": "类别", "en": "Class"},
-    "label": {"zh-CN": "说明", "en": "Meaning"},
-    "final": {"zh-CN": "最终", "en": "Final"},
-    "interim": {"zh-CN": "临时", "en": "Interim"},
-    "share": {"zh-CN": "占比", "en": "Share"},
-    "rates": {"zh-CN": "应答率 / 合作率 / 拒访率 / 接触率", "en": "Response, cooperation, refusal and contact rates"},
-    "rates_note": {"zh-CN": "未结束样本按目前最能说明情况的结果计入（从未拨打记 3.11）；e 为未知资格样本中估计合格的比例。",
-                   "en": "Open cases count with their most informative outcome so far (never dialed = 3.11); e is the "
-                         "estimated eligible share of the unknowns."},
-    "data_as_of": {"zh-CN": "数据时间 {t}（每 30 秒更新）", "en": "data as of {t} (refreshed every 30 s)"},
-    "per_day": {"zh-CN": "每日成功访问与计划", "en": "Completes per day against the plan"},
-    "plan_start": {"zh-CN": "计划开始", "en": "Plan start"},
-    "plan_days": {"zh-CN": "计划天数", "en": "Plan days"},
-    "cumulative": {"zh-CN": "累计", "en": "Cumulative"},
-    "plan": {"zh-CN": "计划累计", "en": "Plan (cumulative)"},
-    "day": {"zh-CN": "日期", "en": "Day"},
-    "show": {"zh-CN": "显示", "en": "Show"},
-    # sample
-    "release_replicates": {"zh-CN": "释放样本批次", "en": "Release replicates"},
-    "replicates_waiting": {"zh-CN": "未释放批次", "en": "Unreleased replicates"},
-    "release": {"zh-CN": "释放", "en": "Release"},
-    "no_replicates": {"zh-CN": "没有未释放的样本批次", "en": "No unreleased replicate"},
-    "find_case": {"zh-CN": "查找样本", "en": "Find a case"},
-    "case_ref_or_id": {"zh-CN": "样本编号或 ID", "en": "Case reference or id"},
-    "open": {"zh-CN": "打开", "en": "Open"},
-    "case_not_found": {"zh-CN": "找不到该样本", "en": "No such case"},
-    "pending_appointments": {"zh-CN": "待执行预约", "en": "Pending appointments"},
-    "due": {"zh-CN": "预约时间", "en": "Due"},
-    "owner": {"zh-CN": "负责访员", "en": "Interviewer"},
-    "anyone": {"zh-CN": "任何访员", "en": "Anyone"},
-    "move": {"zh-CN": "调整", "en": "Move"},
-    "new_time": {"zh-CN": "新时间（可选）", "en": "New time (optional)"},
-    "move_all": {"zh-CN": "批量转移某访员的全部预约", "en": "Move all appointments of an interviewer"},
-    "from": {"zh-CN": "从", "en": "From"},
-    "to": {"zh-CN": "到", "en": "To"},
-    "moved_n": {"zh-CN": "已转移 {n} 个预约", "en": "{n} appointments moved"},
-    "dnc": {"zh-CN": "加入免打扰名单", "en": "Add to the do-not-call list"},
-    "dnc_help": {"zh-CN": "每行一个号码；含这些号码的样本立即停止拨打。", "en": "One number per line; cases holding them stop at once."},
-    "reason": {"zh-CN": "原因", "en": "Reason"},
-    "dnc_done": {"zh-CN": "已加入 {n} 个号码，停止 {c} 个样本", "en": "{n} numbers added, {c} cases stopped"},
-    "dnc_bad": {"zh-CN": "未能识别：{items}", "en": "Not recognised: {items}"},
-    "refusal_conversion": {"zh-CN": "拒访转化分配", "en": "Refusal conversion"},
-    "soft_refusals_waiting": {"zh-CN": "待转化的软拒访：{n}", "en": "Soft refusals waiting: {n}"},
-    "assign": {"zh-CN": "分配", "en": "Assign"},
-    "assigned_n": {"zh-CN": "已分配 {n} 个样本", "en": "{n} cases assigned"},
-    # case
-    "case_title": {"zh-CN": "样本 {ref}", "en": "Case {ref}"},
-    "attempts_list": {"zh-CN": "拨打记录", "en": "Attempts"},
-    "outcome": {"zh-CN": "结果", "en": "Outcome"},
-    "when": {"zh-CN": "时间", "en": "When"},
-    "reassign": {"zh-CN": "指定访员", "en": "Reassign"},
-    "assigned_to": {"zh-CN": "指定给", "en": "Reserved for"},
-    "interviews": {"zh-CN": "访问记录", "en": "Interviews"},
-    "answers": {"zh-CN": "答案", "en": "Answers"},
-    "question": {"zh-CN": "题目", "en": "Question"},
-    "value": {"zh-CN": "答案", "en": "Answer"},
-    "edit_answer": {"zh-CN": "修改答案（将记入审计日志）", "en": "Change an answer (audited)"},
-    "answer_changed": {"zh-CN": "答案已修改并记入审计日志", "en": "Answer changed and audited"},
-    "reason_required": {"zh-CN": "必须填写原因", "en": "A reason is required"},
-    "audit_trail": {"zh-CN": "审计记录", "en": "Audit trail"},
-    "revisions": {"zh-CN": "答案修改历史", "en": "Answer history"},
-    "old": {"zh-CN": "原值", "en": "Before"},
-    "new": {"zh-CN": "新值", "en": "After"},
-    "by": {"zh-CN": "操作人", "en": "By"},
-    "phones_masked_note": {"zh-CN": "分析师只能看到隐藏后的号码", "en": "Analysts see masked numbers"},
-    "case_status": {"zh-CN": "样本状态", "en": "Case status"},
-    "cs_unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
-    "cs_ready": {"zh-CN": "待拨", "en": "Ready"},
-    "cs_claimed": {"zh-CN": "拨打中", "en": "Being called"},
-    "cs_final": {"zh-CN": "已结束", "en": "Final"},
-    "cs_stopped": {"zh-CN": "已停止", "en": "Stopped"},
-    "next_call": {"zh-CN": "下次拨打", "en": "Next call"},
-    "action_kind": {"zh-CN": "操作类型", "en": "Action"},
-    "ivs_in_progress": {"zh-CN": "进行中", "en": "in progress"},
-    "ivs_complete": {"zh-CN": "已完成", "en": "complete"},
-    "ivs_partial": {"zh-CN": "中途终止", "en": "broken off"},
-    "ivs_terminated": {"zh-CN": "已终止", "en": "terminated"},
-    # qc
-    "qc_flags": {"zh-CN": "质控标记", "en": "QC flags"},
-    "flagged_only": {"zh-CN": "只看有标记的", "en": "Flagged only"},
-    "length": {"zh-CN": "时长", "en": "Length"},
-    "median_length": {"zh-CN": "中位时长 {m}", "en": "median {m}"},
-    "qc_status": {"zh-CN": "审核状态", "en": "Review"},
-    "qc_unreviewed": {"zh-CN": "未审核", "en": "Unreviewed"},
-    "qc_verified": {"zh-CN": "已核实", "en": "Verified"},
-    "qc_rejected": {"zh-CN": "已驳回", "en": "Rejected"},
-    "verify": {"zh-CN": "核实", "en": "Verify"},
-    "reject": {"zh-CN": "驳回", "en": "Reject"},
-    "reject_reason": {"zh-CN": "驳回原因", "en": "Reason"},
-    "recording": {"zh-CN": "录音", "en": "Recording"},
-    "rejected_msg": {"zh-CN": "已驳回；配额空出 1 个，重新开放 {n} 个配额已满样本", "en": "Rejected; a quota slot is free again and {n} quota-filled cases were reopened"},
-    "verified_msg": {"zh-CN": "已核实", "en": "Verified"},
-    "callback_list": {"zh-CN": "回访核实名单", "en": "Call-back verification list"},
-    "callback_share": {"zh-CN": "每名访员抽取比例", "en": "Share of each interviewer's completes"},
-    "all": {"zh-CN": "全部", "en": "All"},
-}
 
 
-def tr(key: str, lang: str | None = None, **fields) -> str:
-    """This blueprint's text for ``key`` (falls back to the console's table)."""
-    entry = SUP_T.get(key)
-    if entry is None:
-        return translate(key, lang, **fields)
-    from .i18n import current_language
-
-    text = entry.get(lang or current_language()) or entry["zh-CN"]
-    return text.format(**fields) if fields else text
+tr = translate
 
 
 def local_text(dt: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
@@ -476,7 +225,7 @@ def staffing():
         study = _study(s)
         advice = staffing_advice(s, study, now)
     def part_label(name: str) -> str:  # the study names its parts of the day; the usual three are translated
-        return tr(f"part_{name}") if f"part_{name}" in SUP_T else name
+        return tr(f"part_{name}") if f"part_{name}" in T else name
 
     return _timed(Response(render_template("supervisor/staffing.html", advice=advice, now=now, tab="staffing",
                                            part_label=part_label)), started)
