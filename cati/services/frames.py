@@ -18,7 +18,6 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from cati.config import DEFAULT_CENTRE_TIMEZONE
 from cati.models import (
     Answer,
     CallAttempt,
@@ -36,6 +35,7 @@ from cati.models import (
 
 from .dispositions import final_disposition
 from .phones import mask_phone
+from .runtime import runtime_for
 
 __all__ = ["GROUPINGS", "RATE_COLUMNS", "attempts_frame", "cases_frame", "dispositions_frame", "rates",
            "responses_frame", "study_questions"]
@@ -269,7 +269,7 @@ def dispositions_frame(session: Session, study: Study | int, *, tz: str | None =
     if never called), ``final`` (bool), ``disposition``.
     """
     study = study if isinstance(study, Study) else _study(session, study)
-    tz = tz or ((study.definition or {}).get("calling_rules") or {}).get("timezone_default") or DEFAULT_CENTRE_TIMEZONE
+    tz = tz or runtime_for(study).timezone
     zi = ZoneInfo(tz)
     cases = _exec(
         session,

@@ -26,18 +26,12 @@ from . import audit
 from .quotas import has_cells
 from .scheduling import record_outcome, release_quota_slot, reserve_quota_slot, rules_for
 
-_questionnaires: dict[tuple[int, int], Questionnaire] = {}
-
 
 def questionnaire_for(study: Study) -> Questionnaire:
-    """The compiled questionnaire engine of a stored study (cached per study version)."""
-    key = (study.id, study.version)
-    q = _questionnaires.get(key)
-    if q is None:
-        from .studies import study_spec
+    """The compiled questionnaire engine of a stored study (its runtime's, see ``services.runtime``)."""
+    from .runtime import runtime_for
 
-        q = _questionnaires[key] = Questionnaire(study_spec(study))
-    return q
+    return runtime_for(study).questionnaire
 
 
 class InterviewError(ValueError):

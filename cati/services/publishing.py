@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from cati.config import DEFAULT_CENTRE_TIMEZONE
 from cati.models import Study
 
 from . import frames
+from .runtime import runtime_for
 
 #: Every product, in the order they are built and listed.
 PRODUCTS = ("scores", "industry", "enterprise", "fieldwork", "exports", "paradata")
@@ -54,6 +54,7 @@ class StudyData:
     dispositions: pd.DataFrame
     quotas: pd.DataFrame | None
     timezone: str
+    quota_per_enterprise: int
 
 
 @dataclass
@@ -78,7 +79,8 @@ def read_study_data(session: Session, study: Study, *, complete_only: bool = Tru
     from .supervision import quota_board
 
     definition = dict(study.definition or {})
-    tz = (definition.get("calling_rules") or {}).get("timezone_default") or DEFAULT_CENTRE_TIMEZONE
+    runtime = runtime_for(study)
+    tz = runtime.timezone
     board = quota_board(session, study, datetime.now(UTC))
     quotas = pd.DataFrame([{"enterprise_id": r.external_id, "enterprise_name": r.name, "industry": r.industry,
                             "target": r.quota_target, "completes": r.completes, "in_progress": r.in_progress}
@@ -90,7 +92,7 @@ def read_study_data(session: Session, study: Study, *, complete_only: bool = Tru
         cases=frames.cases_frame(session, study.id),
         attempts=frames.attempts_frame(session, study.id, mask_phones=not include_phone),
         dispositions=frames.dispositions_frame(session, study, tz=tz),
-        quotas=quotas, timezone=tz)
+        quotas=quotas, timezone=tz, quota_per_enterprise=runtime.quota.per_enterprise)
 
 
 def _formats(product: str, formats: Mapping[str, Sequence[str]] | Sequence[str] | None) -> tuple[str, ...]:
@@ -220,7 +222,7 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
         if "fieldwork" in wanted:
             from reports.fieldwork import build_fieldwork_report
 
-            target = int((data.definition.get("quota") or {}).get("per_enterprise", 20))
+            target = data.quota_per_enterprise
             record("fieldwork", *_timed(lambda: build_fieldwork_report(
                 data.cases, data.attempts, study_rates, data.quotas, lang=lang, out_dir=folder("fieldwork"),
                 formats=_formats("fieldwork", formats), tz=data.timezone, target=target)))

@@ -42,6 +42,7 @@ from . import audit
 from .calling import in_window, next_callable_time
 from .phones import mask_phone
 from .quotas import in_filled_cell_clause, unfill_cells
+from .runtime import runtime_for
 from .scheduling import rules_for
 
 
@@ -309,9 +310,7 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
 
 def rejected_policy(study: Study) -> dict:
     """The study's rule for the case of a rejected complete (``qc.rejected``, defaults of the study schema)."""
-    from cati.study.schema import RejectedInterviews
-
-    return RejectedInterviews.model_validate((study.definition.get("qc") or {}).get("rejected") or {}).model_dump()
+    return runtime_for(study).qc.rejected.model_dump()
 
 
 def _after_rejection(session: Session, case: Case, interview: Interview, now: datetime, *, user_id: int | None,

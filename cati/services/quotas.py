@@ -37,6 +37,8 @@ from cati.models import (
     Study,
 )
 
+from .runtime import runtime_for
+
 # Enterprise columns a quota can be on; any other variable is a sample column (the case's attributes).
 ENTERPRISE_VARIABLES = ("industry", "province", "region")
 
@@ -52,22 +54,21 @@ class CellSpec:
 
 def cell_specs(study: Study) -> list[CellSpec]:
     """The study's quota dimensions beyond the enterprise quota (empty for most studies)."""
-    quota = (study.definition or {}).get("quota") or {}
+    quota = runtime_for(study).quota
     specs = []
-    if quota.get("per_industry"):
-        specs.append(CellSpec("industry", "study", {str(k): int(v) for k, v in quota["per_industry"].items()}))
-    for vq in quota.get("by_variable") or []:
-        if vq.get("source", "sample") != "sample":
+    if quota.per_industry:
+        specs.append(CellSpec("industry", "study", {str(k): int(v) for k, v in quota.per_industry.items()}))
+    for vq in quota.by_variable:
+        if vq.source != "sample":
             # The loader rejects these; a definition stored by an older version must not be half-applied.
-            raise ValueError(f"quota on answer '{vq.get('variable')}' is not supported (sample variables only)")
-        specs.append(CellSpec(str(vq["variable"]), vq.get("per", "study"),
-                              {str(k): int(v) for k, v in vq["targets"].items()}))
+            raise ValueError(f"quota on answer '{vq.variable}' is not supported (sample variables only)")
+        specs.append(CellSpec(str(vq.variable), vq.per, {str(k): int(v) for k, v in vq.targets.items()}))
     return specs
 
 
 def has_cells(study: Study) -> bool:
-    quota = (study.definition or {}).get("quota") or {}
-    return bool(quota.get("per_industry") or quota.get("by_variable"))
+    quota = runtime_for(study).quota
+    return bool(quota.per_industry or quota.by_variable)
 
 
 def _value(variable: str, industry: str, province: str | None, region: str | None, attributes: dict) -> str | None:

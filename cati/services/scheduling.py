@@ -85,16 +85,11 @@ class NoCase:
         return NO_CASE_TEXT[self.reason][lang]
 
 
-_rules_cache: dict[tuple, CallRules] = {}
-
-
 def rules_for(study: Study) -> CallRules:
-    """The compiled calling rules of a study (cached per study version; the creation time tells apart studies of
-    different databases that share an id, e.g. a demo re-run in the same process)."""
-    key = (study.id, study.version, study.created_at)
-    if key not in _rules_cache:
-        _rules_cache[key] = CallRules.from_definition(study.definition)
-    return _rules_cache[key]
+    """The compiled calling rules of a study (its runtime's, see ``services.runtime``)."""
+    from .runtime import runtime_for
+
+    return runtime_for(study).rules
 
 
 def _lock_for_claim(session: Session) -> None:
