@@ -1,4 +1,4 @@
-"""Who is called next: claims, appointments, retry times, quotas and replicate release (design.md §5).
+"""Who is called next: claims, appointments, retry times, quotas and replicate release (docs/domain.md §5).
 
 ``next_case`` is the heart of interviewer productivity. It must be called at the start of a fresh transaction
 (it asks SQLite for a write lock up front) and the caller commits right after, so claims are held briefly.
@@ -463,7 +463,7 @@ def next_case(
 ) -> Claim | NoCase:
     """Claim the next case for this interviewer, or say why there is none and when there will be.
 
-    Order (design.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
+    Order (docs/domain.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
     this interviewer, a due appointment of anyone, then callable cases — inside the respondent-local calling
     window, past their retry time, under the attempt cap, enterprise quota open — from the enterprises
     furthest behind their quota, likeliest to answer now first (contact model), fewer attempts first. Cases the
@@ -513,7 +513,7 @@ def next_case(
                         "study_id": study.id, **_order_params(study.id, rules, rng)}
         for i, tz in enumerate(open_tzs):
             params[f"tz{i}"] = tz
-        # Best time to call is a preference, never a reason to idle a paid interviewer (design.md §5): cases
+        # Best time to call is a preference, never a reason to idle a paid interviewer (docs/domain.md §5): cases
         # whose better part of the day is still to come are handed out only when no other case is callable.
         for passes in (preferred, deferred):
             got = _claim_callable(session, interviewer_id, now, rules, passes, params, len(open_tzs),
