@@ -33,7 +33,7 @@ from cati.models import (
     User,
 )
 
-from .dispositions import final_disposition
+from .dispositions import catalogue, final_disposition
 from .phones import mask_phone
 from .runtime import runtime_for
 
@@ -41,7 +41,6 @@ __all__ = ["GROUPINGS", "RATE_COLUMNS", "attempts_frame", "cases_frame", "dispos
            "responses_frame", "study_questions"]
 
 ID_COLUMNS = ["respondent_id", "enterprise_id", "enterprise_name", "industry", "province"]
-NOT_ATTEMPTED = "3.11"
 
 
 def _exec(session: Session, stmt):
@@ -202,11 +201,11 @@ def _rate_code(status: CaseStatus, final: str | None, attempts: int, outcomes: l
     if status == CaseStatus.UNRELEASED:
         return None
     if not outcomes:
-        return NOT_ATTEMPTED if attempts == 0 else "3.90"
+        return catalogue().code_for("not_attempted" if attempts == 0 else "other_unknown")
     try:
-        return final_disposition(outcomes, cap_reached=True) or "3.90"
+        return final_disposition(outcomes, cap_reached=True) or catalogue().code_for("other_unknown")
     except (KeyError, ValueError):
-        return "3.90"
+        return catalogue().code_for("other_unknown")
 
 
 def _case_rows(session: Session, study_id: int):

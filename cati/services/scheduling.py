@@ -819,8 +819,9 @@ def record_outcome(
         session.flush()
         return None
     if quota_full:
-        finalize_case(session, case, "4.80", now)
-        return "4.80"
+        code = catalogue().code_for("quota_full")
+        finalize_case(session, case, code, now)
+        return code
     case.status = CaseStatus.READY
     if disp.refusal_conversion:
         case.needs_converter = True

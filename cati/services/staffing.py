@@ -28,6 +28,7 @@ from cati.models import CallAttempt, Case, Interview, InterviewStatus, Study
 
 from .calling import CallRules, local, segments
 from .contact_model import contact_codes, contact_model
+from .dispositions import catalogue
 from .pacing import remaining_completes
 from .runtime import runtime_for
 
@@ -100,7 +101,8 @@ def study_timing(session: Session, study: Study) -> Timing:
     codes = contact_codes()
     d = DEFAULT_TIMING
     contacts, completes = session.execute(
-        select(func.count().filter(CallAttempt.outcome.in_(codes)), func.count().filter(CallAttempt.outcome == "1.1"))
+        select(func.count().filter(CallAttempt.outcome.in_(codes)),
+               func.count().filter(CallAttempt.outcome == catalogue().code_for("complete")))
         .join(Case, Case.id == CallAttempt.case_id).where(Case.study_id == study.id)).one()
     sqlite = session.get_bind().dialect.name == "sqlite"
     secs = _seconds(CallAttempt.requested_at, CallAttempt.ended_at, sqlite)

@@ -383,6 +383,7 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
     """
     cat = catalogue()
     contacted = {c for c, d in cat.items() if d.contacted}
+    refusals = cat.codes_where(refusal=True)
     agent_times = agent_times or {}
     ids = set(interviewer_ids or ())
     attempts = session.execute(
@@ -418,7 +419,7 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
             s.dials += 1
             if outcome in contacted:
                 s.contacts += 1
-            if outcome and outcome.startswith("2.11"):
+            if outcome in refusals:
                 s.refusals += 1
             if ans is not None:
                 s.talk_s += _seconds(ans, ended or end)
