@@ -45,6 +45,8 @@ class Disposition:
     appointment: str | None = None  # required | optional
     cap_rank: int | None = None  # at the attempt cap the seen outcome with the lowest rank decides…
     cap_result: str | None = None  # …this informative code
+    counts_attempt: bool = True  # false: the dial is not charged against the attempt cap (a dialer abandon)
+    predictive_hold_hours: int | None = None  # not dialled predictively again for this long
 
     def text(self, lang: str = "zh-CN") -> str:
         return self.label.get(lang) or self.label.get("zh-CN") or self.code
@@ -56,7 +58,7 @@ CALL_STATES = ("answered", "interviewing", "machine", "no_answer")
 
 #: The roles the catalogue must name (``roles:`` in config/dispositions.yaml).
 ROLES = ("complete", "break_off", "quota_full", "not_attempted", "other_unknown", "busy", "no_answer", "machine",
-         "blocked", "technical", "hung_up_in_detection", "fax", "non_working", "disconnected")
+         "blocked", "technical", "hung_up_in_detection", "fax", "non_working", "disconnected", "abandoned")
 
 
 class Catalogue(dict[str, Disposition]):

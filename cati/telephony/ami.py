@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import socket
 import threading
 import time
@@ -36,7 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .base import (
+    ABANDONED,
     ANSWERED,
+    CONNECTED,
     ENDED,
     PLACED,
     RINGING,
@@ -134,6 +137,20 @@ class _Track:
     phone: str | None = None            # uniqueid of the interviewer's phone leg (Dial from ;2)
     phone_status: str | None = None     # that Dial's status when it failed (BUSY, CHANUNAVAIL, NOANSWER)
     recording: str | None = None        # MIXMONITOR_FILENAME as the server reported it
+    predictive: bool = False            # respondent-first: ;2 dials the respondent, ;1 waits in a team queue
+    connected_to: str | None = None     # predictive: the interviewer extension the queue connected
+    abandoned: bool = False             # predictive: nobody was free in time
+
+
+def _member_extension(msg: Message) -> str | None:
+    """The interviewer extension of a queue member (``MemberName`` as we add it, else from the interface
+    ``Local/1001@cati-interviewer/n`` or ``PJSIP/1001``)."""
+    name = (msg.get("MemberName") or msg.get("Name") or "").strip()  # QueueMember events say Name / Location
+    if name.isdigit():
+        return name
+    m = re.match(r"^(?:Local|PJSIP|SIP)/([0-9]+)",
+                 msg.get("Interface") or msg.get("Location") or msg.get("DestChannel") or "")
+    return m.group(1) if m else (name or None)
 
 
 class AmiCallTracker:
@@ -157,10 +174,11 @@ class AmiCallTracker:
         self._lock = threading.RLock()
 
     def register(self, call_id: str, *, interviewer_first: bool = True, amd: bool = False,
-                 action_id: str | None = None, other_id: str | None = None) -> None:
+                 action_id: str | None = None, other_id: str | None = None, predictive: bool = False) -> None:
         with self._lock:
-            t = _Track(call_id, interviewer_first, amd, action_id)
-            (t.ivr if interviewer_first else t.resp).update({call_id, other_id or f"{call_id};2"})
+            t = _Track(call_id, interviewer_first and not predictive, amd, action_id, predictive=predictive)
+            if not predictive:  # predictive: the respondent is the channel ;2 dials (DialBegin)
+                (t.ivr if interviewer_first else t.resp).update({call_id, other_id or f"{call_id};2"})
             self.tracks[call_id] = t
             self._by_uid[call_id] = call_id
             self._by_uid[other_id or f"{call_id};2"] = call_id
@@ -266,6 +284,18 @@ class AmiCallTracker:
             return
         if ev == "DialBegin":
             caller, dest = msg.get("Uniqueid"), msg.get("DestUniqueid")
+            if t.predictive:
+                # Only the ;2 half's Dial() in [cati-predictive-dial] reaches the respondent; the queue's calls
+                # to interviewer members come from ;1 and are not the respondent.
+                if caller == f"{t.call_id};2" and not t.resp:
+                    t.resp.add(dest)
+                    self._by_uid[dest] = t.call_id
+                    t.names[dest] = msg.get("DestChannel")
+                    t.backend_call_id = dest
+                    if not t.placed:
+                        t.placed = True
+                        self._ev(t, PLACED, at, msg)
+                return
             if t.interviewer_first and caller and caller != t.call_id and caller in t.ivr:
                 # The interviewer leg's own Dial() of the phone (``;2`` in [cati-interviewer]): never the
                 # respondent. Remember it: its failure is the interviewer's, not the case's.
@@ -322,8 +352,8 @@ class AmiCallTracker:
                 t.amd_cause = val
                 if t.amd_status:
                     self._amd(t, at, msg)
-            elif var == "DIALSTATUS" and val and t.placed and (uid == t.call_id or not t.interviewer_first) \
-                    and t.dial_status != "ABORT":
+            elif var == "DIALSTATUS" and val and t.placed and t.dial_status != "ABORT" and (
+                    uid == f"{t.call_id};2" if t.predictive else (uid == t.call_id or not t.interviewer_first)):
                 # Dial()'s own verdict on the respondent (set by the originated ;1 leg in the dial context). It
                 # overrides DialEnd's per-destination status (a rejected or unallocated number gives DialEnd
                 # NOANSWER but DIALSTATUS CHANUNAVAIL in the lab), except ABORT: our AMD gosub stopped the Dial
@@ -336,6 +366,17 @@ class AmiCallTracker:
                 t.phone_status = val
             elif var == "MIXMONITOR_FILENAME" and val:
                 t.recording = val
+            return
+        if ev == "AgentConnect" and t.predictive and t.connected_to is None and not t.abandoned:
+            t.connected_to = _member_extension(msg)
+            self._ev(t, CONNECTED, at, msg, interviewer_extension=t.connected_to)
+            return
+        if (ev == "QueueCallerAbandon" or (ev == "UserEvent" and msg.get("UserEvent") == "CatiAbandon")) \
+                and t.predictive and t.connected_to is None and not t.abandoned:
+            # Nobody was free within the connect time (the dialplan's CatiAbandon, before the message plays),
+            # or the person hung up while waiting (QueueCallerAbandon): either way an abandoned call.
+            t.abandoned = True
+            self._ev(t, ABANDONED, at, msg)
             return
         if ev == "UserEvent" and msg.get("UserEvent") in ("CatiAMD", "AMDResult"):
             t.amd_status = t.amd_status or msg.get("Status")
@@ -604,7 +645,10 @@ class PanoramiskAdapter(AmiAdapter):
         m = self._manager
         if m is None or m.protocol is None or getattr(m.protocol, "closed", True):
             raise TelephonyError("AMI not connected / AMI 未连接")
-        as_list = False if action.get("Action", "").lower() in ("originate", "ping", "hangup") else None
+        # Single-response actions panoramisk would otherwise wait on: Originate/Hangup/Ping, and QueueAdd, whose
+        # "Added interface to queue" panoramisk takes for the start of an event list (a relic of old Asterisk).
+        single = ("originate", "ping", "hangup", "queueadd", "queueremove", "queuepause")
+        as_list = False if action.get("Action", "").lower() in single else None
 
         async def go():
             fut = m.send_action(dict(action), as_list=as_list)
@@ -851,6 +895,7 @@ class AmiBackend(TelephonyBackend):
         self._reconnect_lock = threading.Lock()
         self._reconnecting = False
         self._spies: dict[str, str] = {}
+        self._listeners: list[Callable[[Message], None]] = []
         self._actions = itertools.count(1)
         self._pinger: threading.Thread | None = None
         # Spy legs never outlive the call: ChanSpy's E option ends them with the spied channel, and when this
@@ -871,7 +916,17 @@ class AmiBackend(TelephonyBackend):
 
     # -- connection ---------------------------------------------------------------------------------
     def _new_adapter(self) -> AmiAdapter:
-        return ADAPTERS[self.client_name](self.tracker.feed, self._on_disconnect)
+        return ADAPTERS[self.client_name](self._on_ami_message, self._on_disconnect)
+
+    def _on_ami_message(self, msg: Message) -> None:
+        self.tracker.feed(msg)
+        for listener in list(self._listeners):
+            listener(msg)
+
+    def listen_raw(self, listener: Callable[[Message], None]) -> Callable[[], None]:
+        """Also hand every AMI message to ``listener`` (diagnostics, the lab's checks); returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def connect(self) -> dict:
         """Connect and log in once (raises TelephonyError); starts the keep-alive thread."""
@@ -1026,6 +1081,81 @@ class AmiBackend(TelephonyBackend):
             self.tracker.fail(call_id, f"originate refused: {exc}")
             raise
         self.tracker.placed(call_id)
+
+    # -- predictive (respondent-first) dialing ----------------------------------------------------------
+    #: Context whose ;2 half dials the respondent, and the one the ;1 half runs once a person answered.
+    predictive_dial_context = "cati-predictive-dial"
+    predictive_connect_context = "cati-predictive-connect"
+
+    def place_predictive_call(self, call_id, to_e164, team_queue, *, caller_id=None, machine_detection=True,
+                              timeout_s=30, connect_within_s=2, abandon_prompt=None):
+        number = to_e164.strip()
+        if not number or not all(ch.isdigit() or ch == "+" for ch in number):
+            raise ValueError(f"place_predictive_call: number {mask_number(number)!r} is not digits/E.164")
+        if not team_queue or not re.fullmatch(r"[A-Za-z0-9_.-]+", team_queue):
+            raise ValueError(f"place_predictive_call: team queue {team_queue!r} is not a queue name")
+        aid = f"cati-pred-{next(self._actions)}-{call_id[:8]}"
+        self.tracker.register(call_id, predictive=True, amd=machine_detection, action_id=aid)
+        action = {
+            "Action": "Originate",
+            "ActionID": aid,
+            "Channel": f"Local/{number.lstrip('+')}@{self.predictive_dial_context}/n",
+            "Context": self.predictive_connect_context,
+            "Exten": "s",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": call_id,
+            # ;1 answers only once the person answered and machine detection let the call through
+            "Timeout": str((int(timeout_s) + 10) * 1000),
+            "Variable": [f"CATI_CALL_ID={call_id}", f"CATI_AMD={int(bool(machine_detection))}",
+                         f"CATI_TIMEOUT={int(timeout_s)}", f"CATI_QUEUE={team_queue}",
+                         f"CATI_CONNECT_S={int(connect_within_s)}",
+                         f"CATI_ABANDON_PROMPT={abandon_prompt or 'cati/abandon'}"],
+        }
+        if caller_id:
+            action["CallerID"] = caller_id
+        log.info("AMI predictive originate call %s to %s for queue %s", call_id, mask_number(number), team_queue)
+        try:
+            self._check(self._send(action), "Originate")
+        except TelephonyError as exc:
+            self.tracker.fail(call_id, f"originate refused: {exc}")
+            raise
+
+    def _member(self, extension: str) -> str:
+        ext = str(extension).strip()
+        if not ext.isdigit():
+            raise ValueError(f"interviewer extension {extension!r} is not digits")
+        return self.interviewer_channel.format(ext=ext)
+
+    def join_team(self, extension, team_queue, *, paused=False, name=None):
+        resp = self._send({"Action": "QueueAdd", "Queue": team_queue, "Interface": self._member(extension),
+                           "MemberName": str(extension), "StateInterface": f"PJSIP/{extension}",
+                           "Paused": "true" if paused else "false"})
+        if resp.get("Response") != "Success" and "Already there" in (resp.get("Message") or ""):
+            self.pause_in_team(extension, team_queue, paused)
+            return
+        self._check(resp, "QueueAdd")
+
+    def pause_in_team(self, extension, team_queue, paused, *, reason=""):
+        self._check(self._send({"Action": "QueuePause", "Queue": team_queue, "Interface": self._member(extension),
+                                "Paused": "true" if paused else "false", "Reason": reason or ""}), "QueuePause")
+
+    def leave_team(self, extension, team_queue):
+        resp = self._send({"Action": "QueueRemove", "Queue": team_queue, "Interface": self._member(extension)})
+        if resp.get("Response") != "Success" and "Not there" in (resp.get("Message") or ""):
+            return  # signed out twice
+        self._check(resp, "QueueRemove")
+
+    def team_members(self, team_queue: str) -> list[dict]:
+        """The queue's members as the PBX sees them: extension, paused, in call, calls taken."""
+        res = self._send({"Action": "QueueStatus", "Queue": team_queue})
+        out = []
+        for m in res if isinstance(res, list) else []:
+            if m.get("Event") == "QueueMember" and m.get("Queue") == team_queue:
+                out.append({"extension": _member_extension(m), "paused": m.get("Paused") == "1",
+                            "in_call": m.get("InCall") == "1", "calls_taken": int(m.get("CallsTaken") or 0),
+                            "status": m.get("Status")})
+        return out
 
     def hangup(self, call_id):
         resp = self._send({"Action": "Hangup", "Channel": call_id, "Cause": "16"})

@@ -40,7 +40,12 @@ ANSWERED = "answered"
 ANSWERED_HUMAN = "answered_human"
 ANSWERED_MACHINE = "answered_machine"
 ENDED = "ended"
-EVENT_KINDS = (PLACED, RINGING, ANSWERED, ANSWERED_HUMAN, ANSWERED_MACHINE, ENDED)
+#: Predictive (respondent-first) dialing: the answered person was connected to an interviewer
+#: (``interviewer_extension``), or nobody was free in time and the call was abandoned (the person heard the
+#: firm's message).
+CONNECTED = "connected"
+ABANDONED = "abandoned"
+EVENT_KINDS = (PLACED, RINGING, ANSWERED, ANSWERED_HUMAN, ANSWERED_MACHINE, CONNECTED, ABANDONED, ENDED)
 ANSWER_KINDS = (ANSWERED, ANSWERED_HUMAN, ANSWERED_MACHINE)
 
 #: A ringing call counts as a genuine "no answer" (AAPOR 3.13) only after this many seconds.
@@ -71,6 +76,7 @@ class CallEvent:
     leg : ``"respondent"`` normally; ``"interviewer"`` when the interviewer's own leg failed and the
         respondent was never dialed (no outcome should be charged to the case then).
     recording : where the backend is recording the call (AMI ``MIXMONITOR_FILENAME``), when it is.
+    interviewer_extension : predictive dialing, ``connected`` only: the phone the person was connected to.
     raw : the backend message(s) it came from (for audit and debugging).
     """
 
@@ -86,6 +92,7 @@ class CallEvent:
     dial_status: str | None = None
     leg: str = "respondent"
     recording: str | None = None
+    interviewer_extension: str | None = None
     raw: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -222,6 +229,27 @@ class TelephonyBackend(abc.ABC):
         Returns once the backend accepted (or refused) the request; the outcome arrives as events.
         Raises :class:`TelephonyError` when the backend refuses outright.
         """
+
+    # -- predictive (respondent-first) dialing ----------------------------------------------------------
+    def place_predictive_call(self, call_id: str, to_e164: str, team_queue: str, *, caller_id: str | None = None,
+                              machine_detection: bool = True, timeout_s: int = 30, connect_within_s: int = 2,
+                              abandon_prompt: str | None = None) -> None:
+        """Dial ``to_e164`` with no interviewer leg; an answered person (after machine detection) goes to a free
+        member of ``team_queue`` within ``connect_within_s`` seconds (event ``connected``), else hears
+        ``abandon_prompt`` and the call ends (event ``abandoned``). Backends without it raise."""
+        raise TelephonyError(f"{self.name}: predictive dialing is not available on this backend")
+
+    def join_team(self, extension: str, team_queue: str, *, paused: bool = False, name: str | None = None) -> None:
+        """The interviewer on ``extension`` takes predictive calls of ``team_queue`` (ready)."""
+        raise TelephonyError(f"{self.name}: predictive dialing is not available on this backend")
+
+    def pause_in_team(self, extension: str, team_queue: str, paused: bool, *, reason: str = "") -> None:
+        """Stop (wrap-up, break) or resume offering predictive calls to ``extension``."""
+        raise TelephonyError(f"{self.name}: predictive dialing is not available on this backend")
+
+    def leave_team(self, extension: str, team_queue: str) -> None:
+        """The interviewer signed out: no more predictive calls."""
+        raise TelephonyError(f"{self.name}: predictive dialing is not available on this backend")
 
     @abc.abstractmethod
     def hangup(self, call_id: str) -> None: ...

@@ -23,7 +23,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +32,9 @@ from cati.models import Case, CasePhone, CaseStatus, PhoneStatus
 from cati.models.calls import AttemptStatus, CallAttempt
 
 from .base import (
+    ABANDONED,
     ANSWER_KINDS,
+    CONNECTED,
     ENDED,
     PLACED,
     RINGING,
@@ -89,6 +91,11 @@ def apply_event(session: Session, event: CallEvent, *, settle_case: bool = True,
             return None
     elif attempt.call_id != event.call_id:
         raise ValueError(f"apply_event: event for call {event.call_id} given attempt of call {attempt.call_id}")
+    if event.kind in (CONNECTED, ABANDONED):
+        _predictive_event(session, attempt, event, settle_case, now or datetime.now(UTC))
+        if flush:
+            session.flush()
+        return attempt
     stamp = _KIND_STAMP[event.kind]
     current = getattr(attempt, stamp)
     if current is None or event.at < current:
@@ -163,6 +170,53 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
         record_outcome(session, case, code, now, interviewer_id=attempt.interviewer_id)
 
 
+def _predictive_event(session: Session, attempt: CallAttempt, event: CallEvent, settle: bool, now: datetime) -> None:
+    """Predictive dialing: the person was connected to an interviewer, or the call was abandoned.
+
+    Connected: the attempt and the case become the interviewer's (the case is claimed by them, so their
+    console opens it with its intro). Abandoned: the dialer codes the attempt with the catalogue's ``abandoned``
+    code (source ``dialer``: the network's facts at the end do not overrule it), the dial is not charged against
+    the attempt cap, and the case is rescheduled by the catalogue's retry rule.
+    """
+    from cati.models import User
+    from cati.services.dispositions import catalogue
+
+    case = session.get(Case, attempt.case_id)
+    if event.kind == CONNECTED:
+        if attempt.outcome_source == "dialer":
+            log.warning("call %s connected after it was coded abandoned; kept abandoned", attempt.call_id)
+            return
+        user = session.scalar(select(User).where(User.extension == event.interviewer_extension)) \
+            if event.interviewer_extension else None
+        if user is None:
+            log.warning("call %s connected to unknown extension %s", attempt.call_id, event.interviewer_extension)
+            return
+        _fill(attempt, "interviewer_id", user.id)
+        if case is not None and case.status in (CaseStatus.READY, CaseStatus.CLAIMED) and settle:
+            from cati.models import Study
+            from cati.services.scheduling import rules_for
+
+            rules = rules_for(session.get(Study, case.study_id))
+            case.status = CaseStatus.CLAIMED
+            case.claimed_by_id = user.id
+            case.claimed_at = now
+            case.claim_expires_at = now + timedelta(minutes=rules.claim_timeout_minutes)
+        return
+    cat = catalogue()
+    code = cat.code_for("abandoned")
+    if attempt.outcome is not None and attempt.outcome_source != "auto":
+        return  # already coded (a repeated event, or an interviewer's code)
+    attempt.outcome = code
+    attempt.outcome_source = "dialer"
+    attempt.notes = attempt.notes or "predictive: no interviewer free in time; message played / 无空闲访员，已播放告知语音"
+    if case is not None and not cat[code].counts_attempt and case.attempts > 0:
+        case.attempts -= 1
+    if settle and case is not None and case.final_disposition is None:
+        from cati.services.scheduling import record_outcome
+
+        record_outcome(session, case, code, now, interviewer_id=None)
+
+
 def reconcile_attempts(session: Session, backend_name: str, live: set[str], now: datetime, *,
                        grace_s: float = 120.0) -> list[str]:
     """End attempts the telephony server no longer has (a lost event stream, a crashed worker).
@@ -205,8 +259,8 @@ def start_attempt(session: Session, case: Case, phone: CasePhone, interviewer, b
     row is written at the session's next flush (the simulator folds the call's events in first; the attempt has
     no ``id`` until then).
     """
-    if mode not in ("preview", "progressive", "simulated"):
-        raise ValueError(f"start_attempt: mode {mode!r} must be preview, progressive or simulated")
+    if mode not in ("preview", "progressive", "predictive", "simulated"):
+        raise ValueError(f"start_attempt: mode {mode!r} must be preview, progressive, predictive or simulated")
     if phone.case_id != case.id:
         raise ValueError(f"start_attempt: phone {phone.id} does not belong to case {case.id}")
     if phone.status != PhoneStatus.OK:
@@ -263,18 +317,51 @@ def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: i
         backend.place_call(call_id, number, extension, caller_id=caller_id, record=record,
                            machine_detection=machine_detection, timeout_s=timeout_s)
     except TelephonyError as exc:
-        with factory() as s, s.begin():
-            a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
-            if a is not None and a.status != AttemptStatus.ENDED:
-                a.status = AttemptStatus.ENDED
-                a.ended_at = datetime.now(UTC)
-                a.outcome_source = "system"
-                a.notes = f"backend refused: {exc}"[:2000]
-                case = s.get(Case, a.case_id)
-                if case is not None and case.attempts > 0:
-                    case.attempts -= 1
+        _refused(factory, call_id, exc)
         raise
     return call_id
+
+
+def dial_predictive_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: int,
+                               phone_id: int | None, team_queue: str, *, caller_id: str | None = None,
+                               machine_detection: bool = True, timeout_s: int = 30, connect_within_s: int = 2,
+                               abandon_prompt: str | None = None, now: datetime | None = None) -> str:
+    """Predictive dialing: create and commit the attempt with no interviewer yet, then dial the respondent
+    first; the PBX connects an answered person to a free member of ``team_queue`` (event ``connected``) or
+    abandons the call with the firm's message (event ``abandoned``). Returns the call id."""
+    with factory() as s, s.begin():
+        case = s.get(Case, case_id)
+        if case is None:
+            raise ValueError(f"dial: case {case_id} not found")
+        phone = s.get(CasePhone, phone_id) if phone_id else _first_phone(case)
+        if phone is None:
+            raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
+        attempt = start_attempt(s, case, phone, None, backend, "predictive", now=now,
+                                amd_requested=machine_detection)
+        call_id, number = attempt.call_id, phone.e164
+    try:
+        backend.place_predictive_call(call_id, number, team_queue, caller_id=caller_id,
+                                      machine_detection=machine_detection, timeout_s=timeout_s,
+                                      connect_within_s=connect_within_s, abandon_prompt=abandon_prompt)
+    except TelephonyError as exc:
+        _refused(factory, call_id, exc)
+        raise
+    return call_id
+
+
+def _refused(factory: sessionmaker, call_id: str, exc: Exception) -> None:
+    """The backend refused the call outright: the committed attempt ends as a system failure and the case gets
+    its attempt back (the respondent was never dialled)."""
+    with factory() as s, s.begin():
+        a = s.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
+        if a is not None and a.status != AttemptStatus.ENDED:
+            a.status = AttemptStatus.ENDED
+            a.ended_at = datetime.now(UTC)
+            a.outcome_source = "system"
+            a.notes = f"backend refused: {exc}"[:2000]
+            case = s.get(Case, a.case_id)
+            if case is not None and case.attempts > 0:
+                case.attempts -= 1
 
 
 def _first_phone(case: Case) -> CasePhone | None:

@@ -57,6 +57,22 @@ BEHAVIOURS: dict[str, str] = {
     "silent": "+8613900000111",              # answers and sends no audio: AMD NOTSURE
 }
 
+#: Ranges of numbers that behave alike, for many distinct respondents (predictive dialing tests):
+#: behaviour → the E.164 prefix; ``range_number("person", 7)`` is that behaviour's 8th number.
+NUMBER_RANGES: dict[str, str] = {
+    "person": "+86139000002",   # + two digits: answers after 2 s, a short hello, then silence (AMD HUMAN)
+    "machine": "+86139000003",  # a long greeting (AMD MACHINE)
+    "busy": "+86139000004",     # busy
+}
+
+
+def range_number(behaviour: str, index: int) -> str:
+    """The ``index``-th (0-99) number of a behaviour range in :data:`NUMBER_RANGES`."""
+    if not 0 <= index < 100:
+        raise ValueError("range_number: index 0-99")
+    return f"{NUMBER_RANGES[behaviour]}{index:02d}"
+
+
 #: Interviewer / supervisor phones that answer at once.
 AUTO_ANSWER_PHONES = [str(1000 + i) for i in range(1, 41)] + [str(9000 + i) for i in range(1, 6)]
 BUSY_PHONE = "1099"
@@ -175,6 +191,9 @@ def write_sounds(directory: Path) -> None:
                                            ("tone", 2.0), ("silence", 1.0)])
     # Talking on: words and short pauses, looped for a long call.
     _write_wav(directory / "talk.wav", [("tone", 0.6), ("silence", 0.3), ("tone", 0.4), ("silence", 0.5)])
+    # Predictive dialing's abandon message (in production the firm's recording: "这里是××调查公司，稍后再联系您"):
+    # the lab plays 1.5 s of "speech" so the message is really heard before the call ends.
+    _write_wav(directory / "abandon.wav", [("tone", 1.0), ("silence", 0.2), ("tone", 0.3)])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -207,7 +226,6 @@ autoload = yes
 noload => res_ari.so
 noload => res_http_websocket.so
 noload => res_stasis.so
-noload => app_queue.so
 noload => res_pjsip_outbound_registration.so
 noload => cdr_manager.so
 noload => cel_manager.so
@@ -215,6 +233,9 @@ noload => res_clioriginate.so
 """
 
 _LOGGER_CONF = """[general]
+; app_queue's own record of every queue call (ENTERQUEUE, CONNECT, EXITWITHTIMEOUT, EXITEMPTY, ABANDON …):
+; the PBX's count of abandoned predictive calls
+queue_log = yes
 [logfiles]
 messages.log => notice,warning,error,verbose
 """
@@ -353,6 +374,21 @@ exten => {n['silent']},1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
  same => n,Wait(120)
+; -- ranges of alike respondents (predictive dialing tests) -----------------------------------------
+exten => _{NUMBER_RANGES['person'].lstrip('+')}XX,1,Ringing()
+ same => n,Wait(2)
+ same => n,Answer()
+ same => n,Playback({s}/hello)
+ same => n,Echo()
+exten => _{NUMBER_RANGES['machine'].lstrip('+')}XX,1,Ringing()
+ same => n,Wait(2)
+ same => n,Answer()
+ same => n,Playback({s}/machine)
+ same => n,Wait(30)
+ same => n,Hangup()
+exten => _{NUMBER_RANGES['busy'].lstrip('+')}XX,1,Ringing()
+ same => n,Wait(1)
+ same => n,Busy(10)
 ; any other number: the carrier says it does not exist
 exten => _X.,1,Hangup(1)
 
@@ -505,6 +541,25 @@ class TelephoneLab:
             out += [line.split("!")[0] for line in text.splitlines() if "!" in line]
         return out
 
+    @property
+    def abandon_prompt(self) -> str:
+        """The lab's recording of the abandon message (for ``place_predictive_call``; Playback takes no suffix)."""
+        return str(self.root / "sounds" / "abandon")
+
+    def queue_log(self, instance: Instance | None = None) -> list[dict[str, str]]:
+        """app_queue's log on ``instance`` (default: the first PBX): one dict per line with ``time``,
+        ``call_id`` (the caller's Uniqueid: our call id), ``queue``, ``agent``, ``event`` and ``data``."""
+        path = Path((instance or self.pbxes[0]).root) / "log" / "queue_log"
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text(errors="replace").splitlines():
+            parts = line.split("|")
+            if len(parts) >= 5:
+                rows.append({"time": parts[0], "call_id": parts[1], "queue": parts[2], "agent": parts[3],
+                             "event": parts[4], "data": "|".join(parts[5:])})
+        return rows
+
     def restart(self, instance: Instance, timeout: float = 60.0) -> None:
         """kill -9 an instance and start it again (same ports, same files)."""
         _kill(instance.pid, hard=True)
@@ -543,7 +598,7 @@ class TelephoneLab:
     def _write_pbx(self, inst: Instance, world_port: int) -> None:
         etc = self._dirs(inst)
         shipped = self.config_dir
-        for name in ("extensions.conf", "amd.conf"):
+        for name in ("extensions.conf", "amd.conf", "queues.conf"):
             shutil.copyfile(shipped / name, etc / name)
         (etc / "manager.conf").write_text(_manager_conf((shipped / "manager.conf").read_text(), inst.ami_port or 0,
                                                         self.state.username, self.state.secret))
