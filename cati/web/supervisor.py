@@ -21,7 +21,6 @@ from html import escape
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     abort,
     flash,
@@ -1027,31 +1026,3 @@ def qc_decide(interview_id: int, decision: str):
         db.session.rollback()
         _fail(err)
     return _back(url_for("supervisor.qc_page"))
-
-
-# ---------------------------------------------------------------------------------------------- wiring
-
-
-def init_supervision(app: Flask) -> None:
-    """Register the supervisor and admin blueprints (and the console's auth/CSRF/i18n they rely on).
-    Idempotent."""
-    from .auth import init_web
-
-    init_web(app)
-    if "supervisor" not in app.blueprints:
-        app.register_blueprint(bp)
-    if "admin" not in app.blueprints:
-        from .admin import bp as admin_bp
-
-        app.register_blueprint(admin_bp)
-
-
-
-def wsgi_app() -> Flask:
-    """``gunicorn 'cati.web.supervisor:wsgi_app()'``: the console app with the supervisor and admin screens,
-    whether or not ``register_blueprints`` already includes them."""
-    from .auth import wsgi_app as console_app
-
-    app = console_app()
-    init_supervision(app)
-    return app

@@ -39,9 +39,6 @@ FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] fo
 
 @pytest.fixture
 def sup_app(console_app):
-    from cati.web.supervisor import init_supervision
-
-    init_supervision(console_app)
     return console_app
 
 
