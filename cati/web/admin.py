@@ -1,7 +1,7 @@
 """Administration (``/admin``): users and roles, study upload (validated by the study loader), the calling-hours
 and rules editor (validated the same way), and the searchable audit log. Admins only.
 
-Texts come from the supervisor blueprint's table (``supervisor.tr``) plus the few below.
+Texts come from the one table in :mod:`cati.web.i18n` (``tr``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from sqlalchemy import String, cast, func, or_, select
 from cati.db import db
 from cati.models import AuditLog, Role, Study, User
 from cati.services import audit
+from cati.services.calling import zone
 from cati.services.quotas import apply_enterprise_quota
 from cati.services.studies import get_study, install_study
 from cati.services.users import UserError, create_user, hash_password
 from cati.study.loader import Problem, StudyError, validate_study_mapping
 
-from . import supervisor as sup
 from .security import current_user, roles_required
+from .supervisor import common as sup
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 admin_only = roles_required(Role.ADMIN)
@@ -291,7 +292,7 @@ def audit_log():
     for key, op in (("date_from", "ge"), ("date_to", "lt")):
         if a.get(key):
             try:
-                day = datetime.fromisoformat(a[key]).replace(tzinfo=sup.zone(sup.centre_tz()))
+                day = datetime.fromisoformat(a[key]).replace(tzinfo=zone(sup.centre_tz()))
             except ValueError:
                 flash(f"{key}: {a[key]!r} is not a date (YYYY-MM-DD)", "error")
                 continue
