@@ -255,6 +255,10 @@ def complete_interview(session: Session, interview: Interview, now: datetime, *,
     release_quota_slot(session, case.enterprise_id, completed=True, now=now, case_id=_cells_of(study, case))
 
 
+#: The break-off: the respondent stopped mid-interview, the answers stay and the case is retried.
+BREAK_OFF = "2.12"
+
+
 def break_off(session: Session, interview: Interview, now: datetime, *, user_id: int | None,
               appointment_at: datetime | None = None) -> str | None:
     """The respondent stopped mid-interview: answers stay, the slot frees up, the case is retried (2.12)."""
@@ -262,12 +266,12 @@ def break_off(session: Session, interview: Interview, now: datetime, *, user_id:
         raise InterviewError(f"interview {interview.id} is {interview.status.value}, not in progress")
     interview.status = InterviewStatus.PARTIAL
     interview.ended_at = now
-    interview.disposition = "2.12"
+    interview.disposition = BREAK_OFF
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
-    _code_attempt(session, interview, "2.12")
+    _code_attempt(session, interview, BREAK_OFF)
     release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=_cells_of(study, case))
-    return record_outcome(session, case, "2.12", now, interviewer_id=user_id, appointment_at=appointment_at,
+    return record_outcome(session, case, BREAK_OFF, now, interviewer_id=user_id, appointment_at=appointment_at,
                           rules=rules_for(study))
 
 

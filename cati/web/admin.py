@@ -26,6 +26,7 @@ from cati.study.loader import Problem, StudyError, validate_study_mapping
 
 from .security import current_user, roles_required
 from .supervisor import common as sup
+from .uow import commit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 admin_only = roles_required(Role.ADMIN)
@@ -64,17 +65,16 @@ def users():
 def create():
     me = current_user()
     f = request.form
-    try:
+
+    def work() -> User:
         u = create_user(db.session, f.get("username", ""), f.get("password", ""), f.get("role", ""),
                         display_name=f.get("display_name") or None, extension=f.get("extension") or None)
         u.refusal_converter = f.get("refusal_converter") == "1"
         audit.record(db.session, user_id=me.id, action="user.create", entity="user", entity_id=u.id,
                      after={"username": u.username, "role": u.role.value, "refusal_converter": u.refusal_converter})
-        db.session.commit()
-        flash(sup.tr("user_created", u=u.username), "info")
-    except UserError as err:
-        db.session.rollback()
-        flash(str(err), "error")
+        return u
+
+    commit(work, UserError, ok=lambda u: sup.tr("user_created", u=u.username))
     return redirect(url_for("admin.users"))
 
 
@@ -141,6 +141,25 @@ def _problems(err: StudyError) -> list[Problem]:
     return list(err.problems)
 
 
+def _install_upload(saved: Path, name: str, user_id: int) -> tuple[Study, list[Problem]]:
+    """Validate the uploaded study file (errors named after the uploaded file, not our temp name), then install it
+    under its id and version; the study row and the loader's warnings."""
+    from cati.study.loader import load_study
+
+    try:
+        spec = load_study(saved)
+    except StudyError as err:
+        raise StudyError([Problem(name, p.path, p.message, p.line, p.column) for p in err.problems],
+                         err.warnings) from None
+    warnings = [Problem(name, p.path, p.message, p.line, p.column, "warning") for p in getattr(spec, "warnings", [])]
+    final = saved.parent / f"{spec.id}-v{spec.version}.yaml"
+    saved.replace(final)
+    row = install_study(db.session, final)
+    audit.record(db.session, user_id=user_id, action="study.upload", entity="study", entity_id=row.id,
+                 after={"code": row.code, "version": row.version, "file": name})
+    return row, warnings
+
+
 @bp.route("/study", methods=["GET", "POST"])
 @admin_only
 def study():
@@ -160,28 +179,13 @@ def study():
             with tempfile.NamedTemporaryFile("wb", dir=folder, prefix="study-", suffix=".yaml", delete=False) as fh:
                 fh.write(up.read())
                 saved = Path(fh.name)
-            try:
-                # Validate first (errors named after the uploaded file, not our temp name), then install.
-                from cati.study.loader import load_study
-
-                try:
-                    spec = load_study(saved)
-                except StudyError as err:
-                    raise StudyError([Problem(name, p.path, p.message, p.line, p.column) for p in err.problems],
-                                     err.warnings) from None
-                warnings = [Problem(name, p.path, p.message, p.line, p.column, "warning")
-                            for p in getattr(spec, "warnings", [])]
-                final = folder / f"{spec.id}-v{spec.version}.yaml"
-                saved.replace(final)
-                row = install_study(db.session, final)
-                audit.record(db.session, user_id=me.id, action="study.upload", entity="study", entity_id=row.id,
-                             after={"code": row.code, "version": row.version, "file": name})
-                db.session.commit()
-                flash(sup.tr("study_installed", code=row.code, v=row.version), "info")
-            except StudyError as err:
-                db.session.rollback()
+            done = commit(lambda: _install_upload(saved, name, me.id), StudyError, show=None,
+                          ok=lambda out: sup.tr("study_installed", code=out[0].code, v=out[0].version))
+            if done.ok:
+                warnings = done.value[1]
+            else:
                 saved.unlink(missing_ok=True)
-                problems = _problems(err)
+                problems = _problems(done.error)
                 flash(sup.tr("study_invalid", n=len(problems)), "error")
     studies = db.session.scalars(select(Study).order_by(Study.id)).all()
     page = render_template("admin/study.html", problems=problems, warnings=warnings, studies=studies, atab="study")
