@@ -139,7 +139,7 @@ def _outcome_name(value: object, lang: str) -> str:
     return f"{s} {label}" if sym else s
 
 
-def calls_by_hour(attempts: pd.DataFrame, *, tz: str = "Asia/Shanghai", lang: str = "zh-CN",
+def calls_by_hour(attempts: pd.DataFrame, *, tz: str, lang: str = "zh-CN",
                   top: int = 6) -> pd.DataFrame:
     """Calls per local hour of day (rows 0–23 that occur) × outcome (the ``top`` most frequent, rest grouped)."""
     _require(attempts, ("placed_at",), "attempts")
@@ -178,7 +178,7 @@ def _overall_rates(cases: pd.DataFrame, rates: pd.DataFrame | None) -> pd.Series
 
 
 def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.DataFrame | None,
-                       quotas: pd.DataFrame | None, *, lang: str = "zh-CN", tz: str = "Asia/Shanghai",
+                       quotas: pd.DataFrame | None, *, tz: str, lang: str = "zh-CN",
                        target: int = 20) -> tuple[Document, list[Sheet]]:
     check_lang(lang)
     zh = lang == "zh-CN"
@@ -300,8 +300,8 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
 
 
 def build_fieldwork_report(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.DataFrame | None,
-                           quotas: pd.DataFrame | None, *, lang: str = "zh-CN", out_dir: str | Path = ".",
-                           formats: Iterable[str] = ("html", "pdf", "xlsx"), tz: str = "Asia/Shanghai",
+                           quotas: pd.DataFrame | None, *, tz: str, lang: str = "zh-CN", out_dir: str | Path = ".",
+                           formats: Iterable[str] = ("html", "pdf", "xlsx"),
                            target: int = 20, stem: str = "fieldwork_report") -> dict[str, Path]:
     """Write the fieldwork report.
 

@@ -162,7 +162,7 @@ _QUADRANTS = {
     "行业基本达标": "Baseline met (less important, uniform)",
 }
 
-# AAPOR telephone dispositions (design.md §5), short descriptions.
+# AAPOR telephone dispositions (docs/domain.md §5), short descriptions.
 _DISPOSITIONS: dict[str, tuple[str, str, str]] = {
     "1.1": ("I", "完成访问", "Complete"),
     "1.2": ("P", "部分完成", "Partial"),

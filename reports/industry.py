@@ -3,7 +3,7 @@ customer callback rate and a method section written from the actual run.
 
 Ranks are shown with their intervals and the report leads with tiers (significantly above / not different
 from / below the industry mean), because with 20 interviews per enterprise most places in a bare league table
-are not distinguishable (design.md §3.7).
+are not distinguishable (docs/domain.md §3.7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Phone-number masking for everything reports and exports write (design.md §6: 138****1234).
+"""Phone-number masking for everything reports and exports write (docs/domain.md §6: 138****1234).
 
 Phone numbers are masked in phone columns *and* inside free text, because respondents sometimes dictate a
 number into the open question ("请打我手机13812341234").

@@ -1,4 +1,4 @@
-"""Scoring of satisfaction studies (design.md §3): pure functions on pandas DataFrames.
+"""Scoring of satisfaction studies (docs/domain.md §3): pure functions on pandas DataFrames.
 
 Imports nothing of the application (no Flask, no SQLAlchemy, no ``cati``): numpy, pandas, scipy, statsmodels only.
 
@@ -12,7 +12,7 @@ Main entry points::
     response_rates(dispositions, by="enterprise_id")        # AAPOR RR1–6, COOP1–4, REF1–3, CON1–3, e
     make_synthetic_responses(360, 15, 7385, seed=0)         # data shaped like the reference study
 
-Scores are unrounded everywhere; round only for display (two decimals, design.md §3.8). ``tier`` values are the
+Scores are unrounded everywhere; round only for display (two decimals, docs/domain.md §3.8). ``tier`` values are the
 machine strings ``above`` / ``not_different`` / ``below``.
 """
 

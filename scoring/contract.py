@@ -56,7 +56,7 @@ def read_responses_csv(path: str | Path, spec: ScoringSpec | None = None) -> pd.
     path : str or Path
         The wide responses file.
     spec : ScoringSpec, optional
-        The study's scoring spec; default :func:`scoring.spec.default_spec` (the 22 items A1…F4 of design.md §2,
+        The study's scoring spec; default :func:`scoring.spec.default_spec` (the 22 items A1…F4 of docs/domain.md §2,
         outcome Q0, callback CB1).
 
     Returns

@@ -1,4 +1,4 @@
-"""Driver analysis (design.md §3, from the happiness-index seeds): importance × volatility quadrants.
+"""Driver analysis (docs/domain.md §3, from the happiness-index seeds): importance × volatility quadrants.
 
 Importance of each indicator (and item) for the outcome (Q0 overall satisfaction; the composite if the study has
 no outcome) is its Pearson correlation and, better, its Johnson relative weight, which splits R² of the linear

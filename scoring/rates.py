@@ -1,4 +1,4 @@
-"""AAPOR outcome rates (Standard Definitions, telephone; design.md §5): RR1–RR6, COOP1–4, REF1–3, CON1–3 and e."""
+"""AAPOR outcome rates (Standard Definitions, telephone; docs/domain.md §5): RR1–RR6, COOP1–4, REF1–3, CON1–3 and e."""
 
 from __future__ import annotations
 

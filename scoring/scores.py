@@ -1,4 +1,4 @@
-"""Point estimates (design.md §3 steps 1–6): item recode, respondent, enterprise, industry and overall scores.
+"""Point estimates (docs/domain.md §3 steps 1–6): item recode, respondent, enterprise, industry and overall scores.
 
 All functions take DataFrames and column names from a :class:`~scoring.spec.ScoringSpec`, return new DataFrames
 and never modify their input.
@@ -70,7 +70,7 @@ def _code_index(codes: np.ndarray, top: int) -> np.ndarray:
 
 
 def recode_items(frame: pd.DataFrame, spec: ScoringSpec, columns: list[str] | None = None) -> pd.DataFrame:
-    """Item scores from answer codes (design.md §3.1).
+    """Item scores from answer codes (docs/domain.md §3.1).
 
     .. math:: s = \\text{item\\_scores}[c],\\quad c \\in \\{5,4,3,2,1\\} \\mapsto \\{100,80,60,40,20\\};
               c \\in \\text{missing\\_codes} \\cup \\{\\text{empty}\\} \\mapsto \\text{NaN}
@@ -142,7 +142,7 @@ def _composite(indicators: np.ndarray, spec: ScoringSpec) -> np.ndarray:
 
 
 def respondent_scores(frame: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
-    """Per-respondent item, indicator and composite scores (design.md §3 steps 1–3).
+    """Per-respondent item, indicator and composite scores (docs/domain.md §3 steps 1–3).
 
     For indicator :math:`k` with items :math:`j` and weights :math:`w_j`, over the answered items :math:`A`:
 
@@ -266,7 +266,7 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def enterprise_scores(respondents: pd.DataFrame, spec: ScoringSpec) -> pd.DataFrame:
-    """Enterprise point estimates: means over the enterprise's complete interviews (design.md §3.4).
+    """Enterprise point estimates: means over the enterprise's complete interviews (docs/domain.md §3.4).
 
     .. math:: \\bar S_{e,k} = \\frac{1}{n_{e,k}} \\sum_{r \\in e,\\ S_{r,k} \\ne \\text{NaN}} S_{r,k}
 
@@ -348,7 +348,7 @@ def _aggregate_columns(spec: ScoringSpec) -> list[str]:
 def industry_scores(
     enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str = "enterprise_mean"
 ) -> pd.DataFrame:
-    """Industry point estimates (design.md §3.5).
+    """Industry point estimates (docs/domain.md §3.5).
 
     ``enterprise_mean`` (default) — each enterprise weighs the same:
     :math:`\\bar S_{i,k} = \\frac{1}{m_{i,k}}\\sum_{e \\in i} \\bar S_{e,k}`;
@@ -426,7 +426,7 @@ def _aggregate(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str, c
 
 
 def overall_scores(enterprises: pd.DataFrame, spec: ScoringSpec, aggregation: str = "enterprise_mean") -> dict:
-    """Overall point estimates: mean over all enterprises (or respondent-weighted), design.md §3.6.
+    """Overall point estimates: mean over all enterprises (or respondent-weighted), docs/domain.md §3.6.
 
     Examples
     --------

@@ -82,7 +82,7 @@ def _int_key(key: Any, path: str) -> int:
 
 @dataclass(frozen=True)
 class ScoringSpec:
-    """Everything scoring needs to know about a study (design.md §3), immutable.
+    """Everything scoring needs to know about a study (docs/domain.md §3), immutable.
 
     Build it with :meth:`from_study` (raw mapping) or :meth:`from_yaml` (path). Weights are relative within their
     parent; they are renormalised over the answered items / available indicators when scoring.
@@ -370,7 +370,7 @@ _DEFAULT_TREE = {
 
 
 def default_spec() -> ScoringSpec:
-    """The default scoring spec of design.md §2–§3 (22 items A1…F4, equal weights, outcome Q0, callback CB1).
+    """The default scoring spec of docs/domain.md §2–§3 (22 items A1…F4, equal weights, outcome Q0, callback CB1).
 
     The study file ``config/studies/csat_contact_center.yaml`` is the authority; this built-in copy serves files
     scored without a study and synthetic data.

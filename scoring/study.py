@@ -1,4 +1,4 @@
-"""``score_study``: the whole of design.md §3 in one call, and the :class:`ScoreResult` it returns."""
+"""``score_study``: the whole of docs/domain.md §3 in one call, and the :class:`ScoreResult` it returns."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def score_study(
 ) -> ScoreResult:
     """Score a study: respondent, enterprise, industry and overall scores with intervals, ranks, tiers, drivers.
 
-    Steps (design.md §3): item recode → respondent indicator scores (weighted mean of answered items, at least
+    Steps (docs/domain.md §3): item recode → respondent indicator scores (weighted mean of answered items, at least
     ``min_answered_share`` of them) → respondent composite (weighted mean of available indicators) → enterprise
     means over complete interviews → industry means of enterprises (or respondent-weighted) → overall.
 

@@ -1,4 +1,4 @@
-"""Synthetic responses shaped like the reference study (design.md §1): for benchmarks, demos and report tests.
+"""Synthetic responses shaped like the reference study (docs/domain.md §1): for benchmarks, demos and report tests.
 
 Model (latent, per respondent r of enterprise e in industry i, item j of indicator k):
 

@@ -1,4 +1,4 @@
-"""Uncertainty (design.md §3.7): vectorised bootstraps, rank intervals, tier tests, empirical-Bayes scores.
+"""Uncertainty (docs/domain.md §3.7): vectorised bootstraps, rank intervals, tier tests, empirical-Bayes scores.
 
 * Enterprises: bootstrap over respondents within the enterprise.
 * Industries and overall: bootstrap over enterprises within industry (respondents cluster within enterprises,

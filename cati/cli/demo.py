@@ -168,104 +168,31 @@ def demo(out_dir, world_file, seed, enterprises, force, no_reports) -> None:
     click.echo(f"  sim01 … sim{sim.n_interviewers:02d} {SIM_PASSWORD:<14} interviewer")
 
 
-REPORT_ORDER = ("scores", "industry", "enterprise", "fieldwork", "exports", "paradata")
-
-
-def _timed(name: str, fn) -> tuple[str, dict | None, str | None]:
-    """Run one report builder: (name, {"files", "seconds", "example"}, None) or (name, None, error)."""
-    t = time.perf_counter()
-    try:
-        got = fn()
-    except Exception as exc:  # noqa: BLE001 - one broken report must not lose the others
-        return name, None, f"{type(exc).__name__}: {exc}"
-    paths = list(got.values()) if isinstance(got, dict) else list(got)
-    return name, {"files": len(paths), "seconds": round(time.perf_counter() - t, 1),
-                  "example": str(paths[0]) if paths else None}, None
-
-
-def _data_exports(responses, attempts, definition, data_dir: Path) -> list[tuple[str, dict | None, str | None]]:
-    """The data files (responses as CSV/SAV/XLSX, the call history as CSV/XLSX): they need no scores, so the demo
-    writes them in a second process while it scores and builds the reports."""
-    from reports import exports
-
-    return [_timed("exports", lambda: exports.export_responses(responses, definition, data_dir)),
-            _timed("paradata", lambda: exports.export_paradata(attempts, data_dir))]
-
-
 def _score_and_report(factory, study_id: int, reports_dir: Path, echo) -> dict:
-    """Score the completes and write every report the reports package offers; a failing report is noted in the
-    summary and does not stop the others.
-
-    The data exports run in a second process (see :func:`_data_exports`) alongside scoring and the reports, so
-    the two cores are both busy; the summary lists the reports in the same order either way.
-    """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_all_start_methods, get_context
-
+    """Score the completes and write every product (``cati.services.publishing``); a failing product is noted in
+    the summary and does not stop the others. The data exports run in a second process while this one scores,
+    so both cores are busy: the database connections are closed first, so the fork inherits none."""
     from cati.models import Study
-    from cati.services import frames
-    from scoring import ScoringSpec, response_rates, score_study
+    from cati.services import publishing
 
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    result_info: dict = {"reports": {}, "report_errors": {}}
     with factory() as s:
-        study = s.get(Study, study_id)
-        definition = study.definition
-        responses = frames.responses_frame(s, study_id, complete_only=True)
-        cases = frames.cases_frame(s, study_id)
-        attempts = frames.attempts_frame(s, study_id, mask_phones=True)
-        dispositions = frames.dispositions_frame(s, study_id)
+        data = publishing.read_study_data(s, s.get(Study, study_id))
         engine = s.get_bind()
-    # Everything is read: close the pooled SQLite connections, so that the second process (a fork where the
-    # platform has it: no re-import, nothing to pickle but the frames) inherits no open database connection.
     engine.dispose()
-    done: dict[str, tuple[dict | None, str | None]] = {}
 
-    def record(name: str, info: dict | None, error: str | None) -> None:
-        done[name] = (info, error)
-        echo(f"  {name}: {info['files']} file(s)" if info is not None else f"  {name}: FAILED ({error})")
+    def done(product: str, info: dict | None, error: str | None) -> None:
+        echo(f"  {product}: {info['files']} file(s)" if info is not None else f"  {product}: FAILED ({error})")
 
-    ctx = get_context("fork") if "fork" in get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as side:
-        data_files = side.submit(_data_exports, responses, attempts, definition, reports_dir / "data")
-
-        spec = ScoringSpec.from_study(definition)
-        result = score_study(responses, spec, n_boot=1000, seed=1)
-        overall = result.overall
-        composite = overall.get("composite") if isinstance(overall, dict) else None
-        result_info["overall_composite"] = None if composite is None else round(float(composite), 2)
-        result_info["overall"] = {k: (round(float(v), 2) if isinstance(v, int | float) else v)
-                                  for k, v in (overall.items() if isinstance(overall, dict) else [])}
-        echo(f"总体得分 overall composite: {result_info['overall_composite']}")
-        rates = response_rates(dispositions)
-        by_industry = response_rates(dispositions, by="industry") if "industry" in dispositions else rates
-
-        from reports.enterprise import build_enterprise_reports
-        from reports.fieldwork import build_fieldwork_report
-        from reports.industry import build_industry_report
-
-        record(*_timed("scores", lambda: result.write(reports_dir / "scores")))
-        record(*_timed("industry", lambda: build_industry_report(result, definition, rates=by_industry,
-                                                                 out_dir=reports_dir, formats=("html", "xlsx", "pdf"))))
-        verbatims = responses[["enterprise_id", "OPEN1"]] if "OPEN1" in responses else None
-        record(*_timed("enterprise", lambda: build_enterprise_reports(
-            result, definition, verbatims=verbatims, out_dir=reports_dir / "enterprises", formats=("html",),
-            workers=2)))
-        record(*_timed("fieldwork", lambda: build_fieldwork_report(cases, attempts, rates, None, out_dir=reports_dir,
-                                                                   formats=("html", "xlsx"))))
-        try:
-            side_results = data_files.result()
-        except Exception as exc:  # noqa: BLE001 - the second process died: its reports failed, the others stand
-            side_results = [(name, None, f"{type(exc).__name__}: {exc}") for name in ("exports", "paradata")]
-        for got in side_results:
-            record(*got)
-    for name in REPORT_ORDER:
-        if name in done:
-            info, error = done[name]
-            if info is not None:
-                result_info["reports"][name] = info
-            else:
-                result_info["report_errors"][name] = error
-    row = rates.iloc[0]
-    result_info["aapor_rates_frames"] = {k: round(float(row[k]), 4) for k in ("RR1", "RR3", "COOP1", "REF1", "CON1", "e")}
-    return result_info
+    formats = {"industry": ("html", "xlsx", "pdf"), "enterprise": ("html",), "fieldwork": ("html", "xlsx")}
+    built = publishing.build_products(data, reports_dir, formats=formats, n_boot=1000, seed=1, workers=2,
+                                      exports_in_second_process=True, on_product=done)
+    echo(f"总体得分 overall composite: {built.overall.get('composite')}")
+    return {
+        "reports": {name: {"files": info["files"], "seconds": info["seconds"],
+                           "example": str(info["paths"][0]) if info["paths"] else None}
+                    for name, info in built.products.items()},
+        "report_errors": dict(built.errors),
+        "overall_composite": built.overall.get("composite"),
+        "overall": built.overall,
+        "aapor_rates_frames": built.rates,
+    }

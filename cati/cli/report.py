@@ -119,27 +119,32 @@ def _score(responses, spec, n_boot, seed):
         raise click.ClickException(str(exc)) from None
 
 
-def _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed, *, need_cases: bool = False):
-    """→ (result, study mapping, rates or None, verbatims or None, db or None)."""
-    from scoring import read_responses_csv, response_rates
+def _from_db(study_id: str, products: tuple[str, ...], *, complete_only: bool = True,
+             admin_user: str | None = None, include_phone: bool = False, **options) -> list[Path]:
+    """The database path of every command: ``cati.services.publishing`` reads the study and writes the
+    products, the same path as the demo and the web's report jobs. A failed product is an error here."""
+    from cati.services import publishing
+
+    db = _DB(study_id)
+    try:
+        if include_phone:
+            _check_admin(db, admin_user)
+        data = publishing.read_study_data(db.session, db.study, complete_only=complete_only,
+                                          include_phone=include_phone)
+    finally:
+        db.close()
+    built = publishing.build_products(data, options.pop("out_dir"), products=products, include_phone=include_phone,
+                                      **options)
+    if built.errors:
+        raise click.ClickException("; ".join(f"{name}: {error}" for name, error in built.errors.items()))
+    return built.paths()
+
+
+def _load(responses_csv, scores_dir, study_file, n_boot, seed):
+    """File path: → (result, study mapping, verbatims or None)."""
+    from scoring import read_responses_csv
     from scoring.spec import ScoringSpec
 
-    _one_source(study_id, responses_csv, scores_dir)
-    if study_id:
-        db = _DB(study_id)
-        try:
-            spec = ScoringSpec.from_study(db.definition)
-            responses = db.frames.responses_frame(db.session, db.study_id, complete_only=True)
-            if responses is None or len(responses) == 0:
-                raise click.ClickException(f"study {db.study.code}: no complete interviews yet")
-            result = _score(responses, spec, n_boot, seed)
-            cases = db.frames.cases_frame(db.session, db.study_id)
-            rates = _rates(cases, response_rates)
-            verb = responses[["enterprise_id", "OPEN1"]] if "OPEN1" in responses.columns else None
-        except Exception:
-            db.close()
-            raise
-        return result, db.definition, rates, verb, db
     study = _read_study(study_file)
     try:
         spec = ScoringSpec.from_study(study)
@@ -149,7 +154,7 @@ def _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed, *, need
         from reports.loading import load_score_result
 
         try:
-            return load_score_result(scores_dir, spec), study, None, None, None
+            return load_score_result(scores_dir, spec), study, None
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     try:
@@ -158,7 +163,7 @@ def _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed, *, need
         raise click.ClickException(str(exc)) from None
     result = _score(responses, spec, n_boot, seed)
     verb = responses[["enterprise_id", "OPEN1"]] if "OPEN1" in responses.columns else None
-    return result, study, None, verb, None
+    return result, study, verb
 
 
 def _rates(cases, response_rates):
@@ -215,17 +220,23 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
     from reports.industry import build_industry_report
     from scoring import response_rates
 
-    result, study, rates, _, db = _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed)
-    try:
+    _one_source(study_id, responses_csv, scores_dir)
+    fmts = formats or ("html", "pdf", "xlsx")
+    if study_id:
+        if dispositions_csv:
+            raise click.UsageError("--dispositions is for the file path; with --study-id the rates come from the "
+                                   "database")
+        paths = _from_db(study_id, ("industry",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
+                         seed=seed)
+    else:
+        result, study, _ = _load(responses_csv, scores_dir, study_file, n_boot, seed)
+        rates = None
         if dispositions_csv:
             rates = _rates(pd.read_csv(dispositions_csv, dtype=str, encoding="utf-8-sig"), response_rates)
-        paths = build_industry_report(result, study, rates=rates, lang=lang, out_dir=out_dir,
-                                      formats=formats or ("html", "pdf", "xlsx"))
-    finally:
-        if db:
-            db.close()
-    for fmt, path in paths.items():
-        click.echo(f"{fmt}: {path}")
+        paths = list(build_industry_report(result, study, rates=rates, lang=lang, out_dir=out_dir,
+                                           formats=fmts).values())
+    for path in paths:
+        click.echo(f"{path.suffix.lstrip('.')}: {path}")
 
 
 @report.command("enterprise")
@@ -247,30 +258,33 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
 
     if bool(all_) == bool(enterprise_ids):
         raise click.UsageError("give --all or one or more enterprise ids (not both)")
-    result, study, _, verbatims, db = _load(study_id, responses_csv, scores_dir, study_file, n_boot, seed)
-    try:
-        previous = None
-        if previous_scores or previous_responses:
-            from scoring import read_responses_csv
-            from scoring.spec import ScoringSpec
+    _one_source(study_id, responses_csv, scores_dir)
+    fmts = formats or ("html", "pdf", "xlsx")
+    ids = None if all_ else list(enterprise_ids)
+    previous = None
+    if previous_scores or previous_responses:
+        from scoring import read_responses_csv
+        from scoring.spec import ScoringSpec
 
-            spec = ScoringSpec.from_study(study)
-            if previous_scores:
-                from reports.loading import load_score_result
+        spec = ScoringSpec.from_study(_read_study(study_file))
+        if previous_scores:
+            from reports.loading import load_score_result
 
-                previous = load_score_result(previous_scores, spec)
-            else:
-                previous = _score(read_responses_csv(previous_responses, spec), spec, 0, seed)
-        ids = None if all_ else list(enterprise_ids)
-        total = len(result.enterprises) if ids is None else len(ids)
-        with tqdm(total=total, unit="report", desc="enterprise reports", disable=total < 2) as bar:
+            previous = load_score_result(previous_scores, spec)
+        else:
+            previous = _score(read_responses_csv(previous_responses, spec), spec, 0, seed)
+    with tqdm(total=len(ids) if ids is not None else None, unit="report", desc="enterprise reports",
+              disable=ids is not None and len(ids) < 2) as bar:
+        if study_id:
+            paths = _from_db(study_id, ("enterprise",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
+                             seed=seed, enterprise_ids=ids, previous=previous, workers=workers, layout={"enterprise": ""},
+                             progress=lambda _product, n: bar.update(n))
+        else:
+            result, study, verbatims = _load(responses_csv, scores_dir, study_file, n_boot, seed)
+            bar.total = len(result.enterprises) if ids is None else len(ids)
             paths = build_enterprise_reports(result, study, enterprise_ids=ids, previous=previous,
-                                             verbatims=verbatims, lang=lang, out_dir=out_dir,
-                                             formats=formats or ("html", "pdf", "xlsx"), workers=workers,
-                                             progress=bar.update)
-    finally:
-        if db:
-            db.close()
+                                             verbatims=verbatims, lang=lang, out_dir=out_dir, formats=fmts,
+                                             workers=workers, progress=bar.update)
     click.echo(f"{len(paths)} file(s) written to {out_dir}")
 
 
@@ -294,48 +308,23 @@ def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, 
     from reports.fieldwork import build_fieldwork_report
     from scoring import response_rates
 
-    quotas = pd.read_csv(quotas_csv, dtype={"enterprise_id": str}, encoding="utf-8-sig") if quotas_csv else None
-    target = 20
+    fmts = formats or ("html", "pdf", "xlsx")
     if study_id:
-        if cases_csv or attempts_csv:
-            raise click.UsageError("give --study-id or --cases/--attempts files, not both")
-        db = _DB(study_id)
-        try:
-            cases = db.frames.cases_frame(db.session, db.study_id)
-            attempts = db.frames.attempts_frame(db.session, db.study_id, mask_phones=True)
-            target = int((db.definition.get("quota") or {}).get("per_enterprise", 20))
-            if quotas is None:
-                quotas = _quota_board(db)
-            tz = (db.definition.get("calling_rules") or {}).get("timezone_default", tz)
-        finally:
-            db.close()
-    else:
-        if not (cases_csv and attempts_csv):
-            raise click.UsageError("give --study-id, or both --cases and --attempts CSV files")
-        cases = pd.read_csv(cases_csv, dtype={"disposition": str, "enterprise_id": str}, encoding="utf-8-sig")
-        attempts = pd.read_csv(attempts_csv, encoding="utf-8-sig")
+        if cases_csv or attempts_csv or quotas_csv:
+            raise click.UsageError("give --study-id or --cases/--attempts/--quotas files, not both")
+        paths = _from_db(study_id, ("fieldwork",), formats=fmts, lang=lang, out_dir=out_dir)
+        for path in paths:
+            click.echo(f"{path.suffix.lstrip('.')}: {path}")
+        return
+    if not (cases_csv and attempts_csv):
+        raise click.UsageError("give --study-id, or both --cases and --attempts CSV files")
+    quotas = pd.read_csv(quotas_csv, dtype={"enterprise_id": str}, encoding="utf-8-sig") if quotas_csv else None
+    cases = pd.read_csv(cases_csv, dtype={"disposition": str, "enterprise_id": str}, encoding="utf-8-sig")
+    attempts = pd.read_csv(attempts_csv, encoding="utf-8-sig")
     rates = _rates(cases, response_rates)
-    paths = build_fieldwork_report(cases, attempts, rates, quotas, lang=lang, out_dir=out_dir,
-                                   formats=formats or ("html", "pdf", "xlsx"), tz=tz, target=target)
+    paths = build_fieldwork_report(cases, attempts, rates, quotas, lang=lang, out_dir=out_dir, formats=fmts, tz=tz)
     for fmt, path in paths.items():
         click.echo(f"{fmt}: {path}")
-
-
-def _quota_board(db: _DB):
-    """Per-enterprise targets and completes from the supervisors' quota board (targets may differ per
-    enterprise); None when that service is unavailable (completes are then counted from the cases)."""
-    import datetime as dt
-
-    import pandas as pd
-
-    try:
-        from cati.services.supervision import quota_board
-    except ImportError:
-        return None
-    rows = quota_board(db.session, db.study, dt.datetime.now(dt.UTC))
-    return pd.DataFrame([{"enterprise_id": r.external_id, "enterprise_name": r.name, "industry": r.industry,
-                          "target": r.quota_target, "completes": r.completes, "in_progress": r.in_progress}
-                         for r in rows]) if rows else None
 
 
 def _check_admin(db: _DB, username: str | None) -> None:
@@ -384,20 +373,11 @@ def export(study_id, responses_csv, attempts_csv, study_file, formats, paradata,
     if study_id:
         if responses_csv or attempts_csv:
             raise click.UsageError("give --study-id or files, not both")
-        db = _DB(study_id)
-        try:
-            if include_phone:
-                _check_admin(db, admin_user)
-            frame = db.frames.responses_frame(db.session, db.study_id, complete_only=not all_interviews,
-                                              include_phone=include_phone)
-            written.update(export_responses(frame, db.definition, out_dir, formats=fmts, lang=lang,
-                                            include_phone=include_phone))
-            if paradata:
-                attempts = db.frames.attempts_frame(db.session, db.study_id, mask_phones=not include_phone)
-                for k, v in export_paradata(attempts, out_dir, include_phone=include_phone).items():
-                    written[f"call_history.{k}"] = v
-        finally:
-            db.close()
+        products = ("exports", "paradata") if paradata else ("exports",)
+        for path in _from_db(study_id, products, complete_only=not all_interviews, admin_user=admin_user,
+                             include_phone=include_phone, out_dir=out_dir, lang=lang,
+                             formats={"exports": fmts}, layout={"exports": "", "paradata": ""}):
+            written[path.name] = path
     else:
         if include_phone:
             raise click.UsageError("--include-phone is only available with --study-id (admin check in the database)")

@@ -6,9 +6,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, event, inspect
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from .base import Base, utcnow
 
@@ -25,6 +26,21 @@ class Study(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+@event.listens_for(Study.definition, "set", active_history=True)
+def _definition_names_its_version(study: Study, value: Any, oldvalue: Any, _initiator: Any) -> None:
+    """A study's version names its definition: every process caches what it compiles from a study (rules,
+    questionnaire, scoring spec; ``services.runtime``) under (id, version), so replacing the definition of a
+    stored study without a new version would leave those caches stale. Writers that choose the version
+    themselves (an admin's rules edit, a newer study file) set it first; anyone else gets the next one."""
+    if oldvalue in (NO_VALUE, NEVER_SET) or study.version is None or value == oldvalue:
+        return
+    if inspect(study).attrs.version.history.has_changes():
+        return
+    study.version += 1
+    if isinstance(value, dict):
+        value["version"] = study.version
 
 
 class Industry(Base):

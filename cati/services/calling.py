@@ -42,7 +42,7 @@ DEFAULT_CONTACT_PRIOR: Mapping[str, Mapping[str, float]] = {
 
 @dataclass(frozen=True)
 class CallRules:
-    """The study's calling rules, compiled once (design.md §5)."""
+    """The study's calling rules, compiled once (docs/domain.md §5)."""
 
     timezone_default: str = DEFAULT_CENTRE_TIMEZONE
     weekday_windows: tuple[Window, ...] = ((time(9), time(12)), (time(13, 30), time(21)))
@@ -181,7 +181,7 @@ def retry_time(
     tried_parts: int = 0,
     cat: Catalogue | None = None,
 ) -> datetime:
-    """When a case may be dialed again after a temporary ``outcome`` (design.md §5 call rules).
+    """When a case may be dialed again after a temporary ``outcome`` (docs/domain.md §5 call rules).
 
     The wait is the outcome's retry delay (catalogue, overridden by the study); outcomes flagged
     ``different_day_part`` (no answer, answering machine) then move to a part of the day not yet tried.

@@ -18,7 +18,7 @@ with shrinkage for cells that have few dials:
 ``w_slot`` is the study's prior weight of the slot (``calling_rules.contact_prior``; by default the published
 finding that weekday evenings and weekends reach people more often than weekday daytime, see
 ``calling.DEFAULT_CONTACT_PRIOR``) and ``w̄`` the dial-weighted mean weight, so ``base`` is the rate of a
-weight-1 slot. Before any data, the order is the design.md rule (parts of the day not yet tried first) with the
+weight-1 slot. Before any data, the order is the docs/domain.md rule (parts of the day not yet tried first) with the
 prior's preference for evenings; after ~20 dials in a slot, the study's own data dominate.
 
 The scheduler uses the model twice (``scheduling.next_case``): to rank callable cases (highest chance of reaching

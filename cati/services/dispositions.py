@@ -54,7 +54,21 @@ class Disposition:
 CALL_STATES = ("answered", "interviewing", "machine", "no_answer")
 
 
+#: The roles the catalogue must name (``roles:`` in config/dispositions.yaml).
+ROLES = ("complete", "break_off", "quota_full", "not_attempted", "other_unknown", "busy", "no_answer", "machine",
+         "blocked", "technical", "hung_up_in_detection", "fax", "non_working", "disconnected")
+
+
 class Catalogue(dict[str, Disposition]):
+    roles: Mapping[str, str] = {}
+
+    def code_for(self, role: str) -> str:
+        """The code the system sets for ``role`` (e.g. ``"complete"`` → 1.1)."""
+        try:
+            return self.roles[role]
+        except KeyError:
+            raise ValueError(f"no disposition role {role!r}; the catalogue names {sorted(self.roles)}") from None
+
     def get_code(self, code: str) -> Disposition:
         try:
             return self[code]
@@ -84,6 +98,12 @@ def load_catalogue(path: str | Path = CATALOGUE_FILE) -> Catalogue:
     for code, spec in data["codes"].items():
         spec = dict(spec)
         cat[str(code)] = Disposition(code=str(code), symbol=Symbol(spec.pop("symbol")), **spec)
+    cat.roles = {str(role): str(code) for role, code in (data.get("roles") or {}).items()}
+    missing = sorted(set(ROLES) - set(cat.roles))
+    unknown = sorted(f"{role} → {code}" for role, code in cat.roles.items() if code not in cat)
+    if missing or unknown or set(cat.roles) - set(ROLES):
+        raise ValueError(f"{path}: roles: missing {missing}, unknown codes {unknown}, unknown roles "
+                         f"{sorted(set(cat.roles) - set(ROLES))}")
     for d in cat.values():
         bad = set(d.offered) - set(CALL_STATES)
         if bad:
@@ -139,20 +159,21 @@ def final_disposition(
     if finals:
         return finals[-1]
     if quota_full:
-        return "4.80"
+        return cat.code_for("quota_full")
     if not cap_reached:
         return None
     if not seen:
-        return "3.11"
+        return cat.code_for("not_attempted")
     present = set(seen)
     # The most informative outcome seen decides (catalogue cap_rank: a contact beats a machine, a machine beats
     # ringing out); "always busy" needs every dial busy.
     ranked = sorted((cat[c].cap_rank, cat[c].cap_result) for c in present if cat[c].cap_rank is not None)
     if ranked:
         return ranked[0][1]
-    if present == {"3.12"}:
-        return "3.12"
-    return "3.90"
+    busy = cat.code_for("busy")
+    if present == {busy}:
+        return busy
+    return cat.code_for("other_unknown")
 
 
 def max_attempts_disposition(outcomes: Iterable[str], *, cat: Catalogue | None = None) -> str:

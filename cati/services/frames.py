@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from cati.config import DEFAULT_CENTRE_TIMEZONE
 from cati.models import (
     Answer,
     CallAttempt,
@@ -34,13 +33,14 @@ from cati.models import (
     User,
 )
 
-from .dispositions import final_disposition
+from .dispositions import catalogue, final_disposition
 from .phones import mask_phone
+from .runtime import runtime_for
 
-__all__ = ["attempts_frame", "cases_frame", "dispositions_frame", "responses_frame", "study_questions"]
+__all__ = ["GROUPINGS", "RATE_COLUMNS", "attempts_frame", "cases_frame", "dispositions_frame", "rates",
+           "responses_frame", "study_questions"]
 
 ID_COLUMNS = ["respondent_id", "enterprise_id", "enterprise_name", "industry", "province"]
-NOT_ATTEMPTED = "3.11"
 
 
 def _exec(session: Session, stmt):
@@ -201,11 +201,11 @@ def _rate_code(status: CaseStatus, final: str | None, attempts: int, outcomes: l
     if status == CaseStatus.UNRELEASED:
         return None
     if not outcomes:
-        return NOT_ATTEMPTED if attempts == 0 else "3.90"
+        return catalogue().code_for("not_attempted" if attempts == 0 else "other_unknown")
     try:
-        return final_disposition(outcomes, cap_reached=True) or "3.90"
+        return final_disposition(outcomes, cap_reached=True) or catalogue().code_for("other_unknown")
     except (KeyError, ValueError):
-        return "3.90"
+        return catalogue().code_for("other_unknown")
 
 
 def _case_rows(session: Session, study_id: int):
@@ -247,31 +247,89 @@ def cases_frame(session: Session, study_id: int) -> pd.DataFrame:
     return frame
 
 
-def dispositions_frame(session: Session, study_id: int) -> pd.DataFrame:
-    """One row per released case with the AAPOR code to use for response rates.
+DISPOSITION_COLUMNS = ["case_id", "enterprise_id", "enterprise", "industry", "region", "province", "interviewer_id",
+                       "interviewer", "username", "day", "final", "disposition"]
+
+
+def dispositions_frame(session: Session, study: Study | int, *, tz: str | None = None) -> pd.DataFrame:
+    """One row per released case with the AAPOR code it counts as now — the one source for every rate table
+    (the supervisors' outcomes screen, the fieldwork and industry reports, the demo).
 
     The code is the case's final disposition; for a case still open, the code its attempts imply if it were
-    closed now (contact beats machine beats no answer, see ``dispositions.final_disposition``), or 3.11 (not
-    attempted) when it was never dialed. Unreleased sample is not part of the rates and is left out.
+    closed now (AAPOR's practice for interim rates; the same precedence as the final rule at the attempt cap,
+    see ``dispositions.final_disposition``), 3.90 when it was dialed but nothing was coded yet, or 3.11 (not
+    attempted) when it was never dialed. Unreleased sample is not part of the rates and is left out. A
+    rejected complete counts by its case's current state (QC reopened the case).
 
-    Columns: ``case_id, enterprise_id, enterprise_name, industry, province, interviewer`` (last attempt),
-    ``day`` (local date, study time zone, of the final code or the last call; empty if never called),
-    ``final`` (bool), ``disposition``.
+    Columns: ``case_id``, ``enterprise_id`` (the client's id), ``enterprise`` (name), ``industry``, ``region``,
+    ``province``, ``interviewer_id``, ``interviewer`` (display name) and ``username`` of the last dial — or of
+    the last interview for a case never dialed through the system (paper, imported) —, ``day`` (local date in
+    ``tz``, default the study's ``calling_rules.timezone_default``, of the final code or the last call; empty
+    if never called), ``final`` (bool), ``disposition``.
     """
-    study = _study(session, study_id)
-    tz = ZoneInfo(((study.definition or {}).get("calling_rules") or {}).get("timezone_default") or DEFAULT_CENTRE_TIMEZONE)
-    outcomes, last_by = _attempt_summary(session, study_id)
+    study = study if isinstance(study, Study) else _study(session, study)
+    tz = tz or runtime_for(study).timezone
+    zi = ZoneInfo(tz)
+    cases = _exec(
+        session,
+        select(Case.id, Enterprise.external_id, Enterprise.name, Industry.name, Enterprise.region,
+               Enterprise.province, Case.final_disposition, Case.finalized_at, Case.last_called_at, Case.attempts)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .join(Industry, Industry.id == Enterprise.industry_id)
+        .where(Case.study_id == study.id, Case.status != CaseStatus.UNRELEASED)
+        .order_by(Case.id)
+    ).all()
+    if not cases:
+        return pd.DataFrame(columns=DISPOSITION_COLUMNS)
+    last_dial = select(func.max(CallAttempt.id)).join(Case, Case.id == CallAttempt.case_id) \
+        .where(Case.study_id == study.id).group_by(CallAttempt.case_id)
+    last_interview = select(func.max(Interview.id)).where(Interview.study_id == study.id) \
+        .group_by(Interview.case_id)
+    who = dict(_exec(session, select(Interview.case_id, Interview.interviewer_id)
+                     .where(Interview.id.in_(last_interview))).all())
+    who.update(_exec(session, select(CallAttempt.case_id, CallAttempt.interviewer_id)
+                     .where(CallAttempt.id.in_(last_dial))).all())
+    users = {uid: (name, login) for uid, name, login in _exec(session, select(User.id, User.display_name,
+                                                                                User.username))}
+    open_dialed = [c[0] for c in cases if c[6] is None and c[9] > 0]
+    outcomes: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(open_dialed), 5000):
+        for cid, outcome in _exec(
+                session, select(CallAttempt.case_id, CallAttempt.outcome)
+                .where(CallAttempt.case_id.in_(open_dialed[start:start + 5000]), CallAttempt.outcome.is_not(None))
+                .order_by(CallAttempt.case_id, CallAttempt.requested_at, CallAttempt.id)):
+            outcomes[cid].append(outcome)
     records = []
-    for cid, _ref, ext, name, ind, prov, status, final, att, _lo, _rep, last_at, fin_at in _case_rows(session, study_id):
-        code = _rate_code(status, final, att, outcomes.get(cid))
-        if code is None:
-            continue
+    for cid, ext, name, industry, region, province, final, fin_at, last_at, attempts in cases:
+        code = _rate_code(CaseStatus.READY, final, attempts, outcomes.get(cid))
         when = fin_at or last_at
-        records.append((cid, ext, name, ind, prov, last_by.get(cid), when.astimezone(tz).date().isoformat()
-                        if when else "", final is not None, code))
-    return pd.DataFrame.from_records(records, columns=[
-        "case_id", "enterprise_id", "enterprise_name", "industry", "province", "interviewer", "day", "final",
-        "disposition"])
+        uid = who.get(cid)
+        display, login = users.get(uid, (None, None))
+        records.append((cid, ext, name, industry, region or "", province or "", uid, display or login or "—", login,
+                        when.astimezone(zi).date().isoformat() if when else "", final is not None, code))
+    return pd.DataFrame.from_records(records, columns=DISPOSITION_COLUMNS)
+
+
+RATE_COLUMNS = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4", "REF1", "REF2",
+                "REF3", "CON1", "CON2", "CON3")
+#: The groups rates are shown by (screen name → column of :func:`dispositions_frame`).
+GROUPINGS = {"study": None, "industry": "industry", "enterprise": "enterprise", "interviewer": "interviewer",
+             "day": "day", "region": "region"}
+
+
+def rates(dispositions: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """AAPOR RR/COOP/REF/CON rates with e (``scoring.response_rates``) over a :func:`dispositions_frame`, for
+    the study or per group (``by`` one of the :data:`GROUPINGS` columns). Cases never called have no day and
+    are left out of the rates by day.
+    """
+    from scoring import response_rates
+
+    if by is not None and by not in GROUPINGS.values():
+        raise ValueError(f"rates by {by!r}: one of {', '.join(k for k in GROUPINGS if GROUPINGS[k])}")
+    if dispositions.empty:
+        return pd.DataFrame(columns=([by] if by else []) + ["n", "e", *RATE_COLUMNS])
+    frame = dispositions if by != "day" else dispositions[dispositions["day"] != ""]
+    return response_rates(frame, by=by)
 
 
 ATTEMPT_COLUMNS = ["call_id", "case_id", "enterprise_id", "industry", "interviewer", "backend", "mode",

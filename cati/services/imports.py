@@ -51,6 +51,7 @@ from cati.models import (
 
 from .phones import PhoneError, mask_phone, normalize_phone
 from .quotas import link_quota_cells
+from .runtime import runtime_for
 from .scheduling import invalidate_timezone_cache
 
 log = logging.getLogger(__name__)
@@ -445,11 +446,7 @@ def seed_industries(session: Session, path: str | Path | None = None) -> dict[st
 
 
 def _study_quota(study: Study) -> int:
-    quota = (study.definition or {}).get("quota") or {}
-    try:
-        return int(quota.get("per_enterprise", 20))
-    except (TypeError, ValueError):
-        return 20
+    return runtime_for(study).quota.per_enterprise
 
 
 def import_enterprises(

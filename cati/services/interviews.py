@@ -23,21 +23,16 @@ from cati.models import (
 from cati.study.engine import Questionnaire, Step
 
 from . import audit
+from .dispositions import catalogue
 from .quotas import has_cells
 from .scheduling import record_outcome, release_quota_slot, reserve_quota_slot, rules_for
 
-_questionnaires: dict[tuple[int, int], Questionnaire] = {}
-
 
 def questionnaire_for(study: Study) -> Questionnaire:
-    """The compiled questionnaire engine of a stored study (cached per study version)."""
-    key = (study.id, study.version)
-    q = _questionnaires.get(key)
-    if q is None:
-        from .studies import study_spec
+    """The compiled questionnaire engine of a stored study (its runtime's, see ``services.runtime``)."""
+    from .runtime import runtime_for
 
-        q = _questionnaires[key] = Questionnaire(study_spec(study))
-    return q
+    return runtime_for(study).questionnaire
 
 
 class InterviewError(ValueError):
@@ -248,30 +243,29 @@ def complete_interview(session: Session, interview: Interview, now: datetime, *,
         raise InterviewError("the questionnaire is not finished; a complete is recorded only at its end")
     interview.status = InterviewStatus.COMPLETE
     interview.ended_at = now
-    interview.disposition = "1.1"
+    complete = catalogue().code_for("complete")
+    interview.disposition = complete
     case = session.get(Case, interview.case_id)
-    _code_attempt(session, interview, "1.1")
-    record_outcome(session, case, "1.1", now, interviewer_id=user_id, rules=rules_for(study))
+    _code_attempt(session, interview, complete)
+    record_outcome(session, case, complete, now, interviewer_id=user_id, rules=rules_for(study))
     release_quota_slot(session, case.enterprise_id, completed=True, now=now, case_id=_cells_of(study, case))
-
-
-#: The break-off: the respondent stopped mid-interview, the answers stay and the case is retried.
-BREAK_OFF = "2.12"
 
 
 def break_off(session: Session, interview: Interview, now: datetime, *, user_id: int | None,
               appointment_at: datetime | None = None) -> str | None:
-    """The respondent stopped mid-interview: answers stay, the slot frees up, the case is retried (2.12)."""
+    """The respondent stopped mid-interview: answers stay, the slot frees up, the case is retried (the
+    catalogue's break-off, 2.12)."""
     if interview.status != InterviewStatus.IN_PROGRESS:
         raise InterviewError(f"interview {interview.id} is {interview.status.value}, not in progress")
     interview.status = InterviewStatus.PARTIAL
     interview.ended_at = now
-    interview.disposition = BREAK_OFF
+    code = catalogue().code_for("break_off")
+    interview.disposition = code
     study = session.get(Study, interview.study_id)
     case = session.get(Case, interview.case_id)
-    _code_attempt(session, interview, BREAK_OFF)
+    _code_attempt(session, interview, code)
     release_quota_slot(session, case.enterprise_id, completed=False, now=now, case_id=_cells_of(study, case))
-    return record_outcome(session, case, BREAK_OFF, now, interviewer_id=user_id, appointment_at=appointment_at,
+    return record_outcome(session, case, code, now, interviewer_id=user_id, appointment_at=appointment_at,
                           rules=rules_for(study))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cati.models import Enterprise, Interview, InterviewStatus, QCStatus, Study
 
 from .calling import CallRules, local, segments, zone
+from .runtime import runtime_for
 
 
 def _stretches(start: datetime, end: datetime, tz: str, rules: CallRules):
@@ -208,10 +209,9 @@ def study_pace(session: Session, study: Study, now: datetime, *, recent_calling_
 
     rules = rules or rules_for(study)
     tz = rules.timezone_default
-    fieldwork = (study.definition or {}).get("fieldwork") or {}
-    confidence = float(fieldwork.get("confidence", 0.8))
-    end = fieldwork.get("end_date")
-    end_date = date.fromisoformat(str(end)) if end else None
+    fieldwork = runtime_for(study).fieldwork
+    confidence = fieldwork.confidence
+    end_date = fieldwork.end_date
     remaining = remaining_completes(session, study)
     since = rewind_calling_hours(now, recent_calling_hours, tz, rules)
     n_recent = int(session.scalar(

@@ -40,8 +40,10 @@ from cati.models import (
 
 from . import audit
 from .calling import in_window, next_callable_time
+from .dispositions import catalogue
 from .phones import mask_phone
 from .quotas import in_filled_cell_clause, unfill_cells
+from .runtime import runtime_for
 from .scheduling import rules_for
 
 
@@ -291,7 +293,7 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
                     .values(completes=Enterprise.completes - 1).execution_options(synchronize_session=False))
     ent = session.get(Enterprise, case.enterprise_id)
     session.refresh(ent)
-    if case.status == CaseStatus.FINAL and case.final_disposition == "1.1":
+    if case.status == CaseStatus.FINAL and case.final_disposition == catalogue().code_for("complete"):
         _after_rejection(session, case, iv, now, user_id=user_id, note=note)
     reopened = 0
     if ent.quota_open:
@@ -309,9 +311,7 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
 
 def rejected_policy(study: Study) -> dict:
     """The study's rule for the case of a rejected complete (``qc.rejected``, defaults of the study schema)."""
-    from cati.study.schema import RejectedInterviews
-
-    return RejectedInterviews.model_validate((study.definition.get("qc") or {}).get("rejected") or {}).model_dump()
+    return runtime_for(study).qc.rejected.model_dump()
 
 
 def _after_rejection(session: Session, case: Case, interview: Interview, now: datetime, *, user_id: int | None,
@@ -346,7 +346,7 @@ def reopen_quota_filled(session: Session, enterprise_id: int, now: datetime, *, 
     """Cases of an enterprise closed as 4.80 (quota filled) become callable again; audited as one entry."""
     ids = list(session.scalars(select(Case.id).where(Case.enterprise_id == enterprise_id,
                                                      Case.status == CaseStatus.FINAL,
-                                                     Case.final_disposition == "4.80",
+                                                     Case.final_disposition == catalogue().code_for("quota_full"),
                                                      # closed by a full industry / sample-variable cell: stays
                                                      ~in_filled_cell_clause())))
     if not ids:

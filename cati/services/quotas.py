@@ -37,6 +37,9 @@ from cati.models import (
     Study,
 )
 
+from .dispositions import catalogue
+from .runtime import runtime_for
+
 # Enterprise columns a quota can be on; any other variable is a sample column (the case's attributes).
 ENTERPRISE_VARIABLES = ("industry", "province", "region")
 
@@ -52,22 +55,21 @@ class CellSpec:
 
 def cell_specs(study: Study) -> list[CellSpec]:
     """The study's quota dimensions beyond the enterprise quota (empty for most studies)."""
-    quota = (study.definition or {}).get("quota") or {}
+    quota = runtime_for(study).quota
     specs = []
-    if quota.get("per_industry"):
-        specs.append(CellSpec("industry", "study", {str(k): int(v) for k, v in quota["per_industry"].items()}))
-    for vq in quota.get("by_variable") or []:
-        if vq.get("source", "sample") != "sample":
+    if quota.per_industry:
+        specs.append(CellSpec("industry", "study", {str(k): int(v) for k, v in quota.per_industry.items()}))
+    for vq in quota.by_variable:
+        if vq.source != "sample":
             # The loader rejects these; a definition stored by an older version must not be half-applied.
-            raise ValueError(f"quota on answer '{vq.get('variable')}' is not supported (sample variables only)")
-        specs.append(CellSpec(str(vq["variable"]), vq.get("per", "study"),
-                              {str(k): int(v) for k, v in vq["targets"].items()}))
+            raise ValueError(f"quota on answer '{vq.variable}' is not supported (sample variables only)")
+        specs.append(CellSpec(str(vq.variable), vq.per, {str(k): int(v) for k, v in vq.targets.items()}))
     return specs
 
 
 def has_cells(study: Study) -> bool:
-    quota = (study.definition or {}).get("quota") or {}
-    return bool(quota.get("per_industry") or quota.get("by_variable"))
+    quota = runtime_for(study).quota
+    return bool(quota.per_industry or quota.by_variable)
 
 
 def _value(variable: str, industry: str, province: str | None, region: str | None, attributes: dict) -> str | None:
@@ -133,7 +135,7 @@ def link_quota_cells(session: Session, study: Study, now: datetime) -> int:
         # running now (they release their slot in it when they end).
         in_cell = select(CaseQuotaCell.case_id).where(CaseQuotaCell.cell_id == cell.id)
         cell.completes = session.scalar(select(func.count()).select_from(Case).where(
-            Case.id.in_(in_cell), Case.final_disposition == "1.1")) or 0
+            Case.id.in_(in_cell), Case.final_disposition == catalogue().code_for("complete"))) or 0
         cell.in_progress = session.scalar(select(func.count()).select_from(Interview).where(
             Interview.case_id.in_(in_cell), Interview.status == InterviewStatus.IN_PROGRESS)) or 0
     session.flush()
@@ -222,13 +224,14 @@ def close_as_quota_filled(session: Session, which, now: datetime) -> int:
     Claimed cases get 4.80 when their holder codes the call (``record_outcome``); unreleased replicates were
     never part of the fieldwork sample and stay unreleased (they don't enter the response rates).
     """
+    quota_full = catalogue().code_for("quota_full")
     result = session.execute(
         update(Case).where(which, Case.status == CaseStatus.READY)
-        .values(status=CaseStatus.FINAL, final_disposition="4.80", finalized_at=now, next_call_at=None)
+        .values(status=CaseStatus.FINAL, final_disposition=quota_full, finalized_at=now, next_call_at=None)
         .execution_options(synchronize_session=False))
     session.execute(
         update(Appointment)
-        .where(Appointment.case_id.in_(select(Case.id).where(which, Case.final_disposition == "4.80")),
+        .where(Appointment.case_id.in_(select(Case.id).where(which, Case.final_disposition == quota_full)),
                Appointment.status == AppointmentStatus.PENDING)
         .values(status=AppointmentStatus.CANCELLED)
         .execution_options(synchronize_session=False))
@@ -253,7 +256,8 @@ def _reopen(session: Session, case_ids, now: datetime) -> list[int]:
     is filled become callable again. Returns their ids."""
     candidates = (
         select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .where(Case.id.in_(case_ids), Case.status == CaseStatus.FINAL, Case.final_disposition == "4.80",
+        .where(Case.id.in_(case_ids), Case.status == CaseStatus.FINAL,
+               Case.final_disposition == catalogue().code_for("quota_full"),
                Enterprise.status == EnterpriseStatus.ACTIVE,
                Enterprise.quota_open, ~in_filled_cell_clause())
     )

@@ -1,4 +1,4 @@
-"""Who is called next: claims, appointments, retry times, quotas and replicate release (design.md §5).
+"""Who is called next: claims, appointments, retry times, quotas and replicate release (docs/domain.md §5).
 
 ``next_case`` is the heart of interviewer productivity. It must be called at the start of a fresh transaction
 (it asks SQLite for a write lock up front) and the caller commits right after, so claims are held briefly.
@@ -85,16 +85,11 @@ class NoCase:
         return NO_CASE_TEXT[self.reason][lang]
 
 
-_rules_cache: dict[tuple, CallRules] = {}
-
-
 def rules_for(study: Study) -> CallRules:
-    """The compiled calling rules of a study (cached per study version; the creation time tells apart studies of
-    different databases that share an id, e.g. a demo re-run in the same process)."""
-    key = (study.id, study.version, study.created_at)
-    if key not in _rules_cache:
-        _rules_cache[key] = CallRules.from_definition(study.definition)
-    return _rules_cache[key]
+    """The compiled calling rules of a study (its runtime's, see ``services.runtime``)."""
+    from .runtime import runtime_for
+
+    return runtime_for(study).rules
 
 
 def _lock_for_claim(session: Session) -> None:
@@ -468,7 +463,7 @@ def next_case(
 ) -> Claim | NoCase:
     """Claim the next case for this interviewer, or say why there is none and when there will be.
 
-    Order (design.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
+    Order (docs/domain.md §5): the interviewer's own open claim (a crashed screen resumes), a due appointment of
     this interviewer, a due appointment of anyone, then callable cases — inside the respondent-local calling
     window, past their retry time, under the attempt cap, enterprise quota open — from the enterprises
     furthest behind their quota, likeliest to answer now first (contact model), fewer attempts first. Cases the
@@ -518,7 +513,7 @@ def next_case(
                         "study_id": study.id, **_order_params(study.id, rules, rng)}
         for i, tz in enumerate(open_tzs):
             params[f"tz{i}"] = tz
-        # Best time to call is a preference, never a reason to idle a paid interviewer (design.md §5): cases
+        # Best time to call is a preference, never a reason to idle a paid interviewer (docs/domain.md §5): cases
         # whose better part of the day is still to come are handed out only when no other case is callable.
         for passes in (preferred, deferred):
             got = _claim_callable(session, interviewer_id, now, rules, passes, params, len(open_tzs),
@@ -824,8 +819,9 @@ def record_outcome(
         session.flush()
         return None
     if quota_full:
-        finalize_case(session, case, "4.80", now)
-        return "4.80"
+        code = catalogue().code_for("quota_full")
+        finalize_case(session, case, code, now)
+        return code
     case.status = CaseStatus.READY
     if disp.refusal_conversion:
         case.needs_converter = True

@@ -19,7 +19,7 @@ completes. It is advice: the supervisor staffs the shifts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,7 +28,9 @@ from cati.models import CallAttempt, Case, Interview, InterviewStatus, Study
 
 from .calling import CallRules, local, segments
 from .contact_model import contact_codes, contact_model
+from .dispositions import catalogue
 from .pacing import remaining_completes
+from .runtime import runtime_for
 
 #: Seconds per dial outcome and the complete share of contacts, used until the study has its own evidence.
 DEFAULT_TIMING = {"q": 0.35, "t_interview": 15 * 60.0, "t_contact": 3 * 60.0, "t_dial": 50.0}
@@ -99,7 +101,8 @@ def study_timing(session: Session, study: Study) -> Timing:
     codes = contact_codes()
     d = DEFAULT_TIMING
     contacts, completes = session.execute(
-        select(func.count().filter(CallAttempt.outcome.in_(codes)), func.count().filter(CallAttempt.outcome == "1.1"))
+        select(func.count().filter(CallAttempt.outcome.in_(codes)),
+               func.count().filter(CallAttempt.outcome == catalogue().code_for("complete")))
         .join(Case, Case.id == CallAttempt.case_id).where(Case.study_id == study.id)).one()
     sqlite = session.get_bind().dialect.name == "sqlite"
     secs = _seconds(CallAttempt.requested_at, CallAttempt.ended_at, sqlite)
@@ -156,8 +159,8 @@ def staffing_advice(session: Session, study: Study, now: datetime, *, max_team: 
     slots = slot_yields(session, study, now, rules, timing)
     by_slot = {(s.weekend, s.part): s for s in slots}
     remaining = remaining_completes(session, study)
-    end = ((study.definition or {}).get("fieldwork") or {}).get("end_date")
-    last_day = date.fromisoformat(str(end)) if end else local(now, tz).date() + timedelta(days=horizon_days)
+    end = runtime_for(study).fieldwork.end_date
+    last_day = end or local(now, tz).date() + timedelta(days=horizon_days)
     stretches = []
     day = local(now, tz).date()
     while day <= last_day:

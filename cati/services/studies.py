@@ -54,16 +54,8 @@ def get_study(session: Session, code: str | None = None) -> Study:
     return study
 
 
-_specs: dict[tuple[str, int, int], object] = {}
-
-
 def study_spec(study: Study):
-    """The validated study model (questions, scales, rules) of a stored study, cached per version (validation
-    costs milliseconds; interview steps need it on every key press)."""
-    from cati.study.loader import validate_study_mapping
+    """The validated study model (questions, scales, rules) of a stored study: its runtime's spec."""
+    from .runtime import runtime_for
 
-    key = (study.code, study.version, study.id)
-    spec = _specs.get(key)
-    if spec is None:
-        spec = _specs[key] = validate_study_mapping(study.definition, source=f"study {study.code}")
-    return spec
+    return runtime_for(study).spec

@@ -37,7 +37,8 @@ from cati.models import (
 )
 
 from .calling import zone
-from .dispositions import catalogue, final_disposition
+from .dispositions import catalogue
+from .frames import GROUPINGS, RATE_COLUMNS, dispositions_frame, rates  # noqa: F401 - the outcomes screen's names
 from .scheduling import rules_for
 
 #: Pseudo-cases of prior behind a yield estimate (same shrinkage as ``scheduling.projected_shortfalls``).
@@ -382,6 +383,7 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
     """
     cat = catalogue()
     contacted = {c for c, d in cat.items() if d.contacted}
+    refusals = cat.codes_where(refusal=True)
     agent_times = agent_times or {}
     ids = set(interviewer_ids or ())
     attempts = session.execute(
@@ -417,7 +419,7 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
             s.dials += 1
             if outcome in contacted:
                 s.contacts += 1
-            if outcome and outcome.startswith("2.11"):
+            if outcome in refusals:
                 s.refusals += 1
             if ans is not None:
                 s.talk_s += _seconds(ans, ended or end)
@@ -443,69 +445,6 @@ def interviewer_stats(session: Session, study: Study, start: datetime, end: date
 # ------------------------------------------------------------------------------------------------ outcomes
 
 
-def dispositions_frame(session: Session, study: Study, *, tz: str = DEFAULT_CENTRE_TIMEZONE) -> pd.DataFrame:
-    """One row per released case: its final disposition — or, for a case still open, the interim code its
-    attempts give so far (AAPOR's practice for interim rates: never dialed → 3.11, otherwise the most
-    informative outcome) — with enterprise, industry, region, interviewer of the last dial and local day.
-
-    Columns: case_id, enterprise_id, enterprise, industry, region, interviewer_id, interviewer, day, final,
-    disposition. Rejected completes count by their case's current state (the case was reopened).
-    """
-    cat = catalogue()
-    # Core execution (no ORM row loading): this reads every released case of the study.
-    run = session.connection().execute
-    cases = run(
-        select(Case.id, Case.enterprise_id, Enterprise.name, Industry.name, Enterprise.region, Case.status,
-               Case.final_disposition, Case.finalized_at, Case.last_called_at, Case.attempts)
-        .join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .join(Industry, Industry.id == Enterprise.industry_id)
-        .where(Case.study_id == study.id, Case.status != CaseStatus.UNRELEASED)
-    ).all()
-    cols = ["case_id", "enterprise_id", "enterprise", "industry", "region", "interviewer_id", "interviewer", "day",
-            "final", "disposition"]
-    if not cases:
-        return pd.DataFrame(columns=cols)
-    last = select(func.max(CallAttempt.id)).join(Case, Case.id == CallAttempt.case_id) \
-        .where(Case.study_id == study.id).group_by(CallAttempt.case_id)
-    # Interviews without a recorded dial (paper, imported) still belong to their interviewer.
-    last_iv = select(func.max(Interview.id)).where(Interview.study_id == study.id).group_by(Interview.case_id)
-    who = dict(run(select(Interview.case_id, Interview.interviewer_id)
-                               .where(Interview.id.in_(last_iv))).all())
-    who.update(run(select(CallAttempt.case_id, CallAttempt.interviewer_id)
-                               .where(CallAttempt.id.in_(last))).all())
-    open_dialed = [c[0] for c in cases if c[6] is None and c[9] > 0]
-    outcomes: dict[int, list[str]] = defaultdict(list)
-    for chunk in range(0, len(open_dialed), 5000):
-        ids = open_dialed[chunk:chunk + 5000]
-        for cid, outcome in run(
-            select(CallAttempt.case_id, CallAttempt.outcome)
-            .where(CallAttempt.case_id.in_(ids), CallAttempt.outcome.is_not(None))
-            .order_by(CallAttempt.case_id, CallAttempt.requested_at, CallAttempt.id)
-        ):
-            outcomes[cid].append(outcome)
-    names = dict(run(select(User.id, User.display_name)).all())
-    zi = zone(tz)
-    records = []
-    for cid, eid, ename, industry, region, _status, final, fin_at, last_at, attempts in cases:
-        if final is not None:
-            code, is_final = final, True
-        elif attempts == 0 or not outcomes.get(cid):
-            code, is_final = "3.11" if attempts == 0 else "3.90", False
-        else:
-            code, is_final = final_disposition(outcomes[cid], cap_reached=True, cat=cat) or "3.90", False
-        when = fin_at or last_at
-        iid = who.get(cid)
-        records.append((cid, eid, ename, industry, region or "", iid, names.get(iid, "—") if iid else "—",
-                        when.astimezone(zi).date().isoformat() if when else "", is_final, code))
-    return pd.DataFrame.from_records(records, columns=cols)
-
-
-RATE_COLUMNS = ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4", "REF1", "REF2",
-                "REF3", "CON1", "CON2", "CON3")
-GROUPINGS = {"study": None, "industry": "industry", "enterprise": "enterprise", "interviewer": "interviewer",
-             "day": "day", "region": "region"}
-
-
 def disposition_table(frame: pd.DataFrame, lang: str = "zh-CN") -> pd.DataFrame:
     """Counts per AAPOR code with its symbol and label, in code order, and the share of all cases."""
     cat = catalogue()
@@ -518,19 +457,6 @@ def disposition_table(frame: pd.DataFrame, lang: str = "zh-CN") -> pd.DataFrame:
                      "final": bool(d.final) if d else True, "n": int(counts[code]),
                      "share": counts[code] / n if n else 0.0})
     return pd.DataFrame(rows, columns=["code", "symbol", "label", "final", "n", "share"])
-
-
-def rates(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """AAPOR RR/COOP/REF/CON rates with e (``scoring.response_rates``) for the study or per group
-    (``by`` one of industry, enterprise, interviewer, day, region)."""
-    from scoring import response_rates
-
-    if by is not None and by not in GROUPINGS.values():
-        raise ValueError(f"rates by {by!r}: one of {', '.join(k for k in GROUPINGS if GROUPINGS[k])}")
-    if frame.empty:
-        return pd.DataFrame(columns=([by] if by else []) + ["n", "e", *RATE_COLUMNS])
-    f = frame if by != "day" else frame[frame["day"] != ""]
-    return response_rates(f, by=by)
 
 
 def completes_per_day(session: Session, study: Study, *, plan_start: date | None = None, plan_days: int = 14,

@@ -18,7 +18,7 @@ from cati.models.calls import AttemptStatus
 from cati.services import agents
 from cati.services.calling import in_window, local, next_callable_time, zone
 from cati.services.dispositions import Disposition, catalogue
-from cati.services.interviews import BREAK_OFF, break_off, terminate_interview
+from cati.services.interviews import break_off, terminate_interview
 from cati.services.scheduling import record_outcome
 
 
@@ -196,7 +196,7 @@ def code_call(session: Session, case: Case, user_id: int, entry: Wrapup, now: da
     running = interview is not None and interview.status == InterviewStatus.IN_PROGRESS
     text = " ".join(x for x in (f"[{reason_label}]" if code in agents.refusal_codes() else "", entry.note) if x)
     if running:
-        if code == BREAK_OFF:
+        if code == catalogue().code_for("break_off"):
             break_off(session, interview, now, user_id=user_id, appointment_at=appointment_at)
         else:
             terminate_interview(session, interview, code, now, user_id=user_id)

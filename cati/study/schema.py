@@ -260,7 +260,7 @@ class Indicator(_Model):
 
 
 class ScoringConfig(_Model):
-    """How answers become 0-100 scores (design.md §3)."""
+    """How answers become 0-100 scores (docs/domain.md §3)."""
 
     item_scores: dict[int, float]
     missing_codes: list[int] = Field(default_factory=list)

@@ -381,8 +381,12 @@ def normalise_amd_status(value: str | None) -> str | None:
     raise ValueError(f"unknown machine detection result {value!r}")
 
 
-#: Outcome of a call answered and hung up during machine detection (nobody was connected).
-AMD_HANGUP_OUTCOME = "3.20"
+def _code(role: str) -> str:
+    """The catalogue's code for what the network said (``roles:`` in config/dispositions.yaml)."""
+    from cati.services.dispositions import catalogue
+
+    return catalogue().code_for(role)
+
 
 _BUSY_CAUSES = {17}
 _NO_ANSWER_CAUSES = {18, 19}
@@ -432,15 +436,15 @@ def auto_outcome(attempt: Any) -> str | None:
     amd = _get(attempt, "machine_detection") or _get(attempt, "amd_status")
     amd = normalise_amd_status(amd) if amd else None
     if amd == "FAX":
-        return "4.20"
+        return _code("fax")
     answered = _get(attempt, "answered_at") is not None
     if answered:
         if amd == "MACHINE":
-            return "3.14"
+            return _code("machine")
         if amd == "HANGUP" and _get(attempt, "ended_at") is not None:
             # Answered, then hung up while machine detection listened, before the interviewer was
             # connected: somebody or something picked up, eligibility unknown (AAPOR 3.20).
-            return AMD_HANGUP_OUTCOME
+            return _code("hung_up_in_detection")
         return None
     if _get(attempt, "ended_at") is None:
         return None
@@ -453,20 +457,20 @@ def auto_outcome(attempt: Any) -> str | None:
     dial = (_get(attempt, "dial_status") or "").upper() or None
 
     if cause in _NONWORKING_CAUSES:
-        return "4.31"
+        return _code("non_working")
     if cause in _DEAD_CAUSES:
-        return "4.32"
+        return _code("disconnected")
     if cause in _REJECT_CAUSES:
-        return "3.15"
+        return _code("blocked")
     if cause in _BUSY_CAUSES or reason == 5 or dial == "BUSY":
-        return "3.12"
+        return _code("busy")
     if cause in _TECH_CAUSES or reason == 8 or dial in ("CONGESTION", "CHANUNAVAIL"):
-        return "3.16"
+        return _code("technical")
     if cause in _NO_ANSWER_CAUSES or reason == 3 or dial == "NOANSWER":
         start = _get(attempt, "ringing_at") or _get(attempt, "placed_at")
         end = _get(attempt, "ended_at")
         if start is not None and (end - start).total_seconds() >= MIN_NO_ANSWER_RING_S:
-            return "3.13"
+            return _code("no_answer")
         return None
     if reason == 4 or dial == "ANSWER":
         return None  # answered per network but we missed the answer event: let a person code it
@@ -475,10 +479,10 @@ def auto_outcome(attempt: Any) -> str | None:
         # no-answer only if it rang long enough, otherwise nothing to conclude.
         start = _get(attempt, "ringing_at")
         if start is not None and (_get(attempt, "ended_at") - start).total_seconds() >= MIN_NO_ANSWER_RING_S:
-            return "3.13"
+            return _code("no_answer")
         return None
     # Reason 0/1 with no useful cause (not placed, bad target), or an unusual cause (3, 20, 27, 127…).
-    return "3.16"
+    return _code("technical")
 
 
 #: Dial status → Q.850 cause used when the respondent leg reported none (see :func:`cause_from_dial_status`).

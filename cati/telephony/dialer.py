@@ -146,7 +146,10 @@ def _auto_code(session: Session, attempt: CallAttempt, event: CallEvent, settle:
         from cati.services.scheduling import record_outcome
 
         case = session.get(Case, attempt.case_id)
-        if code in ("4.31", "4.32") and attempt.phone_id is not None:
+        from cati.services.dispositions import catalogue
+
+        cat = catalogue()
+        if code in (cat.code_for("non_working"), cat.code_for("disconnected")) and attempt.phone_id is not None:
             phone = session.get(CasePhone, attempt.phone_id)
             if phone is not None and phone.status == PhoneStatus.OK:
                 phone.status = PhoneStatus.INVALID

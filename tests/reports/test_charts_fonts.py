@@ -47,7 +47,7 @@ def test_enterprise_and_fieldwork_charts_cover_their_text(result, study, fieldwo
     doc, _ = enterprise_document(data, data.enterprises.index[0])
     made = list(doc.meta["charts"])
     _, attempts, _ = fieldwork
-    made.append(charts.stacked_bars(calls_by_hour(attempts), title="按时段的拨打结果"))
+    made.append(charts.stacked_bars(calls_by_hour(attempts, tz="Asia/Shanghai"), title="按时段的拨打结果"))
     assert len(made) == 3
     for chart in made:
         _assert_no_tofu(chart)

@@ -15,7 +15,7 @@ from reports.fieldwork import build_fieldwork_report, calls_by_hour, interviewer
 @pytest.fixture(scope="module")
 def files(fieldwork, tmp_path_factory):
     cases, attempts, rates = fieldwork
-    return build_fieldwork_report(cases, attempts, rates, None, out_dir=tmp_path_factory.mktemp("fw"))
+    return build_fieldwork_report(cases, attempts, rates, None, tz="Asia/Shanghai", out_dir=tmp_path_factory.mktemp("fw"))
 
 
 def _records(ws):
@@ -90,7 +90,8 @@ def test_headline_rates_are_study_wide_when_rates_are_grouped(fieldwork, tmp_pat
 
     cases, attempts, _ = fieldwork
     by_industry = response_rates(cases, by="industry")
-    paths = build_fieldwork_report(cases, attempts, by_industry, None, out_dir=tmp_path, formats=("html",))
+    paths = build_fieldwork_report(cases, attempts, by_industry, None, tz="Asia/Shanghai", out_dir=tmp_path,
+                                   formats=("html",))
     html = paths["html"].read_text(encoding="utf-8")
     overall = response_rates(cases).iloc[0]
     kpis = html[html.index('class="kpis"'):html.index("</header>")]

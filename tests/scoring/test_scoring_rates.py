@@ -1,4 +1,4 @@
-"""AAPOR rates (design.md §5) against a hand-computed example."""
+"""AAPOR rates (docs/domain.md §5) against a hand-computed example."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The synthetic data other packages reuse looks like the reference study (design.md §1, §3.7)."""
+"""The synthetic data other packages reuse looks like the reference study (docs/domain.md §1, §3.7)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,6 @@ def test_reference_shaped_synthetic_data():
     r = res.respondents
     g = r.groupby("enterprise_id")["composite"]
     icc = (g.mean().var() - (g.var() / g.count()).mean()) / r["composite"].var()
-    assert 0.05 < icc < 0.2  # design.md: ICC ≈ 0.1
+    assert 0.05 < icc < 0.2  # docs/domain.md: ICC ≈ 0.1
     again = make_synthetic_responses(360, 15, 7385, seed=0)
     assert again.equals(df)

@@ -49,7 +49,7 @@ def test_intervals_contain_estimates_and_are_about_plus_minus_5_for_n_20(referen
     ent = res.enterprises
     assert (ent["composite_ci_low"] <= ent["composite"]).all() and (ent["composite"] <= ent["composite_ci_high"]).all()
     half = (ent["composite_ci_high"] - ent["composite_ci_low"]) / 2
-    assert 2.5 < half.median() < 7.5  # design.md §3.7: about ±5 points with n = 20
+    assert 2.5 < half.median() < 7.5  # docs/domain.md §3.7: about ±5 points with n = 20
     assert (ent["rank_low"] <= ent["rank"]).mean() > 0.95 and (ent["rank"] <= ent["rank_high"]).mean() > 0.95
     assert (ent["rank_low"] >= 1).all() and (ent["rank_high"] <= len(ent)).all()
     ind = res.industries

@@ -47,3 +47,19 @@ def test_a_catalogue_offering_a_code_after_an_unknown_state_is_refused(tmp_path)
     bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValueError, match="3.13: offered after unknown call state"):
         load_catalogue(bad)
+
+
+def test_the_codes_the_system_sets_are_named_in_the_catalogue(tmp_path):
+    from cati.services.dispositions import CATALOGUE_FILE, ROLES, catalogue, load_catalogue
+
+    cat = catalogue()
+    assert {role: cat.code_for(role) for role in ("complete", "quota_full", "not_attempted", "busy")} == {
+        "complete": "1.1", "quota_full": "4.80", "not_attempted": "3.11", "busy": "3.12"}
+    assert set(cat.roles) == set(ROLES) and all(code in cat for code in cat.roles.values())
+    with pytest.raises(ValueError, match="no disposition role 'completed'"):
+        cat.code_for("completed")
+    broken = tmp_path / "dispositions.yaml"
+    broken.write_text(CATALOGUE_FILE.read_text(encoding="utf-8").replace('  quota_full: "4.80"\n', "")
+                      .replace('  busy: "3.12"', '  busy: "3.99"'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"missing \['quota_full'\], unknown codes \['busy → 3.99'\]"):
+        load_catalogue(broken)

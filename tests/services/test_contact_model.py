@@ -49,7 +49,7 @@ def test_rates_shrink_towards_the_slot_and_the_overall_rate():
     # A mask never dialed in this slot takes the slot's rate, lowered when the slot's own part was tried.
     assert rates[1 << AFTERNOON] == pytest.approx(slot)
     assert rates[1 << MORNING] == pytest.approx(slot * 0.85)
-    # With no data at all: untried parts first (design.md), everything else equal.
+    # With no data at all: untried parts first (docs/domain.md), everything else equal.
     cold = ContactModel(3).rates(0, EVENING)
     assert cold[0] == cold[1] == pytest.approx(PRIOR_RATE) and cold[EVENING_TRIED] < cold[0]
 

@@ -151,7 +151,7 @@ def test_attempt_cap_gives_final_code(session_factory, study):
             nxt = s.get(Case, cid).next_call_at
         t = nxt or t
     assert results[:-1] == [None] * 5
-    # The cap's own code (design.md: a final max-attempts code); a person was reached (2.21), so it is the
+    # The cap's own code (docs/domain.md: a final max-attempts code); a person was reached (2.21), so it is the
     # eligible one, an AAPOR non-contact.
     assert results[-1] == "2.29"
     with transaction(session_factory) as s:

@@ -94,7 +94,7 @@ def test_busy_attempt_and_case_moved_on(session_factory, study):
     assert (a.outcome, a.outcome_source) == ("3.12", "auto")
     with session_factory() as s:
         case = s.get(Case, a.case_id)
-        # busy: retried after 15 minutes (design.md call rules), claim released
+        # busy: retried after 15 minutes (docs/domain.md call rules), claim released
         assert case.last_outcome == "3.12" and case.next_call_at == T0 + timedelta(minutes=15)
         assert case.attempts == 1
 
