@@ -228,6 +228,24 @@ def apply_rules(definition: dict, rules_text: str, quota: int | None, source: st
     return new
 
 
+def _save_rules(st: Study, text: str, quota: int | None, user_id: int):
+    """Replace the study's calling rules (and its per-enterprise quota) with the validated YAML text, a new study
+    version; the new definition and the quota change applied to the enterprises. Raises StudyError."""
+    new = apply_rules(st.definition, text, quota, f"study {st.code}")
+    before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
+    old_quota = int((st.definition.get("quota") or {}).get("per_enterprise") or 0)
+    st.version += 1
+    new["version"] = st.version
+    st.definition = new
+    # The quota enforced is each enterprise's target: the study default changing moves them too.
+    change = apply_enterprise_quota(db.session, st, old_quota, int(new["quota"]["per_enterprise"]),
+                                    datetime.now(UTC)) if old_quota else None
+    audit.record(db.session, user_id=user_id, action="study.rules", entity="study", entity_id=st.id,
+                 before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota"),
+                                       "quota_change": change.__dict__ if change else None})
+    return new, change
+
+
 @bp.route("/rules", methods=["GET", "POST"])
 @admin_only
 def rules():
@@ -245,27 +263,15 @@ def rules():
             quota_val = None
             problems = [Problem(f"study {st.code}", "quota.per_enterprise", f"{raw_quota!r} is not a whole number")]
         if not problems:
-            try:
-                new = apply_rules(st.definition, text, quota_val, f"study {st.code}")
-                before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
-                old_quota = int((st.definition.get("quota") or {}).get("per_enterprise") or 0)
-                st.version += 1
-                new["version"] = st.version
-                st.definition = new
-                # The quota enforced is each enterprise's target: the study default changing moves them too.
-                change = apply_enterprise_quota(db.session, st, old_quota, int(new["quota"]["per_enterprise"]),
-                                                datetime.now(UTC)) if old_quota else None
-                audit.record(db.session, user_id=me.id, action="study.rules", entity="study", entity_id=st.id,
-                             before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota"),
-                                                   "quota_change": change.__dict__ if change else None})
-                db.session.commit()
-                flash(sup.tr("rules_saved", v=st.version), "info")
+            done = commit(lambda: _save_rules(st, text, quota_val, me.id), StudyError, show=None,
+                          ok=lambda _: sup.tr("rules_saved", v=st.version))
+            if done.ok:
+                new, change = done.value
                 if change and change.enterprises:
                     flash(sup.tr("quota_applied", n=change.enterprises, q=new["quota"]["per_enterprise"],
                                  closed=change.closed, reopened=change.reopened, kept=change.kept), "info")
                 return redirect(url_for("admin.rules"))
-            except StudyError as err:
-                problems = _problems(err)
+            problems = _problems(done.error)
         db.session.rollback()
         flash(sup.tr("rules_invalid"), "error")
         quota = raw_quota
