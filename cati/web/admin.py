@@ -21,7 +21,7 @@ from cati.services import audit
 from cati.services.calling import zone
 from cati.services.quotas import apply_enterprise_quota
 from cati.services.studies import get_study, install_study
-from cati.services.users import UserError, create_user, hash_password
+from cati.services.users import MIN_PASSWORD_LENGTH, UserError, create_user, hash_password
 from cati.study.loader import Problem, StudyError, validate_study_mapping
 
 from .security import current_user, roles_required
@@ -78,27 +78,28 @@ def create():
     return redirect(url_for("admin.users"))
 
 
+def _refuse(message: str):
+    """Back to the users page with ``message``, nothing changed."""
+    db.session.rollback()
+    flash(message, "error")
+    return redirect(url_for("admin.users"))
+
+
 @bp.post("/users/<int:uid>")
 @admin_only
 def update(uid: int):
     me = current_user()
     u = db.session.get(User, uid)
     if u is None:
-        db.session.rollback()
-        flash(f"user {uid} not found", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"user {uid} not found")
     f = request.form
     try:
         role = Role(f.get("role", u.role.value))
     except ValueError:
-        db.session.rollback()
-        flash(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}")
     active = f.get("is_active") == "1"
     if u.id == me.id and (role != Role.ADMIN or not active):
-        db.session.rollback()
-        flash(sup.tr("cannot_demote_self"), "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(sup.tr("cannot_demote_self"))
     before = {"role": u.role.value, "is_active": u.is_active, "refusal_converter": u.refusal_converter,
               "extension": u.extension, "display_name": u.display_name}
     u.role, u.is_active = role, active
@@ -118,15 +119,11 @@ def update(uid: int):
 @bp.post("/users/<int:uid>/password")
 @admin_only
 def set_password(uid: int):
-    from cati.services.users import MIN_PASSWORD_LENGTH
-
-    me = current_user()
-    u = db.session.get(User, uid)
     pw = request.form.get("password") or ""
+    u = db.session.get(User, uid)
+    me = current_user()
     if u is None or len(pw) < MIN_PASSWORD_LENGTH:
-        db.session.rollback()
-        flash(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位")
     u.password_hash = hash_password(pw)  # also ends the user's other sessions (security ties them to the hash)
     audit.record(db.session, user_id=me.id, action="user.password", entity="user", entity_id=u.id)
     db.session.commit()
