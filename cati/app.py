@@ -27,7 +27,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         DEFAULT_LANGUAGE=settings.default_language,
     )
     db.init_app(app)
-    from .web import register_blueprints
+    from . import web
+    from .web import admin, auth, interviewer, supervisor, webhooks
 
-    register_blueprints(app)
+    # Every blueprint of the app, in one place.
+    for blueprint in (auth.bp, interviewer.bp, supervisor.bp, admin.bp, webhooks.webhooks):
+        app.register_blueprint(blueprint)
+    web.init_app(app)
     return app

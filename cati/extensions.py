@@ -1,4 +1,4 @@
-"""Flask extensions created without an app (bound in ``cati.web.register_blueprints``)."""
+"""Flask extensions created without an app (bound in ``cati.web.init_app``)."""
 
 from __future__ import annotations
 

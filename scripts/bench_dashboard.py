@@ -9,7 +9,7 @@ What it does:
 1. builds a study shaped like the reference one: 360 enterprises in 15 industries and 7 regions, 200 cases each
    (150 released, 50 in an unreleased second replicate; 72,000 cases), ~3,600 completes spread over three days,
    100 interviewers signed in and one supervisor;
-2. serves the real app with gunicorn (``cati.web.supervisor:wsgi_app()``) in a subprocess and signs in;
+2. serves the real app with gunicorn (``cati.app:create_app()``) in a subprocess and signs in;
 3. times ``GET /supervisor/`` (the server's own ``Server-Timing`` figure and the wall time seen by the client),
    idle and while the interviewers work;
 4. opens the live stream and starts 100 writer threads that act like interviewers through the real services
@@ -170,7 +170,7 @@ def start_server(db_url: str, instance: Path, threads: int) -> tuple[subprocess.
     instance.mkdir(parents=True, exist_ok=True)
     log = open(instance / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads), "-w", "1",
-                             "--timeout", "120", "--graceful-timeout", "1", "-b", f"127.0.0.1:{port}", "cati.web.supervisor:wsgi_app()"],
+                             "--timeout", "120", "--graceful-timeout", "1", "-b", f"127.0.0.1:{port}", "cati.app:create_app()"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

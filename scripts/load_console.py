@@ -223,7 +223,7 @@ def main() -> int:
         # Keep-alive longer than the pause between two answers: with gunicorn's default (2 s) the server closes
         # the console's idle connection just as the next answer is sent on it.
         [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(args.workers), "--threads", str(args.threads),
-         "--keep-alive", "75", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "cati.web.auth:wsgi_app()"],
+         "--keep-alive", "75", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "cati.app:create_app()"],
         cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cati.models import CallAttempt, Interview, InterviewStatus, User
 from cati.models.agents import AgentEvent, AgentState, AgentStatus
+from cati.services import audit
 from cati.services.dispositions import catalogue
 
 PAUSE_REASONS = ("break", "meal", "training", "meeting", "technical", "other")
@@ -74,6 +75,25 @@ def begin_shift(session: Session, user_id: int, now: datetime) -> AgentState:
 
 def end_shift(session: Session, user_id: int, now: datetime) -> AgentState:
     return set_state(session, user_id, AgentStatus.OFFLINE, now)
+
+
+def pause_by_supervisor(session: Session, user_id: int, now: datetime, *, reason: str, by: int) -> AgentState:
+    """A supervisor pauses an interviewer (keeping the case and call they hold); audited."""
+    st = state_of(session, user_id, now)
+    before = st.status.value
+    st = set_state(session, user_id, AgentStatus.PAUSED, now, reason=reason, case_id=st.case_id, call_id=st.call_id)
+    audit.record(session, user_id=by, action="agent.pause", entity="interviewer", entity_id=user_id,
+                 before={"status": before}, after={"status": "paused", "reason": reason})
+    return st
+
+
+def sign_out_by_supervisor(session: Session, user_id: int, now: datetime, *, by: int) -> AgentState:
+    """A supervisor signs an interviewer out (their session ends on its next request); audited."""
+    before = state_of(session, user_id, now).status.value
+    st = end_shift(session, user_id, now)
+    audit.record(session, user_id=by, action="agent.sign_out", entity="interviewer", entity_id=user_id,
+                 before={"status": before}, after={"status": "offline"})
+    return st
 
 
 def set_dial_mode(session: Session, user_id: int, mode: str, now: datetime) -> AgentState:

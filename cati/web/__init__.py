@@ -1,32 +1,51 @@
-"""Web layer: thin blueprints (parse → one service call → render)."""
+"""Web layer: thin blueprints (parse → one service call → render), one per area, all registered by
+:func:`cati.app.create_app`; :func:`init_app` adds what they share (CSRF, translations, error pages, ``/`` and
+``/healthz``)."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, render_template, url_for
+from flask_wtf.csrf import CSRFError
+
+from cati.db import db
+from cati.extensions import csrf
+
+from .i18n import init_i18n, t
+from .security import current_user, home_for, wants_json
 
 
-def register_blueprints(app: Flask) -> None:
+def _error(status: int, key: str):
+    current_user()
+    db.session.rollback()
+    if wants_json():
+        return {"ok": False, "error": t(key)}, status
+    return render_template("error.html", status=status, message=t(key)), status
+
+
+def init_app(app: Flask) -> None:
+    """CSRF protection (Twilio's callbacks are exempt: ``X-Twilio-Signature`` authenticates them), translations,
+    error pages, the home redirect and the health check."""
+    from .webhooks import webhooks
+
+    csrf.init_app(app)
+    csrf.exempt(webhooks)
+    init_i18n(app)
+    app.register_error_handler(CSRFError, lambda e: _error(400, "csrf_error"))
+    for status, key in ((400, "bad_request"), (401, "unauthorized"), (403, "forbidden"), (404, "not_found")):
+        app.register_error_handler(status, lambda e, status=status, key=key: _error(status, key))
+    token = app.config["CATI_SETTINGS"].telephony.twilio.auth_token
+    app.config.setdefault("TWILIO_AUTH_TOKEN", token.get_secret_value() if token else None)
+
+    @app.get("/")
+    def index():
+        user = current_user()
+        db.session.rollback()
+        return redirect(home_for(user) if user is not None else url_for("auth.login"))
+
     @app.get("/healthz")
     def healthz():
         from sqlalchemy import text
 
-        from cati.db import db
-
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
         return jsonify(status="ok")
-
-    from cati.extensions import csrf
-
-    from .auth import init_web
-    from .supervisor import init_supervision
-    from .webhooks import webhooks
-
-    # Sign-in, CSRF, translations, error pages and the interviewer console; then supervisor and admin screens.
-    init_web(app)
-    init_supervision(app)
-    # Twilio cannot send a CSRF token: its callbacks are authenticated by X-Twilio-Signature instead.
-    app.register_blueprint(webhooks)
-    csrf.exempt(webhooks)
-    token = app.config["CATI_SETTINGS"].telephony.twilio.auth_token
-    app.config.setdefault("TWILIO_AUTH_TOKEN", token.get_secret_value() if token else None)

@@ -1,7 +1,7 @@
 """Administration (``/admin``): users and roles, study upload (validated by the study loader), the calling-hours
 and rules editor (validated the same way), and the searchable audit log. Admins only.
 
-Texts come from the supervisor blueprint's table (``supervisor.tr``) plus the few below.
+Texts come from the one table in :mod:`cati.web.i18n` (``tr``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from sqlalchemy import String, cast, func, or_, select
 from cati.db import db
 from cati.models import AuditLog, Role, Study, User
 from cati.services import audit
+from cati.services.calling import zone
 from cati.services.quotas import apply_enterprise_quota
 from cati.services.studies import get_study, install_study
-from cati.services.users import UserError, create_user, hash_password
+from cati.services.users import MIN_PASSWORD_LENGTH, UserError, create_user, hash_password
 from cati.study.loader import Problem, StudyError, validate_study_mapping
 
-from . import supervisor as sup
 from .security import current_user, roles_required
+from .supervisor import common as sup
+from .uow import commit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 admin_only = roles_required(Role.ADMIN)
@@ -63,17 +65,23 @@ def users():
 def create():
     me = current_user()
     f = request.form
-    try:
+
+    def work() -> User:
         u = create_user(db.session, f.get("username", ""), f.get("password", ""), f.get("role", ""),
                         display_name=f.get("display_name") or None, extension=f.get("extension") or None)
         u.refusal_converter = f.get("refusal_converter") == "1"
         audit.record(db.session, user_id=me.id, action="user.create", entity="user", entity_id=u.id,
                      after={"username": u.username, "role": u.role.value, "refusal_converter": u.refusal_converter})
-        db.session.commit()
-        flash(sup.tr("user_created", u=u.username), "info")
-    except UserError as err:
-        db.session.rollback()
-        flash(str(err), "error")
+        return u
+
+    commit(work, UserError, ok=lambda u: sup.tr("user_created", u=u.username))
+    return redirect(url_for("admin.users"))
+
+
+def _refuse(message: str):
+    """Back to the users page with ``message``, nothing changed."""
+    db.session.rollback()
+    flash(message, "error")
     return redirect(url_for("admin.users"))
 
 
@@ -83,21 +91,15 @@ def update(uid: int):
     me = current_user()
     u = db.session.get(User, uid)
     if u is None:
-        db.session.rollback()
-        flash(f"user {uid} not found", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"user {uid} not found")
     f = request.form
     try:
         role = Role(f.get("role", u.role.value))
     except ValueError:
-        db.session.rollback()
-        flash(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}")
     active = f.get("is_active") == "1"
     if u.id == me.id and (role != Role.ADMIN or not active):
-        db.session.rollback()
-        flash(sup.tr("cannot_demote_self"), "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(sup.tr("cannot_demote_self"))
     before = {"role": u.role.value, "is_active": u.is_active, "refusal_converter": u.refusal_converter,
               "extension": u.extension, "display_name": u.display_name}
     u.role, u.is_active = role, active
@@ -117,15 +119,11 @@ def update(uid: int):
 @bp.post("/users/<int:uid>/password")
 @admin_only
 def set_password(uid: int):
-    from cati.services.users import MIN_PASSWORD_LENGTH
-
-    me = current_user()
-    u = db.session.get(User, uid)
     pw = request.form.get("password") or ""
+    u = db.session.get(User, uid)
+    me = current_user()
     if u is None or len(pw) < MIN_PASSWORD_LENGTH:
-        db.session.rollback()
-        flash(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位", "error")
-        return redirect(url_for("admin.users"))
+        return _refuse(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位")
     u.password_hash = hash_password(pw)  # also ends the user's other sessions (security ties them to the hash)
     audit.record(db.session, user_id=me.id, action="user.password", entity="user", entity_id=u.id)
     db.session.commit()
@@ -138,6 +136,25 @@ def set_password(uid: int):
 
 def _problems(err: StudyError) -> list[Problem]:
     return list(err.problems)
+
+
+def _install_upload(saved: Path, name: str, user_id: int) -> tuple[Study, list[Problem]]:
+    """Validate the uploaded study file (errors named after the uploaded file, not our temp name), then install it
+    under its id and version; the study row and the loader's warnings."""
+    from cati.study.loader import load_study
+
+    try:
+        spec = load_study(saved)
+    except StudyError as err:
+        raise StudyError([Problem(name, p.path, p.message, p.line, p.column) for p in err.problems],
+                         err.warnings) from None
+    warnings = [Problem(name, p.path, p.message, p.line, p.column, "warning") for p in getattr(spec, "warnings", [])]
+    final = saved.parent / f"{spec.id}-v{spec.version}.yaml"
+    saved.replace(final)
+    row = install_study(db.session, final)
+    audit.record(db.session, user_id=user_id, action="study.upload", entity="study", entity_id=row.id,
+                 after={"code": row.code, "version": row.version, "file": name})
+    return row, warnings
 
 
 @bp.route("/study", methods=["GET", "POST"])
@@ -159,28 +176,13 @@ def study():
             with tempfile.NamedTemporaryFile("wb", dir=folder, prefix="study-", suffix=".yaml", delete=False) as fh:
                 fh.write(up.read())
                 saved = Path(fh.name)
-            try:
-                # Validate first (errors named after the uploaded file, not our temp name), then install.
-                from cati.study.loader import load_study
-
-                try:
-                    spec = load_study(saved)
-                except StudyError as err:
-                    raise StudyError([Problem(name, p.path, p.message, p.line, p.column) for p in err.problems],
-                                     err.warnings) from None
-                warnings = [Problem(name, p.path, p.message, p.line, p.column, "warning")
-                            for p in getattr(spec, "warnings", [])]
-                final = folder / f"{spec.id}-v{spec.version}.yaml"
-                saved.replace(final)
-                row = install_study(db.session, final)
-                audit.record(db.session, user_id=me.id, action="study.upload", entity="study", entity_id=row.id,
-                             after={"code": row.code, "version": row.version, "file": name})
-                db.session.commit()
-                flash(sup.tr("study_installed", code=row.code, v=row.version), "info")
-            except StudyError as err:
-                db.session.rollback()
+            done = commit(lambda: _install_upload(saved, name, me.id), StudyError, show=None,
+                          ok=lambda out: sup.tr("study_installed", code=out[0].code, v=out[0].version))
+            if done.ok:
+                warnings = done.value[1]
+            else:
                 saved.unlink(missing_ok=True)
-                problems = _problems(err)
+                problems = _problems(done.error)
                 flash(sup.tr("study_invalid", n=len(problems)), "error")
     studies = db.session.scalars(select(Study).order_by(Study.id)).all()
     page = render_template("admin/study.html", problems=problems, warnings=warnings, studies=studies, atab="study")
@@ -223,6 +225,24 @@ def apply_rules(definition: dict, rules_text: str, quota: int | None, source: st
     return new
 
 
+def _save_rules(st: Study, text: str, quota: int | None, user_id: int):
+    """Replace the study's calling rules (and its per-enterprise quota) with the validated YAML text, a new study
+    version; the new definition and the quota change applied to the enterprises. Raises StudyError."""
+    new = apply_rules(st.definition, text, quota, f"study {st.code}")
+    before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
+    old_quota = int((st.definition.get("quota") or {}).get("per_enterprise") or 0)
+    st.version += 1
+    new["version"] = st.version
+    st.definition = new
+    # The quota enforced is each enterprise's target: the study default changing moves them too.
+    change = apply_enterprise_quota(db.session, st, old_quota, int(new["quota"]["per_enterprise"]),
+                                    datetime.now(UTC)) if old_quota else None
+    audit.record(db.session, user_id=user_id, action="study.rules", entity="study", entity_id=st.id,
+                 before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota"),
+                                       "quota_change": change.__dict__ if change else None})
+    return new, change
+
+
 @bp.route("/rules", methods=["GET", "POST"])
 @admin_only
 def rules():
@@ -240,27 +260,15 @@ def rules():
             quota_val = None
             problems = [Problem(f"study {st.code}", "quota.per_enterprise", f"{raw_quota!r} is not a whole number")]
         if not problems:
-            try:
-                new = apply_rules(st.definition, text, quota_val, f"study {st.code}")
-                before = {"calling_rules": st.definition.get("calling_rules"), "quota": st.definition.get("quota")}
-                old_quota = int((st.definition.get("quota") or {}).get("per_enterprise") or 0)
-                st.version += 1
-                new["version"] = st.version
-                st.definition = new
-                # The quota enforced is each enterprise's target: the study default changing moves them too.
-                change = apply_enterprise_quota(db.session, st, old_quota, int(new["quota"]["per_enterprise"]),
-                                                datetime.now(UTC)) if old_quota else None
-                audit.record(db.session, user_id=me.id, action="study.rules", entity="study", entity_id=st.id,
-                             before=before, after={"calling_rules": new["calling_rules"], "quota": new.get("quota"),
-                                                   "quota_change": change.__dict__ if change else None})
-                db.session.commit()
-                flash(sup.tr("rules_saved", v=st.version), "info")
+            done = commit(lambda: _save_rules(st, text, quota_val, me.id), StudyError, show=None,
+                          ok=lambda _: sup.tr("rules_saved", v=st.version))
+            if done.ok:
+                new, change = done.value
                 if change and change.enterprises:
                     flash(sup.tr("quota_applied", n=change.enterprises, q=new["quota"]["per_enterprise"],
                                  closed=change.closed, reopened=change.reopened, kept=change.kept), "info")
                 return redirect(url_for("admin.rules"))
-            except StudyError as err:
-                problems = _problems(err)
+            problems = _problems(done.error)
         db.session.rollback()
         flash(sup.tr("rules_invalid"), "error")
         quota = raw_quota
@@ -291,7 +299,7 @@ def audit_log():
     for key, op in (("date_from", "ge"), ("date_to", "lt")):
         if a.get(key):
             try:
-                day = datetime.fromisoformat(a[key]).replace(tzinfo=sup.zone(sup.centre_tz()))
+                day = datetime.fromisoformat(a[key]).replace(tzinfo=zone(sup.centre_tz()))
             except ValueError:
                 flash(f"{key}: {a[key]!r} is not a date (YYYY-MM-DD)", "error")
                 continue

@@ -1,20 +1,18 @@
-"""Sign-in, sign-out, language choice, error pages; ``init_web`` wires the console's parts into an app."""
+"""Sign-in, sign-out and language choice."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import CSRFError
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from cati.db import db
-from cati.extensions import csrf
 from cati.models import Role
 from cati.services import agents
 from cati.services.users import authenticate
 
-from .i18n import LANGUAGES, init_i18n, t
+from .i18n import LANGUAGES, t
 from .security import (
     clear_login_failures,
     client_address,
@@ -24,7 +22,6 @@ from .security import (
     record_login_failure,
     sign_in,
     sign_out,
-    wants_json,
 )
 
 bp = Blueprint("auth", __name__, template_folder="templates", static_folder="static",
@@ -96,44 +93,3 @@ def set_language():
             user.language = lang
         db.session.commit()
     return redirect(_safe_next(request.form.get("next")) or request.referrer or url_for("auth.login"))
-
-
-def _error(status: int, key: str):
-    current_user()
-    db.session.rollback()
-    if wants_json():
-        return {"ok": False, "error": t(key)}, status
-    return render_template("error.html", status=status, message=t(key)), status
-
-
-def init_web(app: Flask) -> None:
-    """Register CSRF protection, translations, error pages and the auth + interviewer blueprints (idempotent)."""
-    if "auth" in app.blueprints:
-        return
-    from .interviewer import bp as interviewer_bp
-
-    csrf.init_app(app)
-    init_i18n(app)
-    app.register_blueprint(bp)
-    app.register_blueprint(interviewer_bp)
-    app.register_error_handler(CSRFError, lambda e: _error(400, "csrf_error"))
-    app.register_error_handler(400, lambda e: _error(400, "bad_request"))
-    app.register_error_handler(401, lambda e: _error(401, "unauthorized"))
-    app.register_error_handler(403, lambda e: _error(403, "forbidden"))
-    app.register_error_handler(404, lambda e: _error(404, "not_found"))
-
-    @app.get("/")
-    def index():
-        user = current_user()
-        db.session.rollback()
-        return redirect(home_for(user) if user is not None else url_for("auth.login"))
-
-
-def wsgi_app() -> Flask:
-    """``gunicorn 'cati.web.auth:wsgi_app()'``: the app with the console, whether or not
-    ``register_blueprints`` already includes it."""
-    from cati.app import create_app
-
-    app = create_app()
-    init_web(app)
-    return app

@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 
 def build():
+    from cati.app import create_app
     from cati.db import db
     from cati.models import CasePhone
     from cati.telephony.simulated import SimScript, SimulatedBackend
-    from cati.web.auth import wsgi_app
     from cati.web.interviewer import use_backend
 
-    app = wsgi_app()
+    app = create_app()
     with app.app_context():
         with db.sessionmaker() as s:
             numbers = list(s.scalars(select(CasePhone.e164)))

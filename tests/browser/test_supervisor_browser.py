@@ -47,7 +47,7 @@ FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] fo
 
 
 class SupervisorServer:
-    """gunicorn serving ``cati.web.supervisor:wsgi_app()`` (the console plus the supervisor and admin screens)."""
+    """gunicorn serving ``cati.app:create_app()`` (the console plus the supervisor and admin screens)."""
 
     def __init__(self, db_url: str, instance: Path):
         self.port = _free_port()
@@ -62,7 +62,7 @@ class SupervisorServer:
         self.log = open(self.instance / "gunicorn.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-w", "1", "--graceful-timeout",
-             "1", "-b", f"127.0.0.1:{self.port}", "cati.web.supervisor:wsgi_app()"],
+             "1", "-b", f"127.0.0.1:{self.port}", "cati.app:create_app()"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

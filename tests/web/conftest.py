@@ -36,10 +36,8 @@ def backend():
 
 @pytest.fixture
 def console_app(app, backend):
-    from cati.web.auth import init_web
     from cati.web.interviewer import use_backend
 
-    init_web(app)  # no-op once cati.web.register_blueprints includes the console
     use_backend(app, backend)
     return app
 

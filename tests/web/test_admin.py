@@ -23,9 +23,6 @@ STUDY_FILE = default_study_file()
 
 @pytest.fixture
 def admin_client(console_app, client, session_factory, study):
-    from cati.web.supervisor import init_supervision
-
-    init_supervision(console_app)
     with transaction(session_factory) as s:
         quick_user(s, "adm", Role.ADMIN)
         quick_user(s, "sue", Role.SUPERVISOR)
@@ -39,9 +36,6 @@ def post(client, path, data=None, page="/admin/users", **kw):
 
 
 def test_only_admins(console_app, client, session_factory, study):
-    from cati.web.supervisor import init_supervision
-
-    init_supervision(console_app)
     with transaction(session_factory) as s:
         quick_user(s, "sue", Role.SUPERVISOR)
     login(client, "sue")

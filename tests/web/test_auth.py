@@ -50,11 +50,9 @@ def test_logout_ends_the_session_and_the_shift_state(client, world, session_fact
 def strict_app(db_url, tmp_path, world):
     """The same database served by an app allowing 3 failed sign-ins per 15 minutes."""
     from cati.app import create_app
-    from cati.web.auth import init_web
 
     app = create_app({"database_url": db_url, "instance_path": tmp_path / "strict", "testing": True,
                       "secret_key": "test-secret", "login_rate_limit": 3})
-    init_web(app)
     yield app
     app.extensions["cati.db"]["engine"].dispose()
 

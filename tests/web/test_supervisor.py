@@ -39,9 +39,6 @@ FULL = {"INTRO": None, "CONSENT": 1, "S1": 1, "S2": 1, **{c: [4, 5, 3][i % 3] fo
 
 @pytest.fixture
 def sup_app(console_app):
-    from cati.web.supervisor import init_supervision
-
-    init_supervision(console_app)
     return console_app
 
 
@@ -317,7 +314,7 @@ def test_every_screen_in_english(client, sworld, session_factory):
 def test_per_day_chart_bars_and_round_axes(sup_app):
     import pandas as pd
 
-    from cati.web.supervisor import _nice, per_day_svg
+    from cati.web.supervisor.charts import _nice, per_day_svg
 
     assert [_nice(x) for x in (4, 7, 1008, 7200, 21)] == [4, 8, 1200, 8000, 24]
     df = pd.DataFrame({"day": ["2020-01-01", "2020-01-02", "2099-01-03"], "completes": [3, 5, 0],
@@ -366,7 +363,7 @@ def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_
 def test_one_monitoring_session_per_supervisor_shown_on_the_live_table(client, sworld, session_factory, backend):
     """Listen, then whisper: still one session for the supervisor (the new mode replaced the old), shown beside
     the interviewer; stop ends it."""
-    from cati.web import supervisor as sup_view
+    from cati.web.supervisor import interviewers as sup_view
 
     backend.place_call("call-live-1", "+8613900000001", "1001")
     now = datetime.now(UTC)

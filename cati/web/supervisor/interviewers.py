@@ -1,0 +1,122 @@
+"""Interviewers live (``/supervisor/interviewers``): who does what now, listening / whispering / barging in on a
+call, pausing an interviewer and signing one out."""
+
+from __future__ import annotations
+
+import time
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from cati.db import db
+from cati.models import User
+from cati.models.agents import AgentState
+from cati.services import agents, audit
+from cati.services import supervision as sv
+from cati.telephony.base import TelephonyError
+
+from ..interviewer import get_backend
+from ..security import current_user
+from ..uow import commit
+from .common import actor, bp, centre_tz, now_utc, reading, screen, study_reading, tr
+
+
+@screen("/interviewers")
+def interviewers():
+    now = now_utc()
+    with study_reading() as (s, study):
+        live = sv.interviewers_live(s, study, now, tz=centre_tz())
+    return render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
+                           monitoring=monitoring())
+
+
+_MONITORING_CACHE: dict = {"at": 0.0, "value": {}}
+
+
+def monitoring() -> dict[str, list[dict]]:
+    """Who monitors which call (call id → sessions), read from the PBX itself, so that every web worker and
+    every supervisor sees the same; cached for 2 s (the live table may re-render often)."""
+    if time.monotonic() - _MONITORING_CACHE["at"] < 2.0:
+        return _MONITORING_CACHE["value"]
+    out: dict[str, list[dict]] = {}
+    try:
+        sessions = get_backend().monitors()
+    except (TelephonyError, OSError):
+        sessions = []
+    with reading() as s:
+        names = dict(s.execute(select(User.extension, User.display_name)
+                               .where(User.extension.in_([m["supervisor_extension"] for m in sessions]))).all()) \
+            if sessions else {}
+    for m in sessions:
+        if m.get("call_id"):
+            who = names.get(m["supervisor_extension"]) or m["supervisor_extension"]
+            out.setdefault(m["call_id"], []).append(dict(m, who=who))
+    _MONITORING_CACHE.update(at=time.monotonic(), value=out)
+    return out
+
+
+def _telephony(action, message) -> None:
+    """Ask the telephony backend (after the audit record is committed: no lock held while it works)."""
+    try:
+        result = action(get_backend())
+        _MONITORING_CACHE["at"] = 0.0
+        flash(message(result), "info")
+    except TelephonyError as exc:
+        flash(tr("telephony_error", err=str(exc)), "error")
+
+
+def _refuse(key: str):
+    db.session.rollback()
+    flash(tr(key), "error")
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/interviewers/<int:uid>/<any(listen, whisper, barge):mode>")
+@actor
+def spy(uid: int, mode: str):
+    user = current_user()
+    st = db.session.get(AgentState, uid)
+    call_id = st.call_id if st is not None else None
+    extension = user.extension
+    if not call_id:
+        return _refuse("no_call")
+    if not extension:
+        return _refuse("no_extension")
+    commit(lambda: audit.record(db.session, user_id=user.id, action=f"call.{mode}", entity="interviewer",
+                                entity_id=uid, after={"call_id": call_id, "extension": extension}))
+    # One session per supervisor: a new mode replaces the one before (the backend ends the old spy leg).
+    _telephony(lambda backend: backend.monitor(call_id, extension, mode),
+               lambda leg: tr("spy_started", mode=tr(mode), leg=leg))
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/monitoring/stop")
+@actor
+def stop_monitoring():
+    user = current_user()
+    if not user.extension:
+        return _refuse("no_extension")
+    extension = user.extension
+    commit(lambda: audit.record(db.session, user_id=user.id, action="call.monitor_stop", entity="user",
+                                entity_id=user.id, after={"extension": extension}))
+    _telephony(lambda backend: backend.stop_monitor(extension),
+               lambda n: tr("monitor_stopped") if n else tr("monitor_none"))
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/interviewers/<int:uid>/pause")
+@actor
+def pause_agent(uid: int):
+    user = current_user()
+    reason = request.form.get("reason") or "other"
+    commit(lambda: agents.pause_by_supervisor(db.session, uid, now_utc(), reason=reason, by=user.id), ValueError,
+           ok=tr("done_ok"))
+    return redirect(url_for("supervisor.interviewers"))
+
+
+@bp.post("/interviewers/<int:uid>/signout")
+@actor
+def sign_out_agent(uid: int):
+    user = current_user()
+    commit(lambda: agents.sign_out_by_supervisor(db.session, uid, now_utc(), by=user.id), ok=tr("done_ok"))
+    return redirect(url_for("supervisor.interviewers"))
