@@ -38,7 +38,6 @@ from cati.models import (
 
 from .calling import zone
 from .dispositions import catalogue
-from .frames import GROUPINGS, RATE_COLUMNS, dispositions_frame, rates  # noqa: F401 - the outcomes screen's names
 from .scheduling import rules_for
 
 #: Pseudo-cases of prior behind a yield estimate (same shrinkage as ``scheduling.projected_shortfalls``).

@@ -20,6 +20,7 @@ from cati.models import (
     Study,
 )
 from cati.models.agents import AgentEvent, AgentStatus
+from cati.services import frames
 from cati.services import supervision as sv
 from cati.services.scheduling import projected_shortfalls
 from tests import factories as f
@@ -182,23 +183,23 @@ def test_dispositions_table_and_rates_by_hand(session_factory, study):
         s.add(CallAttempt(call_id="x2", case_id=ids[0], interviewer_id=iv.id, backend="simulated",
                           requested_at=NOW, outcome="1.1"))
     with transaction(session_factory) as s:
-        frame = sv.dispositions_frame(s, st)
+        frame = frames.dispositions_frame(s, st)
     assert len(frame) == 6
     assert sorted(frame["disposition"]) == ["1.1", "1.1", "2.112", "3.11", "3.13", "4.80"]
     table = sv.disposition_table(frame)
     assert dict(zip(table["code"], table["n"], strict=True)) == {"1.1": 2, "2.112": 1, "3.11": 1, "3.13": 1,
                                                                  "4.80": 1}
     assert table.loc[table["code"] == "3.13", "label"].item() == "无人接听"
-    r = sv.rates(frame).iloc[0]
+    r = frames.rates(frame).iloc[0]
     assert r["e"] == pytest.approx(0.75) and r["RR1"] == pytest.approx(0.4)
     assert r["RR3"] == pytest.approx(2 / 4.5) and r["COOP1"] == pytest.approx(2 / 3)
     assert r["REF1"] == pytest.approx(0.2) and r["CON1"] == pytest.approx(0.6)
-    by_iv = sv.rates(frame, by="interviewer").set_index("interviewer")
+    by_iv = frames.rates(frame, by="interviewer").set_index("interviewer")
     assert by_iv.loc["李雷", "n"] == 2 and by_iv.loc["李雷", "I"] == 1
-    by_day = sv.rates(frame, by="day")
+    by_day = frames.rates(frame, by="day")
     assert list(by_day["day"]) == ["2026-11-23"] and by_day["n"].item() == 5  # never dialed: no day
     with pytest.raises(ValueError, match="rates by"):
-        sv.rates(frame, by="phone")
+        frames.rates(frame, by="phone")
 
 
 def test_completes_per_day_against_a_linear_plan(session_factory, study):

@@ -11,6 +11,7 @@ from flask import flash, render_template, request
 from sqlalchemy.orm import Session
 
 from cati.models import Study
+from cati.services import frames
 from cati.services import supervision as sv
 
 from ..i18n import current_language
@@ -25,22 +26,22 @@ _frames_lock = threading.Lock()
 
 def _frame(s: Session, study: Study):
     """The study's dispositions frame, re-read at most every :data:`FRAME_TTL` seconds per process."""
-    frames = app_cache("frames")
+    cache = app_cache("frames")
     key = (study.id, study.version)
     with _frames_lock:
-        hit = frames.get(key)
+        hit = cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < FRAME_TTL:
             return hit[2], hit[1]
         now = now_utc()
-        frame = sv.dispositions_frame(s, study, tz=centre_tz())
-        frames[key] = (time.monotonic(), now, frame)
+        frame = frames.dispositions_frame(s, study, tz=centre_tz())
+        cache[key] = (time.monotonic(), now, frame)
         return frame, now
 
 
 @screen("/outcomes")
 def outcomes():
     group = request.args.get("group", "study")
-    if group not in sv.GROUPINGS:
+    if group not in frames.GROUPINGS:
         group = "study"
     only_key = request.args.get("only_key", "")
     only_value = request.args.get("only_value", "")
@@ -59,10 +60,10 @@ def outcomes():
     if only_key in choices and only_value:
         frame = frame[frame[only_key].astype(str) == only_value]
     table = sv.disposition_table(frame, current_language())
-    rates = sv.rates(frame, by=sv.GROUPINGS[group])
+    rates = frames.rates(frame, by=frames.GROUPINGS[group])
     return render_template(
-        "supervisor/outcomes.html", table=table, rates=rates, group=group, groups=list(sv.GROUPINGS),
-        key=sv.GROUPINGS[group], rate_cols=sv.RATE_COLUMNS, choices=choices, only_key=only_key,
+        "supervisor/outcomes.html", table=table, rates=rates, group=group, groups=list(frames.GROUPINGS),
+        key=frames.GROUPINGS[group], rate_cols=frames.RATE_COLUMNS, choices=choices, only_key=only_key,
         only_value=only_value, per_day=per_day, chart=per_day_svg(per_day), plan_days=plan_days,
         plan_start=plan_start.isoformat() if plan_start else "", n_cases=len(frame),
         frame_at=local_text(frame_at, "%H:%M:%S"),
