@@ -323,3 +323,68 @@ def test_audit_trail_of_an_edited_answer(page, site):
     assert "answer.change" in text and "张督导" in text and '"code": 3' in text and '"code": 2' in text
     assert f"interview {iid}" in text
     shot(page, "audit")
+
+
+def test_live_interviewers_table_keeps_rows_focus_and_a_slow_click(page, site):
+    # A busy centre: states change several times a second. The table follows them, but never rebuilds a row:
+    # a pause reason chosen, a button focused with Tab and a click held for 120 ms all survive the updates.
+    now = datetime.now(UTC)
+    with transaction(site["factory"]) as s:
+        for who in ("ann", "bob", "cat"):
+            agents.begin_shift(s, site[who], now - timedelta(hours=1))
+            agents.set_state(s, site[who], AgentStatus.READY, now)
+    sign_in(page, site)
+    page.goto(site["url"] + "/supervisor/interviewers")
+    page.wait_for_selector(f'tr[data-uid="{site["ann"]}"]')
+    page.wait_for_selector("#live.on", timeout=10000)
+    page.evaluate("""() => {
+        const body = document.getElementById('agents-body');
+        window.__rowsReplaced = 0; window.__actionsReplaced = 0;
+        new MutationObserver(ms => ms.forEach(m => {
+            if (m.target === body) window.__rowsReplaced += m.addedNodes.length + m.removedNodes.length;
+            else if (m.target.closest && m.target.closest('.actions-cell')) window.__actionsReplaced += 1;
+        })).observe(body, {childList: true, subtree: true});
+    }""")
+    stop = threading.Event()
+
+    def busy_centre():
+        states = [AgentStatus.TALKING, AgentStatus.WRAPUP, AgentStatus.READY]
+        i = 0
+        while not stop.is_set():
+            with transaction(site["factory"]) as s:
+                agents.set_state(s, site["bob"], states[i % 3], datetime.now(UTC))
+                agents.set_state(s, site["cat"], states[(i + 1) % 3], datetime.now(UTC))
+            i += 1
+            time.sleep(0.3)
+
+    worker = threading.Thread(target=busy_centre)
+    worker.start()
+    try:
+        ann = page.locator(f'tr[data-uid="{site["ann"]}"]')
+        ann.locator("select[name=reason]").select_option("training")
+        # Tab from the select to its 暂停 button, then hold focus through several live updates.
+        ann.locator("select[name=reason]").focus()
+        page.keyboard.press("Tab")
+        events_before = int(page.evaluate("document.body.dataset.agentEvents || 0"))
+        page.wait_for_function(f"Number(document.body.dataset.agentEvents || 0) >= {events_before + 3}",
+                               timeout=10000)
+        assert page.evaluate("document.activeElement.textContent.trim()") == "暂停"
+        assert page.evaluate("document.activeElement.closest('tr').dataset.uid") == str(site["ann"])
+        assert ann.locator("select[name=reason]").input_value() == "training"
+        # The others' rows moved with them while nothing was rebuilt.
+        page.wait_for_selector(f'tr[data-uid="{site["bob"]}"] >> text=/通话中|话后处理|就绪/')
+        assert page.evaluate("window.__rowsReplaced") == 0
+        assert page.evaluate("window.__actionsReplaced") == 0
+        # A person's click: press, 120 ms, release — on the button under the pointer while updates arrive.
+        box = ann.locator("button", has_text="暂停").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.wait_for_timeout(120)
+        page.mouse.up()
+        page.wait_for_selector(f'tr[data-uid="{site["ann"]}"] >> text=暂停 · 培训', timeout=5000)
+    finally:
+        stop.set()
+        worker.join(10)
+    with site["factory"]() as s:
+        state = agents.state_of(s, site["ann"], datetime.now(UTC))
+        assert (state.status, state.pause_reason) == (AgentStatus.PAUSED, "training")
