@@ -35,7 +35,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 __all__ = ["LANGUAGES", "LANGUAGE_NAMES", "LOCALES", "DEFAULT_LANGUAGE", "DOMAIN", "TRANSLATIONS_DIR",
-           "MissingTranslation", "KeyedError", "catalogue", "messages", "translations", "gettext", "has_key",
+           "MissingTranslation", "KeyedError", "KeyedText", "catalogue", "messages", "translations", "lookup", "gettext", "has_key",
            "render", "locale_for", "language_for"]
 
 LANGUAGES = ("zh-CN", "en")
@@ -99,17 +99,12 @@ def has_key(key: str, directory: Path = TRANSLATIONS_DIR, domain: str = DOMAIN) 
     return key in messages(DEFAULT_LANGUAGE, directory, domain)
 
 
-def gettext(key: str, lang: str | None = None, *, strict: bool = False, directory: Path = TRANSLATIONS_DIR,
-            domain: str = DOMAIN, **fields: Any) -> str:
-    """The text of ``key`` in ``lang`` (default zh-CN) with ``fields`` filled in (``str.format``).
+def lookup(key: str, lang: str | None, fields: Mapping[str, Any] | None = None, *, strict: bool = False,
+           directory: Path = TRANSLATIONS_DIR, domain: str = DOMAIN) -> str:
+    """The text of ``key`` in ``lang`` with ``fields`` filled in (``str.format``).
 
     A key missing from the catalogue raises :class:`MissingTranslation` when ``strict``, else comes back as the
     key itself, so a gap is visible, never silent. A message missing only in ``lang`` falls back to zh-CN.
-
-    >>> gettext("login", "en"), gettext("login", "zh-CN")
-    ('Sign in', '登录')
-    >>> gettext("user_exists", "en", username="li")
-    "user 'li' already exists"
     """
     lang = language_for(lang)
     text = messages(lang, directory, domain).get(key) or messages(DEFAULT_LANGUAGE, directory, domain).get(key)
@@ -120,6 +115,17 @@ def gettext(key: str, lang: str | None = None, *, strict: bool = False, director
     if not fields:
         return text
     return text.format(**{k: _field(v, lang) for k, v in fields.items()})
+
+
+def gettext(key: str, lang: str | None = None, /, **fields: Any) -> str:
+    """The text of ``key`` in ``lang`` (default zh-CN) with ``fields`` filled in; see :func:`lookup`.
+
+    >>> gettext("login", "en"), gettext("login", "zh-CN")
+    ('Sign in', '登录')
+    >>> gettext("user_exists", "en", username="li")
+    "user 'li' already exists"
+    """
+    return lookup(key, lang, fields)
 
 
 def _field(value: Any, lang: str) -> Any:
@@ -140,8 +146,7 @@ def render(obj: Any, lang: str | None = None) -> str:
     """
     key = getattr(obj, "key", None)
     if isinstance(key, str) and key:
-        params = getattr(obj, "params", None) or {}
-        return gettext(key, lang, **dict(params))
+        return lookup(key, lang, getattr(obj, "params", None) or {})
     message = getattr(obj, "message", None)
     if callable(message):
         return str(message(language_for(lang)))
@@ -156,10 +161,34 @@ class KeyedError(ValueError):
     ``str(err)`` is the English text (logs, CLI); ``err.message(lang)`` the text in ``lang``.
     """
 
-    def __init__(self, key: str, **params: Any):
+    def __init__(self, key: str, /, **params: Any):
         self.key = key
         self.params: Mapping[str, Any] = params
-        super().__init__(gettext(key, "en", **params))
+        super().__init__(lookup(key, "en", params))
 
     def message(self, lang: str | None = DEFAULT_LANGUAGE) -> str:
-        return gettext(self.key, lang, **dict(self.params))
+        return lookup(self.key, lang, self.params)
+
+
+class KeyedText(str):
+    """The English text of a catalogue message that remembers its ``key`` and ``params``.
+
+    It is a ``str``, so code that passes messages along (a :class:`~cati.study.loader.Problem`'s ``message``, a
+    ``Problem`` copied under another file name) keeps working, and the key survives for :func:`render`.
+
+    >>> m = KeyedText("user_exists", username="li")
+    >>> m, render(m, "zh-CN")
+    ("user 'li' already exists", '用户 li 已存在')
+    """
+
+    key: str
+    params: Mapping[str, Any]
+
+    def __new__(cls, key: str, /, **params: Any) -> KeyedText:
+        self = super().__new__(cls, lookup(key, "en", params))
+        self.key = key
+        self.params = params
+        return self
+
+    def message(self, lang: str | None = DEFAULT_LANGUAGE) -> str:
+        return lookup(self.key, lang, self.params)

@@ -57,9 +57,9 @@ def _strict() -> bool:
     return bool(has_app_context() and current_app.testing)
 
 
-def translate(key: str, lang: str | None = None, **fields: Any) -> str:
+def translate(key: str, lang: str | None = None, /, **fields: Any) -> str:
     """The text of ``key`` in ``lang`` (default: the current language), with ``fields`` filled in."""
-    return core.gettext(key, lang or current_language(), strict=_strict(), **fields)
+    return core.lookup(key, lang or current_language(), fields, strict=_strict())
 
 
 t = translate
