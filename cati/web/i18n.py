@@ -1,6 +1,6 @@
 """Translations for the web screens: the gettext catalogues of :mod:`cati.i18n`, zh-CN first, en selectable.
 
-Templates call ``t("key")`` (or ``t("key", n=3)`` with ``str.format`` fields); views call ``t``/``translate`` the
+Templates call ``t("login")`` (or ``t("released_n", n=3)`` with ``str.format`` fields); views call ``t``/``translate`` the
 same way. The texts are in ``cati/translations/<locale>/LC_MESSAGES/messages.po``. A key missing from the catalogue
 is a programming error: in testing it raises, in production it shows the key, so a gap is visible, not silent.
 
