@@ -192,3 +192,16 @@ class KeyedText(str):
 
     def message(self, lang: str | None = DEFAULT_LANGUAGE) -> str:
         return lookup(self.key, lang, self.params)
+
+    @classmethod
+    def bilingual(cls, key: str, /, **params: Any) -> KeyedText:
+        """A keyed text whose own string is "中文 / English", for files both kinds of reader open (an import's
+        reject file); :func:`render` still gives one language.
+
+        >>> KeyedText.bilingual("phone_too_short")
+        '号码过短 / too short'
+        """
+        self = str.__new__(cls, f"{lookup(key, 'zh-CN', params)} / {lookup(key, 'en', params)}")
+        self.key = key
+        self.params = params
+        return self
