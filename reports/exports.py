@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports.i18n import t
 from reports.privacy import mask_frame
 from reports.render import Sheet, write_xlsx
 
@@ -51,7 +52,7 @@ def _text(value: Any, lang: str) -> str:
 def _label_text(text: str, study: Mapping, lang: str) -> str:
     """Question text with placeholders filled generically (the enterprise differs per row)."""
     piping = {str(k): str(v) for k, v in (study.get("piping_defaults") or {}).items()}
-    piping.setdefault("enterprise_name", "该企业" if lang == "zh-CN" else "the enterprise")
+    piping.setdefault("enterprise_name", t("the_enterprise", lang))
     fn = study.get("firm_name")
     if fn:
         piping.setdefault("firm_name", _text(fn, lang))
