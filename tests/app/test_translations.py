@@ -26,7 +26,9 @@ def _keys_used(paths: list[Path]) -> dict[str, list[str]]:
         text = path.read_text(encoding="utf-8")
         for m in _CALL.finditer(text):
             line = text.count("\n", 0, m.start()) + 1
-            for key in _KEY.findall(m.group("args")):
+            args = m.group("args")
+            keys = _KEY.findall(args)[:1] + (_KEY.findall(args.rsplit(" else ", 1)[1]) if " else " in args else [])
+            for key in keys:
                 used.setdefault(key, []).append(f"{path.relative_to(ROOT)}:{line}")
     return used
 
