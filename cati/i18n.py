@@ -7,9 +7,9 @@ The texts live in Babel message catalogues, one ``.po`` file per language and do
     reports/translations/<locale>/LC_MESSAGES/reports.po    the reports (a domain of their own, see reports.i18n)
 
 The message ids are stable keys (``login``, ``user_exists``), not English source text: the first language is
-Chinese, and a key survives rewording in both languages. ``babel.cfg`` maps the sources for ``pybabel extract``
-(keywords ``t``, ``tr``, ``translate``, ``gettext``); ``pybabel update`` merges new keys into both catalogues.
-Messages take ``str.format`` fields (``{n}``), flagged ``python-brace-format`` in the catalogue.
+Chinese, and a key survives rewording in both languages. ``babel.cfg`` and ``babel-reports.cfg`` map the sources
+for ``pybabel extract``; docs/i18n.md has the workflow. Messages take ``str.format`` fields (``{n}``); both
+languages of a message take the same fields (tests/app/test_translations.py checks it).
 
 The ``.po`` files are the only committed form. They are read with :mod:`babel.messages.pofile` on first use and
 compiled in memory (:func:`babel.messages.mofile.write_mo`) once per process, so a fresh clone, an editable

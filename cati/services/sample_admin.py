@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cati.i18n import KeyedError
+from cati.i18n import KeyedError, language_for
 from cati.models import (
     Appointment,
     AppointmentStatus,
@@ -33,7 +34,23 @@ from .scheduling import add_to_do_not_call, release_replicate
 
 
 class SampleAdminError(KeyedError):
-    """A refused action: a catalogue ``key`` and ``params``; ``str()`` is the English, ``message(lang)`` any."""
+    """A refused action: a catalogue ``key`` and ``params``; ``str()`` is the English, ``message(lang)`` any.
+
+    The older form ``SampleAdminError(zh, en)`` (two finished texts) is still accepted for callers not yet
+    converted; it carries no key.
+    """
+
+    def __init__(self, key: str, en: str | None = None, /, **params: Any):
+        if en is None:
+            super().__init__(key, **params)
+            return
+        self.key, self.params, self._texts = "", {}, {"zh-CN": key, "en": en}
+        ValueError.__init__(self, en)
+
+    def message(self, lang: str | None = "zh-CN") -> str:
+        if not self.key:
+            return self._texts[language_for(lang)]
+        return super().message(lang)
 
 
 def _enterprise(session: Session, enterprise_id: int) -> Enterprise:

@@ -96,3 +96,14 @@ def test_keyed_errors_read_in_english_and_render_in_chinese():
 def test_babel_cfg_maps_the_sources_for_pybabel():
     cfg = (ROOT / "babel.cfg").read_text(encoding="utf-8")
     assert "[python: cati/**.py]" in cfg and "[jinja2: cati/web/templates/**.html]" in cfg
+    assert "[python: reports/**.py]" in (ROOT / "babel-reports.cfg").read_text(encoding="utf-8")
+
+
+def test_sample_admin_error_still_takes_two_finished_texts():
+    from cati.services.sample_admin import SampleAdminError
+
+    err = SampleAdminError("时间格式错误：x", "not a date-time: x")  # the form web/supervisor.py still raises
+    assert (str(err), i18n.render(err, "zh-CN"), i18n.render(err, "en")) == (
+        "not a date-time: x", "时间格式错误：x", "not a date-time: x")
+    keyed = SampleAdminError("datetime_invalid", value="x")
+    assert (str(keyed), keyed.message("zh-CN")) == ("not a date-time: x", "时间格式错误：x")
