@@ -1,7 +1,7 @@
 """Translations for the web screens: the gettext catalogues of :mod:`cati.i18n`, zh-CN first, en selectable.
 
-Templates call ``t("login")`` (or ``t("released_n", n=3)`` with ``str.format`` fields); views call ``t``/``translate`` the
-same way. The texts are in ``cati/translations/<locale>/LC_MESSAGES/messages.po``. A key missing from the catalogue
+Templates call ``t("login")`` (or ``t("released_n", n=3)`` with ``str.format`` fields); views call
+``t``/``translate`` the same way. The texts are in ``cati/translations/<locale>/LC_MESSAGES/messages.po``. A key missing from the catalogue
 is a programming error: in testing it raises, in production it shows the key, so a gap is visible, not silent.
 
 ``message(obj)`` renders a keyed error or problem (``key`` + ``params``, e.g. :class:`cati.i18n.KeyedError`,
@@ -38,7 +38,8 @@ class _Keys:
         return len(core.messages(core.DEFAULT_LANGUAGE))
 
 
-#: The catalogue's keys (membership only; the texts are in the .po files).
+#: The catalogue's keys (membership only, as web/supervisor.py asks ``f"part_{name}" in T``; the texts are in the
+#: .po files).
 T = _Keys()
 
 
