@@ -120,11 +120,8 @@ def rates_summary(rates: pd.DataFrame | None, lang: str) -> str | None:
 
     e = row.get("e")
     e_s = f"{float(e):.3f}" if finite(e) else "—"
-    if lang == "zh-CN":
-        return (f"应答率 RR1 {g('RR1')}、RR3 {g('RR3')}（e = {e_s}），合作率 COOP1 {g('COOP1')}，拒访率 REF1 "
-                f"{g('REF1')}，接触率 CON1 {g('CON1')}（AAPOR 标准定义）。")
-    return (f"Response rate RR1 {g('RR1')}, RR3 {g('RR3')} (e = {e_s}); cooperation COOP1 {g('COOP1')}; refusal "
-            f"REF1 {g('REF1')}; contact CON1 {g('CON1')} (AAPOR Standard Definitions).")
+    return t("rates_sentence", lang, rr1=g("RR1"), rr3=g("RR3"), e=e_s, coop1=g("COOP1"), ref1=g("REF1"),
+             con1=g("CON1"))
 
 
 def label(key: str, lang: str) -> str:

@@ -269,7 +269,7 @@ def _priorities(data: EnterpriseData, items: pd.DataFrame, level1: pd.DataFrame)
 def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = True
                         ) -> tuple[Document, list[Sheet]]:
     """Content of one enterprise report (HTML/PDF document and XLSX sheets)."""
-    lang, zh = data.lang, data.lang == "zh-CN"
+    lang = data.lang
     e = data.enterprises.loc[eid]
     lv1 = comparison_frame(data, eid, 1)
     lv2 = comparison_frame(data, eid, 2)
@@ -278,11 +278,10 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
     doc = Document(title=str(e["enterprise_name"]), subtitle=f"{t('enterprise_report', lang)} · {data.title}",
                    lang=lang)
     province = e.get("province") if has_prov else None
-    badge = [f"{t('industry', lang)}：{industry_label(e['industry'], lang)}" if zh else
-             f"{t('industry', lang)}: {industry_label(e['industry'], lang)}"]
+    badge = [t("label_value", lang, label=t("industry", lang), value=industry_label(e["industry"], lang))]
     if isinstance(province, str):
-        badge.append(f"{t('province', lang)}：{province}" if zh else f"{t('province', lang)}: {province}")
-    badge.append(f"{t('n', lang)}：{int(e['n'])}" if zh else f"n = {int(e['n'])}")
+        badge.append(t("label_value", lang, label=t("province", lang), value=province))
+    badge.append(t("badge_n", lang, label=t("n", lang), n=int(e["n"])))
     if isinstance(e.get("tier"), str):
         badge.append(tier_label(e["tier"], lang))
     doc.meta["badge"] = " · ".join(badge)
@@ -335,14 +334,9 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
 
     sec = Section("scores", t("sec_scores", lang))
     tier = e.get("tier")
-    if zh:
-        sec.p(f"综合得分 {fmt(comp.score)} 分（95%区间 {interval(comp.ci_low, comp.ci_high)}），本行业均值 "
-              f"{fmt(comp.industry)} 分，全行业均值 {fmt(comp.all_mean)} 分。综合得分分层：{tier_label(tier, lang) or '—'}"
-              f"（多重比较校正：{data.correction or '—'}）。", "lead")
-    else:
-        sec.p(f"Composite {fmt(comp.score)} (95% interval {interval(comp.ci_low, comp.ci_high)}); industry mean "
-              f"{fmt(comp.industry)}, all enterprises {fmt(comp.all_mean)}. Composite tier: {tier_label(tier, lang) or '—'} "
-              f"(multiple-comparison correction: {data.correction or '—'}).", "lead")
+    sec.p(t("ent_scores_lead", lang, score=fmt(comp.score), ci=interval(comp.ci_low, comp.ci_high),
+            industry=fmt(comp.industry), all=fmt(comp.all_mean), tier=tier_label(tier, lang) or "—",
+            correction=data.correction or "—"), "lead")
     r1, c1 = rows(lv1, True)
     sec.table(Table(headers(), r1, row_classes=c1, numeric=numeric(), widths=widths()))
     if with_charts:
@@ -360,13 +354,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
                                   lo=data.floor_1)
         doc.meta.setdefault("charts", []).append(tpl.render(list(series.values())))
         sec.chart(doc.meta["charts"][-1])
-    sec.p(("显著性：综合得分一行采用分层检验结果（与本行业其他企业比较的 Welch t 检验，已做多重比较校正）；一级和二级"
-           "指标行表示本企业 95% 区间整体高于（▲）或低于（▼）本行业均值（一级指标区间来自自助法，二级指标为正态近似），"
-           "未做多重比较校正，宜作描述性参考。") if zh else
-          ("Significance: the composite row is the tier test (Welch t against the industry's other enterprises, "
-           "corrected for multiple comparisons); indicator and item rows mark a 95% interval wholly above (▲) or "
-           "below (▼) the industry mean (bootstrap intervals for indicators, normal approximations for items), "
-           "not corrected for multiple comparisons — read them as descriptive."), "note")
+    sec.p(t("ent_significance_note", lang), "note")
     doc.sections.append(sec)
 
     sec = Section("items", t("sec_items", lang))
@@ -388,9 +376,8 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
     weak = ranked[ranked["diff"] < 0].tail(3).iloc[::-1]
 
     def item_line(r: Any) -> str:
-        return (f"{r.code} {r.name}：{fmt(r.score)} 分（本行业 {fmt(r.industry)}，{_diff(r.score, r.industry)}）"
-                if zh else f"{r.code} {r.name}: {fmt(r.score)} (industry {fmt(r.industry)}, "
-                           f"{_diff(r.score, r.industry)})")
+        return t("ent_item_line", lang, code=r.code, name=r.name, score=fmt(r.score), industry=fmt(r.industry),
+                 diff=_diff(r.score, r.industry))
 
     sec.h3(t("strongest", lang)).ul([item_line(r) for r in strong.itertuples()] or [t("none_above", lang)])
     sec.h3(t("weakest", lang)).ul([item_line(r) for r in weak.itertuples()] or [t("none_below", lang)])
@@ -398,12 +385,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
 
     sec = Section("priorities", t("sec_priorities", lang))
     pri = _priorities(data, lv2, lv1)
-    if zh:
-        sec.p("优先改进领域：驱动因素分析中重要性高（对总体满意度影响大）且本企业低于本行业均值的指标，按“相对权重 × 差距”"
-              "排序。")
-    else:
-        sec.p("Priority areas: indicators of high importance for overall satisfaction on which the enterprise is below "
-              "its industry mean, ordered by relative weight × gap.")
+    sec.p(t("ent_priorities_lead", lang))
     if pri.empty:
         sec.p(t("no_priorities", lang))
     else:
@@ -413,8 +395,7 @@ def enterprise_document(data: EnterpriseData, eid: str, *, with_charts: bool = T
             name = data.names.get(code) or data.inames.get(code) or code
             p = getattr(r, f"p_{r.quadrant}", np.nan) if isinstance(r.quadrant, str) else np.nan
             prow.append([f"{code} {name}", fmt(r.diff), fmt(r.relative_weight, 3),
-                         f"{quadrant_label(r.quadrant, lang)}（{pct(p, 0)}）" if zh else
-                         f"{quadrant_label(r.quadrant, lang)} ({pct(p, 0)})"])
+                         t("paren", lang, text=quadrant_label(r.quadrant, lang), inner=pct(p, 0))])
         sec.table(Table([t("indicator", lang), t("vs_industry", lang), t("relative_weight", lang),
                          t("quadrant", lang)], prow, numeric=[False, True, True, False]))
     doc.sections.append(sec)

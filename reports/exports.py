@@ -15,28 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports.i18n import t
 from reports.privacy import mask_frame
 from reports.render import Sheet, write_xlsx
 
 __all__ = ["export_responses", "export_paradata", "responses_csv", "responses_xlsx", "responses_sav", "codebook",
            "sav_metadata"]
 
-_ID_LABELS = {
-    "respondent_id": ("受访者编号", "Respondent ID"),
-    "case_id": ("样本编号", "Case ID"),
-    "case_ref": ("样本参考号", "Case reference"),
-    "enterprise_id": ("企业编号", "Enterprise ID"),
-    "enterprise_name": ("企业名称", "Enterprise"),
-    "industry": ("行业", "Industry"),
-    "province": ("省份", "Province"),
-    "interviewer": ("访员", "Interviewer"),
-    "disposition": ("处理结果代码", "Disposition code"),
-    "status": ("状态", "Status"),
-    "completed_at": ("完成时间（UTC）", "Completed at (UTC)"),
-    "started_at": ("开始时间（UTC）", "Started at (UTC)"),
-    "duration_s": ("访问时长（秒）", "Interview length (s)"),
-    "phone": ("电话号码", "Phone number"),
-}
+#: Columns that are not questions get a label from the reports catalogue (``col:<column>``).
+_ID_COLUMNS = frozenset({"respondent_id", "case_id", "case_ref", "enterprise_id", "enterprise_name", "industry",
+                         "province", "interviewer", "disposition", "status", "completed_at", "started_at",
+                         "duration_s", "phone"})
 _TEXT_TYPES = {"open", "text"}
 _VAR_OK = re.compile(r"^[A-Za-z\u4e00-\u9fff@][\w.@#$\u4e00-\u9fff]{0,63}$")
 _MAX_LABEL_BYTES = 255
@@ -51,7 +40,7 @@ def _text(value: Any, lang: str) -> str:
 def _label_text(text: str, study: Mapping, lang: str) -> str:
     """Question text with placeholders filled generically (the enterprise differs per row)."""
     piping = {str(k): str(v) for k, v in (study.get("piping_defaults") or {}).items()}
-    piping.setdefault("enterprise_name", "该企业" if lang == "zh-CN" else "the enterprise")
+    piping.setdefault("enterprise_name", t("the_enterprise", lang))
     fn = study.get("firm_name")
     if fn:
         piping.setdefault("firm_name", _text(fn, lang))
@@ -82,7 +71,6 @@ def sav_metadata(study: Mapping, columns: Iterable[str], lang: str = "zh-CN") ->
     scales = study.get("scales") or {}
     questions = {str(q["code"]): q for q in study.get("questions") or [] if isinstance(q, Mapping) and "code" in q}
     labels, values, missing, measure, types = {}, {}, {}, {}, {}
-    idx = 0 if lang == "zh-CN" else 1
     for c in cols:
         q = questions.get(c)
         if q is not None:
@@ -98,8 +86,8 @@ def sav_metadata(study: Mapping, columns: Iterable[str], lang: str = "zh-CN") ->
                 measure[c] = "ordinal" if q.get("type") == "rating" else "nominal"
             elif types[c] in _TEXT_TYPES:
                 measure[c] = "nominal"
-        elif c in _ID_LABELS:
-            labels[c] = _ID_LABELS[c][idx]
+        elif c in _ID_COLUMNS:
+            labels[c] = t(f"col:{c}", lang)
             measure[c] = "nominal"
     return {"column_labels": labels, "value_labels": values, "missing": missing, "measure": measure, "types": types}
 

@@ -181,7 +181,6 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
                        quotas: pd.DataFrame | None, *, tz: str, lang: str = "zh-CN",
                        target: int = 20) -> tuple[Document, list[Sheet]]:
     check_lang(lang)
-    zh = lang == "zh-CN"
     doc = Document(title=t("fieldwork_report", lang), subtitle="", lang=lang)
     disp = disposition_table(cases, lang)
     quota = quota_table(quotas, cases, target)
@@ -206,7 +205,7 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
 
     sec = Section("rates", t("sec_rates", lang))
     if rates is None or not len(rates):
-        sec.p("未提供应答率数据。" if zh else "No outcome rates were supplied.")
+        sec.p(t("fw_no_rates", lang))
     else:
         groups = [c for c in rates.columns if c not in {"n", "e", "I", "P", "R", "NC", "O", "UH", "UR", "UO", "NE",
                                                          *_RATE_COLS}]
@@ -221,19 +220,13 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
             row += [pct(r.get(c)) for c in show]
             rows.append(row)
         sec.table(Table(headers, rows, small=True, numeric=[False] * len(groups) + [True] * (len(headers) - len(groups))))
-        sec.p("RR = 应答率，COOP = 合作率，REF = 拒访率，CON = 接触率；e 为未知资格样本中估计合格的比例（AAPOR 标准定义）。"
-              if zh else "RR response, COOP cooperation, REF refusal, CON contact rates; e is the estimated eligible "
-                         "share of cases of unknown eligibility (AAPOR Standard Definitions).", "note")
+        sec.p(t("fw_rates_note", lang), "note")
     doc.sections.append(sec)
 
     sec = Section("quota", t("sec_quota", lang))
     met = int(quota["met"].sum())
-    if zh:
-        sec.p(f"{len(quota)} 家企业中 {met} 家已完成配额（{pct(met / max(1, len(quota)))}）；成功样本合计 "
-              f"{int(quota['completes'].sum())}，目标合计 {int(quota['target'].sum())}。")
-    else:
-        sec.p(f"{met} of {len(quota)} enterprises have met their quota ({pct(met / max(1, len(quota)))}); "
-              f"{int(quota['completes'].sum())} completes against a total target of {int(quota['target'].sum())}.")
+    sec.p(t("fw_quota_lead", lang, n=len(quota), met=met, share=pct(met / max(1, len(quota))),
+            completes=int(quota["completes"].sum()), target=int(quota["target"].sum())))
     if len(quota):
         ch = charts.histogram(quota["completes"].to_numpy(dtype=float),
                               bins=np.arange(0, max(quota["completes"].max(), quota["target"].max()) + 2) - 0.5,
@@ -249,7 +242,7 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
                          t("completes", lang), t("target", lang), t("completion", lang)], rows))
     behind = quota[~quota["met"]].sort_values("completion").head(30)
     if len(behind):
-        sec.h3("进度最落后的企业" if zh else "Enterprises furthest behind")
+        sec.h3(t("fw_behind", lang))
         sec.table(Table([t("enterprise", lang), t("industry", lang), t("completes", lang), t("target", lang),
                          t("completion", lang)],
                         [[str(r.get("enterprise_name", r["enterprise_id"])), industry_label(r.get("industry"), lang),
@@ -266,20 +259,19 @@ def fieldwork_document(cases: pd.DataFrame, attempts: pd.DataFrame, rates: pd.Da
                         [[str(r.interviewer), str(r.calls), str(r.answered), str(r.completes), fmt(r.talk_hours),
                           fmt(r.calls_per_complete), fmt(r.completes_per_hour), fmt(r.mean_call_min)]
                          for r in inter.itertuples()], small=True))
-        sec.p("通话时长从接通计至挂断；未接通的拨打不计时长。" if zh else
-              "Talk time runs from answer to hang-up; unanswered calls add no time.", "note")
+        sec.p(t("fw_talk_note", lang), "note")
     else:
-        sec.p("没有拨打记录。" if zh else "No call attempts.")
+        sec.p(t("fw_no_calls", lang))
     doc.sections.append(sec)
 
     sec = Section("hours", t("sec_hours", lang))
     if len(hours):
         sec.chart(charts.stacked_bars(hours, title=t("chart_hours", lang), xlabel=t("hour", lang),
                                       ylabel=t("calls_axis", lang)))
-        sec.p((f"时段按受访者当地时间（{tz}）统计。") if zh else f"Hours are respondent-local time ({tz}).", "note")
+        sec.p(t("fw_hours_note", lang, tz=tz), "note")
         tab = hours.copy()
         tab[t("calls", lang)] = tab.sum(axis=1)
-        sec.table(Table(["时段" if zh else "Hour"] + [str(c) for c in tab.columns],
+        sec.table(Table([t("fw_hour_col", lang)] + [str(c) for c in tab.columns],
                         [[f"{h:02d}:00"] + [str(int(v)) for v in row] for h, row in zip(tab.index, tab.to_numpy(),
                                                                                        strict=True)], small=True))
     doc.sections.append(sec)

@@ -86,7 +86,6 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     codes = list(spec.indicator_codes)
     names = indicator_names(spec, lang)
     inames = item_names(spec, lang)
-    zh = lang == "zh-CN"
     ov, ov_computed = overall_intervals(result)
     tiers = tier_counts(ent)
     all_charts: dict[str, charts.Chart] = {}
@@ -115,17 +114,11 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     # 1. overall ---------------------------------------------------------------------------------------------
     sec = Section("overall", t("sec_overall", lang))
     top = ind.head(3)
-    tops = "、".join(f"{industry_label(r.industry, lang)}（{fmt(r.composite)}）" for r in top.itertuples()) if zh \
-        else ", ".join(f"{industry_label(r.industry, lang)} ({fmt(r.composite)})" for r in top.itertuples())
-    if zh:
-        sec.p(f"综合得分 {fmt(comp.score)} 分（95%区间 {interval(comp.ci_low, comp.ci_high)}），基于 "
-              f"{int(overall.get('n_enterprises', len(ent)))} 家企业的 {int(overall.get('n_respondents', 0))} "
-              f"个成功样本。得分最高的三个行业：{tops}。", "lead")
-    else:
-        sec.p(f"The composite score is {fmt(comp.score)} (95% interval {interval(comp.ci_low, comp.ci_high)}), from "
-              f"{int(overall.get('n_respondents', 0))} completed interviews with customers of "
-              f"{int(overall.get('n_enterprises', len(ent)))} enterprises. Highest-scoring industries: {tops}.",
-              "lead")
+    tops = t("list_sep", lang).join(t("paren", lang, text=industry_label(r.industry, lang), inner=fmt(r.composite))
+                                    for r in top.itertuples())
+    sec.p(t("ind_overall_lead", lang, score=fmt(comp.score), ci=interval(comp.ci_low, comp.ci_high),
+            n_e=int(overall.get("n_enterprises", len(ent))), n_r=int(overall.get("n_respondents", 0)), tops=tops),
+          "lead")
     rows = []
     for code in ["composite", *codes]:
         r = ov.loc[code]
@@ -141,14 +134,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     # 2. industries -------------------------------------------------------------------------------------------
     sec = Section("industries", t("sec_industries", lang))
     width = rank_width_summary(ind, "rank_low", "rank_high")
-    if zh:
-        sec.p("行业得分为其企业得分的均值（每家企业权重相同），区间由在行业内对企业重抽样得到。排名区间给出 95% "
-              "把握下该行业可能的名次范围；名次区间重叠的行业不能认为有真实差异。")
-    else:
-        sec.p("An industry's score is the mean of its enterprises' scores (each enterprise weighs the same); its "
-              "interval resamples enterprises within the industry. The rank interval is the range of places the "
-              "industry could hold with 95% confidence; industries whose rank intervals overlap are not shown to "
-              "differ.")
+    sec.p(t("ind_industries_lead", lang))
     headers = [t("rank", lang), t("rank_interval", lang), t("industry", lang), t("n_enterprises", lang),
                t("n_respondents", lang), t("composite", lang), t("ci", lang), t("tier_counts", lang),
                t("callback_rate", lang)]
@@ -165,9 +151,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
         ind.ci_high.to_numpy(), title=t("chart_industries", lang), xlabel=t("score_axis", lang),
         ref=float(comp.score), ref_label=t("overall_line", lang)))
     if finite(width["median"]):
-        sec.p((f"{width['n']} 个行业的排名区间宽度中位数为 {width['median']:.0f} 位。") if zh else
-              (f"The median width of the {width['n']} industries' rank intervals is {width['median']:.0f} places."),
-              "note")
+        sec.p(t("ind_rank_width_note", lang, n=width["n"], median=f"{width['median']:.0f}"), "note")
     doc.sections.append(sec)
 
     # 3. profiles ---------------------------------------------------------------------------------------------
@@ -187,16 +171,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     # 4. drivers ----------------------------------------------------------------------------------------------
     sec = Section("drivers", t("sec_drivers", lang))
     outcome = getattr(spec, "outcome", None) or "Q0"
-    if zh:
-        sec.p(f"重要性为各指标对总体满意度（{outcome}）的 Johnson 相对权重（把 R² 分摊到相互相关的指标上）；波动性为"
-              "扣除抽样噪声后的企业间真实标准差 τ = √(企业均值方差 − s²/n 的均值)。虚线为高/低分界；每个点旁的百分比是"
-              "自助法重抽样中该指标落在当前象限的概率——概率低说明象限归属并不稳定。")
-    else:
-        sec.p(f"Importance is each indicator's Johnson relative weight for overall satisfaction ({outcome}) (R² "
-              "split among correlated indicators); volatility is the noise-corrected between-enterprise spread "
-              "τ = √(Var(enterprise means) − mean(s²/n)). Dashed lines mark the high/low cut; the percentage beside "
-              "each point is the bootstrap probability that it belongs to the quadrant shown — a low value means "
-              "its quadrant is fragile.")
+    sec.p(t("ind_drivers_lead", lang, outcome=outcome))
     qtext = {q: quadrant_label(q, lang) for q in quadrant_names()}
     for level, key in (("indicator", "chart_quadrant_1"), ("item", "chart_quadrant_2")):
         d = drivers[drivers["level"].astype(str).map(_level_key) == level]
@@ -210,7 +185,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     rows = []
     for _, r in drivers.iterrows():
         code = str(r["code"])
-        name = names.get(code) or inames.get(code) or (r.get("name_zh") if zh else r.get("name_en")) or code
+        name = names.get(code) or inames.get(code) or (r.get("name_zh") if lang == "zh-CN" else r.get("name_en")) or code
         p = r.get(f"p_{r['quadrant']}")
         rows.append([t("level_1" if _level_key(r["level"]) == "indicator" else "level_2", lang), code, str(name), fmt(r.get("correlation"), 3), fmt(r.get("relative_weight"), 3),
                      fmt(r.get("tau")), quadrant_label(r["quadrant"], lang), pct(p, 0)])
@@ -219,12 +194,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
 
     # 5. callback ---------------------------------------------------------------------------------------------
     sec = Section("callback", t("sec_callback", lang))
-    if zh:
-        sec.p(f"客户回访率：回答“通话结束后企业是否主动回电或回访”为“是”的受访者占有效回答（不含“不知道”）的比例。"
-              f"全部企业平均 {pct(cb_overall)}。")
-    else:
-        sec.p(f"Customer callback rate: the share of respondents saying the enterprise called them back after the "
-              f"call, among valid answers (don't know excluded). Mean over all enterprises: {pct(cb_overall)}.")
+    sec.p(t("ind_callback_lead", lang, mean=pct(cb_overall)))
     if "callback_rate" in ind.columns:
         cb = ind.sort_values("callback_rate", ascending=False)
         sec.table(Table([t("industry", lang), t("callback_rate", lang), t("n_enterprises", lang)],
@@ -235,13 +205,7 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
     # 6. enterprises by industry ------------------------------------------------------------------------------
     sec = Section("enterprises", t("sec_enterprises", lang))
     correction = correction_label(method, lang)
-    if zh:
-        sec.p(f"每个行业内按综合得分排列。“分层”比较企业与本行业均值（95%，多重比较校正：{correction or '见方法说明'}）；"
-              "排名均附 95% 排名区间，区间宽说明名次差异主要来自抽样误差。", "note")
-    else:
-        sec.p(f"Within each industry, enterprises are listed by composite score. The tier compares each enterprise "
-              f"with its industry mean (95%, multiple-comparison correction: {correction or 'see Method'}); ranks "
-              f"carry 95% rank intervals — wide intervals mean most rank differences are sampling noise.", "note")
+    sec.p(t("ind_enterprises_note", lang, correction=correction or t("see_method", lang)), "note")
     has_ri = {"rank_in_industry", "rank_in_industry_low", "rank_in_industry_high"} <= set(ent.columns)
     headers = [t("enterprise", lang), t("n", lang), t("composite", lang), t("ci", lang), t("tier", lang)]
     if has_ri:
@@ -254,14 +218,13 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
             row = [str(r["enterprise_name"]), str(int(r["n"])), fmt(r["composite"]),
                    interval(r["composite_ci_low"], r["composite_ci_high"]), tier_label(r.get("tier"), lang)]
             if has_ri:
-                row.append(f"{int(r['rank_in_industry'])}（{rank_interval(r['rank_in_industry_low'], r['rank_in_industry_high'])}）"
-                           if zh else f"{int(r['rank_in_industry'])} ({rank_interval(r['rank_in_industry_low'], r['rank_in_industry_high'])})")
-            row.append(f"{int(r['rank'])}（{rank_interval(r['rank_low'], r['rank_high'])}）" if zh
-                       else f"{int(r['rank'])} ({rank_interval(r['rank_low'], r['rank_high'])})")
+                row.append(t("paren", lang, text=int(r["rank_in_industry"]),
+                             inner=rank_interval(r["rank_in_industry_low"], r["rank_in_industry_high"])))
+            row.append(t("paren", lang, text=int(r["rank"]), inner=rank_interval(r["rank_low"], r["rank_high"])))
             row.append(pct(r.get("callback_rate")))
             rows.append(row)
             classes.append(str(r.get("tier")) if r.get("tier") in ("above", "below") else "")
-        sec.h3(f"{industry_label(industry, lang)}（{len(sub)}）" if zh else f"{industry_label(industry, lang)} ({len(sub)})")
+        sec.h3(t("paren", lang, text=industry_label(industry, lang), inner=len(sub)))
         sec.table(Table(headers, rows, small=True, row_classes=classes,
                         numeric=[False, True, True, True, False] + [True] * (len(headers) - 5)))
     doc.sections.append(sec)
@@ -285,7 +248,6 @@ def industry_document(result: Any, study: Mapping, *, rates: pd.DataFrame | None
 
 def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_computed: bool) -> list[str]:
     spec, overall, method, ent = result.spec, result.overall, getattr(result, "method", {}) or {}, result.enterprises
-    zh = lang == "zh-CN"
     n_e, n_r = int(overall.get("n_enterprises", len(ent))), int(overall.get("n_respondents", 0))
     n_ind = len(result.industries)
     n_boot = method_value(method, "n_boot", default="?")
@@ -299,63 +261,25 @@ def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_compute
     weights = ", ".join(f"{i.code} {i.weight:.3f}" for i in spec.indicators)
     tiers = ent["tier"].value_counts() if "tier" in ent.columns else pd.Series(dtype=int)
     rr = rates_summary(rates, lang)
-    lines: list[str] = []
-    if zh:
-        lines.append(f"样本：{n_ind} 个行业、{n_e} 家企业、{n_r} 个成功样本；每家企业样本量中位数 {n_series.median():.0f}"
-                     f"（最少 {n_series.min():.0f}，最多 {n_series.max():.0f}）。只计入完整访问。")
-        lines.append(rr or "应答率：本次运行未提供拨打结果数据，未计算应答率。")
-        lines.append(f"计分：5 分量表映射为 100/80/60/40/20，“不适用”和“不知道”视为缺失；一级指标为已回答二级指标的加权均值"
-                     f"（答题不足一半时该指标缺失）；综合得分为一级指标加权均值，权重 {weights}。")
-        lines.append("行业与总体得分：" + ("企业得分的均值（每家企业权重相同）。" if agg == "enterprise_mean"
-                                          else "全部受访者的均值（按受访者加权）。"))
-        if n_boot in (0, "0"):
-            lines.append("区间：本次运行未做自助法重抽样（n_boot = 0），只有点估计，不给出区间、排名区间和分层。")
-        else:
-            lines.append(f"区间：{conf:.0%} 自助法百分位区间，{n_boot} 次重抽样（随机种子 {seed}）；企业区间对其受访者重抽样，"
-                         "行业与总体区间对企业重抽样（同一企业的受访者相互相关）。"
-                         + ("总体各一级指标的区间由报告按同一方法对企业重抽样计算。" if ov_computed else ""))
-        lines.append(f"分层：企业与本行业均值比较，多重比较校正方法：{correction}。结果："
-                     f"{int(tiers.get('above', 0))} 家显著高于、{int(tiers.get('not_different', 0))} 家无显著差异、"
-                     f"{int(tiers.get('below', 0))} 家显著低于本行业均值。")
-        if finite(w_overall["median"]):
-            lines.append(f"排名能说明什么：总排名区间宽度中位数为 {w_overall['median']:.0f} 位（最宽 {w_overall['max']:.0f} 位）"
-                         + (f"，行业内排名区间宽度中位数为 {w_ind['median']:.0f} 位" if finite(w_ind["median"]) else "")
-                         + "。每家企业约 20 个样本时，相邻名次之间的差异绝大多数在抽样误差之内，因此本报告以分层为主，"
-                           "排名仅附区间展示，不应据此区分名次接近的企业。")
-        lines.append("驱动因素：重要性为对总体满意度的 Johnson 相对权重，波动性为扣除抽样噪声的企业间标准差 τ；"
-                     "象限归属附自助法概率。")
+    lines: list[str] = [
+        t("ind_m_sample", lang, n_ind=n_ind, n_e=n_e, n_r=n_r, median=f"{n_series.median():.0f}",
+          min=f"{n_series.min():.0f}", max=f"{n_series.max():.0f}"),
+        rr or t("ind_m_no_rates", lang),
+        t("ind_m_scoring", lang, weights=weights),
+        t("ind_m_agg_enterprise" if agg == "enterprise_mean" else "ind_m_agg_respondent", lang),
+    ]
+    if n_boot in (0, "0"):
+        lines.append(t("ind_m_no_boot", lang))
     else:
-        lines.append(f"Sample: {n_ind} industries, {n_e} enterprises, {n_r} completed interviews; median "
-                     f"{n_series.median():.0f} interviews per enterprise (min {n_series.min():.0f}, max "
-                     f"{n_series.max():.0f}). Only complete interviews count.")
-        lines.append(rr or "Outcome rates: no call-outcome data was supplied to this run, so no response rates.")
-        lines.append(f"Scoring: answers 5…1 map to 100/80/60/40/20; 'not applicable' and 'don't know' are missing; "
-                     f"a first-level score is the weighted mean of the answered items (missing when fewer than half "
-                     f"are answered); the composite is the weighted mean of first-level scores, weights {weights}.")
-        lines.append("Industry and overall scores: " + ("mean of enterprise scores (each enterprise weighs the same)."
-                                                       if agg == "enterprise_mean" else "mean over respondents."))
-        if n_boot in (0, "0"):
-            lines.append("Intervals: this run used no bootstrap (n_boot = 0): point estimates only, no intervals, "
-                         "rank intervals or tiers.")
-        else:
-            lines.append(f"Intervals: {conf:.0%} bootstrap percentile intervals, {n_boot} replicates (seed {seed}); an "
-                         "enterprise's interval resamples its respondents, industry and overall intervals resample "
-                         "enterprises (respondents cluster within enterprises)."
-                         + (" Overall first-level intervals were computed by this report the same way." if ov_computed
-                            else ""))
-        lines.append(f"Tiers compare each enterprise with its industry mean; multiple-comparison correction: "
-                     f"{correction}. Result: {int(tiers.get('above', 0))} above, "
-                     f"{int(tiers.get('not_different', 0))} not different, {int(tiers.get('below', 0))} below.")
-        if finite(w_overall["median"]):
-            lines.append(f"What ranks can say: the median overall rank interval spans {w_overall['median']:.0f} "
-                         f"places (widest {w_overall['max']:.0f})"
-                         + (f", within industry {w_ind['median']:.0f} places" if finite(w_ind["median"]) else "")
-                         + ". With about 20 interviews per enterprise most differences between neighbouring places "
-                           "are sampling noise, so this report leads with tiers and shows ranks only with their "
-                           "intervals; do not separate enterprises whose intervals overlap.")
-        lines.append("Drivers: importance is the Johnson relative weight for overall satisfaction; volatility is the "
-                     "noise-corrected between-enterprise spread τ; quadrant membership carries its bootstrap "
-                     "probability.")
+        lines.append(t("ind_m_intervals", lang, conf=f"{conf:.0%}", n_boot=n_boot, seed=seed,
+                       computed=t("ind_m_ov_computed", lang) if ov_computed else ""))
+    lines.append(t("ind_m_tiers", lang, correction=correction, above=int(tiers.get("above", 0)),
+                   not_different=int(tiers.get("not_different", 0)), below=int(tiers.get("below", 0))))
+    if finite(w_overall["median"]):
+        lines.append(t("ind_m_ranks", lang, median=f"{w_overall['median']:.0f}", widest=f"{w_overall['max']:.0f}",
+                       within=t("ind_m_ranks_within", lang, median=f"{w_ind['median']:.0f}")
+                       if finite(w_ind["median"]) else ""))
+    lines.append(t("ind_m_drivers", lang))
     return lines
 
 

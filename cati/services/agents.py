@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from cati.i18n import KeyedError
 from cati.models import CallAttempt, Interview, InterviewStatus, User
 from cati.models.agents import AgentEvent, AgentState, AgentStatus
 from cati.services import audit
@@ -24,8 +25,8 @@ DIAL_MODES = ("preview", "progressive")
 SHIFT_GAP = timedelta(hours=12)
 
 
-class AgentError(ValueError):
-    pass
+class AgentError(KeyedError):
+    """A refused state change: a catalogue ``key`` and ``params``; ``str()`` is the English text."""
 
 
 def state_of(session: Session, user_id: int, now: datetime) -> AgentState:
@@ -48,7 +49,7 @@ def set_state(session: Session, user_id: int, status: AgentStatus | str, now: da
     status = AgentStatus(status)
     if status == AgentStatus.PAUSED:
         if reason not in PAUSE_REASONS:
-            raise AgentError(f"pause reason {reason!r} must be one of {', '.join(PAUSE_REASONS)}")
+            raise AgentError("pause_reason_unknown", reason=reason, reasons=", ".join(PAUSE_REASONS))
     else:
         reason = None
     row = state_of(session, user_id, now)
@@ -98,7 +99,7 @@ def sign_out_by_supervisor(session: Session, user_id: int, now: datetime, *, by:
 
 def set_dial_mode(session: Session, user_id: int, mode: str, now: datetime) -> AgentState:
     if mode not in DIAL_MODES:
-        raise AgentError(f"dial mode {mode!r} must be one of {', '.join(DIAL_MODES)}")
+        raise AgentError("dial_mode_unknown", mode=mode, modes=", ".join(DIAL_MODES))
     row = state_of(session, user_id, now)
     row.dial_mode = mode
     session.flush()
@@ -201,7 +202,7 @@ def outcome_choices(call_state: str, *, interview_started: bool) -> list[str]:
     False
     """
     if call_state not in ("human", "machine", "no_answer"):
-        raise AgentError(f"call state {call_state!r} must be human, machine or no_answer")
+        raise AgentError("call_state_unknown", state=call_state)
     # What each code is offered after is catalogue data (``offered``): once the respondent is being interviewed,
     # "call me later" is a break-off with an appointment and a household-level refusal no longer fits.
     state = ("interviewing" if interview_started else "answered") if call_state == "human" else call_state

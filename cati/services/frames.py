@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from cati.i18n import KeyedError
 from cati.models import (
     Answer,
     CallAttempt,
@@ -325,7 +326,7 @@ def rates(dispositions: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     from scoring import response_rates
 
     if by is not None and by not in GROUPINGS.values():
-        raise ValueError(f"rates by {by!r}: one of {', '.join(k for k in GROUPINGS if GROUPINGS[k])}")
+        raise KeyedError("rates_by_unknown", by=by, keys=", ".join(k for k in GROUPINGS if GROUPINGS[k]))
     if dispositions.empty:
         return pd.DataFrame(columns=([by] if by else []) + ["n", "e", *RATE_COLUMNS])
     frame = dispositions if by != "day" else dispositions[dispositions["day"] != ""]

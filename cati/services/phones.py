@@ -21,29 +21,37 @@ from phonenumbers import timezone as pn_timezone
 from phonenumbers.phonenumberutil import NumberParseException, ValidationResult
 
 from cati.config import DEFAULT_CENTRE_TIMEZONE
+from cati.i18n import KeyedText, render
 
 __all__ = ["NormalizedPhone", "PhoneError", "mask_phone", "normalize_phone"]
 
 DEFAULT_TIMEZONES = {"CN": DEFAULT_CENTRE_TIMEZONE}
 
-# Reasons a user reads (zh-CN first, en second), also used as reject reasons in import reports.
-R_EMPTY = "号码为空 / empty number"
-R_CHARS = "含有非数字字符 / contains characters that are not digits"
-R_SCIENTIFIC = "科学计数法，号码位数已丢失 / number in scientific notation (digits lost, e.g. by Excel)"
-R_TOO_SHORT = "号码过短 / too short"
-R_TOO_LONG = "号码过长 / too long"
-R_NO_AREA = "固话缺少区号 / landline without area code"
-R_SERVICE = "特服/客服/付费号码 / premium/service number"
-R_INVALID = "不是有效号码 / not a valid number"
-R_NOT_PERSONAL = "不是个人电话（如网络电话、寻呼）/ not a personal line (VoIP, pager, …)"
+# Reasons a user reads: catalogue keys (phone_*) whose text is "中文 / English", also used as reject reasons in
+# import reports; the screens show one language with cati.i18n.render(reason).
+R_EMPTY = KeyedText.bilingual("phone_empty")
+R_CHARS = KeyedText.bilingual("phone_chars")
+R_SCIENTIFIC = KeyedText.bilingual("phone_scientific")
+R_TOO_SHORT = KeyedText.bilingual("phone_too_short")
+R_TOO_LONG = KeyedText.bilingual("phone_too_long")
+R_NO_AREA = KeyedText.bilingual("phone_no_area")
+R_SERVICE = KeyedText.bilingual("phone_service")
+R_INVALID = KeyedText.bilingual("phone_invalid")
+R_NOT_PERSONAL = KeyedText.bilingual("phone_not_personal")
 
 
 class PhoneError(ValueError):
-    """A number that cannot be called; ``reason`` is a short bilingual text for reports and reject files."""
+    """A number that cannot be called; ``reason`` is a short bilingual text for reports and reject files, and
+    ``key``/``params`` render it in one language."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+        self.key = getattr(reason, "key", "")
+        self.params = getattr(reason, "params", {})
+
+    def message(self, lang: str | None = "zh-CN") -> str:
+        return render(self.reason, lang)
 
 
 class NormalizedPhone(NamedTuple):  # a NamedTuple: built a million times per import, and cheap to build

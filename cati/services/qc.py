@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cati.i18n import KeyedError
 from cati.models import (
     Answer,
     Appointment,
@@ -47,13 +48,8 @@ from .runtime import runtime_for
 from .scheduling import rules_for
 
 
-class QCError(ValueError):
-    def __init__(self, zh: str, en: str):
-        self.zh, self.en = zh, en
-        super().__init__(en)
-
-    def message(self, lang: str = "zh-CN") -> str:
-        return self.zh if lang.startswith("zh") else self.en
+class QCError(KeyedError):
+    """A refused QC action: a catalogue ``key`` and ``params``; ``message(lang)`` renders it."""
 
 
 @dataclass(frozen=True)
@@ -255,9 +251,9 @@ def callback_list(session: Session, study: Study, share: float = 0.1) -> list[QC
 def _complete(session: Session, interview_id: int) -> Interview:
     iv = session.get(Interview, interview_id)
     if iv is None:
-        raise QCError(f"访问 {interview_id} 不存在", f"interview {interview_id} not found")
+        raise QCError("interview_not_found", id=interview_id)
     if iv.status != InterviewStatus.COMPLETE:
-        raise QCError("只能审核已完成的访问", "only completed interviews can be reviewed")
+        raise QCError("qc_only_complete")
     return iv
 
 
@@ -265,7 +261,7 @@ def verify(session: Session, interview_id: int, *, user_id: int | None, note: st
     """Mark a complete as verified. A rejected one cannot be verified (it no longer counts)."""
     iv = _complete(session, interview_id)
     if iv.qc_status == QCStatus.REJECTED:
-        raise QCError("该访问已被驳回，不能再核实", "the interview was rejected; it cannot be verified")
+        raise QCError("qc_rejected_cannot_verify")
     before = iv.qc_status.value
     iv.qc_status, iv.qc_note = QCStatus.VERIFIED, note or iv.qc_note
     audit.record(session, user_id=user_id, action="qc.verify", entity="interview", entity_id=iv.id,
@@ -280,10 +276,10 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
     enterprise's cases closed as quota-filled (4.80) are callable again. Returns what changed
     (``reopened_quota_cases``)."""
     if not (note or "").strip():
-        raise QCError("驳回必须填写原因", "a rejection needs a reason")
+        raise QCError("qc_reason_needed")
     iv = _complete(session, interview_id)
     if iv.qc_status == QCStatus.REJECTED:
-        raise QCError("该访问已被驳回", "the interview is already rejected")
+        raise QCError("qc_already_rejected")
     before = iv.qc_status.value
     iv.qc_status, iv.qc_note = QCStatus.REJECTED, note
     audit.record(session, user_id=user_id, action="qc.reject", entity="interview", entity_id=iv.id,

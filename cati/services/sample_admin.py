@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cati.i18n import KeyedError, language_for
 from cati.models import (
     Appointment,
     AppointmentStatus,
@@ -31,35 +33,44 @@ from .phones import PhoneError, mask_phone, normalize_phone
 from .scheduling import add_to_do_not_call, release_replicate
 
 
-class SampleAdminError(ValueError):
-    """A refused action; ``zh`` and ``en`` say why."""
+class SampleAdminError(KeyedError):
+    """A refused action: a catalogue ``key`` and ``params``; ``str()`` is the English, ``message(lang)`` any.
 
-    def __init__(self, zh: str, en: str):
-        self.zh, self.en = zh, en
-        super().__init__(en)
+    The older form ``SampleAdminError(zh, en)`` (two finished texts) is still accepted for callers not yet
+    converted; it carries no key.
+    """
 
-    def message(self, lang: str = "zh-CN") -> str:
-        return self.zh if lang.startswith("zh") else self.en
+    def __init__(self, key: str, en: str | None = None, /, **params: Any):
+        if en is None:
+            super().__init__(key, **params)
+            return
+        self.key, self.params, self._texts = "", {}, {"zh-CN": key, "en": en}
+        ValueError.__init__(self, en)
+
+    def message(self, lang: str | None = "zh-CN") -> str:
+        if not self.key:
+            return self._texts[language_for(lang)]
+        return super().message(lang)
 
 
 def _enterprise(session: Session, enterprise_id: int) -> Enterprise:
     ent = session.get(Enterprise, enterprise_id)
     if ent is None:
-        raise SampleAdminError(f"企业 {enterprise_id} 不存在", f"enterprise {enterprise_id} not found")
+        raise SampleAdminError("enterprise_not_found", id=enterprise_id)
     return ent
 
 
 def _case(session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id)
     if case is None:
-        raise SampleAdminError(f"样本 {case_id} 不存在", f"case {case_id} not found")
+        raise SampleAdminError("case_id_not_found", id=case_id)
     return case
 
 
 def _interviewer(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.role != Role.INTERVIEWER or not user.is_active:
-        raise SampleAdminError(f"用户 {user_id} 不是在职访员", f"user {user_id} is not an active interviewer")
+        raise SampleAdminError("not_active_interviewer", id=user_id)
     return user
 
 
@@ -74,7 +85,7 @@ def release(session: Session, enterprise_id: int, number: int | None, now: datet
         q = q.where(Replicate.number == number)
     rep = session.scalars(q.order_by(Replicate.number).limit(1)).first()
     if rep is None:
-        raise SampleAdminError(f"{ent.name} 没有可释放的样本批次", f"{ent.name} has no unreleased replicate")
+        raise SampleAdminError("no_unreleased_replicate", name=ent.name)
     n = release_replicate(session, ent.id, rep.number, now, user_id=user_id)
     audit.record(session, user_id=user_id, action="replicate.release", entity="enterprise", entity_id=ent.id,
                  before={"replicate": rep.number, "released": False},
@@ -126,9 +137,9 @@ def stop_case(session: Session, case_id: int, *, user_id: int | None, note: str 
     """Take a case out of calling. A case someone is dialing now, or a final one, can't be stopped."""
     case = _case(session, case_id)
     if case.status == CaseStatus.CLAIMED:
-        raise SampleAdminError("该样本正在被访员拨打，请稍后再停止", "the case is being dialed now; stop it later")
+        raise SampleAdminError("case_dialing_stop_later")
     if case.status == CaseStatus.FINAL:
-        raise SampleAdminError("该样本已有最终结果", "the case already has a final disposition")
+        raise SampleAdminError("case_already_final")
     if case.status == CaseStatus.STOPPED:
         return case
     before = case.status.value
@@ -145,9 +156,9 @@ def resume_case(session: Session, case_id: int, now: datetime, *, user_id: int |
     number is on the do-not-call list stays stopped."""
     case = _case(session, case_id)
     if case.status != CaseStatus.STOPPED:
-        raise SampleAdminError("该样本未被停止", "the case is not stopped")
+        raise SampleAdminError("case_not_stopped")
     if case.phones and all(p.status == PhoneStatus.DNC for p in case.phones):
-        raise SampleAdminError("该样本的号码均在免打扰名单中，不能恢复", "every number of the case is on the do-not-call list")
+        raise SampleAdminError("case_all_dnc")
     released = session.scalar(select(Replicate.released_at).where(Replicate.enterprise_id == case.enterprise_id,
                                                                   Replicate.number == case.replicate))
     if released is not None:
@@ -168,9 +179,9 @@ def move_appointment(session: Session, appointment_id: int, to_interviewer_id: i
     """Give a pending appointment to another interviewer (None: anyone may keep it), optionally at a new time."""
     appt = session.get(Appointment, appointment_id)
     if appt is None:
-        raise SampleAdminError(f"预约 {appointment_id} 不存在", f"appointment {appointment_id} not found")
+        raise SampleAdminError("appointment_not_found", id=appointment_id)
     if appt.status != AppointmentStatus.PENDING:
-        raise SampleAdminError("只能调整待执行的预约", "only pending appointments can be moved")
+        raise SampleAdminError("appointment_not_pending")
     if to_interviewer_id is not None:
         _interviewer(session, to_interviewer_id)
     before = {"interviewer_id": appt.interviewer_id, "due_at": appt.due_at.isoformat()}
@@ -223,9 +234,9 @@ def reassign_case(session: Session, case_id: int, to_interviewer_id: int | None,
     """Reserve a case for one interviewer (None: anyone). Not while someone else is dialing it."""
     case = _case(session, case_id)
     if case.status == CaseStatus.CLAIMED and case.claimed_by_id != to_interviewer_id:
-        raise SampleAdminError("该样本正在被其他访员拨打", "another interviewer is dialing this case now")
+        raise SampleAdminError("case_dialing_other")
     if case.status == CaseStatus.FINAL:
-        raise SampleAdminError("该样本已有最终结果", "the case already has a final disposition")
+        raise SampleAdminError("case_already_final")
     if to_interviewer_id is not None:
         _interviewer(session, to_interviewer_id)
     before = case.assigned_to_id
@@ -245,7 +256,7 @@ def assign_refusal_conversion(session: Session, study_id: int, interviewer_ids: 
     open case marked for conversion in the study. Returns {interviewer id: [case ids]}.
     """
     if not interviewer_ids:
-        raise SampleAdminError("请至少选择一名访员", "choose at least one interviewer")
+        raise SampleAdminError("choose_interviewer")
     users = [_interviewer(session, uid) for uid in dict.fromkeys(interviewer_ids)]
     for u in users:
         if not u.refusal_converter:
@@ -287,11 +298,11 @@ def add_do_not_call(session: Session, raw_numbers: Iterable[str], now: datetime,
         try:
             good.append(normalize_phone(raw).e164)
         except PhoneError as exc:
-            bad.append((mask_phone(raw), str(exc)))
+            bad.append((mask_phone(raw), exc.reason))  # keyed: the screen shows message(reason)
     if not good:
         if bad:
             return 0, 0, bad
-        raise SampleAdminError("请输入至少一个号码", "enter at least one number")
+        raise SampleAdminError("enter_a_number")
     stopped = add_to_do_not_call(session, good, reason=reason, source="supervisor", user_id=user_id, now=now)
     audit.record(session, user_id=user_id, action="dnc.add", entity="do_not_call", entity_id=len(set(good)),
                  before=None, after={"numbers": sorted(mask_phone(n) for n in set(good)), "cases_stopped": stopped},

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cati.config import DEFAULT_CENTRE_TIMEZONE
+from cati.i18n import KeyedError
 from cati.models import (
     Appointment,
     AppointmentStatus,
@@ -276,7 +277,7 @@ def filter_board(rows: Sequence[BoardRow], *, q: str = "", industry: str = "", r
     """Search (name or id, case-insensitive), filter (industry, region, ``only`` = short | open | done |
     stopped) and sort the board. Unknown sort keys raise ValueError."""
     if sort not in BOARD_SORT_KEYS:
-        raise ValueError(f"sort: unknown column {sort!r} (one of {', '.join(BOARD_SORT_KEYS)})")
+        raise KeyedError("board_sort_unknown", sort=sort, keys=", ".join(BOARD_SORT_KEYS))
     needle = q.strip().lower()
     out = []
     for r in rows:

@@ -7,14 +7,29 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cati.i18n import KeyedError
 from cati.models import Role, User, utcnow
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
 
 
-class UserError(ValueError):
-    pass
+class UserError(KeyedError):
+    """A refused user change: a catalogue ``key`` and its ``params``; ``str()`` is the English text."""
+
+
+def parse_role(value: Role | str) -> Role:
+    """``value`` as a :class:`Role`, or :class:`UserError` ``role_unknown`` naming the choices."""
+    try:
+        return Role(value)
+    except ValueError as exc:
+        raise UserError("role_unknown", role=value, roles=", ".join(r.value for r in Role)) from exc
+
+
+def check_password(password: str) -> None:
+    """Raise :class:`UserError` ``password_too_short`` unless ``password`` is long enough."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError("password_too_short", n=MIN_PASSWORD_LENGTH)
 
 
 def hash_password(password: str) -> str:
@@ -33,15 +48,11 @@ def create_user(
 ) -> User:
     username = username.strip()
     if not username:
-        raise UserError("username must not be empty")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    try:
-        role = Role(role)
-    except ValueError as exc:
-        raise UserError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from exc
+        raise UserError("username_empty")
+    check_password(password)
+    role = parse_role(role)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise UserError("user_exists", username=username)
     user = User(
         username=username,
         display_name=display_name or username,

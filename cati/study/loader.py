@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from cati.i18n import KeyedError, KeyedText, render
 from cati.study.conditions import ConditionError, compile_condition
 from cati.study.schema import (
     AAPOR_CODES,
@@ -40,13 +41,20 @@ DEFAULT_STUDY_PATH = Path(__file__).resolve().parents[2] / "config" / "studies" 
 
 WEIGHT_TOLERANCE = 1e-6
 
+#: Messages are catalogue keys with fields (``sv_*`` in cati/translations); ``str()`` of one is its English text.
+_k = KeyedText
+
 # libyaml's loader is ~10x faster and reports the same node marks; the pure-Python one is the fallback.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``file``, ``path`` inside it (``questions[12].ask_if``), ``message``; line if known."""
+    """One finding: ``file``, ``path`` inside it (``questions[12].ask_if``), ``message``; line if known.
+
+    ``message`` is the English text; when it is a :class:`~cati.i18n.KeyedText` (every message the loader writes)
+    ``key`` and ``params`` say it for the catalogue, and :meth:`text` renders it in another language.
+    """
 
     file: str
     path: str
@@ -54,6 +62,20 @@ class Problem:
     line: int | None = None
     column: int | None = None
     severity: Literal["error", "warning"] = "error"
+
+    @property
+    def key(self) -> str:
+        """The catalogue key of the message ('' for a message that has none)."""
+        return getattr(self.message, "key", "")
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The fields of the keyed message."""
+        return getattr(self.message, "params", {})
+
+    def text(self, lang: str | None = "zh-CN") -> str:
+        """The message in ``lang`` (keyed messages through the catalogue; others as written)."""
+        return render(self.message, lang)
 
     def __str__(self) -> str:
         if not self.path and self.line is not None:
@@ -90,11 +112,11 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[str, tuple[int, int]]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        raise StudyError([Problem(source, "", f"YAML syntax error: {what}",
+        raise StudyError([Problem(source, "", _k("sv_yaml_syntax", what=what),
                                   line=mark.line + 1 if mark else None,
                                   column=mark.column + 1 if mark else None)]) from None
     except yaml.YAMLError as exc:
-        raise StudyError([Problem(source, "", f"YAML error: {exc}")]) from None
+        raise StudyError([Problem(source, "", _k("sv_yaml_error", detail=str(exc)))]) from None
     finally:
         loader.dispose()
     lines: dict[str, tuple[int, int]] = {}
@@ -114,8 +136,7 @@ def _index_nodes(node: yaml.Node, path: str, mark: tuple[int, int], lines: dict[
             sub = f"{path}.{key}" if path else key
             kmark = (knode.start_mark.line + 1, knode.start_mark.column + 1)
             if key in seen and key != "<<":
-                problems.append(Problem(source, sub, f"duplicate key '{key}' (also on line {seen[key]}); "
-                                        "YAML would silently keep only the last one", *kmark))
+                problems.append(Problem(source, sub, _k("sv_duplicate_key", key=key, line=seen[key]), *kmark))
             seen.setdefault(key, kmark[0])
             _index_nodes(vnode, sub, kmark, lines, problems, source)
     elif isinstance(node, yaml.SequenceNode):
@@ -150,12 +171,11 @@ def load_study(path: str | Path) -> Study:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise StudyError([Problem(source, "", "file not found")]) from None
+        raise StudyError([Problem(source, "", _k("sv_file_not_found"))]) from None
     except UnicodeDecodeError as exc:
-        raise StudyError([Problem(source, "", f"file is not UTF-8 text (bad byte at offset {exc.start}); "
-                                  "save it as UTF-8")]) from None
+        raise StudyError([Problem(source, "", _k("sv_not_utf8", offset=exc.start))]) from None
     except OSError as exc:
-        raise StudyError([Problem(source, "", f"cannot read file: {exc.strerror or exc}")]) from None
+        raise StudyError([Problem(source, "", _k("sv_cannot_read", detail=str(exc.strerror or exc)))]) from None
     data, lines, dup_problems = _parse_yaml(text, source)
     return _validate(data, source, lines, dup_problems)
 
@@ -211,8 +231,7 @@ def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: 
     out = _Collector(source, lines)
     out.errors.extend(early)
     if not isinstance(data, Mapping):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        out.error("", f"a study file must be a mapping of keys (id, title, questions …), but this one is {kind}")
+        out.error("", _k("sv_empty") if data is None else _k("sv_not_mapping", type=type(data).__name__))
         raise StudyError(out.errors)
 
     study: Study | None = None
@@ -259,26 +278,45 @@ def _loc_to_path(loc: tuple[Any, ...], data: Any) -> str:
 _FIELD_NAMES = sorted(all_field_names())
 
 
+#: pydantic error types with a message of their own in the catalogue (``pyd_<type>``; the English is pydantic's).
+_PYDANTIC_KEYS = {
+    "int_parsing": "pyd_int", "int_type": "pyd_int", "int_from_float": "pyd_int",
+    "float_parsing": "pyd_number", "float_type": "pyd_number",
+    "string_type": "pyd_string", "bool_parsing": "pyd_bool", "bool_type": "pyd_bool",
+    "list_type": "pyd_list", "tuple_type": "pyd_list", "dict_type": "pyd_mapping", "model_type": "pyd_mapping",
+    "model_attributes_type": "pyd_mapping", "literal_error": "pyd_literal", "enum": "pyd_literal",
+    "greater_than_equal": "pyd_ge", "greater_than": "pyd_gt", "less_than_equal": "pyd_le", "less_than": "pyd_lt",
+    "string_too_short": "pyd_too_short", "too_short": "pyd_too_short", "too_long": "pyd_too_long",
+    "string_too_long": "pyd_too_long", "date_from_datetime_parsing": "pyd_date", "date_parsing": "pyd_date",
+    "date_type": "pyd_date",
+}
+
+
 def _pydantic_message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     msg = str(err["msg"])
     value = err.get("input")
+    ctx = err.get("ctx") or {}
     if kind == "missing":
         if err["loc"] and isinstance(err["loc"][-1], int):
-            return 'a value is missing here (a time window is a pair ["HH:MM", "HH:MM"])'
-        return "required key is missing"
+            return _k("sv_window_value_missing")
+        return _k("sv_required")
     if kind == "extra_forbidden":
         key = str(err["loc"][-1]) if err["loc"] else "?"
         close = difflib.get_close_matches(key, _FIELD_NAMES, n=1, cutoff=0.75)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown key '{key}'{hint}"
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, "):]
+        return _k("sv_unknown_key_hint", key=key, hint=close[0]) if close else _k("sv_unknown_key", key=key)
+    if kind == "value_error":
+        error = ctx.get("error")
+        if isinstance(error, KeyedError):
+            return _k(error.key, **error.params)
+        return _k("pyd_other", msg=msg[len("Value error, "):] if msg.startswith("Value error, ") else msg)
+    detail = _k(_PYDANTIC_KEYS.get(kind, "pyd_other"), msg=msg,
+                **{k: (str(v) if k != "expected" else v) for k, v in ctx.items() if k != "error"})
     if kind == "string_type" and isinstance(value, bool):
-        return f"{msg}: YAML read an unquoted yes/no/on/off as the boolean {value}; put the text in quotes"
+        return _k("sv_yes_no_bool", detail=detail, value=value)
     if isinstance(value, str | int | float | bool) and len(repr(value)) <= 60:
-        return f"{msg} (got {value!r})"
-    return msg
+        return _k("sv_got", detail=detail, value=repr(value))
+    return detail
 
 
 def _code_key(value: Any) -> Any:
@@ -293,7 +331,7 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
         if isinstance(data.get("languages"), list) else []
     default = data.get("default_language")
     if isinstance(default, str) and langs and default not in langs:
-        out.error("default_language", f"'{default}' is not one of languages {langs}")
+        out.error("default_language", _k("sv_default_language", default=default, langs=langs))
 
     piping_defaults = data.get("piping_defaults")
     allowed = set(BUILTIN_PLACEHOLDERS)
@@ -305,25 +343,23 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             return  # shape errors come from the models
         for lang in langs:
             if lang not in value:
-                out.error(path, f"missing {lang} text")
+                out.error(path, _k("sv_text_missing_lang", lang=lang))
         for lang, text in value.items():
             sub = f"{path}.{lang}"
             if langs and lang not in langs:
-                out.error(sub, f"language '{lang}' is not listed in languages {langs}")
+                out.error(sub, _k("sv_text_lang_unlisted", lang=lang, langs=langs))
             if not isinstance(text, str):
                 continue
             if not text.strip():
-                out.error(sub, "empty text")
+                out.error(sub, _k("sv_text_empty"))
                 continue
             if placeholders:
                 names, errors = scan_placeholders(text)
                 for e in errors:
-                    out.error(sub, e)
+                    out.error(sub, e if isinstance(e, KeyedText) else _k("sv_placeholder", detail=e))
                 for name in dict.fromkeys(names):
                     if name not in allowed:
-                        out.warn(sub, f"placeholder {{{name}}} is neither built in ({', '.join(sorted(allowed))}) "
-                                 "nor in piping_defaults; it must come from a sample column or it shows as "
-                                 f"[{name}]")
+                        out.warn(sub, _k("sv_placeholder_unknown", name=name, builtin=", ".join(sorted(allowed))))
 
     check_text(data.get("title"), "title", placeholders=False)
     check_text(data.get("firm_name"), "firm_name", placeholders=False)
@@ -355,8 +391,7 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
         code = q.get("code")
         if isinstance(code, str):
             if code in position:
-                out.error(f"questions[{i}].code", f"duplicate question code '{code}' "
-                          f"(first used by questions[{position[code]}])")
+                out.error(f"questions[{i}].code", _k("sv_duplicate_question", code=code, first=position[code]))
             else:
                 position[code] = i
     qtype = {c: questions[i].get("type") for c, i in position.items()}
@@ -373,18 +408,20 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
         try:
             cond = compile_condition(expr)
         except ConditionError as exc:
-            out.error(path, str(exc))
+            out.error(path, _k("sv_condition", detail=str(exc)))
             return
         for ref in sorted(cond.codes):
             if ref not in position:
                 close = difflib.get_close_matches(ref, list(position), n=1, cutoff=0.6)
-                out.error(path, f"unknown question '{ref}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-            elif position[ref] > index or (position[ref] == index and not allow_self):
-                later = "itself" if position[ref] == index else f"later question '{ref}' (questions[{position[ref]}])"
-                out.error(path, f"refers to {later}; a condition may only use answers given before "
-                          + ("this question" if not allow_self else "or at this question"))
+                out.error(path, _k("sv_unknown_question_hint", ref=ref, hint=close[0]) if close
+                          else _k("sv_unknown_question", ref=ref))
+            elif position[ref] == index and not allow_self:
+                out.error(path, _k("sv_refers_itself"))
+            elif position[ref] > index:
+                out.error(path, _k("sv_refers_later_at" if allow_self else "sv_refers_later", ref=ref,
+                                   pos=position[ref]))
             elif qtype.get(ref) == "info":
-                out.error(path, f"question '{ref}' is an info screen and has no answer")
+                out.error(path, _k("sv_info_no_answer", ref=ref))
         for ref, literal in cond.literals:
             if ref not in position:
                 continue
@@ -393,9 +430,9 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 continue
             value = _code_key(literal)
             if isinstance(value, str):
-                out.error(path, f"'{ref}' is answered with codes {sorted(codes, key=str)}, not text {literal!r}")
+                out.error(path, _k("sv_codes_not_text", ref=ref, codes=sorted(codes, key=str), literal=literal))
             elif value not in codes:
-                out.error(path, f"'{ref}' has no answer code {value} (its scale has {sorted(codes, key=str)})")
+                out.error(path, _k("sv_no_answer_code", ref=ref, value=value, codes=sorted(codes, key=str)))
 
     for i, q in enumerate(questions):
         qpath = f"questions[{i}]"
@@ -403,32 +440,31 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
         sname = q.get("scale")
         if kind in SCALED_TYPES:
             if sname is None:
-                out.error(f"{qpath}.scale", f"a {kind} question needs a scale")
+                out.error(f"{qpath}.scale", _k("sv_scale_needed", kind=kind))
             elif isinstance(sname, str) and sname not in scales:
-                out.error(f"{qpath}.scale", f"unknown scale '{sname}' (known: {', '.join(sorted(scales))})")
+                out.error(f"{qpath}.scale", _k("sv_unknown_scale", scale=sname, known=", ".join(sorted(scales))))
         elif kind in ("info", "open", "numeric") and sname is not None:
-            out.error(f"{qpath}.scale", f"an {kind} question takes no scale")
+            out.error(f"{qpath}.scale", _k("sv_no_scale_allowed", kind=kind))
         if q.get("max_length") is not None and kind != "open":
-            out.error(f"{qpath}.max_length", "max_length applies to open questions only")
+            out.error(f"{qpath}.max_length", _k("sv_max_length_open"))
         for bound in ("min", "max"):
             if q.get(bound) is not None and kind != "numeric":
-                out.error(f"{qpath}.{bound}", f"{bound} applies to numeric questions only")
+                out.error(f"{qpath}.{bound}", _k("sv_bound_numeric", bound=bound))
         lo, hi = q.get("min"), q.get("max")
         if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
-            out.error(f"{qpath}.min", f"min {lo} is greater than max {hi}")
+            out.error(f"{qpath}.min", _k("sv_min_gt_max", lo=lo, hi=hi))
         check_text(q.get("text"), f"{qpath}.text")
         check_condition(q.get("ask_if"), f"{qpath}.ask_if", i, allow_self=False)
         term = q.get("terminate")
         if isinstance(term, Mapping):
             if kind == "info":
-                out.error(f"{qpath}.terminate", "an info screen has no answer to terminate on")
+                out.error(f"{qpath}.terminate", _k("sv_info_terminate"))
             check_condition(term.get("if"), f"{qpath}.terminate.if", i, allow_self=True)
             disp = term.get("disposition")
             if disp == "1.1":
-                out.error(f"{qpath}.terminate.disposition",
-                          "1.1 (complete) is reached at the end of the questionnaire, not by terminating")
+                out.error(f"{qpath}.terminate.disposition", _k("sv_terminate_complete"))
             elif isinstance(disp, str) and disp not in AAPOR_CODES and disp.count(".") == 1:
-                out.warn(f"{qpath}.terminate.disposition", f"'{disp}' is not in the AAPOR list of dispositions")
+                out.warn(f"{qpath}.terminate.disposition", _k("sv_disposition_not_aapor", disp=disp))
 
     # -- indicators --------------------------------------------------------------------------------------------
     indicators = data.get("indicators")
@@ -444,7 +480,7 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             icode = ind.get("code")
             if isinstance(icode, str):
                 if icode in seen_ind:
-                    out.error(f"{ipath}.code", f"duplicate indicator code '{icode}' (first at indicators[{seen_ind[icode]}])")
+                    out.error(f"{ipath}.code", _k("sv_duplicate_indicator", code=icode, first=seen_ind[icode]))
                 seen_ind.setdefault(icode, j)
             w = ind.get("weight")
             if isinstance(w, int | float) and not isinstance(w, bool):
@@ -465,21 +501,20 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 if not isinstance(code, str):
                     continue
                 if code in seen_item:
-                    out.error(f"{kpath}.code", f"item '{code}' is already scored under indicator '{seen_item[code]}'")
+                    out.error(f"{kpath}.code", _k("sv_item_twice", code=code, indicator=seen_item[code]))
                 seen_item.setdefault(code, str(icode))
                 if code not in position:
-                    out.error(f"{kpath}.code", f"unknown question '{code}'")
+                    out.error(f"{kpath}.code", _k("sv_unknown_question", ref=code))
                 elif qtype.get(code) != "rating":
-                    out.error(f"{kpath}.code", f"question '{code}' is a {qtype.get(code)} question; "
-                              "indicator items must be rating questions")
+                    out.error(f"{kpath}.code", _k("sv_item_not_rating", code=code, kind=qtype.get(code)))
                 else:
                     sname = questions[position[code]].get("scale")
                     if isinstance(sname, str) and sname in scales and scales[sname]["labels"]:
                         item_scales.setdefault(sname, []).append(code)
             if len(item_weights) == len(items) and items:
-                _check_sum(item_weights, f"{ipath}.items", f"item weights of indicator '{icode}'", out)
+                _check_sum(item_weights, f"{ipath}.items", out, "sv_item_weights_sum", indicator=icode)
         if weights and len(weights) == len(indicators):
-            _check_sum(weights, "indicators", "indicator weights", out)
+            _check_sum(weights, "indicators", out, "sv_indicator_weights_sum")
 
     # -- scoring -----------------------------------------------------------------------------------------------
     scoring = data.get("scoring")
@@ -495,29 +530,27 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 label_union |= labels
                 lacking = sorted(labels - scored, key=str)
                 if lacking:
-                    out.error("scoring.item_scores", f"no score for code(s) {lacking} of scale '{sname}' "
-                              f"(used by {', '.join(codes[:3])}{' …' if len(codes) > 3 else ''})")
+                    out.error("scoring.item_scores", _k("sv_no_score", codes=lacking, scale=sname,
+                                                        used=", ".join(codes[:3]) + (" …" if len(codes) > 3 else "")))
                 unlisted = sorted(scales[sname]["missing"] - missing_codes - scored, key=str)
                 if unlisted:
-                    out.error("scoring.missing_codes", f"missing code(s) {unlisted} of scale '{sname}' are "
-                              "neither scored nor listed in missing_codes")
+                    out.error("scoring.missing_codes", _k("sv_missing_unlisted", codes=unlisted, scale=sname))
             if item_scales:
                 extra = sorted(scored - label_union, key=str)
                 if extra:
-                    out.error("scoring.item_scores", f"code(s) {extra} are not labels of the item scale(s) "
-                              f"{sorted(item_scales)}")
+                    out.error("scoring.item_scores", _k("sv_extra_scores", codes=extra, scales=sorted(item_scales)))
             both = sorted(scored & missing_codes, key=str)
             if both:
-                out.error("scoring.missing_codes", f"code(s) {both} are both scored and missing")
+                out.error("scoring.missing_codes", _k("sv_scored_and_missing", codes=both))
         for key, want in (("outcome", "rating"), ("callback_item", None)):
             ref = scoring.get(key)
             if isinstance(ref, str):
                 if ref not in position:
-                    out.error(f"scoring.{key}", f"unknown question '{ref}'")
+                    out.error(f"scoring.{key}", _k("sv_unknown_question", ref=ref))
                 elif want and qtype.get(ref) != want:
-                    out.error(f"scoring.{key}", f"question '{ref}' must be a {want} question")
+                    out.error(f"scoring.{key}", _k("sv_must_be_kind", ref=ref, kind=want))
                 elif qtype.get(ref) not in SCALED_TYPES:
-                    out.error(f"scoring.{key}", f"question '{ref}' has no answer scale")
+                    out.error(f"scoring.{key}", _k("sv_no_answer_scale", ref=ref))
 
     # -- quota -------------------------------------------------------------------------------------------------
     quota = data.get("quota")
@@ -526,11 +559,10 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             if isinstance(vq, Mapping) and vq.get("source") == "answer":
                 # Quotas are enforced when an interview starts and by the scheduler, both of which know the sample,
                 # not the answers: a quota on an answer would be accepted here and never applied.
-                out.error(f"quota.by_variable[{j}].source",
-                          "quotas on answers are not supported; use a sample column (source: sample)")
+                out.error(f"quota.by_variable[{j}].source", _k("sv_quota_on_answer"))
 
 
-def _check_sum(weights: list[float], path: str, what: str, out: _Collector) -> None:
+def _check_sum(weights: list[float], path: str, out: _Collector, key: str, **params: Any) -> None:
     total = math.fsum(weights)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        out.error(path, f"{what} sum to {total:.7g}, not 1 (tolerance {WEIGHT_TOLERANCE:g})")
+        out.error(path, _k(key, total=f"{total:.7g}", tol=f"{WEIGHT_TOLERANCE:g}", **params))

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from cati.i18n import KeyedError, KeyedText
+
 # --------------------------------------------------------------------------------------------------------------
 # AAPOR dispositions (Standard Definitions, telephone surveys). A study may use any code of the AAPOR *form*
 # (checked by the models); a code outside this list only earns a warning from the loader.
@@ -80,9 +82,9 @@ def scan_placeholders(template: str) -> tuple[list[str], list[str]]:
             continue
         inner = m.group(1)
         if inner is None:
-            errors.append(f"stray {tok!r} at character {m.start() + 1} (write {tok * 2} for a literal brace)")
+            errors.append(KeyedText("sv_stray_brace", tok=tok, pos=m.start() + 1, double=tok * 2))
         elif not _IDENT.match(inner.strip()) or inner != inner.strip():
-            errors.append(f"invalid placeholder {tok!r}: use {{name}} with a plain name (letters, digits, _)")
+            errors.append(KeyedText("sv_bad_placeholder", tok=tok))
         else:
             names.append(inner)
     return names, errors
@@ -130,16 +132,13 @@ def _to_clock(value: Any) -> Any:
     # YAML 1.1 reads an unquoted 13:30 as the base-60 integer 810; pydantic would then take it as 810 seconds
     # (00:13:30) without complaint, so numbers are refused with the fix spelt out.
     if isinstance(value, bool) or isinstance(value, int | float):
-        raise ValueError(
-            f"time must be a quoted 'HH:MM' string, got the number {value!r} "
-            "(YAML reads an unquoted 13:30 as 810); write \"13:30\""
-        )
+        raise KeyedError("sv_time_number", value=value)
     if isinstance(value, str):
         if not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
-            raise ValueError(f"time {value!r} is not of the form HH:MM")
+            raise KeyedError("sv_time_form", value=value)
         parts = [int(p) for p in value.strip().split(":")]
         if parts[0] > 23 or parts[1] > 59 or (len(parts) == 3 and parts[2] > 59):
-            raise ValueError(f"time {value!r} is out of range 00:00-23:59")
+            raise KeyedError("sv_time_range", value=value)
         return time(*parts)
     return value
 
@@ -147,7 +146,7 @@ def _to_clock(value: Any) -> Any:
 def _check_range(value: tuple[time, time]) -> tuple[time, time]:
     start, end = value
     if not start < end:
-        raise ValueError(f"start {start:%H:%M} must be before end {end:%H:%M}")
+        raise KeyedError("sv_start_before_end", start=f"{start:%H:%M}", end=f"{end:%H:%M}")
     return value
 
 
@@ -159,12 +158,9 @@ def _scalar_to_str(value: Any) -> Any:
 
 def _disposition(value: Any) -> Any:
     if isinstance(value, float):
-        raise ValueError(
-            f"disposition must be a quoted string: YAML read it as the number {value!r}, "
-            f"which loses trailing zeros (write \"4.70\", not 4.70)"
-        )
+        raise KeyedError("sv_disposition_number", value=value)
     if isinstance(value, str) and not AAPOR_PATTERN.match(value):
-        raise ValueError(f"{value!r} is not an AAPOR disposition code (like \"2.112\" or \"4.70\")")
+        raise KeyedError("sv_disposition_code", value=value)
     return value
 
 
@@ -181,7 +177,7 @@ def _no_overlaps(ranges: list[tuple[time, time]], what: str) -> None:
     ordered = sorted(ranges)
     for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
         if s2 < e1:  # touching (e1 == s2) is fine
-            raise ValueError(f"{what} {s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap")
+            raise KeyedError(what, a=f"{s1:%H:%M}-{e1:%H:%M}", b=f"{s2:%H:%M}-{e2:%H:%M}")
 
 
 class _Model(BaseModel):
@@ -201,10 +197,10 @@ class Scale(_Model):
     @model_validator(mode="after")
     def _check(self) -> Scale:
         if not self.labels:
-            raise ValueError("scale has no labels")
+            raise KeyedError("sv_scale_no_labels")
         both = sorted(set(self.labels) & set(self.missing))
         if both:
-            raise ValueError(f"code(s) {both} appear both in labels and in missing")
+            raise KeyedError("sv_scale_label_and_missing", codes=both)
         return self
 
     @property
@@ -238,10 +234,7 @@ class Question(_Model):
     @classmethod
     def _code(cls, v: str) -> str:
         if not CODE_PATTERN.match(v) or keyword.iskeyword(v) or v in RESERVED_CODES:
-            raise ValueError(
-                f"question code {v!r} must start with a letter and hold only letters, digits and _ "
-                "(and not be a reserved word)"
-            )
+            raise KeyedError("sv_question_code", code=v)
         return v
 
 
@@ -298,13 +291,13 @@ class CallingWindows(_Model):
     @field_validator("weekday", "weekend")
     @classmethod
     def _disjoint(cls, v: list[tuple[time, time]]) -> list[tuple[time, time]]:
-        _no_overlaps(v, "windows")
+        _no_overlaps(v, "sv_windows_overlap")
         return sorted(v)
 
     @model_validator(mode="after")
     def _some(self) -> CallingWindows:
         if not self.weekday and not self.weekend:
-            raise ValueError("no calling window at all: give weekday and/or weekend windows")
+            raise KeyedError("sv_no_window")
         return self
 
 
@@ -335,13 +328,13 @@ class CallingRules(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (expected an IANA name such as Asia/Shanghai)") from None
+            raise KeyedError("sv_time_zone", value=v) from None
         return v
 
     @field_validator("day_parts")
     @classmethod
     def _parts(cls, v: dict[str, tuple[time, time]]) -> dict[str, tuple[time, time]]:
-        _no_overlaps(list(v.values()), "day parts")
+        _no_overlaps(list(v.values()), "sv_day_parts_overlap")
         return v
 
     @field_validator("stop_after_consecutive")
@@ -352,7 +345,7 @@ class CallingRules(_Model):
         cat = catalogue()
         final = sorted(code for code in v if cat.get_code(code).final)
         if final:
-            raise ValueError(f"stop_after_consecutive: {final[0]} is already a final outcome (the case stops at once)")
+            raise KeyedError("sv_stop_after_final", code=final[0])
         return v
 
     @model_validator(mode="after")
@@ -361,8 +354,7 @@ class CallingRules(_Model):
         for kind, table in self.contact_prior.items():
             unknown = sorted(set(table) - names)
             if unknown:
-                raise ValueError(f"contact_prior.{kind}: unknown part of the day {unknown[0]!r} "
-                                 f"(day_parts: {', '.join(sorted(names))})")
+                raise KeyedError("sv_contact_prior_part", kind=kind, part=unknown[0], parts=", ".join(sorted(names)))
         return self
 
     @property
@@ -387,7 +379,7 @@ class RejectedInterviews(_Model):
 
         d = catalogue().get_code(v)
         if not d.final or d.symbol.value == "I" or d.max_attempts:
-            raise ValueError(f"close_with: {v} must be a final code other than a complete or the attempt cap's")
+            raise KeyedError("sv_close_with", code=v)
         return v
 
 
@@ -416,7 +408,7 @@ class FieldworkPlan(_Model):
     @model_validator(mode="after")
     def _order(self) -> FieldworkPlan:
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValueError(f"fieldwork: end_date {self.end_date} is before start_date {self.start_date}")
+            raise KeyedError("sv_fieldwork_dates", end=self.end_date, start=self.start_date)
         return self
 
 
@@ -457,10 +449,10 @@ class Study(_Model):
     def _langs(cls, v: list[str]) -> list[str]:
         bad = [x for x in v if not LANGUAGE_PATTERN.match(x)]
         if bad:
-            raise ValueError(f"not language tags: {bad} (use tags such as zh-CN, en)")
+            raise KeyedError("sv_language_tags", bad=bad)
         dup = sorted({x for x in v if v.count(x) > 1})
         if dup:
-            raise ValueError(f"languages listed twice: {dup}")
+            raise KeyedError("sv_languages_twice", dup=dup)
         return v
 
     def model_post_init(self, context: Any, /) -> None:

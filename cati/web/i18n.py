@@ -1,469 +1,46 @@
-"""A small dict-based translation for the web screens: zh-CN first, en selectable.
+"""Translations for the web screens: the gettext catalogues of :mod:`cati.i18n`, zh-CN first, en selectable.
 
-Templates call ``t("key")`` (or ``t("key", n=3)`` with ``str.format`` fields). A key missing from the table is
-a programming error: in testing it raises, in production it shows the key, so a gap is visible, not silent.
+Templates call ``t("login")`` (or ``t("released_n", n=3)`` with ``str.format`` fields); views call
+``t``/``translate`` the same way. The texts are in ``cati/translations/<locale>/LC_MESSAGES/messages.po``. A key missing from the catalogue
+is a programming error: in testing it raises, in production it shows the key, so a gap is visible, not silent.
+
+``message(obj)`` renders a keyed error or problem (``key`` + ``params``, e.g. :class:`cati.i18n.KeyedError`,
+:class:`cati.study.loader.Problem`) in the visitor's language; views show ``message(exc)``, never ``str(exc)``
+(the English text for logs).
+
+Flask-Babel is registered in :func:`init_i18n` with :func:`current_language` as its locale selector and the same
+in-memory catalogues, so ``flask_babel.get_locale()``, its date/number filters and ``{% trans %}`` agree with ``t``.
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app, session
+from typing import Any
 
-LANGUAGES = ("zh-CN", "en")
-LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}
+from flask import Flask, current_app, g, has_app_context, session
+from flask_babel import Babel, Domain, get_locale
 
-T: dict[str, dict[str, str]] = {
-    # ---- layout / auth
-    "app_name": {"zh-CN": "CATI 电话调查系统", "en": "CATI telephone survey"},
-    "login": {"zh-CN": "登录", "en": "Sign in"},
-    "logout": {"zh-CN": "退出", "en": "Sign out"},
-    "username": {"zh-CN": "用户名", "en": "Username"},
-    "password": {"zh-CN": "密码", "en": "Password"},
-    "login_title": {"zh-CN": "访员 / 督导登录", "en": "Sign in"},
-    "login_failed": {"zh-CN": "用户名或密码错误", "en": "Wrong username or password"},
-    "login_blocked": {"zh-CN": "登录失败次数过多，请 15 分钟后再试", "en": "Too many failed sign-ins; try again in 15 minutes"},
-    "signed_out": {"zh-CN": "您已退出登录", "en": "You are signed out"},
-    "language": {"zh-CN": "语言", "en": "Language"},
-    "signed_in_as": {"zh-CN": "当前用户", "en": "Signed in as"},
-    "forbidden": {"zh-CN": "无权访问此页面", "en": "You may not open this page"},
-    "bad_request": {"zh-CN": "请求无效", "en": "Bad request"},
-    "unauthorized": {"zh-CN": "请先登录", "en": "Please sign in first"},
-    "not_found": {"zh-CN": "页面不存在", "en": "Page not found"},
-    "csrf_error": {"zh-CN": "表单已过期或无效，请刷新页面后重试", "en": "The form expired or is invalid; reload the page and try again"},
-    "back_home": {"zh-CN": "返回首页", "en": "Back to the start page"},
-    "error": {"zh-CN": "错误", "en": "Error"},
-    "role_interviewer": {"zh-CN": "访员", "en": "Interviewer"},
-    "role_supervisor": {"zh-CN": "督导", "en": "Supervisor"},
-    "role_analyst": {"zh-CN": "分析师", "en": "Analyst"},
-    "role_admin": {"zh-CN": "管理员", "en": "Administrator"},
-    # ---- status bar
-    "console": {"zh-CN": "访员工作台", "en": "Interviewer console"},
-    "status": {"zh-CN": "状态", "en": "Status"},
-    "st_offline": {"zh-CN": "离线", "en": "Offline"},
-    "st_ready": {"zh-CN": "就绪", "en": "Ready"},
-    "st_paused": {"zh-CN": "暂停", "en": "Paused"},
-    "st_dialing": {"zh-CN": "拨号中", "en": "Dialing"},
-    "st_talking": {"zh-CN": "通话中", "en": "Talking"},
-    "st_wrapup": {"zh-CN": "话后处理", "en": "Wrap-up"},
-    "since": {"zh-CN": "开始于", "en": "since"},
-    "pause": {"zh-CN": "暂停", "en": "Pause"},
-    "ready": {"zh-CN": "就绪", "en": "Ready"},
-    "pr_break": {"zh-CN": "休息", "en": "Break"},
-    "pr_meal": {"zh-CN": "用餐", "en": "Meal"},
-    "pr_training": {"zh-CN": "培训", "en": "Training"},
-    "pr_meeting": {"zh-CN": "开会", "en": "Meeting"},
-    "pr_technical": {"zh-CN": "设备故障", "en": "Technical problem"},
-    "pr_other": {"zh-CN": "其他", "en": "Other"},
-    "pause_reason": {"zh-CN": "暂停原因", "en": "Pause reason"},
-    "dials": {"zh-CN": "拨号", "en": "Dials"},
-    "contacts": {"zh-CN": "接触", "en": "Contacts"},
-    "completes": {"zh-CN": "成功", "en": "Completes"},
-    "completes_per_hour": {"zh-CN": "每小时成功", "en": "Completes/hour"},
-    "shift": {"zh-CN": "本班次", "en": "This shift"},
-    "dial_mode": {"zh-CN": "拨号方式", "en": "Dialing"},
-    "mode_preview": {"zh-CN": "预览拨号", "en": "Preview"},
-    "mode_progressive": {"zh-CN": "自动拨号", "en": "Progressive"},
-    "grid_mode": {"zh-CN": "量表题以表格显示", "en": "Rating items as a grid"},
-    "save": {"zh-CN": "保存", "en": "Save"},
-    # ---- idle / next case
-    "paused_text": {"zh-CN": "您处于暂停状态。点击“就绪”继续拨打。", "en": "You are paused. Press Ready to continue calling."},
-    "next_case": {"zh-CN": "下一个样本", "en": "Next case"},
-    "no_case": {"zh-CN": "暂无可拨样本", "en": "No case to call"},
-    "next_callable_at": {"zh-CN": "最早可拨时间", "en": "Next callable"},
-    "progressive_waiting": {"zh-CN": "自动拨号：就绪后系统将自动分配并拨打下一个样本…", "en": "Progressive: the next case is dialed as soon as you are ready…"},
-    "last_call": {"zh-CN": "上一通电话", "en": "Last call"},
-    # ---- case panel
-    "case": {"zh-CN": "样本", "en": "Case"},
-    "enterprise": {"zh-CN": "企业", "en": "Enterprise"},
-    "industry": {"zh-CN": "行业", "en": "Industry"},
-    "phone": {"zh-CN": "电话", "en": "Phone"},
-    "local_time": {"zh-CN": "受访者当地时间", "en": "Respondent's local time"},
-    "attempts": {"zh-CN": "已拨次数", "en": "Attempts"},
-    "history": {"zh-CN": "拨打记录", "en": "Call history"},
-    "no_history": {"zh-CN": "尚未拨打过", "en": "Never called"},
-    "time": {"zh-CN": "时间", "en": "Time"},
-    "number": {"zh-CN": "号码", "en": "Number"},
-    "outcome": {"zh-CN": "结果", "en": "Outcome"},
-    "notes": {"zh-CN": "备注", "en": "Notes"},
-    "interviewer": {"zh-CN": "访员", "en": "Interviewer"},
-    "appointment": {"zh-CN": "预约", "en": "Appointment"},
-    "appointment_due": {"zh-CN": "预约回访时间", "en": "Appointment due"},
-    "source_own_claim": {"zh-CN": "继续处理您手上的样本", "en": "Your open case"},
-    "source_own_appointment": {"zh-CN": "您的预约", "en": "Your appointment"},
-    "source_appointment": {"zh-CN": "预约回访", "en": "Appointment"},
-    "source_callable": {"zh-CN": "新样本", "en": "Next in queue"},
-    "intro_script": {"zh-CN": "开场白", "en": "Introduction"},
-    "dial": {"zh-CN": "拨号", "en": "Dial"},
-    "hangup": {"zh-CN": "挂断", "en": "Hang up"},
-    "call_state": {"zh-CN": "通话状态", "en": "Call"},
-    "cs_requested": {"zh-CN": "正在发起呼叫…", "en": "Requesting…"},
-    "cs_placed": {"zh-CN": "已发起呼叫", "en": "Placed"},
-    "cs_ringing": {"zh-CN": "振铃中", "en": "Ringing"},
-    "cs_answered": {"zh-CN": "已接通", "en": "Answered"},
-    "cs_detecting": {"zh-CN": "已接听，正在识别是否真人…", "en": "Answered, checking for an answering machine…"},
-    "amd_pending": {"zh-CN": "正在识别是否真人接听，请稍候再开始访问", "en": "Still checking for an answering machine: "
-                    "start the interview once a person is confirmed"},
-    "cs_machine": {"zh-CN": "语音信箱/答录机", "en": "Answering machine"},
-    "cs_ended": {"zh-CN": "已结束", "en": "Ended"},
-    "start_interview": {"zh-CN": "开始访问", "en": "Start interview"},
-    "resume_interview": {"zh-CN": "继续访问", "en": "Resume interview"},
-    "resume_note": {"zh-CN": "此样本有未完成的访问，将从第 {pos} 题继续（已保存 {n} 个回答）",
-                    "en": "This case has an unfinished interview; it resumes at question {pos} ({n} answers saved)"},
-    "dial_failed": {"zh-CN": "拨号失败", "en": "Dialing failed"},
-    "no_phone": {"zh-CN": "此样本没有可拨号码", "en": "This case has no dialable number"},
-    "quota_full": {"zh-CN": "该企业配额已满，不能开始新的访问", "en": "The enterprise's quota is full; no new interview"},
-    "not_your_case": {"zh-CN": "此样本不在您手上", "en": "This case is not yours"},
-    "code_call": {"zh-CN": "结束通话并记录结果", "en": "End the call and code the outcome"},
-    "wd_0": {"zh-CN": "周一", "en": "Mon"},
-    "wd_1": {"zh-CN": "周二", "en": "Tue"},
-    "wd_2": {"zh-CN": "周三", "en": "Wed"},
-    "wd_3": {"zh-CN": "周四", "en": "Thu"},
-    "wd_4": {"zh-CN": "周五", "en": "Fri"},
-    "wd_5": {"zh-CN": "周六", "en": "Sat"},
-    "wd_6": {"zh-CN": "周日", "en": "Sun"},
-    # ---- interview
-    "question": {"zh-CN": "题目", "en": "Question"},
-    "progress": {"zh-CN": "进度", "en": "Progress"},
-    "back": {"zh-CN": "上一题", "en": "Back"},
-    "confirm": {"zh-CN": "确认", "en": "Confirm"},
-    "continue": {"zh-CN": "继续", "en": "Continue"},
-    "keys_help": {"zh-CN": "键盘：数字键作答并进入下一题 · 8 不适用 · 9 不知道 · Enter 确认 · Backspace 上一题 · Esc 结束通话",
-                  "en": "Keys: digits answer and advance · 8 n/a · 9 don't know · Enter confirm · Backspace back · Esc end call"},
-    "open_help": {"zh-CN": "输入回答后按 Enter 保存（Shift+Enter 换行）；输入框为空时 Backspace 返回上一题",
-                  "en": "Type the answer and press Enter (Shift+Enter: new line); Backspace on an empty box goes back"},
-    "numeric_help": {"zh-CN": "输入数字后按 Enter", "en": "Type a number and press Enter"},
-    "saving": {"zh-CN": "保存中…", "en": "Saving…"},
-    "saved": {"zh-CN": "已保存", "en": "Saved"},
-    "save_failed": {"zh-CN": "保存失败，请重试（回答未丢失）", "en": "Saving failed; try again (nothing was lost)"},
-    "terminated": {"zh-CN": "根据回答，访问在此结束", "en": "The answers end the interview here"},
-    "terminated_confirm": {"zh-CN": "按 Enter 确认结束，Backspace 返回修改", "en": "Enter confirms the end, Backspace goes back to correct"},
-    "complete_interview": {"zh-CN": "完成访问", "en": "Complete the interview"},
-    "interview_complete": {"zh-CN": "访问已完成并保存", "en": "Interview completed and saved"},
-    "interview_ended": {"zh-CN": "访问已结束", "en": "Interview ended"},
-    "grid_help": {"zh-CN": "表格模式：数字键为当前行作答并移到下一行", "en": "Grid: a digit answers the current row and moves down"},
-    "current_answer": {"zh-CN": "已答", "en": "Answered"},
-    # ---- outcome form
-    "outcome_title": {"zh-CN": "记录通话结果", "en": "Code the call"},
-    "choose_outcome": {"zh-CN": "选择结果", "en": "Choose an outcome"},
-    "note": {"zh-CN": "备注", "en": "Note"},
-    "note_required": {"zh-CN": "此结果必须填写备注", "en": "This outcome needs a note"},
-    "refusal_reason": {"zh-CN": "拒访原因", "en": "Refusal reason"},
-    "refusal_reason_required": {"zh-CN": "请选择拒访原因", "en": "Choose a refusal reason"},
-    "rr_busy": {"zh-CN": "没时间", "en": "Too busy"},
-    "rr_not_interested": {"zh-CN": "不感兴趣", "en": "Not interested"},
-    "rr_privacy": {"zh-CN": "担心隐私", "en": "Privacy concerns"},
-    "rr_distrust": {"zh-CN": "怀疑调查真实性", "en": "Distrusts the survey"},
-    "rr_too_long": {"zh-CN": "访问太长", "en": "Interview too long"},
-    "rr_hostile": {"zh-CN": "态度激烈", "en": "Hostile"},
-    "rr_other": {"zh-CN": "其他", "en": "Other"},
-    "appointment_time": {"zh-CN": "预约时间（受访者当地时间）", "en": "Appointment (respondent's local time)"},
-    "appointment_date": {"zh-CN": "日期", "en": "Date"},
-    "appointment_clock": {"zh-CN": "时间", "en": "Time"},
-    "appointment_required": {"zh-CN": "此结果需要预约时间", "en": "This outcome needs an appointment time"},
-    "appointment_outside": {"zh-CN": "预约时间不在允许拨打的时段内", "en": "The appointment is outside the calling hours"},
-    "appointment_past": {"zh-CN": "预约时间不能早于现在", "en": "The appointment cannot be in the past"},
-    "appointment_bad": {"zh-CN": "预约时间格式不正确", "en": "The appointment time is not valid"},
-    "quick_1h": {"zh-CN": "1小时后", "en": "In 1 hour"},
-    "quick_tonight": {"zh-CN": "今晚", "en": "Tonight"},
-    "quick_tomorrow": {"zh-CN": "明天上午", "en": "Tomorrow morning"},
-    "for_anyone": {"zh-CN": "任何访员均可回访", "en": "Any interviewer may call back"},
-    "calling_hours": {"zh-CN": "可拨打时段", "en": "Calling hours"},
-    "weekdays": {"zh-CN": "工作日", "en": "Weekdays"},
-    "weekends": {"zh-CN": "周末", "en": "Weekends"},
-    "submit_outcome": {"zh-CN": "保存结果", "en": "Save outcome"},
-    "outcome_invalid": {"zh-CN": "此结果与当前通话状态不符", "en": "That outcome does not fit this call"},
-    "outcome_saved": {"zh-CN": "结果已保存：{label}", "en": "Outcome saved: {label}"},
-    "auto_outcome": {"zh-CN": "系统自动记录：{label}", "en": "Coded automatically: {label}"},
-    "cancel": {"zh-CN": "取消", "en": "Cancel"},
-    "call_live_warning": {"zh-CN": "通话仍在进行，保存结果时将挂断", "en": "The call is still live; saving hangs up"},
-    # ---- supervisor dashboard
-    "sup_title": {"zh-CN": "督导控制台", "en": "Supervisor dashboard"},
-    "nav_board": {"zh-CN": "配额看板", "en": "Quota board"},
-    "nav_agents": {"zh-CN": "访员实时", "en": "Interviewers"},
-    "nav_outcomes": {"zh-CN": "结果与应答率", "en": "Outcomes & rates"},
-    "nav_sample": {"zh-CN": "样本与预约", "en": "Sample & appointments"},
-    "nav_qc": {"zh-CN": "质量控制", "en": "Quality control"},
-    "nav_admin": {"zh-CN": "系统管理", "en": "Administration"},
-    "search": {"zh-CN": "搜索企业名称或编号", "en": "Search name or id"},
-    "all_industries": {"zh-CN": "全部行业", "en": "All industries"},
-    "all_regions": {"zh-CN": "全部地区", "en": "All regions"},
-    "only_all": {"zh-CN": "全部企业", "en": "All enterprises"},
-    "only_short": {"zh-CN": "预计不足", "en": "Projected short"},
-    "only_open": {"zh-CN": "未完成", "en": "Not done"},
-    "only_done": {"zh-CN": "已完成", "en": "Done"},
-    "only_stopped": {"zh-CN": "已暂停", "en": "Stopped"},
-    "filter": {"zh-CN": "筛选", "en": "Filter"},
-    "export_xlsx": {"zh-CN": "导出 Excel", "en": "Export xlsx"},
-    "live": {"zh-CN": "实时", "en": "Live"},
-    "live_off": {"zh-CN": "连接中断，重连中…", "en": "Disconnected, reconnecting…"},
-    "updated_at": {"zh-CN": "更新于", "en": "Updated"},
-    "ent_id": {"zh-CN": "编号", "en": "ID"},
-    "region": {"zh-CN": "地区", "en": "Region"},
-    "quota": {"zh-CN": "配额", "en": "Quota"},
-    "in_progress": {"zh-CN": "访问中", "en": "In progress"},
-    "callable_left": {"zh-CN": "可拨样本", "en": "Callable left"},
-    "unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
-    "appointments": {"zh-CN": "待预约", "en": "Appointments"},
-    "projected": {"zh-CN": "预计成功", "en": "Projected"},
-    "rate_per_hour": {"zh-CN": "近期每小时", "en": "Recent/hour"},
-    "eta": {"zh-CN": "预计完成", "en": "Projected finish"},
-    "flag_short": {"zh-CN": "预计不足 {n}", "en": "short by {n}"},
-    "done": {"zh-CN": "已完成", "en": "Done"},
-    "stopped": {"zh-CN": "已暂停", "en": "Stopped"},
-    "actions": {"zh-CN": "操作", "en": "Actions"},
-    "release_next": {"zh-CN": "释放下一批", "en": "Release next"},
-    "stop": {"zh-CN": "暂停", "en": "Stop"},
-    "resume": {"zh-CN": "恢复", "en": "Resume"},
-    "released_n": {"zh-CN": "已释放 {n} 个样本", "en": "{n} cases released"},
-    # best time to call (scheduling.best_time_deferral)
-    "nav_staffing": {"zh-CN": "排班建议", "en": "Staffing"},
-    "part_morning": {"zh-CN": "上午", "en": "Morning"},
-    "part_afternoon": {"zh-CN": "下午", "en": "Afternoon"},
-    "part_evening": {"zh-CN": "晚上", "en": "Evening"},
-    "staffing_intro": {"zh-CN": "按本研究的接通模型估算：每付薪访员小时在各时段可得的完成数，以及完成剩余 {remaining} 个配额的排班建议（同样的付薪小时得到最多的完成）。",
-                       "en": "From this study's contact model: completes per paid interviewer-hour in each part of the "
-                             "day, and a shift plan for the {remaining} completes still needed (the most completes for "
-                             "the same paid hours)."},
-    "staffing_timing_own": {"zh-CN": "接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒（来自本研究数据）",
-                            "en": "Completes per contact {q}, about {ti} min per complete, {td} s per dial that reaches "
-                                  "nobody (this study's own data)"},
-    "staffing_timing_default": {"zh-CN": "本研究数据尚少，暂用默认值：接通后完成率 {q}，每个完成约 {ti} 分钟，未接通拨号约 {td} 秒",
-                                "en": "Too little data yet, defaults used: completes per contact {q}, about {ti} min "
-                                      "per complete, {td} s per dial that reaches nobody"},
-    "staffing_slot": {"zh-CN": "时段", "en": "Part of the day"},
-    "staffing_weekend": {"zh-CN": "周末", "en": "Weekend"},
-    "staffing_weekday": {"zh-CN": "工作日", "en": "Weekday"},
-    "staffing_contact_rate": {"zh-CN": "首拨接通率", "en": "First-dial contact rate"},
-    "staffing_cph": {"zh-CN": "每付薪小时完成数", "en": "Completes per paid hour"},
-    "staffing_dials": {"zh-CN": "依据拨号数", "en": "Dials behind it"},
-    "staffing_plan": {"zh-CN": "建议排班", "en": "Suggested shifts"},
-    "staffing_when": {"zh-CN": "时间", "en": "When"},
-    "staffing_team": {"zh-CN": "访员人数", "en": "Interviewers"},
-    "staffing_expected": {"zh-CN": "预计完成", "en": "Expected completes"},
-    "staffing_total": {"zh-CN": "合计 {hours} 付薪小时，预计 {completes} 个完成", "en": "In all {hours} paid hours, "
-                       "{completes} completes expected"},
-    "staffing_none": {"zh-CN": "无需再排班：配额已满", "en": "No shifts needed: the quotas are full"},
-    "pace_title": {"zh-CN": "完成进度预测", "en": "Finish projection"},
-    "pace_eta": {"zh-CN": "按近期速度（每通话小时 {rate} 个完成）预计 {eta} 全部完成，{conf}% 区间 {early} – {late}",
-                 "en": "At the recent rate ({rate} completes per calling hour) all quotas fill by {eta}; {conf}% "
-                       "interval {early} – {late}"},
-    "pace_deadline": {"zh-CN": "截止 {deadline}：尚需 {remaining} 个完成，剩余 {hours} 通话小时，需每通话小时 {required} 个",
-                      "en": "Deadline {deadline}: {remaining} completes to go in {hours} calling hours, {required} "
-                            "per calling hour needed"},
-    "pace_no_data": {"zh-CN": "近期还没有完成的访问，暂无法预测完成时间（尚需 {remaining} 个完成）",
-                     "en": "No completes in the recent calling hours yet: no projection ({remaining} to go)"},
-    "pace_open": {"zh-CN": "未定", "en": "open"},
-    "pace_st_on_track": {"zh-CN": "按计划", "en": "On track"},
-    "pace_st_at_risk": {"zh-CN": "有延期风险：区间上限已超过截止时间", "en": "At risk: the interval's late end passes the deadline"},
-    "pace_st_late": {"zh-CN": "预计延期：按近期速度无法在截止前完成", "en": "Late: the recent rate does not make the deadline"},
-    "pace_st_done": {"zh-CN": "全部配额已完成", "en": "All quotas filled"},
-    "pace_st_no_data": {"zh-CN": "数据不足", "en": "Not enough evidence"},
-    "pace_st_no_end_date": {"zh-CN": "研究文件未设截止日期（fieldwork.end_date）", "en": "No end date in the study file "
-                            "(fieldwork.end_date)"},
-    "best_time_deferred": {
-        "zh-CN": "最佳拨打时段：{n} 个可拨样本在 {until} 起的时段更容易接通，目前排在其他可拨样本之后"
-                 "（没有其他样本时仍会分配，访员不会因此空等）",
-        "en": "Best time to call: {n} callable cases are more likely to answer from {until}, so they are dialed "
-              "after the other callable cases for now (handed out when nothing else is callable: nobody waits "
-              "for them)"},
-    "best_time_release": {"zh-CN": "立即按配额进度拨打", "en": "Dial them now by quota need"},
-    "best_time_released": {"zh-CN": "最佳拨打时段的排序已由督导暂停，至 {until}",
-                           "en": "Best-time ordering released by a supervisor until {until}"},
-    "best_time_released_n": {"zh-CN": "已放开 {n} 个样本，至 {until} 前按配额进度拨打",
-                             "en": "{n} cases released: dialed by quota need until {until}"},
-    "best_time_nothing": {"zh-CN": "当前没有因最佳拨打时段而延后的样本", "en": "No cases are deferred for a better time now"},
-    "by_industry": {"zh-CN": "按行业汇总", "en": "By industry"},
-    "by_region": {"zh-CN": "按地区汇总", "en": "By region"},
-    "quota_cells": {"zh-CN": "行业与样本变量配额", "en": "Industry and sample-variable quotas"},
-    "quota_variable": {"zh-CN": "变量", "en": "Variable"},
-    "quota_scope": {"zh-CN": "范围", "en": "Within"},
-    "quota_value": {"zh-CN": "取值", "en": "Value"},
-    "study_wide": {"zh-CN": "全部样本", "en": "whole study"},
-    "open_cases": {"zh-CN": "在拨样本", "en": "Open cases"},
-    "enterprises": {"zh-CN": "企业数", "en": "Enterprises"},
-    "target": {"zh-CN": "目标", "en": "Target"},
-    "pct_done": {"zh-CN": "完成率", "en": "% done"},
-    "n_done": {"zh-CN": "已完成企业", "en": "Done"},
-    "n_short": {"zh-CN": "预计不足企业", "en": "Short"},
-    "total": {"zh-CN": "合计", "en": "Total"},
-    "no_rows": {"zh-CN": "没有符合条件的记录", "en": "Nothing matches"},
-    "done_ok": {"zh-CN": "已完成操作", "en": "Done"},
-    # interviewers
-    "state_for": {"zh-CN": "持续", "en": "For"},
-    "current_enterprise": {"zh-CN": "当前企业", "en": "Current enterprise"},
-    "avg_length": {"zh-CN": "平均时长", "en": "Avg length"},
-    "talk": {"zh-CN": "通话", "en": "Talk"},
-    "wait": {"zh-CN": "等待", "en": "Wait"},
-    "wrap": {"zh-CN": "话后", "en": "Wrap"},
-    "refusal_rate": {"zh-CN": "拒访率", "en": "Refusal rate"},
-    "listen": {"zh-CN": "监听", "en": "Listen"},
-    "whisper": {"zh-CN": "耳语", "en": "Whisper"},
-    "barge": {"zh-CN": "强插", "en": "Barge"},
-    "sign_out_agent": {"zh-CN": "签出", "en": "Sign out"},
-    "no_call": {"zh-CN": "该访员当前没有通话", "en": "The interviewer is not on a call"},
-    "no_extension": {"zh-CN": "您的账号没有分机号，无法监听", "en": "Your account has no extension to listen on"},
-    "spy_started": {"zh-CN": "已接通{mode}：{leg}", "en": "{mode} started: {leg}"},
-    "monitored_by": {"zh-CN": "{who}正在{mode}", "en": "{mode}: {who}"},
-    "stop_monitoring": {"zh-CN": "停止监听", "en": "Stop monitoring"},
-    "monitor_stopped": {"zh-CN": "已停止监听", "en": "Monitoring stopped"},
-    "monitor_none": {"zh-CN": "您当前没有在监听", "en": "You are not monitoring any call"},
-    "telephony_error": {"zh-CN": "电话系统错误：{err}", "en": "Telephony error: {err}"},
-    "no_interviewers": {"zh-CN": "当前没有在线访员", "en": "No interviewer signed in"},
-    "shift_since": {"zh-CN": "统计自各访员本班次签到起（与访员工作台一致）", "en": "Figures since each interviewer's shift start (as on their console)"},
-    # outcomes
-    "group_by": {"zh-CN": "分组", "en": "Group by"},
-    "g_study": {"zh-CN": "全部项目", "en": "Whole study"},
-    "g_industry": {"zh-CN": "行业", "en": "Industry"},
-    "g_enterprise": {"zh-CN": "企业", "en": "Enterprise"},
-    "g_interviewer": {"zh-CN": "访员", "en": "Interviewer"},
-    "g_day": {"zh-CN": "日期", "en": "Day"},
-    "g_region": {"zh-CN": "地区", "en": "Region"},
-    "only_value": {"zh-CN": "仅看", "en": "Only"},
-    "disp_table": {"zh-CN": "AAPOR 结果代码分布", "en": "AAPOR disposition table"},
-    "code": {"zh-CN": "代码", "en": "Code"},
-    "symbol": {"zh-CN": "类别", "en": "Class"},
-    "label": {"zh-CN": "说明", "en": "Meaning"},
-    "final": {"zh-CN": "最终", "en": "Final"},
-    "interim": {"zh-CN": "临时", "en": "Interim"},
-    "share": {"zh-CN": "占比", "en": "Share"},
-    "rates": {"zh-CN": "应答率 / 合作率 / 拒访率 / 接触率", "en": "Response, cooperation, refusal and contact rates"},
-    "rates_note": {"zh-CN": "未结束样本按目前最能说明情况的结果计入（从未拨打记 3.11）；e 为未知资格样本中估计合格的比例。",
-                   "en": "Open cases count with their most informative outcome so far (never dialed = 3.11); e is the "
-                         "estimated eligible share of the unknowns."},
-    "data_as_of": {"zh-CN": "数据时间 {t}（每 30 秒更新）", "en": "data as of {t} (refreshed every 30 s)"},
-    "per_day": {"zh-CN": "每日成功访问与计划", "en": "Completes per day against the plan"},
-    "plan_start": {"zh-CN": "计划开始", "en": "Plan start"},
-    "plan_days": {"zh-CN": "计划天数", "en": "Plan days"},
-    "cumulative": {"zh-CN": "累计", "en": "Cumulative"},
-    "plan": {"zh-CN": "计划累计", "en": "Plan (cumulative)"},
-    "day": {"zh-CN": "日期", "en": "Day"},
-    "show": {"zh-CN": "显示", "en": "Show"},
-    # sample
-    "release_replicates": {"zh-CN": "释放样本批次", "en": "Release replicates"},
-    "replicates_waiting": {"zh-CN": "未释放批次", "en": "Unreleased replicates"},
-    "release": {"zh-CN": "释放", "en": "Release"},
-    "no_replicates": {"zh-CN": "没有未释放的样本批次", "en": "No unreleased replicate"},
-    "find_case": {"zh-CN": "查找样本", "en": "Find a case"},
-    "case_ref_or_id": {"zh-CN": "样本编号或 ID", "en": "Case reference or id"},
-    "open": {"zh-CN": "打开", "en": "Open"},
-    "case_not_found": {"zh-CN": "找不到该样本", "en": "No such case"},
-    "pending_appointments": {"zh-CN": "待执行预约", "en": "Pending appointments"},
-    "due": {"zh-CN": "预约时间", "en": "Due"},
-    "owner": {"zh-CN": "负责访员", "en": "Interviewer"},
-    "anyone": {"zh-CN": "任何访员", "en": "Anyone"},
-    "move": {"zh-CN": "调整", "en": "Move"},
-    "new_time": {"zh-CN": "新时间（可选）", "en": "New time (optional)"},
-    "move_all": {"zh-CN": "批量转移某访员的全部预约", "en": "Move all appointments of an interviewer"},
-    "from": {"zh-CN": "从", "en": "From"},
-    "to": {"zh-CN": "到", "en": "To"},
-    "moved_n": {"zh-CN": "已转移 {n} 个预约", "en": "{n} appointments moved"},
-    "dnc": {"zh-CN": "加入免打扰名单", "en": "Add to the do-not-call list"},
-    "dnc_help": {"zh-CN": "每行一个号码；含这些号码的样本立即停止拨打。", "en": "One number per line; cases holding them stop at once."},
-    "reason": {"zh-CN": "原因", "en": "Reason"},
-    "dnc_done": {"zh-CN": "已加入 {n} 个号码，停止 {c} 个样本", "en": "{n} numbers added, {c} cases stopped"},
-    "dnc_bad": {"zh-CN": "未能识别：{items}", "en": "Not recognised: {items}"},
-    "refusal_conversion": {"zh-CN": "拒访转化分配", "en": "Refusal conversion"},
-    "soft_refusals_waiting": {"zh-CN": "待转化的软拒访：{n}", "en": "Soft refusals waiting: {n}"},
-    "assign": {"zh-CN": "分配", "en": "Assign"},
-    "assigned_n": {"zh-CN": "已分配 {n} 个样本", "en": "{n} cases assigned"},
-    # case
-    "case_title": {"zh-CN": "样本 {ref}", "en": "Case {ref}"},
-    "attempts_list": {"zh-CN": "拨打记录", "en": "Attempts"},
-    "when": {"zh-CN": "时间", "en": "When"},
-    "reassign": {"zh-CN": "指定访员", "en": "Reassign"},
-    "assigned_to": {"zh-CN": "指定给", "en": "Reserved for"},
-    "interviews": {"zh-CN": "访问记录", "en": "Interviews"},
-    "answers": {"zh-CN": "答案", "en": "Answers"},
-    "value": {"zh-CN": "答案", "en": "Answer"},
-    "edit_answer": {"zh-CN": "修改答案（将记入审计日志）", "en": "Change an answer (audited)"},
-    "answer_changed": {"zh-CN": "答案已修改并记入审计日志", "en": "Answer changed and audited"},
-    "reason_required": {"zh-CN": "必须填写原因", "en": "A reason is required"},
-    "audit_trail": {"zh-CN": "审计记录", "en": "Audit trail"},
-    "revisions": {"zh-CN": "答案修改历史", "en": "Answer history"},
-    "old": {"zh-CN": "原值", "en": "Before"},
-    "new": {"zh-CN": "新值", "en": "After"},
-    "by": {"zh-CN": "操作人", "en": "By"},
-    "phones_masked_note": {"zh-CN": "分析师只能看到隐藏后的号码", "en": "Analysts see masked numbers"},
-    "case_status": {"zh-CN": "样本状态", "en": "Case status"},
-    "cs_unreleased": {"zh-CN": "未释放", "en": "Unreleased"},
-    "cs_ready": {"zh-CN": "待拨", "en": "Ready"},
-    "cs_claimed": {"zh-CN": "拨打中", "en": "Being called"},
-    "cs_final": {"zh-CN": "已结束", "en": "Final"},
-    "cs_stopped": {"zh-CN": "已停止", "en": "Stopped"},
-    "next_call": {"zh-CN": "下次拨打", "en": "Next call"},
-    "action_kind": {"zh-CN": "操作类型", "en": "Action"},
-    "ivs_in_progress": {"zh-CN": "进行中", "en": "in progress"},
-    "ivs_complete": {"zh-CN": "已完成", "en": "complete"},
-    "ivs_partial": {"zh-CN": "中途终止", "en": "broken off"},
-    "ivs_terminated": {"zh-CN": "已终止", "en": "terminated"},
-    # qc
-    "qc_flags": {"zh-CN": "质控标记", "en": "QC flags"},
-    "flagged_only": {"zh-CN": "只看有标记的", "en": "Flagged only"},
-    "length": {"zh-CN": "时长", "en": "Length"},
-    "median_length": {"zh-CN": "中位时长 {m}", "en": "median {m}"},
-    "qc_status": {"zh-CN": "审核状态", "en": "Review"},
-    "qc_unreviewed": {"zh-CN": "未审核", "en": "Unreviewed"},
-    "qc_verified": {"zh-CN": "已核实", "en": "Verified"},
-    "qc_rejected": {"zh-CN": "已驳回", "en": "Rejected"},
-    "verify": {"zh-CN": "核实", "en": "Verify"},
-    "reject": {"zh-CN": "驳回", "en": "Reject"},
-    "reject_reason": {"zh-CN": "驳回原因", "en": "Reason"},
-    "recording": {"zh-CN": "录音", "en": "Recording"},
-    "rejected_msg": {"zh-CN": "已驳回；配额空出 1 个，重新开放 {n} 个配额已满样本", "en": "Rejected; a quota slot is free again and {n} quota-filled cases were reopened"},
-    "verified_msg": {"zh-CN": "已核实", "en": "Verified"},
-    "callback_list": {"zh-CN": "回访核实名单", "en": "Call-back verification list"},
-    "callback_share": {"zh-CN": "每名访员抽取比例", "en": "Share of each interviewer's completes"},
-    "all": {"zh-CN": "全部", "en": "All"},
-    # ---- administration
-    "adm_users": {"zh-CN": "用户与角色", "en": "Users and roles"},
-    "adm_study": {"zh-CN": "上传问卷/项目文件", "en": "Study upload"},
-    "adm_rules": {"zh-CN": "拨打时段与规则", "en": "Calling hours and rules"},
-    "adm_audit": {"zh-CN": "审计日志", "en": "Audit log"},
-    "display_name": {"zh-CN": "姓名", "en": "Name"},
-    "role": {"zh-CN": "角色", "en": "Role"},
-    "active": {"zh-CN": "在职", "en": "Active"},
-    "converter": {"zh-CN": "拒访转化", "en": "Refusal converter"},
-    "extension": {"zh-CN": "分机号", "en": "Extension"},
-    "last_login": {"zh-CN": "最近登录", "en": "Last sign-in"},
-    "create_user": {"zh-CN": "新建用户", "en": "New user"},
-    "user_created": {"zh-CN": "已创建用户 {u}", "en": "User {u} created"},
-    "user_saved": {"zh-CN": "已保存 {u}", "en": "{u} saved"},
-    "new_password": {"zh-CN": "新密码", "en": "New password"},
-    "set_password": {"zh-CN": "重设密码", "en": "Reset password"},
-    "password_set": {"zh-CN": "{u} 的密码已重设", "en": "Password of {u} reset"},
-    "cannot_demote_self": {"zh-CN": "不能取消自己的管理员权限或停用自己", "en": "You cannot demote or disable yourself"},
-    "study_file": {"zh-CN": "项目文件（YAML）", "en": "Study file (YAML)"},
-    "upload": {"zh-CN": "上传并校验", "en": "Upload and validate"},
-    "study_invalid": {"zh-CN": "文件有 {n} 处错误，未安装", "en": "{n} problems found; nothing was installed"},
-    "study_installed": {"zh-CN": "已安装 {code} 第 {v} 版", "en": "Installed {code} version {v}"},
-    "file": {"zh-CN": "文件", "en": "File"},
-    "path": {"zh-CN": "位置", "en": "Path"},
-    "line": {"zh-CN": "行", "en": "Line"},
-    "message": {"zh-CN": "问题", "en": "Problem"},
-    "warnings": {"zh-CN": "提示", "en": "Warnings"},
-    "current_study": {"zh-CN": "当前项目", "en": "Current study"},
-    "version": {"zh-CN": "版本", "en": "Version"},
-    "rules_help": {"zh-CN": "编辑 calling_rules（YAML）。时间为受访者当地时间；保存前按项目文件规则校验。",
-                   "en": "Edit calling_rules (YAML). Times are respondent-local; validated like a study file before saving."},
-    "rules_saved": {"zh-CN": "规则已保存（第 {v} 版）", "en": "Rules saved (version {v})"},
-    "rules_invalid": {"zh-CN": "规则有误，未保存", "en": "The rules have errors; nothing was saved"},
-    "per_enterprise_quota": {"zh-CN": "每家企业配额", "en": "Quota per enterprise"},
-    "quota_applied": {"zh-CN": "{n} 家企业的配额已改为 {q}（立即生效：新满额企业的样本以 4.80 关闭 {closed} 个，重新开放 {reopened} 个）；"
-                               "{kept} 家企业有单独设定的配额，保持不变",
-                      "en": "{n} enterprises now have quota {q}, enforced at once ({closed} cases closed 4.80 for "
-                            "enterprises now full, {reopened} reopened); {kept} enterprises with a quota of their "
-                            "own keep it"},
-    "quota_help": {"zh-CN": "修改后立即对所有使用默认配额的企业生效；导入时单独设定配额的企业不受影响。",
-                   "en": "Applies at once to every enterprise on the default quota; enterprises imported with a "
-                         "quota of their own keep it."},
-    "action": {"zh-CN": "操作", "en": "Action"},
-    "entity": {"zh-CN": "对象", "en": "Entity"},
-    "user": {"zh-CN": "用户", "en": "User"},
-    "date_from": {"zh-CN": "起", "en": "From"},
-    "date_to": {"zh-CN": "止", "en": "To"},
-    "text": {"zh-CN": "关键字", "en": "Text"},
-    "older": {"zh-CN": "更早", "en": "Older"},
-    "newer": {"zh-CN": "更新", "en": "Newer"},
-}
+from cati import i18n as core
+from cati.i18n import LANGUAGE_NAMES, LANGUAGES
+
+__all__ = ["LANGUAGES", "LANGUAGE_NAMES", "T", "current_language", "translate", "t", "message", "init_i18n"]
+
+
+class _Keys:
+    """Membership test on the catalogue's keys (``"key" in T``), for code that asks whether a key exists."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and core.has_key(key)
+
+    def __iter__(self):
+        return iter(core.messages(core.DEFAULT_LANGUAGE))
+
+    def __len__(self) -> int:
+        return len(core.messages(core.DEFAULT_LANGUAGE))
+
+
+#: The catalogue's keys (membership only, as web/supervisor.py asks ``f"part_{name}" in T``; the texts are in the
+#: .po files).
+T = _Keys()
 
 
 def current_language() -> str:
@@ -471,32 +48,57 @@ def current_language() -> str:
     lang = session.get("lang")
     if lang in LANGUAGES:
         return lang
-    from flask import g
-
     user = g.get("user")
     if user is not None and user.language in LANGUAGES:
         return user.language
     return current_app.config.get("DEFAULT_LANGUAGE", "zh-CN")
 
 
-def translate(key: str, lang: str | None = None, **fields) -> str:
+def _strict() -> bool:
+    return bool(has_app_context() and current_app.testing)
+
+
+def translate(key: str, lang: str | None = None, /, **fields: Any) -> str:
     """The text of ``key`` in ``lang`` (default: the current language), with ``fields`` filled in."""
-    entry = T.get(key)
-    if entry is None:
-        if current_app and current_app.testing:
-            raise KeyError(f"i18n: no translation for key {key!r}")
-        return key
-    text = entry.get(lang or current_language()) or entry["zh-CN"]
-    return text.format(**fields) if fields else text
+    return core.lookup(key, lang or current_language(), fields, strict=_strict())
 
 
 t = translate
 
 
+def message(obj: Any, lang: str | None = None) -> str:
+    """A keyed error or problem (or anything with ``message(lang)``) in ``lang`` (default: the current language).
+
+    Keys missing from the catalogue raise in testing, as in :func:`translate`.
+    """
+    lang = lang or current_language()
+    key = getattr(obj, "key", None)
+    if isinstance(key, str) and key and _strict() and not core.has_key(key):
+        raise core.MissingTranslation(f"i18n: no message {key!r} in the catalogue")
+    return core.render(obj, lang)
+
+
+class _CatalogueDomain(Domain):
+    """Flask-Babel's domain served from :mod:`cati.i18n`'s in-memory catalogues (no .mo files on disk)."""
+
+    def get_translations(self):
+        return core.translations(core.language_for(get_locale()))
+
+
+class _Babel(Babel):
+    @property
+    def domain_instance(self):
+        return _CatalogueDomain(domain=core.DOMAIN)
+
+
 def init_i18n(app: Flask) -> None:
-    """Make ``t``, ``lang`` and the language list available in every template."""
+    """Register Flask-Babel (locale = :func:`current_language`) and make ``t``, ``message``, ``lang`` and the
+    language list available in every template."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", core.locale_for(app.config.get("DEFAULT_LANGUAGE", "zh-CN")))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(core.TRANSLATIONS_DIR))
+    _Babel(app, locale_selector=lambda: core.locale_for(current_language()))
 
     @app.context_processor
     def _inject():
-        return {"t": translate, "lang": current_language(), "LANGUAGES": LANGUAGES,
+        return {"t": translate, "message": message, "lang": current_language(), "LANGUAGES": LANGUAGES,
                 "LANGUAGE_NAMES": LANGUAGE_NAMES}
