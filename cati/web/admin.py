@@ -16,14 +16,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import String, cast, func, or_, select
 
 from cati.db import db
+from cati.i18n import KeyedText
 from cati.models import AuditLog, Role, Study, User
 from cati.services import audit
 from cati.services.calling import zone
 from cati.services.quotas import apply_enterprise_quota
 from cati.services.studies import get_study, install_study
-from cati.services.users import MIN_PASSWORD_LENGTH, UserError, create_user, hash_password
+from cati.services.users import UserError, check_password, create_user, hash_password, parse_role
 from cati.study.loader import Problem, StudyError, validate_study_mapping
 
+from .i18n import message
 from .security import current_user, roles_required
 from .supervisor import common as sup
 from .uow import commit
@@ -78,10 +80,10 @@ def create():
     return redirect(url_for("admin.users"))
 
 
-def _refuse(message: str):
-    """Back to the users page with ``message``, nothing changed."""
+def _refuse(text: str):
+    """Back to the users page with ``text``, nothing changed."""
     db.session.rollback()
-    flash(message, "error")
+    flash(text, "error")
     return redirect(url_for("admin.users"))
 
 
@@ -91,12 +93,12 @@ def update(uid: int):
     me = current_user()
     u = db.session.get(User, uid)
     if u is None:
-        return _refuse(f"user {uid} not found")
+        return _refuse(sup.tr("user_not_found", uid=uid))
     f = request.form
     try:
-        role = Role(f.get("role", u.role.value))
-    except ValueError:
-        return _refuse(f"role {f.get('role')!r}: one of {', '.join(r.value for r in Role)}")
+        role = parse_role(f.get("role", u.role.value))
+    except UserError as err:
+        return _refuse(message(err))
     active = f.get("is_active") == "1"
     if u.id == me.id and (role != Role.ADMIN or not active):
         return _refuse(sup.tr("cannot_demote_self"))
@@ -122,8 +124,12 @@ def set_password(uid: int):
     pw = request.form.get("password") or ""
     u = db.session.get(User, uid)
     me = current_user()
-    if u is None or len(pw) < MIN_PASSWORD_LENGTH:
-        return _refuse(f"password must be at least {MIN_PASSWORD_LENGTH} characters / 密码至少 {MIN_PASSWORD_LENGTH} 位")
+    if u is None:
+        return _refuse(sup.tr("user_not_found", uid=uid))
+    try:
+        check_password(pw)
+    except UserError as err:
+        return _refuse(message(err))
     u.password_hash = hash_password(pw)  # also ends the user's other sessions (security ties them to the hash)
     audit.record(db.session, user_id=me.id, action="user.password", entity="user", entity_id=u.id)
     db.session.commit()
@@ -166,7 +172,7 @@ def study():
     if request.method == "POST":
         up = request.files.get("file")
         if up is None or not up.filename:
-            problems = [Problem("—", "", "no file chosen / 未选择文件")]
+            problems = [Problem("—", "", KeyedText("study_no_file"))]
         else:
             name = Path(up.filename).name
             from flask import current_app
@@ -213,10 +219,11 @@ def apply_rules(definition: dict, rules_text: str, quota: int | None, source: st
         rules = yaml.safe_load(rules_text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise StudyError([Problem(source, "calling_rules", f"YAML syntax error: {getattr(exc, 'problem', exc)}",
+        raise StudyError([Problem(source, "calling_rules",
+                                  KeyedText("sv_yaml_syntax", what=str(getattr(exc, "problem", exc))),
                                   line=mark.line + 1 if mark else None)]) from None
     if not isinstance(rules, dict):
-        raise StudyError([Problem(source, "calling_rules", "must be a mapping (key: value lines)")])
+        raise StudyError([Problem(source, "calling_rules", KeyedText("rules_not_mapping"))])
     new = copy.deepcopy(definition)
     new["calling_rules"] = rules
     if quota is not None:
@@ -258,7 +265,8 @@ def rules():
             quota_val = int(raw_quota) if raw_quota else None
         except ValueError:
             quota_val = None
-            problems = [Problem(f"study {st.code}", "quota.per_enterprise", f"{raw_quota!r} is not a whole number")]
+            problems = [Problem(f"study {st.code}", "quota.per_enterprise",
+                                KeyedText("quota_not_integer", value=raw_quota))]
         if not problems:
             done = commit(lambda: _save_rules(st, text, quota_val, me.id), StudyError, show=None,
                           ok=lambda _: sup.tr("rules_saved", v=st.version))
@@ -301,7 +309,7 @@ def audit_log():
             try:
                 day = datetime.fromisoformat(a[key]).replace(tzinfo=zone(sup.centre_tz()))
             except ValueError:
-                flash(f"{key}: {a[key]!r} is not a date (YYYY-MM-DD)", "error")
+                flash(sup.tr("date_invalid", field=key, value=a[key]), "error")
                 continue
             if op == "lt":
                 day += timedelta(days=1)

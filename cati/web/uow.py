@@ -26,9 +26,9 @@ class Done:
 
 def error_text(err: Exception) -> str:
     """An error's text in the visitor's language (service errors carry both languages)."""
-    from .i18n import current_language
+    from .i18n import message
 
-    return err.message(current_language()) if hasattr(err, "message") else str(err)
+    return message(err)
 
 
 def flash_error(err: Exception) -> None:

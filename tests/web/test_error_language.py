@@ -8,7 +8,6 @@ import io
 import re
 from html import unescape
 
-import pytest
 import yaml
 from sqlalchemy import select
 
@@ -50,7 +49,6 @@ def test_rules_validation_errors_are_in_chinese(admin_client):  # noqa: F811
     assert any("重叠" in m for m in msgs) and any("时区" in m for m in msgs) and any("未知的键" in m for m in msgs)
 
 
-@pytest.mark.xfail(strict=True, reason="needs view wiring: admin.apply_rules / admin.rules build English Problems")
 def test_rules_yaml_and_quota_errors_are_in_chinese(admin_client):  # noqa: F811
     r = post(admin_client, "/admin/rules", {"rules": "windows: [", "quota": "20"}, "/admin/rules")
     assert_chinese(r.get_data(as_text=True))
@@ -80,7 +78,6 @@ def test_study_upload_errors_and_warnings_are_in_chinese(admin_client):  # noqa:
         assert_chinese(r.get_data(as_text=True))
 
 
-@pytest.mark.xfail(strict=True, reason="needs view wiring: admin.create/update/set_password flash English text")
 def test_user_errors_are_in_chinese(admin_client, session_factory):  # noqa: F811
     c = admin_client
     for form in ({"username": "  ", "password": "long-enough-1", "role": "interviewer"},

@@ -130,7 +130,7 @@ def test_board_filters_and_times_itself(client, sworld, session_factory):
     html = client.get("/supervisor/?industry=保险").get_data(as_text=True)
     assert "平安保险" in html and "招商银行" not in html
     html = client.get("/supervisor/?sort=phone").get_data(as_text=True)  # a bad sort key is explained, not a 500
-    assert "unknown column" in html
+    assert "未知的列" in html
 
 
 def test_xlsx_export_has_the_board(client, sworld):
@@ -140,9 +140,9 @@ def test_xlsx_export_has_the_board(client, sworld):
     r = client.get("/supervisor/board.xlsx")
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(r.data))
-    rows = list(wb["board"].iter_rows(values_only=True))
+    rows = list(wb["配额进度"].iter_rows(values_only=True))
     assert rows[1][1] == "招商银行" and rows[1][4:6] == (0, 20) and rows[1][9] == 3  # 3 unreleased
-    assert {"industry", "region"} <= set(wb.sheetnames)
+    assert {"行业", "地区"} <= set(wb.sheetnames) and "预计缺口" in rows[0]
 
 
 def _events(resp):
@@ -294,7 +294,7 @@ def test_outcomes_page_groups_and_filters(client, sworld, session_factory):
     html = client.get("/supervisor/outcomes?group=industry&only_key=interviewer&only_value=李强").get_data(as_text=True)
     assert "n = 0" in html
     html = client.get("/supervisor/outcomes?plan_start=notadate").get_data(as_text=True)
-    assert "is not a date" in html
+    assert "不是有效日期" in html
 
 
 def test_every_screen_in_english(client, sworld, session_factory):
@@ -350,7 +350,7 @@ def test_industry_quota_through_interviews_board_and_qc(client, sworld, session_
     assert "行业与样本变量配额" in cells and industry in cells and "全部样本" in cells and "100.0%" in cells
     from openpyxl import load_workbook
 
-    sheet = load_workbook(io.BytesIO(client.get("/supervisor/board.xlsx").data))["quota_cells"]
+    sheet = load_workbook(io.BytesIO(client.get("/supervisor/board.xlsx").data))["行业与样本变量配额"]
     assert list(sheet.iter_rows(values_only=True))[1][:5] == ("行业", "全部样本", industry, 1, 1)
     post(client, f"/supervisor/qc/{iid}/reject", {"note": "回访否认"}, "/supervisor/qc")
     with session_factory() as s:

@@ -12,6 +12,7 @@ from cati.services.pacing import study_pace
 from cati.services.quotas import cell_progress
 from cati.services.scheduling import best_time_deferral, release_best_time_deferral
 
+from ..i18n import message
 from ..security import current_user
 from ..uow import commit
 from .common import (
@@ -73,7 +74,7 @@ def board():
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
-        flash(str(exc), "error")
+        flash(message(exc), "error")
         args["sort"] = "external_id"
         shown = sv.filter_board(rows, **args)
     done_text = tr("done")

@@ -16,7 +16,7 @@ from cati.services import supervision as sv
 
 from ..i18n import current_language
 from .charts import per_day_svg
-from .common import centre_tz, local_text, now_utc, screen, study_reading
+from .common import centre_tz, local_text, now_utc, screen, study_reading, tr
 from .live import app_cache
 
 #: The dispositions frame reads every released case (~1 s for 54,000): outcome tables may be this many seconds old.
@@ -51,7 +51,7 @@ def outcomes():
         try:
             plan_start = date.fromisoformat(request.args["plan_start"])
         except ValueError:
-            flash(f"plan_start: {request.args['plan_start']!r} is not a date (YYYY-MM-DD)", "error")
+            flash(tr("plan_start_invalid", value=request.args["plan_start"]), "error")
     with study_reading() as (s, study):
         frame, frame_at = _frame(s, study)
         per_day = sv.completes_per_day(s, study, plan_start=plan_start, plan_days=plan_days, tz=centre_tz())

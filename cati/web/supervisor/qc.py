@@ -25,7 +25,7 @@ def qc_page():
         if not 0 <= share <= 1:
             raise ValueError
     except ValueError:
-        flash(f"share: {request.args.get('share')!r} must be a number between 0 and 1", "error")
+        flash(tr("share_invalid", value=request.args.get("share")), "error")
         share = 0.1
     with study_reading() as (s, study):
         rows = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=QC_PAGE)

@@ -14,6 +14,7 @@ from cati.services import sample_admin as sa
 from cati.services import supervision as sv
 from cati.services.calling import zone
 
+from ..i18n import message
 from ..security import current_user
 from ..uow import commit
 from .common import (
@@ -67,7 +68,7 @@ def _parse_local(value: str | None) -> datetime | None:
     try:
         naive = datetime.fromisoformat(value)
     except ValueError:
-        raise sa.SampleAdminError(f"时间格式错误：{value}", f"not a date-time: {value}") from None
+        raise sa.SampleAdminError("datetime_invalid", value=value) from None
     return naive.replace(tzinfo=zone(centre_tz())).astimezone(UTC)
 
 
@@ -105,7 +106,7 @@ def dnc():
         if added:
             flash(tr("dnc_done", n=added, c=stopped), "info")
         if bad:
-            flash(tr("dnc_bad", items="; ".join(f"{m} ({r})" for m, r in bad)), "error")
+            flash(tr("dnc_bad", items="; ".join(f"{m} ({message(r)})" for m, r in bad)), "error")
     return back(url_for("supervisor.sample"))
 
 

@@ -16,17 +16,17 @@ def board_workbook(rows: list[sv.BoardRow], shown: list[sv.BoardRow], cells: lis
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "board"
+    ws.title = tr("sheet_board")
     head = [tr("ent_id"), tr("enterprise"), tr("industry"), tr("region"), tr("completes"), tr("quota"),
             tr("pct_done"), tr("in_progress"), tr("callable_left"), tr("unreleased"), tr("appointments"),
-            tr("projected"), "shortfall", tr("rate_per_hour"), tr("eta"), tr("status")]
+            tr("projected"), tr("shortfall"), tr("rate_per_hour"), tr("eta"), tr("status")]
     ws.append(head)
     red = PatternFill("solid", fgColor="FDE2E1")
     for r in shown:
         ws.append([r.external_id, r.name, r.industry, r.region, r.completes, r.quota_target, round(r.pct / 100, 4),
                    r.in_progress, r.callable_left, r.unreleased, r.appointments, round(r.projected, 1),
                    round(r.shortfall, 1), round(r.rate_per_hour, 2), local_text(r.eta, "%Y-%m-%d %H:%M"),
-                   r.status])
+                   tr(f"ent_st_{r.status}")])
         ws.cell(ws.max_row, 7).number_format = "0.0%"
         if r.short:
             for c in ws[ws.max_row]:
@@ -34,8 +34,8 @@ def board_workbook(rows: list[sv.BoardRow], shown: list[sv.BoardRow], cells: lis
     for c in ws[1]:
         c.font = Font(bold=True)
     ws.freeze_panes = "C2"
-    for name, key in (("industry", "industry"), ("region", "region")):
-        sh = wb.create_sheet(name)
+    for key in ("industry", "region"):
+        sh = wb.create_sheet(tr(key))
         sh.append([tr(key), tr("enterprises"), tr("target"), tr("completes"), tr("pct_done"), tr("in_progress"),
                    tr("callable_left"), tr("appointments"), tr("n_done"), tr("n_short")])
         for gr in sv.rollup(rows, key):
@@ -43,7 +43,7 @@ def board_workbook(rows: list[sv.BoardRow], shown: list[sv.BoardRow], cells: lis
                        gr["in_progress"], gr["callable_left"], gr["appointments"], gr["done"], gr["short"]])
             sh.cell(sh.max_row, 5).number_format = "0.0%"
     if cells:
-        sh = wb.create_sheet("quota_cells")
+        sh = wb.create_sheet(tr("quota_cells"))
         sh.append([tr("quota_variable"), tr("quota_scope"), tr("quota_value"), tr("completes"), tr("target"),
                    tr("pct_done"), tr("in_progress"), tr("open_cases")])
         for c in cells:
