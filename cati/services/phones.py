@@ -319,6 +319,21 @@ def normalize_phone_full(raw: object, region: str = "CN") -> NormalizedPhone:
     return _full(s, region)
 
 
+def rejected_line_text(raw: object, limit: int = 40) -> str:
+    """How a rejected input line is shown back: masked like a phone number when it holds enough digits to be
+    one (7 or more), else as typed (trimmed to ``limit`` characters), so the person can find the bad line.
+
+    >>> rejected_line_text("not-a-number")
+    'not-a-number'
+    >>> rejected_line_text("1380013800x")
+    '138***3800'
+    """
+    text = str(raw if raw is not None else "").strip()
+    if sum(ch.isdigit() for ch in text) >= 7:
+        return mask_phone(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def mask_phone(number: object) -> str:
     """Mask a number for display and logs: keep the first 3 and last 4 national digits (``138****1234``).
 

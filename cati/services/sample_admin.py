@@ -29,7 +29,7 @@ from cati.models import (
 )
 
 from . import audit
-from .phones import PhoneError, mask_phone, normalize_phone
+from .phones import PhoneError, mask_phone, normalize_phone, rejected_line_text
 from .scheduling import add_to_do_not_call, release_replicate
 
 
@@ -298,7 +298,7 @@ def add_do_not_call(session: Session, raw_numbers: Iterable[str], now: datetime,
         try:
             good.append(normalize_phone(raw).e164)
         except PhoneError as exc:
-            bad.append((mask_phone(raw), exc.reason))  # keyed: the screen shows message(reason)
+            bad.append((rejected_line_text(raw), exc.reason))  # keyed: the screen shows message(reason)
     if not good:
         if bad:
             return 0, 0, bad
