@@ -1,5 +1,8 @@
 """Imports that lose nothing: enterprises and sample (cases with phone numbers) from CSV or XLSX.
 
+Over 600 lines on purpose: enterprises and sample share the row reader, the rejects writer and the
+normalisers; the invariant "imported + rejected == read" is easier to keep in one place.
+
 Every data row read ends either imported or rejected — one by one, with its file line number and a reason
 (zh-CN / en) — so ``imported + rejected == read`` always holds. Rejected rows are written, with their original
 columns plus ``line`` and ``reason``, to a rejects file (UTF-8 with BOM so Excel opens it correctly).

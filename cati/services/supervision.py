@@ -1,5 +1,8 @@
 """What supervisors watch: the quota board, interviewer productivity, outcome tables and rates, completes per day.
 
+Over 600 lines on purpose: the board, productivity and per-day tables share one set of row types and
+reading helpers; split, each screen's service would re-declare them.
+
 Read-only services (they never write): each takes a session and returns plain rows / DataFrames. The pure
 arithmetic (projection, rollups, per-interviewer figures) lives in small functions that tests work by hand.
 

@@ -1,5 +1,8 @@
 """Asterisk backend over the Asterisk Manager Interface (AMI).
 
+Over 600 lines on purpose: the tracker (pure), the two client adapters and the backend must agree on every
+header and event; they are read together when a real-server behaviour changes.
+
 Layers
 ------
 :func:`parse_ami_stream`

@@ -1,5 +1,8 @@
 """A fast in-process Asterisk Manager Interface (AMI) server for unit tests and manual trials.
 
+Over 600 lines on purpose: a whole AMI server (protocol, channels, dialplan behaviours, replayed
+recordings) that has to stay self-consistent; it is test equipment, not product code.
+
 The real thing is the telephone lab (:mod:`cati.telephony.lab`: Asterisk 22.10.1 with our dialplan and an
 outside world over PJSIP). This server exists because it is fast, runs without an Asterisk build, and can be
 made to misbehave on purpose. It is kept honest by construction:

@@ -1,5 +1,8 @@
 """A telephone network on one machine: real Asterisk PBX(es) and a second Asterisk playing the outside world.
 
+Over 600 lines on purpose: the lab's configuration generators, process control and the event-worker and
+scenario runners are one tool, used together by the CLI, the tests and the benchmark scripts.
+
 The lab exists so that the Asterisk backend is tested against the real thing, not against a server we wrote
 ourselves. It runs, all on 127.0.0.1 with free ports, each instance in a directory of its own:
 
