@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # CATI_ variables that are not settings: the settings file's name, and values only the test suite and one-off
 # CLI prompts read (an initial admin password is typed or passed once, never kept as a setting).
@@ -42,6 +50,11 @@ _ENV_PATHS: dict[str, tuple[str, ...]] = {
     "CATI_TWILIO_AUTH_TOKEN": ("telephony", "twilio", "auth_token"),
     "CATI_TWILIO_FROM": ("telephony", "twilio", "from_number"),
     "CATI_TWILIO_API_BASE": ("telephony", "twilio", "api_base"),
+    "CATI_CONSOLE_HEARTBEAT_SECONDS": ("console", "heartbeat_seconds"),
+    "CATI_CONSOLE_PRESENCE_TIMEOUT_SECONDS": ("console", "presence_timeout_seconds"),
+    "CATI_CONSOLE_ALERT_IDLE_MINUTES": ("console", "alert_idle_minutes"),
+    "CATI_CONSOLE_ALERT_WRAPUP_MINUTES": ("console", "alert_wrapup_minutes"),
+    "CATI_CONSOLE_ALERT_CALL_MINUTES": ("console", "alert_call_minutes"),
 }
 _ENV_OF_PATH = {path: name for name, path in _ENV_PATHS.items()}
 #: Secrets come from the environment only: a settings file that holds one is refused.
@@ -89,6 +102,28 @@ class TelephonySettings(BaseModel):
         return v.strip().lower() if isinstance(v, str) else v
 
 
+class ConsoleSettings(BaseModel):
+    """The interviewer console's presence and the supervisor's alerts (``CATI_CONSOLE_*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The open console says "still here" this often; the reply carries a supervisor's pause or sign-out.
+    heartbeat_seconds: int = Field(default=5, ge=1, le=60)
+    # No word from a console for this long: the interviewer is offline and their case goes back to the queue.
+    presence_timeout_seconds: int = Field(default=45, ge=10, le=3600)
+    # The supervisor's live table flags an interviewer ready this long without a case, in wrap-up, or on a call.
+    alert_idle_minutes: float = Field(default=10, gt=0)
+    alert_wrapup_minutes: float = Field(default=3, gt=0)
+    alert_call_minutes: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _timeout_after_heartbeats(self) -> ConsoleSettings:
+        if self.presence_timeout_seconds < 3 * self.heartbeat_seconds:
+            raise ValueError("console.presence_timeout_seconds must be at least 3 heartbeats (a late beat is not "
+                             "an absence)")
+        return self
+
+
 class Settings(BaseModel):
     """Application settings. Field names map to ``CATI_<NAME>`` environment variables."""
 
@@ -104,6 +139,7 @@ class Settings(BaseModel):
     login_rate_limit: int = 10  # failed logins per username+address per 15 minutes
     testing: bool = False
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     public_url: str | None = None  # public base URL of the app (Twilio callbacks; their signatures are checked on it)
     # The call centre's clock: supervisors' screens show times in it (respondents' own zones drive calling).
     centre_timezone: str = DEFAULT_CENTRE_TIMEZONE
@@ -166,7 +202,7 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    known = {f for f in Settings.model_fields if f not in ("telephony",)}
+    known = {f for f in Settings.model_fields if f not in ("telephony", "console")}
     for key, value in environ.items():
         if not key.startswith("CATI_") or key in _FOREIGN_ENV:
             continue

@@ -36,6 +36,11 @@ class AgentState(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     call_id: Mapped[str | None] = mapped_column(String(36))
     dial_mode: Mapped[str] = mapped_column(String(16), default="preview")  # preview | progressive
+    # Presence: the open console's last heartbeat (None: no console has reported since the column exists).
+    last_seen_at: Mapped[datetime | None]
+    # Who paused the interviewer when a supervisor did (None: the interviewer's own pause or no pause): the pause
+    # reaches the open console and is kept at the next sign-in.
+    paused_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

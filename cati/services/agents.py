@@ -56,6 +56,7 @@ def set_state(session: Session, user_id: int, status: AgentStatus | str, now: da
     changed = row.status != status or row.pause_reason != reason
     if changed:
         row.status, row.pause_reason, row.since_at = status, reason, now
+        row.paused_by_id = None  # a supervisor's pause is marked by pause_by_supervisor, after this
         session.add(AgentEvent(user_id=user_id, status=status, reason=reason, at=now))
     row.case_id = case_id
     row.call_id = call_id
@@ -71,6 +72,9 @@ def begin_shift(session: Session, user_id: int, now: datetime) -> AgentState:
     signed_out_long = row.status == AgentStatus.OFFLINE and now - row.since_at > timedelta(hours=1)
     if now - row.shift_started_at > SHIFT_GAP or signed_out_long:
         row.shift_started_at = now
+    row.last_seen_at = now
+    if row.status == AgentStatus.PAUSED and row.paused_by_id is not None:
+        return row  # a supervisor's pause outlives a new sign-in: the supervisor or the interviewer ends it
     return set_state(session, user_id, AgentStatus.READY, now)
 
 
@@ -83,6 +87,8 @@ def pause_by_supervisor(session: Session, user_id: int, now: datetime, *, reason
     st = state_of(session, user_id, now)
     before = st.status.value
     st = set_state(session, user_id, AgentStatus.PAUSED, now, reason=reason, case_id=st.case_id, call_id=st.call_id)
+    st.paused_by_id = by
+    session.flush()
     audit.record(session, user_id=by, action="agent.pause", entity="interviewer", entity_id=user_id,
                  before={"status": before}, after={"status": "paused", "reason": reason})
     return st
@@ -95,6 +101,63 @@ def sign_out_by_supervisor(session: Session, user_id: int, now: datetime, *, by:
     audit.record(session, user_id=by, action="agent.sign_out", entity="interviewer", entity_id=user_id,
                  before={"status": before}, after={"status": "offline"})
     return st
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the open console learns from its heartbeat."""
+
+    status: str
+    reason: str | None
+    paused_by_supervisor: bool
+    signed_out: bool
+
+
+def heartbeat(session: Session, user_id: int, now: datetime) -> Presence:
+    """The open console is alive: note it (at most every few seconds a write), and tell it its state — a
+    supervisor's pause or sign-out reaches the console this way within one heartbeat."""
+    row = state_of(session, user_id, now)
+    if row.last_seen_at is None or now - row.last_seen_at >= timedelta(seconds=2):
+        row.last_seen_at = now
+        session.flush()
+    return Presence(row.status.value, row.pause_reason, row.paused_by_id is not None,
+                    row.status == AgentStatus.OFFLINE)
+
+
+#: Live call states: a console that went quiet while its interviewer is on the phone keeps its case (the call
+#: goes on without the browser; the interviewer codes it when the console is back).
+_ON_A_CALL = (AgentStatus.DIALING, AgentStatus.TALKING)
+
+
+def sweep_absent(session: Session, now: datetime, timeout: timedelta) -> list[int]:
+    """Interviewers whose console has been silent for ``timeout`` go offline, and the case each holds goes back to
+    the queue at once (audited as ``agent.absent``). Interviewers on a call keep their case. Returns their ids.
+
+    A state row without any heartbeat yet (``last_seen_at`` None) is left alone: it predates presence.
+    """
+    from cati.models import Case, CaseStatus
+
+    stale = session.scalars(select(AgentState).where(
+        AgentState.status != AgentStatus.OFFLINE, AgentState.last_seen_at.is_not(None),
+        AgentState.last_seen_at < now - timeout)).all()
+    gone = []
+    for row in stale:
+        if row.status in _ON_A_CALL and row.call_id:
+            continue
+        before = row.status.value
+        released = []
+        for case in session.scalars(select(Case).where(Case.claimed_by_id == row.user_id,
+                                                       Case.status == CaseStatus.CLAIMED)):
+            case.status = CaseStatus.READY
+            case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
+            released.append(case.id)
+        set_state(session, row.user_id, AgentStatus.OFFLINE, now)
+        audit.record(session, user_id=None, action="agent.absent", entity="interviewer", entity_id=row.user_id,
+                     before={"status": before, "last_seen_at": row.last_seen_at.isoformat()},
+                     after={"status": "offline", "cases_released": released})
+        gone.append(row.user_id)
+    session.flush()
+    return gone
 
 
 def set_dial_mode(session: Session, user_id: int, mode: str, now: datetime) -> AgentState:

@@ -579,10 +579,29 @@ class LiveInterviewer:
     enterprise: str | None
     call_id: str | None
     stats: InterviewerStats | None
+    seconds_since_seen: float | None = None  # since the console's last heartbeat (None: no heartbeat yet)
+
+    def alert(self, *, idle_minutes: float, wrapup_minutes: float, call_minutes: float,
+              silent_seconds: float) -> tuple[str, dict] | None:
+        """What a supervisor should look at now, as an i18n key and its fields, or None: a console gone silent
+        (a closed browser), ready too long without a case, wrap-up too long, a call too long.
+
+        >>> x = LiveInterviewer(1, "ann", "王芳", "wrapup", None, datetime(2026, 1, 1, tzinfo=UTC), 200.0, None,
+        ...                     None, None, None, seconds_since_seen=4.0)
+        >>> x.alert(idle_minutes=10, wrapup_minutes=3, call_minutes=30, silent_seconds=15)
+        ('alert_wrapup', {})
+        """
+        if self.seconds_since_seen is not None and self.seconds_since_seen >= silent_seconds:
+            return "alert_absent", {"s": int(self.seconds_since_seen)}
+        limit = {"ready": idle_minutes, "wrapup": wrapup_minutes, "talking": call_minutes}.get(self.status)
+        if limit is not None and self.seconds_in_state >= limit * 60:
+            return {"ready": "alert_idle", "wrapup": "alert_wrapup", "talking": "alert_call"}[self.status], {}
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("user_id", "username", "display_name", "status", "pause_reason",
-                                           "seconds_in_state", "case_id", "enterprise", "call_id")}
+                                           "seconds_in_state", "case_id", "enterprise", "call_id",
+                                           "seconds_since_seen")}
         d["since_at"] = self.since_at.isoformat()
         d["stats"] = self.stats.as_dict() if self.stats else None
         return d
@@ -610,5 +629,6 @@ def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str 
     stats = {s.interviewer_id: s for s in interviewer_stats(
         session, study, start, end, agent_times=times, interviewer_ids=list(starts), starts=starts)}
     return [LiveInterviewer(st.user_id, username, name, st.status.value, st.pause_reason, st.since_at,
-                            _seconds(st.since_at, now), st.case_id, ename, st.call_id, stats.get(st.user_id))
+                            _seconds(st.since_at, now), st.case_id, ename, st.call_id, stats.get(st.user_id),
+                            _seconds(st.last_seen_at, now) if st.last_seen_at else None)
             for st, username, name, ename in rows]

@@ -49,6 +49,8 @@ def login():
         db.session.rollback()
         if user is not None:
             return redirect(home_for(user))
+        if request.args.get("signed_out") == "1":  # the console was signed out by a supervisor
+            flash(t("signed_out_by_supervisor"), "info")
         return render_template("auth/login.html", next=request.args.get("next", ""))
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""

@@ -233,3 +233,51 @@ def test_console_in_english_screenshot(site, browser):
         interview = s.scalars(select(Interview)).one()
     assert {k: v for k, v in answers_in_db(site["factory"], interview.id).items() if k.startswith("A")} == \
         {"A1": 5, "A2": 4}
+
+
+def test_a_supervisors_pause_and_sign_out_reach_the_open_console(site, browser):
+    # The open console hears of a supervisor's pause within a heartbeat or two (idle: it shows the paused
+    # console; mid-interview: a note, the interview in hand goes on, no next case), and of a sign-out.
+    from cati.db import transaction
+    from cati.models import Role, User
+    from cati.services import agents
+    from tests import factories
+
+    url, factory = site["server"].url, site["factory"]
+    with transaction(factory) as s:
+        sup = factories.user(s, Role.SUPERVISOR, username="sue").id
+        ann = s.scalar(select(User.id).where(User.username == "ann"))
+    page = open_page(browser, locale="zh-CN")
+    sign_in(page, url)
+    console_ready(page)
+    started = datetime.now(UTC)
+    with transaction(factory) as s:
+        agents.pause_by_supervisor(s, ann, datetime.now(UTC), reason="training", by=sup)
+    page.wait_for_selector("#agent-state >> text=暂停 · 培训", timeout=12000)
+    assert (datetime.now(UTC) - started).total_seconds() < 12
+    assert page.locator("#btn-next").is_disabled()
+    # A new sign-in keeps the supervisor's pause.
+    page.context.clear_cookies()
+    sign_in(page, url)
+    page.wait_for_selector("#agent-state >> text=暂停 · 培训")
+
+    # The interviewer is ready again and into an interview; the supervisor pauses mid-interview: a note, and
+    # the interview in hand continues.
+    page.click("#btn-ready")
+    page.wait_for_selector("#btn-next:not([disabled])")
+    next_and_dial(page)
+    page.keyboard.press("Enter")  # start the interview
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    question_is(page, "CONSENT")
+    with transaction(factory) as s:
+        agents.pause_by_supervisor(s, ann, datetime.now(UTC), reason="meeting", by=sup)
+    page.wait_for_selector("#supervisor-note >> text=督导已将您暂停（开会）", timeout=12000)
+    answer_keys(page, ["1"])
+    question_is(page, "S1")
+
+    # Signed out by the supervisor: the console goes to the sign-in page, which says why.
+    with transaction(factory) as s:
+        agents.sign_out_by_supervisor(s, ann, datetime.now(UTC), by=sup)
+    page.wait_for_url(url + "/login?signed_out=1", timeout=12000)
+    assert "督导已将您签退" in page.content()

@@ -21,6 +21,12 @@ def shown_errors(page) -> list[str]:  # noqa: F811
     return [m.strip() for m in flashes + problems if m.strip()]
 
 
+def submit(page, selector: str) -> None:  # noqa: F811
+    """Click a form's submit button like a person and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def assert_chinese(page, where: str) -> list[str]:  # noqa: F811
     msgs = shown_errors(page)
     assert msgs, f"{where}: expected an error message"
@@ -35,15 +41,15 @@ def test_errors_on_rules_study_users_and_dnc_screens_are_chinese(page, site, tmp
     # Calling rules: broken YAML, then a quota that is not a number, then rules that break the schema.
     page.goto(site["url"] + "/admin/rules")
     page.fill("textarea[name=rules]", "windows: [")
-    page.click("#rules-form button[type=submit]")
+    submit(page, "#rules-form button[type=submit]")
     assert_chinese(page, "rules (YAML)")
     page.fill("input[name=quota]", "很多")
     page.fill("textarea[name=rules]", "max_attempts: 8")
-    page.click("#rules-form button[type=submit]")
+    submit(page, "#rules-form button[type=submit]")
     assert_chinese(page, "rules (quota)")
     page.fill("input[name=quota]", "20")
     page.fill("textarea[name=rules]", "timezone_default: Mars/Olympus\nmax_attempts: many\nwindows: {weekday: []}\n")
-    page.click("#rules-form button[type=submit]")
+    submit(page, "#rules-form button[type=submit]")
     assert len(assert_chinese(page, "rules (schema)")) >= 2
 
     # Study upload: a file that is not a study.
@@ -51,7 +57,7 @@ def test_errors_on_rules_study_users_and_dnc_screens_are_chinese(page, site, tmp
     broken.write_text("id: x\nversion: zero\nquestions: []\n", encoding="utf-8")
     page.goto(site["url"] + "/admin/study")
     page.set_input_files("input[name=file]", str(broken))
-    page.click("form[enctype] button[type=submit]")
+    submit(page, "form[enctype] button[type=submit]")
     assert len(assert_chinese(page, "study upload")) >= 2
 
     # Users: a password too short, then a user that already exists.
@@ -59,18 +65,18 @@ def test_errors_on_rules_study_users_and_dnc_screens_are_chinese(page, site, tmp
     form = page.locator("#create-user")
     form.locator("input[name=username]").fill("newbie")
     form.locator("input[name=password]").fill("short")
-    form.locator("button[type=submit]").click()
+    submit(page, "#create-user button[type=submit]")
     assert_chinese(page, "users (password)")
     form = page.locator("#create-user")
     form.locator("input[name=username]").fill("sue")
     form.locator("input[name=password]").fill("long-enough-123")
-    form.locator("button[type=submit]").click()
+    submit(page, "#create-user button[type=submit]")
     assert_chinese(page, "users (duplicate)")
 
     # Do-not-call: a line that is not a phone number.
     page.goto(site["url"] + "/supervisor/sample")
     page.fill("textarea[name=numbers]", "not-a-number")
     page.fill("input[name=reason]", "测试")
-    page.locator("form[action$='/dnc'] button[type=submit]").click()
+    submit(page, "form[action$='/dnc'] button[type=submit]")
     msgs = assert_chinese(page, "do-not-call")
     assert any("not-a-number" in m for m in msgs), msgs  # the bad line is named, not masked as ****

@@ -3,9 +3,9 @@ the idle screen; the interviewer's status, preferences, shift counters and the c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from flask import abort, jsonify, render_template, request, session
+from flask import abort, current_app, jsonify, render_template, request, session
 from sqlalchemy import select
 
 from cati.db import db
@@ -76,6 +76,7 @@ def console():
     return render_template("interviewer/console.html", state=state, counters=counters, view=view,
                            since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
+                           heartbeat_seconds=current_app.config["CATI_SETTINGS"].console.heartbeat_seconds,
                            last=session.pop("last_call", None))
 
 
@@ -200,14 +201,31 @@ def status():
                    completes_per_hour=round(c.completes_per_hour, 2))
 
 
+#: Per process: when the last sweep for silent consoles ran (every heartbeat would be wasteful).
+_last_sweep = {"at": 0.0}
+
+
 @bp.post("/heartbeat")
 @interviewer_only
 def heartbeat():
-    """The open console keeps its claim alive (a closed browser lets it expire after the claim timeout)."""
-    user = current_user()
+    """The open console says it is alive: presence, the held claim kept alive, and the reply tells the console a
+    supervisor's pause or sign-out. Heartbeats also sweep consoles gone silent (closed browsers): those
+    interviewers go offline and their cases back to the queue."""
+    import time
+
+    user, now = current_user(), now_utc()
+    settings = current_app.config["CATI_SETTINGS"].console
+    presence = agents.heartbeat(db.session, user.id, now)
     case = held_case(user)
     ok = False
     if case is not None:
-        ok = renew_claim(db.session, case.id, user.id, now_utc(), rules_for(db.session.get(Study, case.study_id)))
+        ok = renew_claim(db.session, case.id, user.id, now, rules_for(db.session.get(Study, case.study_id)))
+    if time.monotonic() - _last_sweep["at"] >= settings.heartbeat_seconds:
+        _last_sweep["at"] = time.monotonic()
+        agents.sweep_absent(db.session, now, timedelta(seconds=settings.presence_timeout_seconds))
     db.session.commit()
-    return jsonify(ok=ok)
+    text = None
+    if presence.paused_by_supervisor and presence.reason:
+        text = t("paused_by_supervisor", reason=t("pr_" + presence.reason))
+    return jsonify(ok=ok, status=presence.status, reason=presence.reason, signed_out=presence.signed_out,
+                   paused_by_supervisor=presence.paused_by_supervisor, text=text)

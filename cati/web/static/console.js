@@ -263,8 +263,27 @@
   // Keys typed before this point were not seen by the console (tests wait for this mark).
   document.body.setAttribute("data-console-ready", "1");
 
-  // ---- keep the claim alive while the console is open
-  if (work.dataset.mode !== "idle") {
-    setInterval(function () { post("/interviewer/heartbeat", {}); }, 60000);
+  // ---- presence: the open console beats every few seconds. That keeps its claim alive, and the reply brings a
+  // supervisor's pause or sign-out: idle, the console shows it at once (reload); mid-interview, a note says so and
+  // no next case is asked for, so the interview in hand can be finished.
+  var beatSeconds = Number(work.dataset.heartbeat || 5);
+  function beat() {
+    post("/interviewer/heartbeat", {}).then(function (r) {
+      if (r.signed_out || r.reload || r._status === 401 || r._status === 403) {
+        // Signed out by a supervisor: the session is over; the sign-in page says so.
+        window.location.href = "/login?signed_out=1";
+        return;
+      }
+      if (r.status === "paused" && work.dataset.status !== "paused") {
+        work.dataset.autoNext = "0";
+        var next = document.getElementById("btn-next");
+        if (next) next.disabled = true;
+        if (work.dataset.mode === "idle") { window.location.reload(); return; }
+        var note = document.getElementById("supervisor-note");
+        if (note && r.text) { note.textContent = r.text; note.hidden = false; }
+        work.dataset.status = "paused";
+      }
+    }).catch(function () { /* the server is away: the next beat tries again */ });
   }
+  setInterval(beat, beatSeconds * 1000);
 })();

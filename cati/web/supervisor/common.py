@@ -50,9 +50,20 @@ def json_text(value) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def agent_alert(x) -> str | None:
+    """The live table's alert for one interviewer, in the screen's language (thresholds: ``console`` settings)."""
+    from flask import current_app
+
+    c = current_app.config["CATI_SETTINGS"].console
+    found = x.alert(idle_minutes=c.alert_idle_minutes, wrapup_minutes=c.alert_wrapup_minutes,
+                    call_minutes=c.alert_call_minutes, silent_seconds=3 * c.heartbeat_seconds)
+    return tr(found[0], **found[1]) if found else None
+
+
 def template_helpers() -> dict:
     user = g.get("user")
     return {"t": tr, "local_text": local_text, "fmt_duration": sv.fmt_duration, "pct": pct, "json_text": json_text,
+            "agent_alert": agent_alert,
             "is_supervisor": user is not None and user.role in (Role.SUPERVISOR, Role.ADMIN),
             "is_admin": user is not None and user.role == Role.ADMIN}
 

@@ -13,7 +13,17 @@ from flask import Response, current_app, render_template, request, stream_with_c
 from cati.services import supervision as sv
 
 from .board import row_view, totals
-from .common import bp, centre_tz, local_text, now_utc, release_request_tx, study_reading, tr, viewer
+from .common import (
+    agent_alert,
+    bp,
+    centre_tz,
+    local_text,
+    now_utc,
+    release_request_tx,
+    study_reading,
+    tr,
+    viewer,
+)
 from .interviewers import monitoring
 
 #: Live screens poll the database this often (the SSE lag budget is 1 s).
@@ -95,7 +105,7 @@ def stream():
                     sent = True
             if live is not None:
                 key = [(x.user_id, x.status, x.pause_reason, x.case_id, int(x.seconds_in_state) // 5,
-                        x.stats.as_dict() if x.stats else None) for x in live]
+                        agent_alert(x), x.stats.as_dict() if x.stats else None) for x in live]
                 if key != last_agents:
                     last_agents = key
                     html = render_template("supervisor/_agents.html", live=live, now=now, monitoring=monitoring())
