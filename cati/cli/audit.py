@@ -203,14 +203,17 @@ def _pct(conforming: int, applicable: int) -> str:
     return f"{tenths // 10}.{tenths % 10}"
 
 
-def score_file(judgements_file: Path, study):
-    """Read and score a judgements file: the :class:`scoring.audit.AuditResult`."""
+def _score(judgements: dict[str, str], study):
     from scoring.audit import score_audit
 
-    judgements = read_judgements(judgements_file, study)
     rules = study.pass_rules
     return score_audit(judgements, study.requirement_categories(), category_threshold=rules.category_threshold,
                        all_categories_must_pass=rules.all_categories_must_pass)
+
+
+def score_file(judgements_file: Path, study):
+    """Read and score a judgements file: the :class:`scoring.audit.AuditResult`."""
+    return _score(read_judgements(judgements_file, study), study)
 
 
 @audit.command("score")
@@ -248,6 +251,36 @@ def score(judgements_file: Path, study_file: Path) -> None:
                                                              + (", …" if len(nc) > 12 else "") + ")" if nc else ""))
     lines.append(result.summary)
     click.echo("\n".join(lines))
+
+
+@audit.command("report")
+@click.argument("judgements_file", metavar="JUDGEMENTS.csv", type=click.Path(dir_okay=False, path_type=Path))
+@study_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("audit_report"),
+              show_default=True, help="Directory for the report files.")
+@click.option("--lang", type=click.Choice(["zh-CN", "en"]), default="zh-CN", show_default=True)
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "pdf", "xlsx"]),
+              help="Output format(s); repeat the option. Default: html, pdf, xlsx.")
+@click.option("--centre", default=None, help="The audited centre's name, shown under the title.")
+def report(judgements_file: Path, study_file: Path, out_dir: Path, lang: str, formats: tuple[str, ...],
+           centre: str | None) -> None:
+    """Write the audit report (HTML, PDF, XLSX): per-category results and the non-conformity list.
+
+    生成评审报告：各类别结果与不符合项清单。
+    """
+    from reports.audit import build_audit_report
+
+    study = _load(study_file)
+    judgements = read_judgements(judgements_file, study)
+    result = _score(judgements, study)
+    try:
+        paths = build_audit_report(study, judgements, result, lang=lang, out_dir=out_dir,
+                                   formats=formats or ("html", "pdf", "xlsx"), centre=centre)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths.values():
+        click.echo(f"written: {path}")
+    click.echo(result.summary)
 
 
 @audit.command("import")
