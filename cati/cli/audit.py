@@ -172,7 +172,7 @@ def read_judgements(path: Path, study) -> dict[str, str]:
             problems.append(f"line {line}: requirement {code}: the judgement is blank "
                             "(write yes, no or na / 是, 否, 不适用)")
             continue
-        value = JUDGEMENT_SPELLINGS.get(raw.casefold())
+        value = JUDGEMENT_SPELLINGS.get(unicodedata.normalize("NFKC", raw).strip().casefold())  # ＹＥＳ, ｎａ
         if value is None:
             problems.append(f"line {line}: requirement {code}: unknown judgement {raw!r} "
                             "(write yes, no or na / 是, 否, 不适用)")

@@ -351,6 +351,7 @@ XLSX_COLUMNS = ("category", "core_item", "requirement_code", "requirement_zh", "
 _OPTIONAL_COLUMNS = ("category_en", "core_item_en")
 _TRUE = {"yes", "y", "true", "1", "是", "允许", "x", "✓"}
 _FALSE = {"", "no", "n", "false", "0", "否", "不允许"}
+_NUMERALS = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二"]
 _LABEL = re.compile(r"^\s*([0-9A-Za-z][0-9A-Za-z._-]*)[\s.、:：]+(.+?)\s*$")
 
 
@@ -364,6 +365,9 @@ def _cell(value: Any) -> str:
 
 def _split_label(text: str, en_column: str) -> tuple[str, str, str] | str:
     """``"1 规划及发展方向 / Planning and direction"`` → (code, zh, en); a message when malformed."""
+    numeral = re.match(r"^\s*([一二三四五六七八九十]{1,2})[\s、.．:：]+", text)
+    if numeral and numeral.group(1) in _NUMERALS:  # 一、规划及发展方向 → code 1
+        text = f"{_NUMERALS.index(numeral.group(1)) + 1} {text[numeral.end():]}"
     m = _LABEL.match(text)
     if not m:
         return f"must start with its code, e.g. '1 规划及发展方向 / Planning and development direction' (got {text!r})"
@@ -386,7 +390,8 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
 
     - ``category`` / ``core_item``: the code, then the Chinese name, then optionally `` / `` and the English name
       (``1 规划及发展方向 / Planning and development direction``); the English name may instead be in
-      ``category_en`` / ``core_item_en``. Repeated on every row (a blank cell repeats the row above, as merged
+      ``category_en`` / ``core_item_en``. A category code may be a Chinese numeral (``一、规划及发展方向`` is
+      category ``1``). Repeated on every row (a blank cell repeats the row above, as merged
       cells read);
     - ``requirement_code``: a text cell (``1.1.1``); unique;
     - ``evidence``: ``A``, ``B``, ``C`` or several (``A,B`` / ``AB`` / ``A、C``);

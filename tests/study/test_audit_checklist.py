@@ -255,3 +255,10 @@ def test_xlsx_missing_columns_and_empty_sheets(tmp_path):
     (tmp_path / "fake.xlsx").write_text("not a zip")
     with pytest.raises(AuditStudyError, match="cannot open as an XLSX workbook"):
         read_audit_xlsx(tmp_path / "fake.xlsx")
+
+
+def test_xlsx_category_codes_may_be_chinese_numerals(tmp_path):
+    rows = [("一、规划及发展方向 / Planning", "1.1 战略 / Strategy", "1.1.1", "有规划", "A plan", "A", ""),
+            ("九 客户权益保护 / Rights", "9.1 个人信息 / Personal data", "9.1.1", "有制度", "A policy", "A", "")]
+    study = read_audit_xlsx(_xlsx(tmp_path, rows))
+    assert [(c.code, c.name.zh_CN) for c in study.categories] == [("1", "规划及发展方向"), ("9", "客户权益保护")]

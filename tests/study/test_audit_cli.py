@@ -14,6 +14,7 @@ from cati.cli import main
 from cati.study.audit import XLSX_COLUMNS, load_audit_study
 
 CCSO = Path(__file__).resolve().parents[2] / "config" / "studies" / "ccso_audit.yaml"
+TEMPLATE_HEADER = ("category", "core_item", "requirement", "evidence", "judgement")
 CATEGORY_NAMES = ["规划及发展方向", "人员管理", "现场管理", "流程管理", "绩效管理", "客户价值与满意度", "技术管理",
                   "网络与信息安全", "客户权益保护"]
 
@@ -209,3 +210,42 @@ def test_import_refuses_bad_rows(tmp_path):
     assert res.exit_code != 0 and "row 2: evidence" in res.output and not (tmp_path / "x.yaml").exists()
     res = run("check", str(tmp_path / "bad.xlsx"))
     assert res.exit_code == 1
+
+
+def test_full_width_judgements_are_read(tmp_path, template_rows):
+    res = run("score", str(_write(tmp_path / "j.csv", _filled(template_rows, {"1.1.1": "ＹＥＳ", "1.1.2": "\u3000是\u3000"}))),
+              "--study", str(CCSO))
+    assert res.exit_code == 0 and res.output.splitlines()[-1] == "audit=pass categories_passed=9/9"
+
+
+def test_a_category_judged_entirely_not_applicable_is_shown_not_assessed(tmp_path):
+    checklist = tmp_path / "mini.yaml"
+    checklist.write_text("""
+type: audit
+id: mini
+title: {zh-CN: 小清单, en: Mini}
+pass_rules: {category_threshold: 0.9, all_categories_must_pass: true}
+categories:
+  - code: "1"
+    name: {zh-CN: 规划, en: Planning}
+    core_items:
+      - code: "1.1"
+        name: {zh-CN: 战略, en: Strategy}
+        requirements:
+          - {code: "1.1.1", evidence: [A], text: {zh-CN: 有规划, en: A plan}}
+  - code: "2"
+    name: {zh-CN: 外呼, en: Outbound}
+    core_items:
+      - code: "2.1"
+        name: {zh-CN: 外呼时段, en: Hours}
+        requirements:
+          - {code: "2.1.1", evidence: [A], allow_na: true, text: {zh-CN: 时段合规, en: Hours kept}}
+          - {code: "2.1.2", evidence: [B], allow_na: true, text: {zh-CN: 拒绝名单, en: Do-not-call}}
+""", encoding="utf-8")
+    rows = [list(TEMPLATE_HEADER), ["1", "1.1", "1.1.1", "A", "yes"], ["2", "2.1", "2.1.1", "A", "na"],
+            ["2", "2.1", "2.1.2", "B", "不适用"]]
+    res = run("score", str(_write(tmp_path / "j.csv", rows)), "--study", str(checklist))
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("二 外呼"))
+    assert line.split()[2:5] == ["0", "0", "—"] and "未评定" in line
+    assert res.output.splitlines()[-1] == "audit=fail categories_passed=1/2"
