@@ -28,6 +28,7 @@ from reports.render import (
     write_pdf,
     write_xlsx,
 )
+from scoring.audit import percentage_label
 
 __all__ = ["audit_document", "build_audit_report", "category_table", "nonconformity_table"]
 
@@ -82,11 +83,9 @@ def _evidence(letters: Iterable[str], lang: str) -> str:
     return ", ".join(f"{x} {_EVIDENCE[x][i]}" if x in _EVIDENCE else str(x) for x in letters)
 
 
-def _pct(conforming: int, applicable: int) -> str:
-    if applicable == 0:
-        return "—"
-    tenths = 1000 * conforming // applicable  # floored, like `cati audit score`: 89.99 % never shows as 90.0
-    return f"{tenths // 10}.{tenths % 10}%"
+def _pct(conforming: int, applicable: int, threshold: float) -> str:
+    label = percentage_label(conforming, applicable, threshold)
+    return label if label == "—" else f"{label}%"
 
 
 def category_table(study: Any, result: Any, lang: str = "zh-CN") -> pd.DataFrame:
@@ -136,7 +135,8 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
         {"label": _t("overall", lang), "value": verdict, "sub": result.summary},
         {"label": _t("categories_passed", lang), "value": f"{result.categories_passed} / {result.categories_total}",
          "sub": ""},
-        {"label": _t("conformity", lang), "value": _pct(total_y, total_a), "sub": f"{total_y} / {total_a}"},
+        {"label": _t("conformity", lang), "value": _pct(total_y, total_a, result.threshold),
+         "sub": f"{total_y} / {total_a}"},
         {"label": _t("n_nonconforming", lang), "value": str(len(nc)), "sub": ""},
     ]
 
@@ -156,10 +156,11 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
     rows, classes = [], []
     for r in cats.itertuples():
         rows.append([f"{r.code} {r.category}", str(r.conforming), str(r.nonconforming), str(r.not_applicable),
-                     str(r.applicable), _pct(r.conforming, r.applicable), _t(r.status, lang)])
+                     str(r.applicable), _pct(r.conforming, r.applicable, result.threshold), _t(r.status, lang)])
         classes.append("above" if r.status == "pass" else "below")
     rows.append([_t("total", lang), str(total_y), str(int(cats["nonconforming"].sum())),
-                 str(int(cats["not_applicable"].sum())), str(total_a), _pct(total_y, total_a), verdict])
+                 str(int(cats["not_applicable"].sum())), str(total_a), _pct(total_y, total_a, result.threshold),
+                 verdict])
     classes.append("total")
     sec.table(Table([_t(k, lang) for k in ("category", "conforming", "nonconforming", "not_applicable",
                                            "applicable", "percentage", "result")],

@@ -31,7 +31,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-__all__ = ["JUDGEMENTS", "AuditResult", "score_audit"]
+__all__ = ["JUDGEMENTS", "AuditResult", "percentage_label", "score_audit"]
 
 #: The judgement values, in their machine spelling.
 JUDGEMENTS = ("yes", "no", "na")
@@ -78,6 +78,23 @@ def _threshold(value: float) -> Fraction:
     if not 0 < t <= 1:
         raise ValueError(f"category_threshold must be in (0, 1], got {value!r}")
     return t
+
+
+def percentage_label(conforming: int, applicable: int, category_threshold: float = 0.90) -> str:
+    """The percentage for display, one decimal, rounded half up, except that a failing share is never shown at or
+    above the threshold (it is then truncated): 8999 of 10000 reads 89.9, not a passing-looking 90.0.
+
+    Examples
+    --------
+    >>> [percentage_label(*x) for x in [(13, 15), (9, 10), (8999, 10000), (2, 3), (0, 4), (0, 0)]]
+    ['86.7', '90.0', '89.9', '66.7', '0.0', '—']
+    """
+    if applicable <= 0:
+        return "—"
+    tenths = (2000 * conforming + applicable) // (2 * applicable)  # round(1000 * y / a), half up, exactly
+    if Fraction(conforming, applicable) < _threshold(category_threshold) <= Fraction(tenths, 1000):
+        tenths = 1000 * conforming // applicable
+    return f"{tenths // 10}.{tenths % 10}"
 
 
 def score_audit(judgements: Mapping[str, str], categories: Mapping[str, str], *,

@@ -3,7 +3,7 @@ importing a client's own checklist from XLSX.
 
 评审：生成评审判定模板（CSV），对填好的判定打分（按类别统计符合率并给出整体结论），导入客户自己的评审清单。
 
-The judgements file has the columns ``category,core_item,requirement,evidence,judgement`` (other columns, such as a
+The judgements file (CSV, or XLSX when Excel saved it so) has the columns ``category,core_item,requirement,evidence,judgement`` (other columns, such as a
 note, are ignored). ``requirement`` starts with the requirement code (``1.1.1 有经管理层批准的…``); only the
 code is read, so the text may be left out. ``judgement`` is ``yes`` / ``no`` / ``na`` (also 是 / 否 / 不适用,
 符合 / 不符合, any case, surrounding spaces ignored). The file may be UTF-8 (with or without BOM) or GBK.
@@ -14,13 +14,16 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from .score import _pad
 
-DEFAULT_AUDIT_STUDY = Path("config/studies/ccso_audit.yaml")
+_SHIPPED = Path(__file__).resolve().parents[2] / "config" / "studies" / "ccso_audit.yaml"
+#: The example checklist of the repository (relative to the working directory when not in a source checkout).
+DEFAULT_AUDIT_STUDY = _SHIPPED if _SHIPPED.is_file() else Path("config/studies/ccso_audit.yaml")
 TEMPLATE_COLUMNS = ("category", "core_item", "requirement", "evidence", "judgement")
 
 #: Accepted spellings of a judgement (compared after strip + casefold).
@@ -59,7 +62,8 @@ def _category_label(cat) -> str:
 
 study_option = click.option(
     "--study", "study_file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_AUDIT_STUDY,
-    show_default=True, help="Audit checklist (YAML, or an XLSX sheet in the import format).")
+    help="Audit checklist (YAML, or an XLSX sheet in the import format; default: the example "
+         "config/studies/ccso_audit.yaml).")
 
 
 @click.group("audit")
@@ -112,8 +116,61 @@ def _decode(path: Path) -> str:
         raise click.ClickException(f"{path}: cannot decode the file as {encoding}; save it as UTF-8 or GBK") from None
 
 
+_EXPECTED = "expected the header " + ",".join(TEMPLATE_COLUMNS)
+
+
+def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
+    """The header and ``(line, values)`` of a CSV (``(line, message)`` for a row csv cannot read)."""
+    text = _decode(path)
+    first = text.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", "\t", ";")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise JudgementFileError(path, [f"the file is empty ({_EXPECTED})"]) from None
+    except csv.Error as exc:
+        raise JudgementFileError(path, [f"line 1: cannot read the header: {exc}"]) from None
+
+    def rows() -> Iterator[tuple[int, list[str] | str]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, f"cannot read the row: {exc}"
+                start = reader.line_num + 1
+                continue
+            line, start = start, reader.line_num + 1
+            yield line, values
+
+    return header, rows()
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
+    """The same from the first sheet of an XLSX (line = row number), for a template filled in and saved by Excel."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except FileNotFoundError:
+        raise click.ClickException(f"{path}: file not found / 文件不存在") from None
+    except Exception as exc:  # BadZipFile, InvalidFileException …
+        raise click.ClickException(f"{path}: cannot open as an XLSX workbook ({exc})") from None
+    try:
+        table = [["" if v is None else str(v) for v in row] for row in wb.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    if not table:
+        raise JudgementFileError(path, [f"the sheet is empty ({_EXPECTED})"])
+    return table[0], iter(list(enumerate(table[1:], start=2)))
+
+
 def read_judgements(path: Path, study) -> dict[str, str]:
-    """Read a judgements CSV against a checklist: requirement code → yes/no/na.
+    """Read a judgements file (CSV in UTF-8/BOM/GBK, or XLSX) against a checklist: requirement code → yes/no/na.
 
     Raises
     ------
@@ -121,38 +178,21 @@ def read_judgements(path: Path, study) -> dict[str, str]:
         Listing every unknown or duplicate requirement code, blank or unknown judgement and not-allowed ``na`` by
         its line number, and every requirement of the checklist the file leaves out.
     """
-    text = _decode(path)
-    first = text.split("\n", 1)[0]
-    counts = {d: first.count(d) for d in (",", "\t", ";")}
-    delimiter = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
-    except StopIteration:
-        raise JudgementFileError(path, ["the file is empty (expected the header "
-                                        + ",".join(TEMPLATE_COLUMNS) + ")"]) from None
-    except csv.Error as exc:
-        raise JudgementFileError(path, [f"line 1: cannot read the header: {exc}"]) from None
+    reader = _xlsx_rows if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows
+    raw_header, rows = reader(path)
+    header = [h.strip().lstrip("\ufeff").lower() for h in raw_header]
     missing = [c for c in ("requirement", "judgement") if c not in header]
     if missing:
-        raise JudgementFileError(path, [f"line 1: missing column(s) {', '.join(missing)} (expected "
-                                        + ",".join(TEMPLATE_COLUMNS) + ")"])
+        raise JudgementFileError(path, [f"line 1: missing column(s) {', '.join(missing)} ({_EXPECTED})"])
     i_req, i_judge = header.index("requirement"), header.index("judgement")
     known = {req.code: req for _, _, req in study.iter_requirements()}
     problems: list[str] = []
     seen: dict[str, int] = {}
     judgements: dict[str, str] = {}
-    start = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.append(f"line {start}: cannot read the row: {exc}")
-            start = reader.line_num + 1
+    for line, values in rows:
+        if isinstance(values, str):
+            problems.append(f"line {line}: {values}")
             continue
-        line, start = start, reader.line_num + 1
         if not "".join(values).strip():
             continue  # blank lines are not rows
         cell = values[i_req].strip() if i_req < len(values) else ""
@@ -196,13 +236,6 @@ def _rjust(text: str, width: int) -> str:
     return " " * max(0, width - shown) + text
 
 
-def _pct(conforming: int, applicable: int) -> str:
-    if applicable == 0:
-        return "—"
-    tenths = 1000 * conforming // applicable  # floor: 89.99 % shows as 89.9, never as a passing-looking 90.0
-    return f"{tenths // 10}.{tenths % 10}"
-
-
 def _score(judgements: dict[str, str], study):
     from scoring.audit import score_audit
 
@@ -225,6 +258,8 @@ def score(judgements_file: Path, study_file: Path) -> None:
 
     按类别统计符合数、适用数、符合率与是否达标，最后一行给出整体结论。
     """
+    from scoring.audit import percentage_label
+
     study = _load(study_file)
     result = score_file(judgements_file, study)
     t = result.threshold
@@ -240,12 +275,13 @@ def score(judgements_file: Path, study_file: Path) -> None:
         row = frame.loc[cat.code]
         status = {"pass": "pass 达标", "fail": "fail 未达标", "not_assessed": "fail 未评定 (all n/a)"}[row.status]
         lines.append(_pad(_category_label(cat), widths[0]) + f"{int(row.conforming):>{widths[1]}}"
-                     f"{int(row.applicable):>{widths[2]}}{_pct(int(row.conforming), int(row.applicable)):>{widths[3]}}"
+                     f"{int(row.applicable):>{widths[2]}}"
+                     f"{percentage_label(int(row.conforming), int(row.applicable), t):>{widths[3]}}"
                      f"  {status}")
     total_y, total_a = int(frame["conforming"].sum()), int(frame["applicable"].sum())
     total_na = int(frame["not_applicable"].sum())
     lines.append(_pad("合计 total", widths[0]) + f"{total_y:>{widths[1]}}{total_a:>{widths[2]}}"
-                 f"{_pct(total_y, total_a):>{widths[3]}}  ({total_na} n/a 不适用)")
+                 f"{percentage_label(total_y, total_a, t):>{widths[3]}}  ({total_na} n/a 不适用)")
     nc = result.nonconforming
     lines.append(f"不符合项 non-conformities: {len(nc)}" + (f" ({', '.join(nc[:12])}"
                                                              + (", …" if len(nc) > 12 else "") + ")" if nc else ""))

@@ -77,7 +77,7 @@ def test_round_trip_all_conforming_passes(tmp_path, template_rows):
 
 def test_round_trip_one_failing_category_fails_the_audit_gbk_and_spellings(tmp_path, template_rows):
     # category 6 (15 requirements): 3 × 否 → 12 / 15 = 80 %; category 9: the three outbound items n/a, 9 / 9
-    # category 5: one 'No' → 15 / 16 = 93.75 % (shown floored, 93.7), a pass
+    # category 5: one "No" → 15 / 16 = 93.75 % (shown 93.8), a pass
     overrides = {"6.1.1": "否", "6.2.3": " NO ", "6.4.3": "no", "9.3.1": "不适用", "9.3.2": "NA", "9.3.3": " na ",
                  "5.2.3": "No"}
     path = _write(tmp_path / "gbk.csv", _filled(template_rows, overrides, default="是"), encoding="gbk")
@@ -90,7 +90,7 @@ def test_round_trip_one_failing_category_fails_the_audit_gbk_and_spellings(tmp_p
     nine = next(line for line in lines if "客户权益保护" in line)
     assert nine.split()[2:5] == ["9", "9", "100.0"] and "pass" in nine
     five = next(line for line in lines if "绩效管理" in line)
-    assert five.split()[2:5] == ["15", "16", "93.7"] and "pass" in five
+    assert five.split()[2:5] == ["15", "16", "93.8"] and "pass" in five
     assert "non-conformities: 4 (5.2.3, 6.1.1, 6.2.3, 6.4.3)" in res.output
 
 
@@ -249,3 +249,24 @@ categories:
     line = next(x for x in res.output.splitlines() if x.startswith("二 外呼"))
     assert line.split()[2:5] == ["0", "0", "—"] and "未评定" in line
     assert res.output.splitlines()[-1] == "audit=fail categories_passed=1/2"
+
+
+def test_an_xlsx_judgements_file_and_the_default_study(tmp_path, template_rows):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    for row in _filled(template_rows, {"6.1.1": "no", "6.2.1": "否"}):
+        ws.append(row)
+    ws.append([])
+    ws.append(["x", "x", "1.1.1 again", "A", "yes"])
+    wb.save(tmp_path / "j.xlsx")
+    res = run("score", str(tmp_path / "j.xlsx"))  # --study defaults to the shipped example
+    n = len(template_rows)
+    assert res.exit_code != 0 and f"line {n + 2}: requirement 1.1.1 appears twice (also on line 2)" in res.output
+    ws.delete_rows(n + 1, 2)
+    wb.save(tmp_path / "j.xlsx")
+    res = run("score", str(tmp_path / "j.xlsx"))
+    assert res.exit_code == 0 and res.output.splitlines()[-1] == "audit=fail categories_passed=8/9"
+    six = next(x for x in res.output.splitlines() if "客户价值与满意度" in x)
+    assert six.split()[2:5] == ["13", "15", "86.7"]
