@@ -214,6 +214,10 @@ def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: 
         kind = "empty" if data is None else f"a {type(data).__name__}"
         out.error("", f"a study file must be a mapping of keys (id, title, questions …), but this one is {kind}")
         raise StudyError(out.errors)
+    if data.get("type") == "audit":  # cati/study/audit.py: a checklist, not a questionnaire
+        out.error("type", "this is an audit checklist (type: audit), not a survey study: check it with "
+                          "`cati audit check`, use it with `cati audit template/score/report --study …`")
+        raise StudyError(out.errors)
 
     study: Study | None = None
     try:

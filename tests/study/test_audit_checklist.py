@@ -262,3 +262,12 @@ def test_xlsx_category_codes_may_be_chinese_numerals(tmp_path):
             ("九 客户权益保护 / Rights", "9.1 个人信息 / Personal data", "9.1.1", "有制度", "A policy", "A", "")]
     study = read_audit_xlsx(_xlsx(tmp_path, rows))
     assert [(c.code, c.name.zh_CN) for c in study.categories] == [("1", "规划及发展方向"), ("9", "客户权益保护")]
+
+
+def test_the_survey_loader_points_an_audit_file_to_the_audit_commands():
+    from cati.study.loader import load_study
+
+    with pytest.raises(StudyError) as info:
+        load_study(CCSO)
+    assert len(info.value.problems) == 1 and "audit checklist (type: audit)" in str(info.value)
+    assert "cati audit check" in str(info.value)
