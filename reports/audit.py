@@ -61,6 +61,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "sheet_categories": ("类别结果", "Categories"),
     "sheet_nonconformities": ("不符合项", "Non-conformities"),
     "sheet_judgements": ("全部判定", "Judgements"),
+    "note": ("说明", "Note"),
 }
 _EVIDENCE = {"A": ("文档", "documents"), "B": ("数据", "data"), "C": ("现场", "on-site")}
 _JUDGEMENT = {"yes": "conforming", "no": "nonconforming", "na": "not_applicable"}
@@ -102,7 +103,9 @@ def category_table(study: Any, result: Any, lang: str = "zh-CN") -> pd.DataFrame
                                        "applicable", "percentage", "status"])
 
 
-def _judgement_rows(study: Any, judgements: Mapping[str, str], lang: str) -> pd.DataFrame:
+def _judgement_rows(study: Any, judgements: Mapping[str, str], lang: str,
+                    notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    notes = notes or {}
     rows = []
     for cat in study.categories:
         for item in cat.core_items:
@@ -110,25 +113,28 @@ def _judgement_rows(study: Any, judgements: Mapping[str, str], lang: str) -> pd.
                 rows.append({"code": req.code, "category": f"{cat.code} {_name(cat.name, lang)}",
                              "core_item": f"{item.code} {_name(item.name, lang)}",
                              "requirement": _name(req.text, lang), "evidence": _evidence(req.evidence, lang),
-                             "judgement": judgements.get(req.code, "")})
-    return pd.DataFrame(rows, columns=["code", "category", "core_item", "requirement", "evidence", "judgement"])
+                             "judgement": judgements.get(req.code, ""), "note": notes.get(req.code, "")})
+    return pd.DataFrame(rows, columns=["code", "category", "core_item", "requirement", "evidence", "judgement",
+                                       "note"])
 
 
-def nonconformity_table(study: Any, judgements: Mapping[str, str], lang: str = "zh-CN") -> pd.DataFrame:
-    """The requirements judged ``no``, in checklist order: code, category, core item, requirement, evidence."""
-    rows = _judgement_rows(study, judgements, lang)
+def nonconformity_table(study: Any, judgements: Mapping[str, str], lang: str = "zh-CN",
+                        notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The requirements judged ``no``, in checklist order: code, category, core item, requirement, evidence, note
+    (the auditor's, empty when none)."""
+    rows = _judgement_rows(study, judgements, lang, notes)
     return rows[rows["judgement"] == "no"].drop(columns="judgement").reset_index(drop=True)
 
 
 def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, lang: str = "zh-CN",
-                   centre: str | None = None) -> tuple[Document, list[Sheet]]:
+                   centre: str | None = None, notes: Mapping[str, str] | None = None) -> tuple[Document, list[Sheet]]:
     """The report as a :class:`reports.render.Document` and its XLSX sheets."""
     check_lang(lang)
     zh = lang == "zh-CN"
     title = _name(study.title, lang)
     doc = Document(title=_t("title", lang), subtitle=" · ".join(x for x in (centre, title) if x), lang=lang)
     cats = category_table(study, result, lang)
-    nc = nonconformity_table(study, judgements, lang)
+    nc = nonconformity_table(study, judgements, lang, notes)
     total_y, total_a = int(cats["conforming"].sum()), int(cats["applicable"].sum())
     verdict = _t("pass" if result.passed else "fail", lang)
     doc.kpis = [
@@ -171,7 +177,12 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
     doc.sections.append(sec)
 
     sec = Section("nonconformities", _t("sec_nonconformities", lang))
-    if len(nc):
+    if len(nc) and nc["note"].astype(bool).any():
+        sec.table(Table([_t(k, lang) for k in ("code", "category", "core_item", "requirement", "evidence", "note")],
+                        [[r.code, r.category, r.core_item, r.requirement, r.evidence, r.note]
+                         for r in nc.itertuples()],
+                        numeric=[False] * 6, small=True, widths=["7%", "12%", "14%", "35%", "11%", "21%"]))
+    elif len(nc):
         sec.table(Table([_t(k, lang) for k in ("code", "category", "core_item", "requirement", "evidence")],
                         [[r.code, r.category, r.core_item, r.requirement, r.evidence] for r in nc.itertuples()],
                         numeric=[False] * 5, small=True, widths=["8%", "15%", "18%", "45%", "14%"]))
@@ -179,14 +190,14 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
         sec.p("没有不符合项。" if zh else "No non-conformities.")
     doc.sections.append(sec)
 
-    all_rows = _judgement_rows(study, judgements, lang)
+    all_rows = _judgement_rows(study, judgements, lang, notes)
     na = all_rows[all_rows["judgement"] == "na"]
     if len(na):
         sec = Section("not-applicable", _t("sec_na", lang))
         sec.ul([f"{r.code} {r.requirement}" for r in na.itertuples()])
         doc.sections.append(sec)
 
-    lab = {k: _t(k, lang) for k in ("code", "category", "core_item", "requirement", "evidence", "judgement",
+    lab = {k: _t(k, lang) for k in ("code", "category", "core_item", "requirement", "evidence", "judgement", "note",
                                      "conforming", "nonconforming", "not_applicable", "applicable")}
     cat_sheet = cats.assign(percentage=cats["percentage"] / 100,
                             status=[_t(s, lang) for s in cats["status"]])
@@ -203,7 +214,8 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
 
 def build_audit_report(study: Any, judgements: Mapping[str, str], result: Any, *, lang: str = "zh-CN",
                        out_dir: str | Path = ".", formats: Iterable[str] = ("html", "pdf", "xlsx"),
-                       centre: str | None = None, stem: str = "audit_report") -> dict[str, Path]:
+                       centre: str | None = None, notes: Mapping[str, str] | None = None,
+                       stem: str = "audit_report") -> dict[str, Path]:
     """Write the audit report.
 
     Parameters
@@ -216,6 +228,8 @@ def build_audit_report(study: Any, judgements: Mapping[str, str], result: Any, *
         ``score_audit(judgements, study.requirement_categories(), …)``.
     centre : str, optional
         The audited centre's name, shown under the title.
+    notes : Mapping[str, str], optional
+        Requirement code → the auditor's note, shown in the non-conformity list and the judgements sheet.
 
     Returns
     -------
@@ -225,7 +239,7 @@ def build_audit_report(study: Any, judgements: Mapping[str, str], result: Any, *
     fmts = check_formats(formats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc, sheets = audit_document(study, judgements, result, lang=lang, centre=centre)
+    doc, sheets = audit_document(study, judgements, result, lang=lang, centre=centre, notes=notes)
     paths: dict[str, Path] = {}
     html = render_html("audit.html", doc) if {"html", "pdf"} & set(fmts) else ""
     if "html" in fmts:

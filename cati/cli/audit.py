@@ -5,7 +5,8 @@ importing a client's own checklist from XLSX.
 
 The judgements file (CSV, or XLSX when Excel saved it so) has the columns ``category,core_item,requirement,evidence,judgement`` (other columns, such as a
 note, are ignored). ``requirement`` starts with the requirement code (``1.1.1 有经管理层批准的…``); only the
-code is read, so the text may be left out. ``judgement`` is ``yes`` / ``no`` / ``na`` (also 是 / 否 / 不适用,
+code is read, so the text may be left out. An optional ``note`` column (备注) carries the auditor's note into the
+report. ``judgement`` is ``yes`` / ``no`` / ``na`` (also 是 / 否 / 不适用,
 符合 / 不符合, any case, surrounding spaces ignored). The file may be UTF-8 (with or without BOM) or GBK.
 """
 
@@ -169,8 +170,21 @@ def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | s
     return table[0], iter(list(enumerate(table[1:], start=2)))
 
 
+NOTE_COLUMNS = ("note", "notes", "备注", "说明")
+
+
 def read_judgements(path: Path, study) -> dict[str, str]:
     """Read a judgements file (CSV in UTF-8/BOM/GBK, or XLSX) against a checklist: requirement code → yes/no/na.
+
+    See :func:`read_judgement_file` (which also returns the auditor's notes).
+    """
+    return read_judgement_file(path, study)[0]
+
+
+def read_judgement_file(path: Path, study) -> tuple[dict[str, str], dict[str, str]]:
+    """Read a judgements file against a checklist: (requirement code → yes/no/na, requirement code → note).
+
+    Notes come from an optional ``note`` column (also ``notes``, 备注, 说明); blank notes are left out.
 
     Raises
     ------
@@ -185,6 +199,8 @@ def read_judgements(path: Path, study) -> dict[str, str]:
     if missing:
         raise JudgementFileError(path, [f"line 1: missing column(s) {', '.join(missing)} ({_EXPECTED})"])
     i_req, i_judge = header.index("requirement"), header.index("judgement")
+    i_note = next((header.index(c) for c in NOTE_COLUMNS if c in header), None)
+    notes: dict[str, str] = {}
     known = {req.code: req for _, _, req in study.iter_requirements()}
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -222,12 +238,14 @@ def read_judgements(path: Path, study) -> dict[str, str]:
                             "(judge it yes or no)")
             continue
         judgements[code] = value
+        if i_note is not None and i_note < len(values) and values[i_note].strip():
+            notes[code] = values[i_note].strip()
     for code in known:
         if code not in seen:
             problems.append(f"requirement {code} is missing from the file (every requirement needs a line)")
     if problems:
         raise JudgementFileError(path, problems)
-    return judgements
+    return judgements, notes
 
 
 def _rjust(text: str, width: int) -> str:
@@ -300,18 +318,19 @@ def score(judgements_file: Path, study_file: Path) -> None:
 @click.option("--centre", default=None, help="The audited centre's name, shown under the title.")
 def report(judgements_file: Path, study_file: Path, out_dir: Path, lang: str, formats: tuple[str, ...],
            centre: str | None) -> None:
-    """Write the audit report (HTML, PDF, XLSX): per-category results and the non-conformity list.
+    """Write the audit report (HTML, PDF, XLSX): per-category results and the non-conformity list (with the
+    auditor's notes when the file has a ``note`` column).
 
     生成评审报告：各类别结果与不符合项清单。
     """
     from reports.audit import build_audit_report
 
     study = _load(study_file)
-    judgements = read_judgements(judgements_file, study)
+    judgements, notes = read_judgement_file(judgements_file, study)
     result = _score(judgements, study)
     try:
         paths = build_audit_report(study, judgements, result, lang=lang, out_dir=out_dir,
-                                   formats=formats or ("html", "pdf", "xlsx"), centre=centre)
+                                   formats=formats or ("html", "pdf", "xlsx"), centre=centre, notes=notes)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     for path in paths.values():

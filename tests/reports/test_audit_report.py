@@ -94,3 +94,32 @@ def test_cli_report(tmp_path):
     res = runner.invoke(main, ["audit", "report", str(tmp_path / "bad.csv"), "--study", str(CCSO), "--out",
                                str(tmp_path / "rep2")])
     assert res.exit_code != 0 and "is missing from the file" in res.output and not (tmp_path / "rep2").exists()
+
+
+def test_auditor_notes_reach_the_nonconformity_list(study, judged, tmp_path):
+    j, result = judged
+    notes = {"6.1.1": "测评方案未写样本量", "1.1.1": "规划已见"}
+    nc = nonconformity_table(study, j, notes=notes)
+    assert nc.loc[nc["code"] == "6.1.1", "note"].item() == "测评方案未写样本量" and nc.loc[0, "note"] == ""
+    paths = build_audit_report(study, j, result, out_dir=tmp_path, formats=("html", "xlsx"), notes=notes)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "测评方案未写样本量" in html and "<th>说明</th>" in html
+    sheet = load_workbook(paths["xlsx"])["全部判定"]
+    assert [c.value for c in sheet[1]][-1] == "说明"
+    assert any(row[-1] == "规划已见" for row in sheet.iter_rows(values_only=True))
+
+
+def test_cli_report_reads_a_note_column(tmp_path):
+    runner = CliRunner()
+    tpl = tmp_path / "t.csv"
+    runner.invoke(main, ["audit", "template", "--study", str(CCSO), "--out", str(tpl)])
+    lines = tpl.read_text(encoding="utf-8-sig").splitlines()
+    body = [line + ("no,抽查 3 份工单，1 份超时未闭环" if line.split(",")[2].startswith("4.4.3 ") else "yes,")
+            for line in lines[1:]]
+    (tmp_path / "j.csv").write_text("\n".join([lines[0] + ",备注", *body]) + "\n", encoding="utf-8")
+    res = runner.invoke(main, ["audit", "report", str(tmp_path / "j.csv"), "--study", str(CCSO), "--out",
+                               str(tmp_path / "rep"), "--format", "html"])
+    assert res.exit_code == 0, res.output
+    assert "抽查 3 份工单，1 份超时未闭环" in (tmp_path / "rep" / "audit_report.zh-CN.html").read_text(encoding="utf-8")
+    res = runner.invoke(main, ["audit", "score", str(tmp_path / "j.csv"), "--study", str(CCSO)])
+    assert res.exit_code == 0 and res.output.splitlines()[-1] == "audit=pass categories_passed=9/9"
