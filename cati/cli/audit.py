@@ -369,6 +369,24 @@ def import_(xlsx_file: Path, out_file: Path, study_id: str | None, title_zh: str
                f"{n[2]} requirements")
 
 
+@audit.command("export")
+@study_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The XLSX file to write.")
+def export(study_file: Path, out_file: Path) -> None:
+    """Write a checklist as an XLSX sheet in the import format, to edit in Excel and bring back with
+    ``cati audit import``.
+
+    导出评审清单为 XLSX（与导入格式相同），便于在 Excel 中修改后再导入。
+    """
+    from cati.study.audit import write_audit_xlsx
+
+    study = _load(study_file)
+    write_audit_xlsx(study, out_file)
+    n = study.counts()
+    click.echo(f"{out_file}: {n[2]} requirements in {n[1]} core items and {n[0]} categories")
+
+
 @audit.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def check(files: tuple[Path, ...]) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "load_audit_study",
     "read_audit_xlsx",
     "validate_audit_mapping",
+    "write_audit_xlsx",
     "write_audit_yaml",
 ]
 
@@ -530,3 +531,31 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
         "categories": [{**c, "core_items": list(c["core_items"].values())} for c in categories.values()],
     }
     return validate_audit_mapping(data, source)
+
+
+def write_audit_xlsx(study: AuditStudy, path: str | Path) -> Path:
+    """Write a checklist as an XLSX sheet in the import format (:func:`read_audit_xlsx` reads it back), so a
+    client can start from a checklist, edit it in Excel and import it again."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "checklist"
+    ws.append(list(XLSX_COLUMNS))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for cat, item, req in study.iter_requirements():
+        ws.append([f"{cat.code} {cat.name.zh_CN} / {cat.name.en}", f"{item.code} {item.name.zh_CN} / {item.name.en}",
+                   req.code, req.text.zh_CN, req.text.en, ",".join(req.evidence), "yes" if req.allow_na else "no"])
+    for row in ws.iter_rows(min_row=2):
+        row[2].number_format = "@"  # codes stay text when edited (Excel would turn 1.10 into 1.1)
+        for cell in row[3:5]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for letter, width in zip("ABCDEFG", (28, 30, 10, 50, 60, 9, 9), strict=True):
+        ws.column_dimensions[letter].width = width
+    ws.freeze_panes = "A2"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path

@@ -271,3 +271,11 @@ def test_the_survey_loader_points_an_audit_file_to_the_audit_commands():
         load_study(CCSO)
     assert len(info.value.problems) == 1 and "audit checklist (type: audit)" in str(info.value)
     assert "cati audit check" in str(info.value)
+
+
+def test_xlsx_export_round_trips(tmp_path):
+    from cati.study.audit import write_audit_xlsx
+
+    study = load_audit_study(CCSO)
+    back = read_audit_xlsx(write_audit_xlsx(study, tmp_path / "ccso.xlsx"), study_id=study.id, version=study.version)
+    assert back.categories == study.categories  # every name, text, evidence type and allow_na

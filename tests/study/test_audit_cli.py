@@ -270,3 +270,19 @@ def test_an_xlsx_judgements_file_and_the_default_study(tmp_path, template_rows):
     assert res.exit_code == 0 and res.output.splitlines()[-1] == "audit=fail categories_passed=8/9"
     six = next(x for x in res.output.splitlines() if "客户价值与满意度" in x)
     assert six.split()[2:5] == ["13", "15", "86.7"]
+
+
+def test_export_edit_import(tmp_path):
+    from openpyxl import load_workbook
+
+    res = run("export", "--study", str(CCSO), "--out", str(tmp_path / "ccso.xlsx"))
+    assert res.exit_code == 0 and "requirements in 46 core items and 9 categories" in res.output
+    wb = load_workbook(tmp_path / "ccso.xlsx")
+    ws = wb["checklist"]
+    ws.append(["9 客户权益保护 / Protection of customer rights", "9.4 投诉渠道与争议处理 / Complaint channels and disputes",
+               "9.4.4", "争议处理结果书面告知客户", "Customers are told the outcome of a dispute in writing", "A", "no"])
+    wb.save(tmp_path / "edited.xlsx")
+    res = run("import", str(tmp_path / "edited.xlsx"), "--out", str(tmp_path / "edited.yaml"), "--id", "client")
+    assert res.exit_code == 0, res.output
+    study = load_audit_study(tmp_path / "edited.yaml")
+    assert study.requirement("9.4.4")[1].code == "9.4" and study.counts()[2] == load_audit_study(CCSO).counts()[2] + 1
