@@ -11,11 +11,13 @@ Main entry points::
     result.write("out/")   # enterprise_scores.csv, industry_scores.csv, overall.json, drivers.csv, ...
     response_rates(dispositions, by="enterprise_id")        # AAPOR RR1–6, COOP1–4, REF1–3, CON1–3, e
     make_synthetic_responses(360, 15, 7385, seed=0)         # data shaped like the reference study
+    score_audit(judgements, categories)                     # audit checklists (CCSO): category and overall result
 
 Scores are unrounded everywhere; round only for display (two decimals, docs/domain.md §3.8). ``tier`` values are the
 machine strings ``above`` / ``not_different`` / ``below``.
 """
 
+from .audit import AuditResult, score_audit
 from .contract import complete_mask, read_responses_csv, validate_responses
 from .drivers import driver_table, johnson_relative_weights, noise_corrected_tau, relative_weights
 from .rates import aapor_symbol, response_rates
@@ -25,6 +27,7 @@ from .study import ScoreResult, score_study
 from .synthetic import make_synthetic_responses
 
 __all__ = [
+    "AuditResult",
     "Indicator",
     "ScoreResult",
     "ScoringSpec",
@@ -43,6 +46,7 @@ __all__ = [
     "relative_weights",
     "respondent_scores",
     "response_rates",
+    "score_audit",
     "score_study",
     "validate_responses",
 ]

@@ -115,6 +115,7 @@ def _register() -> None:
 
     for command in (demo, simulate, study, import_, score, report, export, telephony):
         main.add_command(command)
+    main.add_command(__import__("cati.cli.audit", fromlist=["audit"]).audit)  # cati audit (CCSO checklists)
 
 
 _register()

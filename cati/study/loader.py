@@ -233,6 +233,10 @@ def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: 
     if not isinstance(data, Mapping):
         out.error("", _k("sv_empty") if data is None else _k("sv_not_mapping", type=type(data).__name__))
         raise StudyError(out.errors)
+    if data.get("type") == "audit":  # cati/study/audit.py: a checklist, not a questionnaire
+        out.error("type", "this is an audit checklist (type: audit), not a survey study: check it with "
+                          "`cati audit check`, use it with `cati audit template/score/report --study …`")
+        raise StudyError(out.errors)
 
     study: Study | None = None
     try:
