@@ -45,15 +45,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "other_required": {"zh-CN": "选择“{label}”时请注明具体内容", "en": "please specify \"{label}\""},
     "other_too_long": {"zh-CN": "“{label}”的说明过长：{n} 字，最多 {max} 字",
                        "en": "the text for \"{label}\" is too long: {n} characters, at most {max}"},
-    "other_not_chosen": {"zh-CN": "未选择“{label}”，无需填写说明",
-                         "en": "a text is given but \"{label}\" is not chosen"},
     "answer_required": {"zh-CN": "请输入回答内容", "en": "an answer is required"},
     "too_long": {"zh-CN": "回答过长：{n} 字，最多 {max} 字", "en": "answer too long: {n} characters, at most {max}"},
     "not_a_number": {"zh-CN": "请输入数字（收到：{got}）", "en": "enter a number (got {got})"},
     "out_of_range": {"zh-CN": "数值须在 {min} 到 {max} 之间（收到：{got}）",
                      "en": "the number must be between {min} and {max} (got {got})"},
 }
-_DONT_KNOW = {"zh-CN": "不知道/不适用", "en": "don't know / not applicable"}
 
 
 def _param_text(value: Any, lang: str) -> str:
@@ -445,8 +442,7 @@ class Questionnaire:
         chosen: list[int] = sorted(set(values))  # type: ignore[arg-type]
         missing = [v for v in chosen if v in q.missing]
         if missing and len(chosen) > 1:
-            label = self._label(q, missing[0]) if q.scale or q.prefer_code is not None else _DONT_KNOW
-            raise AnswerError(q.code, "exclusive", label=label)
+            raise AnswerError(q.code, "exclusive", label=self._label(q, missing[0]))
         if not missing:
             n = len(chosen)
             if q.min_choices is not None and n < q.min_choices:
