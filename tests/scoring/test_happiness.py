@@ -175,3 +175,31 @@ def test_score_index_study_writes_its_files(tmp_path):
     assert sorted(p.name for p in paths.values()) == [
         "breakdowns.csv", "drivers.csv", "enterprise_scores.csv", "item_scores.csv", "method.json",
         "multi_shares.csv", "overall.json"]
+
+
+def test_cati_score_scores_a_happiness_responses_file(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from cati.cli.score import score
+
+    src = tmp_path / "responses.csv"
+    df = make_happiness_responses(15, 450, seed=6)
+    df.to_csv(src, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(score, [str(src), "--study", str(STUDY), "--out", str(out), "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    overall = json.loads((out / "overall.json").read_text(encoding="utf-8"))
+    assert overall["n_respondents"] == 450 and overall["n_enterprises"] == 15
+    assert f"{overall['index']:.2f}" in result.output and "指数 index" in result.output
+    expected = df["H1"].map({5: 100, 4: 80, 3: 60, 2: 40, 1: 20}).mean()
+    assert overall["index"] == pytest.approx(expected)
+    drivers = pd.read_csv(out / "drivers.csv")
+    assert len(drivers) == 12 and set(drivers["quadrant"]) <= set(HAPPINESS_QUADRANTS.values())
+    # A code outside the scale is refused with the line and column, as for the CSAT study.
+    df["H5"] = df["H5"].astype(object)
+    df.loc[3, "H5"] = 7
+    df.to_csv(src, index=False)
+    bad = CliRunner().invoke(score, [str(src), "--study", str(STUDY), "--out", str(out)])
+    assert bad.exit_code == 1 and "line 5, column H5: answer '7' is outside the scale" in bad.output
