@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from cati.db import transaction
 from cati.models import AnswerRevision, Interview
+from cati.services.frames import responses_frame
 from cati.services.interviews import answers_of, questionnaire_for, save_answer
 from cati.services.runtime import runtime_for
 from cati.services.studies import install_study
@@ -41,6 +42,12 @@ def test_other_text_and_prefer_not_to_say_round_trip(session_factory):
         assert stored["M1"] == [1, 97] and stored["M1_other"] == "弹性休假"
         assert stored["P5"] == 99 and stored["H10"] == 99 and stored["O1"] == 99
         assert q.is_complete(stored)
+        frame = responses_frame(s, st.id, complete_only=False)
+        row = frame.iloc[0]
+        assert (row["M1"], row["M1_other"], row["M2"], row["P5"], row["H10"], row["O1"], row["O2"]) == (
+            "1,97", "弹性休假", "1", 99.0, 99.0, 99, "帮助客户")
+        cols = list(frame.columns)
+        assert cols.index("M1_other") == cols.index("M1") + 1 and cols.index("P9_other") == cols.index("P9") + 1
         save_answer(s, iv, "M1", [1], user_id=None, now=NOW)
         stored = answers_of(s, iv, q)
         assert stored["M1"] == [1] and "M1_other" not in stored
