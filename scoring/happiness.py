@@ -50,6 +50,7 @@ __all__ = [
     "HAPPINESS_QUADRANTS",
     "IndexResult",
     "IndexSpec",
+    "benchmark_table",
     "breakdown",
     "breakdowns",
     "choice_sets",
@@ -532,6 +533,79 @@ def multi_shares(responses: pd.DataFrame, spec: IndexSpec, question: str) -> pd.
         rows.append({"question": question, "code": int(code), "label_zh": zh, "label_en": en, "chosen": chosen,
                      "base": base, "share": chosen / base if base else math.nan})
     return pd.DataFrame(rows, columns=["question", "code", "label_zh", "label_en", "chosen", "base", "share"])
+
+
+# -------------------------------------------------------------------------------------------- enterprise report
+
+
+def benchmark_table(responses: pd.DataFrame, spec: IndexSpec, enterprise_id: str, *,
+                    previous: pd.DataFrame | None = None, province_col: str | None = "province",
+                    enterprise_col: str = "enterprise_id", five_point: bool = False,
+                    min_cell_size: int | None = None) -> pd.DataFrame:
+    """The enterprise report's benchmark table: 本企业去年 / 本企业 / 本省份 / 全行业 for the index and each section.
+
+    Parameters
+    ----------
+    responses : DataFrame
+        This wave's responses (all enterprises).
+    spec : IndexSpec
+    enterprise_id : str
+        The enterprise of the report.
+    previous : DataFrame, optional
+        Last wave's responses; its rows of ``enterprise_id`` give 本企业去年 (NaN without them).
+    province_col : str, optional
+        Column naming the enterprise's province; 本省份 = respondents of the enterprises of the same province
+        (NaN when the column is absent).
+    five_point : bool
+        Scores on the 1–5 scale (score / 20), as in the 2023 report's table, instead of 20–100.
+    min_cell_size : int, optional
+        Default ``spec.min_cell_size``: a column with fewer respondents is NaN (the enterprise's own columns too).
+
+    Returns
+    -------
+    DataFrame
+        Index ``index`` and the section codes; columns ``name_zh, name_en, last_year, enterprise, province,
+        industry`` and the respondent counts ``n_last_year, n_enterprise, n_province, n_industry``.
+
+    Examples
+    --------
+    >>> spec = _toy_spec()
+    >>> df = pd.DataFrame({"enterprise_id": ["a"] * 5 + ["b"] * 5, "province": ["广东"] * 10,
+    ...                    "H1": [5] * 5 + [3] * 5, "H2": 3, "H3": 4, "H4": 4})
+    >>> t = benchmark_table(df, spec, "a")
+    >>> t.loc["index", ["enterprise", "province", "industry"]].tolist()
+    [100.0, 80.0, 80.0]
+    """
+    cut = spec.min_cell_size if min_cell_size is None else int(min_cell_size)
+    own = responses[responses[enterprise_col].astype(str) == str(enterprise_id)]
+    if own.empty:
+        raise ValueError(f"benchmark_table: enterprise {enterprise_id!r} has no responses")
+    groups: dict[str, pd.DataFrame | None] = {
+        "last_year": None if previous is None
+        else previous[previous[enterprise_col].astype(str) == str(enterprise_id)],
+        "enterprise": own,
+        "province": None,
+        "industry": responses,
+    }
+    if province_col and province_col in responses.columns:
+        provinces = own[province_col].dropna().unique()
+        if len(provinces):
+            groups["province"] = responses[responses[province_col].isin(provinces)]
+    rows = {"index": {"name_zh": "幸福指数", "name_en": "Happiness index"}}
+    for ind in spec.scoring.indicators:
+        rows[ind.code] = {"name_zh": ind.name_zh, "name_en": ind.name_en}
+    factor = 1 / 20 if five_point else 1.0
+    for name, part in groups.items():
+        n = 0 if part is None else len(part)
+        usable = part is not None and n >= cut
+        if usable:
+            idx = index_score(part, spec)
+            secs = item_section_scores(part, spec).set_index("code")["score"]
+        for code, row in rows.items():
+            value = (idx["index"] if code == "index" else float(secs[code])) if usable else math.nan
+            row[name] = value * factor
+            row[f"n_{name}"] = n
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # ------------------------------------------------------------------------------------------------ whole study

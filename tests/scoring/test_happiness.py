@@ -203,3 +203,22 @@ def test_cati_score_scores_a_happiness_responses_file(tmp_path):
     df.to_csv(src, index=False)
     bad = CliRunner().invoke(score, [str(src), "--study", str(STUDY), "--out", str(out)])
     assert bad.exit_code == 1 and "line 5, column H5: answer '7' is outside the scale" in bad.output
+
+
+def test_the_benchmark_table_compares_the_enterprise_with_its_province_and_the_industry():
+    from scoring.happiness import benchmark_table
+
+    # Enterprise a (广东): H1 = 5 ×5 → 100; b (广东): 3 ×5 → 60; c (浙江): 1 ×5 → 20. Last year a had 4 ×5 → 80.
+    df = responses(enterprise_id=["a"] * 5 + ["b"] * 5 + ["c"] * 5, province=["广东"] * 10 + ["浙江"] * 5,
+                   H1=[5] * 5 + [3] * 5 + [1] * 5)
+    last = responses(enterprise_id=["a"] * 5, province=["广东"] * 5, H1=[4] * 5)
+    t = benchmark_table(df, SPEC, "a", previous=last)
+    assert t.loc["index", ["last_year", "enterprise", "province", "industry"]].tolist() == [80.0, 100.0, 80.0, 60.0]
+    assert t.loc["index", ["n_last_year", "n_enterprise", "n_province", "n_industry"]].tolist() == [5, 5, 10, 15]
+    # OVR = mean(H1, H2, H3): a = (100 + 60 + 60) / 3; on the 1-5 scale ÷ 20.
+    assert t.loc["OVR", "enterprise"] == pytest.approx(220 / 3)
+    five = benchmark_table(df, SPEC, "a", five_point=True)
+    assert five.loc["OVR", "enterprise"] == pytest.approx(220 / 60) and math.isnan(five.loc["OVR", "last_year"])
+    # Under the minimum cell size the enterprise's own columns are hidden.
+    small = benchmark_table(df.iloc[2:], SPEC, "a")
+    assert small.loc["index", "n_enterprise"] == 3 and math.isnan(small.loc["index", "enterprise"])
