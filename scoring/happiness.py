@@ -59,6 +59,7 @@ __all__ = [
     "item_section_scores",
     "mean_interval",
     "multi_shares",
+    "open_answers",
     "score_index_study",
 ]
 
@@ -533,6 +534,50 @@ def multi_shares(responses: pd.DataFrame, spec: IndexSpec, question: str) -> pd.
         rows.append({"question": question, "code": int(code), "label_zh": zh, "label_en": en, "chosen": chosen,
                      "base": base, "share": chosen / base if base else math.nan})
     return pd.DataFrame(rows, columns=["question", "code", "label_zh", "label_en", "chosen", "base", "share"])
+
+
+def open_answers(responses: pd.DataFrame, spec: IndexSpec, questions: list[str] | None = None, *,
+                 enterprise_id: str | None = None, enterprise_col: str = "enterprise_id",
+                 min_cell_size: int | None = None) -> pd.DataFrame:
+    """The open answers (of one enterprise, or of all), without prefer-not-to-say codes and blanks.
+
+    An enterprise with fewer respondents than the minimum cell size gets no open answers (its staff would be
+    recognisable by what they write). The texts are returned as given: escape them when writing HTML and
+    neutralise formulas when writing spreadsheets.
+
+    Returns
+    -------
+    DataFrame
+        ``question, text`` (and ``enterprise_id``), in file order.
+
+    Examples
+    --------
+    >>> spec = _toy_spec()
+    >>> df = pd.DataFrame({"enterprise_id": ["a"] * 5, "O1": ["累", "99", None, " 工资低 ", ""]})
+    >>> open_answers(df, spec, ["O1"], enterprise_id="a")["text"].tolist()
+    ['累', '工资低']
+    """
+    cut = spec.min_cell_size if min_cell_size is None else int(min_cell_size)
+    if questions is None:
+        questions = [c for c in spec.question_texts if c.startswith("O")]
+    data = responses
+    if enterprise_id is not None:
+        data = responses[responses[enterprise_col].astype(str) == str(enterprise_id)]
+        if len(data) < cut:
+            data = data.iloc[0:0]
+    missing = {str(c) for c in spec.missing_codes}
+    parts = []
+    for q in questions:
+        if q not in data.columns:
+            continue
+        text = data[q].astype("string").str.strip()
+        keep = text.notna() & (text != "") & ~text.isin(missing)
+        part = pd.DataFrame({"question": q, "text": text[keep].astype(object)})
+        if enterprise_col in data.columns:
+            part.insert(0, enterprise_col, data.loc[keep, enterprise_col].to_numpy())
+        parts.append(part)
+    cols = [enterprise_col, "question", "text"] if enterprise_col in responses.columns else ["question", "text"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 # -------------------------------------------------------------------------------------------- enterprise report

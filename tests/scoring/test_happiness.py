@@ -222,3 +222,15 @@ def test_the_benchmark_table_compares_the_enterprise_with_its_province_and_the_i
     # Under the minimum cell size the enterprise's own columns are hidden.
     small = benchmark_table(df.iloc[2:], SPEC, "a")
     assert small.loc["index", "n_enterprise"] == 3 and math.isnan(small.loc["index", "enterprise"])
+
+
+def test_open_answers_skip_prefer_not_to_say_and_small_enterprises():
+    from scoring.happiness import open_answers
+
+    df = pd.DataFrame({"enterprise_id": ["a"] * 5 + ["b"] * 2, "O1": ["累", "99", None, "工资低", "", "x", "y"],
+                       "O2": ["帮助客户", "同事友爱", "99", "", "涨工资", "z", "w"]})
+    t = open_answers(df, SPEC, enterprise_id="a")
+    assert t[["question", "text"]].values.tolist() == [["O1", "累"], ["O1", "工资低"], ["O2", "帮助客户"],
+                                                       ["O2", "同事友爱"], ["O2", "涨工资"]]
+    assert open_answers(df, SPEC, enterprise_id="b").empty  # 2 respondents < 5
+    assert len(open_answers(df, SPEC)) == 9
