@@ -205,16 +205,17 @@ def make_happiness_responses(n_enterprises: int = 20, n_respondents: int = 400, 
     for code, latent in drivers.items():
         data[code] = np.where(rng.random(n) < 0.02, 99, cut(latent))
     for code, (k, most) in _MULTI.items():
-        cells, others = [], []
-        for _ in range(n):
-            m = int(rng.integers(1, (most or 4) + 1))
-            pool = [*range(1, k + 1), 97]
-            weights = np.array([1.0 / (i + 1) for i in range(k)] + [0.05])
-            chosen = sorted(rng.choice(pool, size=m, replace=False, p=weights / weights.sum()).tolist())
-            cells.append(",".join(str(c) for c in chosen))
-            others.append("弹性排班" if 97 in chosen else None)
+        # m options per respondent without replacement, weighted: the m largest Gumbel-perturbed log weights.
+        options = np.array([*range(1, k + 1), 97])
+        weights = np.array([1.0 / (i + 1) for i in range(k)] + [0.05])
+        keys = np.log(weights) - np.log(-np.log(rng.random((n, k + 1))))
+        order = np.argsort(-keys, axis=1)
+        m = rng.integers(1, (most or 4) + 1, n)
+        picked = np.zeros((n, k + 1), dtype=bool)
+        np.put_along_axis(picked, order, np.arange(k + 1)[None, :] < m[:, None], axis=1)
+        cells = [",".join(map(str, options[row])) for row in picked]
         data[code] = cells
-        data[f"{code}_other"] = pd.array(others, dtype="string")
+        data[f"{code}_other"] = pd.array(np.where(picked[:, -1], "弹性排班", None), dtype="string")
     data["O1"] = np.where(rng.random(n) < 0.05, "99", rng.choice(_TROUBLES, n)).astype(object)
     data["O2"] = rng.choice(_JOYS, n).astype(object)
     cols = ["respondent_id", "enterprise_id", "enterprise_name", "industry", *[f"P{i}" for i in range(1, 15)],
