@@ -13,6 +13,11 @@ Main entry points::
     make_synthetic_responses(360, 15, 7385, seed=0)         # data shaped like the reference study
     score_audit(judgements, categories)                     # audit checklists (CCSO): category and overall result
 
+Index studies (``scoring.kind: index``, the staff happiness index) are scored by :mod:`scoring.happiness`::
+
+    spec = IndexSpec.from_yaml("config/studies/happiness_index.yaml")
+    result = score_index_study(frame, spec, n_boot=1000)   # index, sections, breakdowns, drivers, multi shares
+
 Scores are unrounded everywhere; round only for display (two decimals, docs/domain.md §3.8). ``tier`` values are the
 machine strings ``above`` / ``not_different`` / ``below``.
 """
@@ -20,14 +25,17 @@ machine strings ``above`` / ``not_different`` / ``below``.
 from .audit import AuditResult, score_audit
 from .contract import complete_mask, read_responses_csv, validate_responses
 from .drivers import driver_table, johnson_relative_weights, noise_corrected_tau, relative_weights
+from .happiness import IndexResult, IndexSpec, is_index_study, score_index_study
 from .rates import aapor_symbol, response_rates
 from .scores import enterprise_scores, industry_scores, overall_scores, recode_items, respondent_scores
 from .spec import Indicator, ScoringSpec, default_spec
 from .study import ScoreResult, score_study
-from .synthetic import make_synthetic_responses
+from .synthetic import make_happiness_responses, make_synthetic_responses
 
 __all__ = [
     "AuditResult",
+    "IndexResult",
+    "IndexSpec",
     "Indicator",
     "ScoreResult",
     "ScoringSpec",
@@ -37,7 +45,9 @@ __all__ = [
     "driver_table",
     "enterprise_scores",
     "industry_scores",
+    "is_index_study",
     "johnson_relative_weights",
+    "make_happiness_responses",
     "make_synthetic_responses",
     "noise_corrected_tau",
     "overall_scores",
@@ -47,6 +57,7 @@ __all__ = [
     "respondent_scores",
     "response_rates",
     "score_audit",
+    "score_index_study",
     "score_study",
     "validate_responses",
 ]

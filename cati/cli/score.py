@@ -57,6 +57,43 @@ def _fmt(v, digits: int = 2) -> str:
     return "—" if f != f else f"{f:.{digits}f}"
 
 
+def _read_study(path: Path) -> dict:
+    """The raw mapping of a study file (errors name the file)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: study file not found") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a study file is a mapping of keys")
+    return raw
+
+
+def _echo_index(result, source: str, study_label: str, paths: dict) -> None:
+    """The summary of an index study: the index, the sections, the driver quadrants."""
+    ov, m = result.overall, result.method
+    click.echo(f"scored {source} with {study_label}")
+    click.echo(f"  respondents {ov['n_respondents']} (dropped, not complete: {m['n_dropped_not_complete']}), "
+               f"enterprises {ov['n_enterprises']}; bootstrap {m['n_boot']}, seed {m['seed']}")
+    click.echo(f"  {_pad('指数 index', 16)}{_fmt(ov['index']):>8}  [{_fmt(ov['ci_low'])}, {_fmt(ov['ci_high'])}]"
+               f"  n = {ov['n']}")
+    sections = result.scores[result.scores["level"] == "section"]
+    for _, row in sections.iterrows():
+        click.echo(f"  {_pad(f'{row.name_zh} {row.code}', 16)}{_fmt(row.score):>8}")
+    if len(result.drivers):
+        for quadrant, part in result.drivers.groupby("quadrant", sort=False):
+            items = ", ".join(f"{c} {n}" for c, n in zip(part["code"], part["name_zh"], strict=True))
+            click.echo(f"  {quadrant}: {items}")
+    suppressed = int(result.breakdowns["suppressed"].sum()) if len(result.breakdowns) else 0
+    click.echo(f"  breakdown cells {len(result.breakdowns)}, suppressed (n < {m['min_cell_size']}): {suppressed}")
+    click.echo("written:")
+    for path in paths.values():
+        click.echo(f"  {path}")
+
+
 @click.command("score")
 @click.argument("responses", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -77,31 +114,53 @@ def score(responses: Path | None, study_file: Path | None, study_id: int | None,
           n_boot: int | None, seed: int, industry_aggregation: str | None) -> None:
     """Score RESPONSES.csv (wide: respondent_id, enterprise_id, enterprise_name, industry, A1…F4, Q0 …).
 
-    按研究文件的指标体系计算得分、置信区间、排名区间、显著性分层和驱动因素。
+    按研究文件的指标体系计算得分、置信区间、排名区间、显著性分层和驱动因素。An index study (scoring.kind: index, e.g.
+    config/studies/happiness_index.yaml) writes its index, item and section scores, breakdowns, driver quadrants and
+    multiple-choice shares instead.
     """
-    from scoring import ScoringSpec, read_responses_csv, score_study
+    from scoring import (
+        IndexSpec,
+        ScoringSpec,
+        is_index_study,
+        read_responses_csv,
+        score_index_study,
+        score_study,
+    )
 
     if (responses is None) == (study_id is None):
         raise click.UsageError("give either RESPONSES.csv or --study-id (not both)")
     try:
         if responses is not None:
             study_label = str(study_file or _default_study_file())
-            spec = ScoringSpec.from_yaml(study_file or _default_study_file())
-            frame = read_responses_csv(responses, spec)
+            definition = _read_study(study_file or _default_study_file())
+            frame = None
             source = str(responses)
         else:
             frame, definition = _responses_from_db(study_id)
             source = f"study {study_id} (database)"
+            study_label = "the study definition in the database"
             if study_file is not None:  # an explicit file overrides the stored definition
-                spec, study_label = ScoringSpec.from_yaml(study_file), str(study_file)
-            else:
-                spec, study_label = ScoringSpec.from_study(definition), "the study definition in the database"
+                definition, study_label = _read_study(study_file), str(study_file)
             if len(frame) == 0:
                 raise ValueError(f"study {study_id} has no complete interviews yet (nothing to score)")
-        result = score_study(frame, spec, n_boot=n_boot, seed=seed, industry_aggregation=industry_aggregation)
-        paths = result.write(out_dir)
+        if is_index_study(definition):  # the staff happiness index: an index, not a weighted composite
+            ispec = IndexSpec.from_study(definition)
+            if frame is None:
+                frame = read_responses_csv(responses, ispec.scoring)
+            index_result = score_index_study(frame, ispec, n_boot=n_boot, seed=seed)
+            paths = index_result.write(out_dir)
+        else:
+            spec = ScoringSpec.from_study(definition)
+            if frame is None:
+                frame = read_responses_csv(responses, spec)
+            result = score_study(frame, spec, n_boot=n_boot, seed=seed, industry_aggregation=industry_aggregation)
+            paths = result.write(out_dir)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+
+    if is_index_study(definition):
+        _echo_index(index_result, source, study_label, paths)
+        return
 
     ov, m = result.overall, result.method
     click.echo(f"scored {source} with {study_label}")

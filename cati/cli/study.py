@@ -38,7 +38,8 @@ def check(files: tuple[str, ...]) -> None:
         click.echo(
             f"{path}: OK  {s.id} v{s.version}: {len(s.questions)} questions ({asked} with answers), "
             f"{len(s.item_codes)} items, {len(s.indicators)} indicators, "
-            f"languages {', '.join(s.languages)}, quota {s.quota.per_enterprise}/enterprise"
+            f"languages {', '.join(s.languages)}, mode {s.mode}"
+            + (f", quota {s.quota.per_enterprise}/enterprise" if s.quota is not None else "")
         )
     if failed:
         raise SystemExit(1)

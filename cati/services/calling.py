@@ -79,6 +79,8 @@ class CallRules:
         kw: dict[str, Any] = {}
         if "timezone_default" in raw:
             kw["timezone_default"] = raw["timezone_default"]
+        elif definition.get("timezone"):  # a web study: no calling rules, its respondents' time zone
+            kw["timezone_default"] = definition["timezone"]
         windows = raw.get("windows") or {}
         if "weekday" in windows:
             kw["weekday_windows"] = tuple((_t(a), _t(b)) for a, b in windows["weekday"])

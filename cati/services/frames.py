@@ -92,8 +92,9 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
     DataFrame
         ``respondent_id`` (interview id), ``enterprise_id`` (the client's id), ``enterprise_name``, ``industry``
         (zh name), ``province``; then one column per question of the study, in questionnaire order, present
-        even when nobody answered it — answer codes as floats (NaN = not asked) or, for open questions, the
-        text; then ``case_ref, status, qc_status, interviewer, language, started_at, ended_at`` (and
+        even when nobody answered it — answer codes as floats (NaN = not asked), multiple-choice codes as text
+        ``"1,3,97"`` followed by the ``<code>_other`` text of an "other, please specify" option, or, for open
+        questions, the text; then ``case_ref, status, qc_status, interviewer, language, started_at, ended_at`` (and
         ``phone``); then the case's sample attributes as ``attr_<name>``. Answers to codes no longer in the
         study are kept as extra columns after the study's questions.
     """
@@ -125,8 +126,11 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
         if complete_only:
             aq = aq.where(Interview.status == InterviewStatus.COMPLETE, Interview.qc_status != QCStatus.REJECTED)
         for iid, code, vcode, vtext in _exec(session, aq):
-            if q_type.get(code) == "open" or (code not in q_type and vcode is None):
-                answers[code][iid] = vtext
+            kind = q_type.get(code)
+            if kind in ("open", "multi") or (kind is None and vcode is None):
+                # Open text (or its prefer-not-to-say code), a multi answer's codes as "1,3,97", an "other,
+                # please specify" text (<code>_other).
+                answers[code][iid] = vtext if vtext is not None else vcode
             else:
                 answers[code][iid] = vcode
 
@@ -134,10 +138,16 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
         [(r[0], r[1], r[2], r[3], r[4]) for r in rows], columns=ID_COLUMNS)
     index = pd.Index(ids)
     cols: dict[str, Any] = {}
-    extra_codes = [c for c in answers if c not in q_type]
-    for code in [c for c, _ in questions] + sorted(extra_codes):
+    # A question with an "other, please specify" option is followed by its text column <code>_other.
+    with_other = {str(q["code"]) for q in (study.definition or {}).get("questions") or []
+                  if isinstance(q, dict) and q.get("other_code") is not None}
+    ordered = [x for c, _ in questions for x in ((c, f"{c}_other") if c in with_other else (c,))]
+    with_other_cols = {f"{c}_other" for c in with_other}
+    extra_codes = [c for c in answers if c not in ordered]
+    for code in ordered + sorted(extra_codes):
         got = answers.get(code, {})
-        if q_type.get(code) == "open" or (code not in q_type and any(isinstance(v, str) for v in got.values())):
+        if q_type.get(code) in ("open", "multi") or (code not in q_type and (
+                code in with_other_cols or any(isinstance(v, str) for v in got.values()))):
             cols[code] = pd.Series([got.get(i) for i in ids], index=index, dtype=object)
         else:
             cols[code] = pd.Series([got.get(i, np.nan) for i in ids], index=index, dtype="float64")

@@ -58,6 +58,8 @@ def _decode(q: Questionnaire, code: str, value_code: int | None, value_text: str
         return value_code
     if value_text is None:
         return None
+    if code not in q.study.question_codes:
+        return value_text  # an "other, please specify" text (<code>_other)
     qtype = q.study.question(code).type
     if qtype == "multi":
         return [int(v) for v in value_text.split(",") if v]
@@ -179,6 +181,9 @@ def save_answer(
     if q.study.question(code).type != "info":
         _store(session, interview, code, step.value, user_id=user_id, now=now, reason=reason,
                audit_it=after_the_fact)
+        if step.other is not None:  # the "other, please specify" text, stored beside the answer
+            _store(session, interview, f"{code}_other", step.other, user_id=user_id, now=now, reason=reason,
+                   audit_it=after_the_fact)
     for dropped in step.dropped:
         _drop(session, interview, dropped, user_id=user_id, now=now, audit_it=after_the_fact)
     if not after_the_fact:

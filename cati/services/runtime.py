@@ -56,12 +56,18 @@ class StudyRuntime:
 
     @property
     def timezone(self) -> str:
-        """Respondents' default time zone (``calling_rules.timezone_default``); a case's own zone wins."""
-        return self.spec.calling_rules.timezone_default
+        """Respondents' default time zone (``calling_rules.timezone_default``, or a web study's ``timezone``); a
+        case's own zone wins."""
+        return self.spec.zone_name
 
     @property
     def quota(self) -> QuotaConfig:
-        return self.spec.quota
+        """The study's quotas; a web study without any has no enterprise target (:data:`NO_QUOTA`)."""
+        if self.spec.quota is not None:
+            return self.spec.quota
+        from cati.study.schema import NO_QUOTA
+
+        return NO_QUOTA
 
     @property
     def fieldwork(self) -> FieldworkPlan:

@@ -30,17 +30,70 @@ __all__ = ["AnswerError", "Questionnaire", "Step"]
 _SIZED = (str, list, tuple, set, frozenset, dict)
 
 
-class AnswerError(ValueError):
-    """An answer that the question does not accept; carries a message per language."""
+#: Texts of the answer errors, by key, per language; ``{name}`` takes a parameter of the error (lists are joined
+#: with the language's separator). The web and console pages show ``AnswerError.message(lang)``.
+MESSAGES: dict[str, dict[str, str]] = {
+    "choose_one": {"zh-CN": "请输入 {codes} 之一（收到：{got}）", "en": "enter one of {codes} (got {got})"},
+    "choose_some": {"zh-CN": "请选择 {codes} 中的一项或多项（收到：{got}）",
+                    "en": "choose one or more of {codes} (got {got})"},
+    "exclusive": {"zh-CN": "“{label}”不能与其他选项同时选择",
+                  "en": "{label} cannot be combined with other answers"},
+    "too_few_choices": {"zh-CN": "请至少选择 {min} 项（已选 {n} 项）",
+                        "en": "choose at least {min} options (you chose {n})"},
+    "too_many_choices": {"zh-CN": "最多选择 {max} 项（已选 {n} 项）",
+                         "en": "choose at most {max} options (you chose {n})"},
+    "other_required": {"zh-CN": "选择“{label}”时请注明具体内容", "en": "please specify \"{label}\""},
+    "other_too_long": {"zh-CN": "“{label}”的说明过长：{n} 字，最多 {max} 字",
+                       "en": "the text for \"{label}\" is too long: {n} characters, at most {max}"},
+    "answer_required": {"zh-CN": "请输入回答内容", "en": "an answer is required"},
+    "too_long": {"zh-CN": "回答过长：{n} 字，最多 {max} 字", "en": "answer too long: {n} characters, at most {max}"},
+    "not_a_number": {"zh-CN": "请输入数字（收到：{got}）", "en": "enter a number (got {got})"},
+    "out_of_range": {"zh-CN": "数值须在 {min} 到 {max} 之间（收到：{got}）",
+                     "en": "the number must be between {min} and {max} (got {got})"},
+}
 
-    def __init__(self, code: str, zh: str, en: str):
+
+def _param_text(value: Any, lang: str) -> str:
+    if isinstance(value, Mapping):  # a localised label
+        return str(value.get(lang) or value.get("zh-CN") or next(iter(value.values()), ""))
+    if isinstance(value, list | tuple):
+        return ("、" if lang == "zh-CN" else ", ").join(_param_text(v, lang) for v in value)
+    return str(value)
+
+
+class AnswerError(ValueError):
+    """An answer that the question does not accept.
+
+    Carries a message ``key`` (one of :data:`MESSAGES`) and its ``params``, not finished text: ``message(lang)``
+    renders it in the respondent's or interviewer's language.
+
+    Examples
+    --------
+    >>> err = AnswerError("Q1", "too_many_choices", max=3, n=4)
+    >>> err.key, err.params
+    ('too_many_choices', {'max': 3, 'n': 4})
+    >>> err.message("en"), err.message("zh-CN")
+    ('choose at most 3 options (you chose 4)', '最多选择 3 项（已选 4 项）')
+    """
+
+    def __init__(self, code: str, key: str, **params: Any):
+        if key not in MESSAGES:
+            raise KeyError(f"no answer-error message {key!r}")
         self.code = code
-        self.messages = {"zh-CN": zh, "en": en}
-        super().__init__(f"{code}: {zh} / {en}")
+        self.key = key
+        self.params = params
+        super().__init__(f"{code}: {self.message('zh-CN')} / {self.message('en')}")
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """The message in every language the engine has texts for."""
+        return {lang: self.message(lang) for lang in MESSAGES[self.key]}
 
     def message(self, lang: str | None = "zh-CN") -> str:
         """The message in ``lang`` (zh-CN when the language is unknown)."""
-        return self.messages.get(lang or "zh-CN", self.messages["zh-CN"])
+        texts = MESSAGES[self.key]
+        lang = lang if lang in texts else "zh-CN"
+        return texts[lang].format(**{k: _param_text(v, lang) for k, v in self.params.items()})
 
 
 @dataclass(frozen=True)
@@ -63,6 +116,8 @@ class Step:
         The next question, or None when the interview terminated or reached its end.
     complete : bool
         True when every question on the route is answered and no termination fired.
+    other : str or None
+        The "other, please specify" text given with the answer (also in ``answers`` under ``<code>_other``).
     """
 
     code: str
@@ -72,6 +127,7 @@ class Step:
     termination: str | None
     next_code: str | None
     complete: bool
+    other: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +146,21 @@ class _Q:
     max_length: int | None = None
     min: float | None = None
     max: float | None = None
+    min_choices: int | None = None
+    max_choices: int | None = None
+    other_code: int | None = None
+    other_key: str | None = None
+    other_max_length: int = 200
+    prefer_code: int | None = None
+
+
+def _chose(value: Any, code: int | None) -> bool:
+    """Whether an answer picks ``code`` (a single code or one of a multi answer's codes)."""
+    if code is None:
+        return False
+    if isinstance(value, list | tuple):
+        return code in value
+    return value == code
 
 
 class Questionnaire:
@@ -105,6 +176,9 @@ class Questionnaire:
             scale = study.scales.get(q.scale) if q.scale else None
             labels = tuple(scale.labels) if scale else ()
             missing = tuple(scale.missing) if scale else ()
+            prefer = study.prefer_not_to_say.code if q.prefer_not and study.prefer_not_to_say else None
+            if prefer is not None and q.type != "open":
+                missing = (*missing, prefer)
             qs.append(_Q(
                 index=i, code=q.code, type=q.type, section=q.section, scale=q.scale,
                 ask_if=compile_condition(q.ask_if) if q.ask_if else None,
@@ -112,6 +186,9 @@ class Questionnaire:
                 disposition=q.terminate.disposition if q.terminate else None,
                 labels=labels, missing=missing, valid=frozenset(labels + missing),
                 max_length=q.max_length, min=q.min, max=q.max,
+                min_choices=q.min_choices, max_choices=q.max_choices, other_code=q.other_code,
+                other_key=f"{q.code}_other" if q.other_code is not None else None,
+                other_max_length=q.other_max_length, prefer_code=prefer,
             ))
         self._qs: tuple[_Q, ...] = tuple(qs)
         self._by_code: dict[str, _Q] = {}
@@ -120,7 +197,7 @@ class Questionnaire:
         self.codes: tuple[str, ...] = tuple(q.code for q in qs)
         self._plan = tuple(
             (q, q.code, q.type == "info", q.ask_if.evaluate if q.ask_if else None,
-             q.terminate.evaluate if q.terminate else None)
+             q.terminate.evaluate if q.terminate else None, q.other_key, q.other_code)
             for q in qs
         )
         # Option lists per language, built once (render copies them).
@@ -133,6 +210,11 @@ class Questionnaire:
                         [(c, study.localise(t, lang), False) for c, t in scale.labels.items()]
                         + [(c, study.localise(t, lang), True) for c, t in scale.missing.items()]
                     )
+            if q.prefer_code is not None and study.prefer_not_to_say is not None:
+                label = study.prefer_not_to_say.label
+                for lang in study.languages:
+                    self._options[(q.code, lang)] = (*self._options.get((q.code, lang), ()),
+                                                     (q.prefer_code, study.localise(label, lang), True))
 
     @classmethod
     def for_study(cls, study: Study) -> Questionnaire:
@@ -155,7 +237,7 @@ class Questionnaire:
         effective: dict[str, Any] = {}
         route: list[_Q] = []
         get = answers.get
-        for q, code, is_info, ask_if, terminate in self._plan:
+        for q, code, is_info, ask_if, terminate, other_key, other_code in self._plan:
             if ask_if is not None and not ask_if(effective):
                 continue
             route.append(q)
@@ -163,6 +245,10 @@ class Questionnaire:
                 value = get(code)
                 if value is not None and (type(value) not in _SIZED or value):
                     effective[code] = value
+                    if other_key is not None and _chose(value, other_code):
+                        text = get(other_key)
+                        if text:
+                            effective[other_key] = text
                     if terminate is not None and terminate(effective):
                         return route, effective, q
         return route, effective, None
@@ -266,48 +352,81 @@ class Questionnaire:
         route, effective, stop = self._walk(answers)
         if stop is not None:
             return False
-        return all(q.type == "info" or q.code in effective for q in route)
+        return all(_done(q, effective) for q in route)
 
     # -- answers ----------------------------------------------------------------------------------------------
     def validate(self, code: str, raw: Any) -> Any:
         """Check and normalise one answer.
 
-        Returns an ``int`` code for single/rating, a sorted list of codes for multi, stripped text for open, an
-        ``int`` or ``float`` for numeric and ``None`` for info screens.
+        Returns an ``int`` code for single/rating, a sorted list of codes for multi, stripped text for open (or the
+        prefer-not-to-say code), an ``int`` or ``float`` for numeric and ``None`` for info screens. A question with
+        an "other, please specify" option takes ``{"value": …, "other": "text"}``; see :meth:`validate_full` for
+        the text.
 
         Raises
         ------
         AnswerError
-            With a zh-CN and an en message naming what is accepted.
+            With a message key and parameters naming what is accepted.
+        """
+        return self.validate_full(code, raw)[0]
+
+    def validate_full(self, code: str, raw: Any) -> tuple[Any, str | None]:
+        """:meth:`validate`, and the "other, please specify" text (``None`` unless the other option is chosen).
+
+        Raises
+        ------
+        AnswerError
+            ``other_required`` when the other option is chosen without a text, ``other_too_long`` past
+            ``other_max_length``; the errors of :meth:`validate`.
         """
         q = self._q(code)
+        other: Any = None
+        if q.other_key is not None and isinstance(raw, Mapping):
+            other, raw = raw.get("other"), raw.get("value")
+        value = self._validate_value(q, raw)
+        if q.other_key is None or not _chose(value, q.other_code):
+            return value, None  # a leftover text of an unticked "other" is ignored
+        text = other.strip() if isinstance(other, str) else ""
+        label = self._label(q, q.other_code)
+        if not text:
+            raise AnswerError(code, "other_required", label=label)
+        if len(text) > q.other_max_length:
+            raise AnswerError(code, "other_too_long", label=label, n=len(text), max=q.other_max_length)
+        return value, text
+
+    def _label(self, q: _Q, code: int | None) -> dict[str, str]:
+        """The option's label in every language (a localised error parameter)."""
+        return {lang: next((t for c, t, _ in self._options.get((q.code, lang), ()) if c == code), str(code))
+                for lang in self.study.languages}
+
+    def _validate_value(self, q: _Q, raw: Any) -> Any:
+        code = q.code
         if q.type == "info":
             return None
         if q.type in ("single", "rating"):
             value = _as_int(raw)
-            if value is None or value not in q.valid:
-                raise AnswerError(code, f"请输入 {_codes_text(q, 'zh-CN')} 之一（收到：{_show(raw)}）",
-                                  f"enter one of {_codes_text(q, 'en')} (got {_show(raw)})")
+            if value is None or value not in q.valid and value != q.prefer_code:
+                raise AnswerError(code, "choose_one", codes=_codes(q), got=_show(raw))
             return value
         if q.type == "multi":
             return self._validate_multi(q, raw)
         if q.type == "open":
+            if q.prefer_code is not None and type(raw) is int and raw == q.prefer_code:
+                return raw
             if not isinstance(raw, str) or not raw.strip():
-                raise AnswerError(code, "请输入回答内容", "an answer is required")
+                raise AnswerError(code, "answer_required")
             text = raw.strip()
             if q.max_length is not None and len(text) > q.max_length:
-                raise AnswerError(code, f"回答过长：{len(text)} 字，最多 {q.max_length} 字",
-                                  f"answer too long: {len(text)} characters, at most {q.max_length}")
+                raise AnswerError(code, "too_long", n=len(text), max=q.max_length)
             return text
         # numeric
         number = _as_number(raw)
         if number is None:
-            raise AnswerError(code, f"请输入数字（收到：{_show(raw)}）", f"enter a number (got {_show(raw)})")
+            raise AnswerError(code, "not_a_number", got=_show(raw))
         if (q.min is not None and number < q.min) or (q.max is not None and number > q.max):
             lo = "-∞" if q.min is None else _fmt(q.min)
             hi = "∞" if q.max is None else _fmt(q.max)
-            raise AnswerError(code, f"数值须在 {lo} 到 {hi} 之间（收到：{_fmt(number)}）",
-                              f"the number must be between {lo} and {hi} (got {_fmt(number)})")
+            raise AnswerError(code, "out_of_range", min=lo, max=hi, got=_fmt(number))
         return number
 
     def _validate_multi(self, q: _Q, raw: Any) -> list[int]:
@@ -319,13 +438,18 @@ class Questionnaire:
             parts = [raw]
         values = [_as_int(p) for p in parts]
         if not values or any(v is None or v not in q.valid for v in values):
-            raise AnswerError(q.code, f"请选择 {_codes_text(q, 'zh-CN')} 中的一项或多项（收到：{_show(raw)}）",
-                              f"choose one or more of {_codes_text(q, 'en')} (got {_show(raw)})")
-        chosen = sorted(set(values))  # type: ignore[type-var]
-        if len(chosen) > 1 and any(v in q.missing for v in chosen):
-            raise AnswerError(q.code, "“不知道/不适用”不能与其他选项同时选择",
-                              "don't know / not applicable cannot be combined with other answers")
-        return chosen  # type: ignore[return-value]
+            raise AnswerError(q.code, "choose_some", codes=_codes(q), got=_show(raw))
+        chosen: list[int] = sorted(set(values))  # type: ignore[arg-type]
+        missing = [v for v in chosen if v in q.missing]
+        if missing and len(chosen) > 1:
+            raise AnswerError(q.code, "exclusive", label=self._label(q, missing[0]))
+        if not missing:
+            n = len(chosen)
+            if q.min_choices is not None and n < q.min_choices:
+                raise AnswerError(q.code, "too_few_choices", min=q.min_choices, n=n)
+            if q.max_choices is not None and n > q.max_choices:
+                raise AnswerError(q.code, "too_many_choices", max=q.max_choices, n=n)
+        return chosen
 
     def advance(self, answers: Mapping[str, Any], code: str, raw: Any) -> Step:
         """Validate ``raw`` as the answer to ``code`` and move on: the one call per key press.
@@ -335,13 +459,17 @@ class Questionnaire:
         AnswerError
             If the answer is invalid (nothing changes).
         """
-        value = self.validate(code, raw)
-        here = self._q(code).index
+        value, other = self.validate_full(code, raw)
+        q = self._q(code)
+        here = q.index
         merged = dict(answers)
         if value is None:
             merged.pop(code, None)
         else:
             merged[code] = value
+        if other is not None:
+            merged[q.other_key] = other  # type: ignore[index]
+        # An earlier "other" text left when the option is no longer chosen falls off the route: it is dropped.
         # One pass gives everything: the route of the merged answers is the route of the kept ones.
         route, kept, stop = self._walk(merged)
         dropped = {c: v for c, v in merged.items() if c not in kept and is_answered(v)}
@@ -349,8 +477,8 @@ class Questionnaire:
         nxt = None
         if stop is None or stop.index > here:
             nxt = next((q.code for q in route if q.index > here), None)
-        complete = stop is None and nxt is None and all(q.type == "info" or q.code in kept for q in route)
-        return Step(code, value, kept, dropped, disposition, nxt, complete)
+        complete = stop is None and nxt is None and all(_done(r, kept) for r in route)
+        return Step(code, value, kept, dropped, disposition, nxt, complete, other)
 
     def advance_through(self, answers: Mapping[str, Any], start: str) -> tuple[list[tuple[str, Any]], Step | None]:
         """Answer a fresh interview from ``start`` onwards in one pass: what :meth:`advance` would do answer by
@@ -365,7 +493,7 @@ class Questionnaire:
         -------
         (answered, step)
             ``answered``: ``(code, validated value)`` of every question answered, info screens included, in
-            order; ``step``: the :class:`Step` of the last answer (None when ``start`` has no answer).
+            order (an "other, please specify" text follows its question as ``(<code>_other, text)``); ``step``: the :class:`Step` of the last answer (None when ``start`` has no answer).
 
         Raises
         ------
@@ -377,13 +505,17 @@ class Questionnaire:
         effective: dict[str, Any] = {}
         answered: list[tuple[str, Any]] = []
         while True:
-            _q, code, is_info, _ask_if, terminate = plan[i]
+            q, code, is_info, _ask_if, terminate, other_key, _other_code = plan[i]
             if code not in answers:
                 break
-            value = self.validate(code, answers[code])
+            value, other = self.validate_full(code, _raw_of(answers, q))
             answered.append((code, value))
+            if other is not None:
+                answered.append((other_key, other))
             if not is_info and value is not None and (type(value) not in _SIZED or value):
                 effective[code] = value
+                if other is not None:
+                    effective[other_key] = other
                 if terminate is not None and terminate(effective):
                     break
             i += 1
@@ -393,10 +525,11 @@ class Questionnaire:
                 break
         if not answered:
             return answered, None
-        last = answered[-1][0]
+        last = next(c for c, _ in reversed(answered) if c in self._by_code)
+        last_q = self._q(last)
         # The answers before the last one: each question is answered once, so that is all but the last.
-        before = {c: v for c, v in effective.items() if c != last}
-        return answered, self.advance(before, last, answers[last])
+        before = {c: v for c, v in effective.items() if c not in (last, last_q.other_key)}
+        return answered, self.advance(before, last, _raw_of(answers, last_q))
 
     # -- rendering --------------------------------------------------------------------------------------------
     def render(self, code: str, lang: str | None = None, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -415,9 +548,10 @@ class Questionnaire:
         Returns
         -------
         dict
-            ``code, type, section, lang, text, options, max_length, min, max``; ``options`` is a list of
-            ``{"code": 5, "key": "5", "label": "非常满意", "missing": False}`` with missing codes (8, 9) last.
-            Labels and text are plain text: escape them when writing HTML.
+            ``code, type, section, lang, text, options, max_length, min, max, min_choices, max_choices,
+            other_code, other_key, other_max_length, prefer_not_code``; ``options`` is a list of
+            ``{"code": 5, "key": "5", "label": "非常满意", "missing": False}`` with missing codes (8, 9, then the
+            prefer-not-to-say code) last. Labels and text are plain text: escape them when writing HTML.
         """
         q = self._q(code)
         study = self.study
@@ -426,7 +560,10 @@ class Questionnaire:
         options = [{"code": c, "key": str(c), "label": label, "missing": miss}
                    for c, label, miss in self._options.get((code, lang), ())]
         return {"code": code, "type": q.type, "section": q.section, "lang": lang, "text": text,
-                "options": options, "max_length": q.max_length, "min": q.min, "max": q.max}
+                "options": options, "max_length": q.max_length, "min": q.min, "max": q.max,
+                "min_choices": q.min_choices, "max_choices": q.max_choices, "other_code": q.other_code,
+                "other_key": q.other_key, "other_max_length": q.other_max_length if q.other_key else None,
+                "prefer_not_code": q.prefer_code}
 
 
 def _as_int(raw: Any) -> int | None:
@@ -473,6 +610,23 @@ def _show(raw: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _codes_text(q: _Q, lang: str) -> str:
-    sep = "、" if lang == "zh-CN" else ", "
-    return sep.join(str(c) for c in (*q.labels, *q.missing))
+def _codes(q: _Q) -> list[int]:
+    return [*q.labels, *q.missing] if q.prefer_code is None or q.prefer_code in q.missing \
+        else [*q.labels, *q.missing, q.prefer_code]
+
+
+def _done(q: _Q, answers: Mapping[str, Any]) -> bool:
+    """A question on the route is done: info, or answered (with its "other" text when that option is chosen)."""
+    if q.type == "info":
+        return True
+    if q.code not in answers:
+        return False
+    return q.other_key is None or q.other_key in answers or not _chose(answers[q.code], q.other_code)
+
+
+def _raw_of(answers: Mapping[str, Any], q: _Q) -> Any:
+    """The raw answer of ``q`` in a stored-answers mapping, with its "other" text when there is one."""
+    raw = answers[q.code]
+    if q.other_key is not None and q.other_key in answers and not isinstance(raw, Mapping):
+        return {"value": raw, "other": answers[q.other_key]}
+    return raw

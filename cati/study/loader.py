@@ -365,6 +365,15 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                     if name not in allowed:
                         out.warn(sub, _k("sv_placeholder_unknown", name=name, builtin=", ".join(sorted(allowed))))
 
+    mode = data.get("mode", "cati")
+    if mode in ("cati", "mixed"):
+        for key in ("quota", "calling_rules"):
+            if key not in data:
+                out.error(key, f"required key is missing (a {mode} study: interviewers call its sample)")
+    elif mode == "cawi" and "calling_rules" not in data and "timezone" not in data:
+        out.error("timezone", "a cawi study without calling_rules needs its respondents' timezone "
+                  "(e.g. Asia/Shanghai)")
+
     check_text(data.get("title"), "title", placeholders=False)
     check_text(data.get("firm_name"), "firm_name", placeholders=False)
 
@@ -400,10 +409,17 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 position[code] = i
     qtype = {c: questions[i].get("type") for c, i in position.items()}
 
+    prefer = data.get("prefer_not_to_say")
+    prefer_code = _code_key(prefer.get("code")) if isinstance(prefer, Mapping) else None
+    if isinstance(prefer, Mapping):
+        check_text(prefer.get("label"), "prefer_not_to_say.label", placeholders=False)
+
     def scale_codes(code: str) -> set[Any] | None:
-        sname = questions[position[code]].get("scale")
+        q = questions[position[code]]
+        sname = q.get("scale")
         if isinstance(sname, str) and sname in scales and scales[sname]["labels"]:
-            return scales[sname]["labels"] | scales[sname]["missing"]
+            extra = {prefer_code} if q.get("prefer_not") is True and prefer_code is not None else set()
+            return scales[sname]["labels"] | scales[sname]["missing"] | extra
         return None  # no usable scale: already reported
 
     def check_condition(expr: Any, path: str, index: int, allow_self: bool) -> None:
@@ -457,6 +473,7 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
         lo, hi = q.get("min"), q.get("max")
         if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
             out.error(f"{qpath}.min", _k("sv_min_gt_max", lo=lo, hi=hi))
+        _check_choice_options(q, qpath, kind, scales, position, prefer, prefer_code, out)
         check_text(q.get("text"), f"{qpath}.text")
         check_condition(q.get("ask_if"), f"{qpath}.ask_if", i, allow_self=False)
         term = q.get("terminate")
@@ -546,6 +563,13 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             both = sorted(scored & missing_codes, key=str)
             if both:
                 out.error("scoring.missing_codes", _k("sv_scored_and_missing", codes=both))
+        if prefer_code is not None and item_scales and prefer_code not in missing_codes | (scored or set()):
+            prefer_items = [c for codes in item_scales.values() for c in codes
+                            if questions[position[c]].get("prefer_not") is True]
+            if prefer_items:
+                out.error("scoring.missing_codes", f"the prefer-not-to-say code {prefer_code} is offered on scored "
+                          f"item(s) {', '.join(prefer_items[:3])} but is not listed in missing_codes")
+        _check_index_scoring(scoring, position, qtype, item_scales, out)
         for key, want in (("outcome", "rating"), ("callback_item", None)):
             ref = scoring.get(key)
             if isinstance(ref, str):
@@ -564,6 +588,78 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 # Quotas are enforced when an interview starts and by the scheduler, both of which know the sample,
                 # not the answers: a quota on an answer would be accepted here and never applied.
                 out.error(f"quota.by_variable[{j}].source", _k("sv_quota_on_answer"))
+
+
+def _check_choice_options(q: Mapping[str, Any], qpath: str, kind: Any, scales: dict[str, dict[str, set[Any]]],
+                          position: dict[str, int], prefer: Any, prefer_code: Any, out: _Collector) -> None:
+    """min/max choices, "other, please specify" and "prefer not to say" of one question."""
+    sname = q.get("scale")
+    scale = scales.get(sname) if isinstance(sname, str) else None
+    lo, hi = q.get("min_choices"), q.get("max_choices")
+    for key, value in (("min_choices", lo), ("max_choices", hi)):
+        if value is not None and kind != "multi":
+            out.error(f"{qpath}.{key}", f"{key} applies to multi questions only")
+    if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+        out.error(f"{qpath}.min_choices", f"min_choices {lo} is greater than max_choices {hi}")
+    if scale is not None and kind == "multi":
+        n = len(scale["labels"])
+        for key, value in (("min_choices", lo), ("max_choices", hi)):
+            if isinstance(value, int) and value > n:
+                out.error(f"{qpath}.{key}", f"{key} {value} is more than the {n} options of scale '{sname}'")
+    other = q.get("other_code")
+    if other is not None:
+        if kind not in ("single", "multi"):
+            out.error(f"{qpath}.other_code", "other_code applies to single and multi questions only")
+        elif scale is not None and _code_key(other) not in scale["labels"]:
+            out.error(f"{qpath}.other_code", f"{other} is not an answer code of scale '{sname}' "
+                      f"(its labels are {sorted(scale['labels'], key=str)})")
+        code = q.get("code")
+        if isinstance(code, str) and f"{code}_other" in position:
+            out.error(f"{qpath}.other_code", f"the specify text is stored as '{code}_other', which is already a "
+                      "question code")
+    elif q.get("other_max_length") is not None:
+        out.error(f"{qpath}.other_max_length", "other_max_length needs other_code")
+    if q.get("prefer_not") is True:
+        if not isinstance(prefer, Mapping):
+            out.error(f"{qpath}.prefer_not", "the study has no prefer_not_to_say code (give prefer_not_to_say: "
+                      "{code: 99, label: {...}} at the top level)")
+        elif kind not in ("single", "rating", "multi", "open"):
+            out.error(f"{qpath}.prefer_not", f"a {kind} question cannot offer prefer-not-to-say")
+        elif scale is not None and prefer_code in scale["labels"] | scale["missing"]:
+            out.error(f"{qpath}.prefer_not", f"the prefer-not-to-say code {prefer_code} is already a code of "
+                      f"scale '{sname}'")
+
+
+def _check_index_scoring(scoring: Mapping[str, Any], position: dict[str, int], qtype: dict[str, Any],
+                         item_scales: dict[str, list[str]], out: _Collector) -> None:
+    """``scoring.kind: index``: the index item, the driver items and the breakdown questions."""
+    items = {c for codes in item_scales.values() for c in codes}
+    index_item = scoring.get("index_item")
+    if scoring.get("kind") == "index":
+        if not isinstance(index_item, str):
+            out.error("scoring.index_item", "an index study needs index_item (the rated item whose mean is the "
+                      "index)")
+        elif index_item not in items:
+            out.error("scoring.index_item", f"'{index_item}' is not a rating item of an indicator")
+        if scoring.get("outcome") is not None:
+            out.error("scoring.outcome", "an index study has no separate outcome: its drivers explain index_item")
+    elif index_item is not None or scoring.get("driver_items"):
+        out.error("scoring.index_item", "index_item and driver_items apply to scoring.kind: index only")
+    drivers = scoring.get("driver_items")
+    if isinstance(drivers, list):
+        for j, code in enumerate(drivers):
+            if code not in items:
+                out.error(f"scoring.driver_items[{j}]", f"'{code}' is not a rating item of an indicator")
+            elif code == index_item:
+                out.error(f"scoring.driver_items[{j}]", "the index item cannot drive itself")
+    breakdowns = scoring.get("breakdowns")
+    if isinstance(breakdowns, list):
+        for j, code in enumerate(breakdowns):
+            if code not in position:
+                out.error(f"scoring.breakdowns[{j}]", f"unknown question '{code}'")
+            elif qtype.get(code) != "single":
+                out.error(f"scoring.breakdowns[{j}]", f"question '{code}' is a {qtype.get(code)} question; "
+                          "breakdowns need single-choice questions")
 
 
 def _check_sum(weights: list[float], path: str, out: _Collector, key: str, **params: Any) -> None:

@@ -229,6 +229,15 @@ class Question(_Model):
     max_length: int | None = Field(default=None, ge=1)
     min: float | None = None
     max: float | None = None
+    #: Multiple choice: how many substantive options must / may be chosen (missing codes are exclusive).
+    min_choices: int | None = Field(default=None, ge=1)
+    max_choices: int | None = Field(default=None, ge=1)
+    #: "Other, please specify": the label code of the scale that asks for a text, captured as the answer
+    #: ``<code>_other`` (required when that option is chosen, at most ``other_max_length`` characters).
+    other_code: int | None = None
+    other_max_length: int = Field(default=200, ge=1)
+    #: Offer the study's ``prefer_not_to_say`` code on this question (a missing code: it never scores).
+    prefer_not: bool = False
 
     @field_validator("code")
     @classmethod
@@ -236,6 +245,13 @@ class Question(_Model):
         if not CODE_PATTERN.match(v) or keyword.iskeyword(v) or v in RESERVED_CODES:
             raise KeyedError("sv_question_code", code=v)
         return v
+
+
+class PreferNot(_Model):
+    """The study's "prefer not to say" answer: one code (outside every scale's labels) and its label."""
+
+    code: int
+    label: LocalText
 
 
 class IndicatorItem(_Model):
@@ -264,6 +280,15 @@ class ScoringConfig(_Model):
     callback_item: str | None = None
     bootstrap_replicates: int = Field(default=2000, ge=1)
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    #: ``composite``: weighted indicator composite (the CSAT study); ``index``: a headline index = the mean score
+    #: of ``index_item``, with section scores, breakdowns and drivers (the staff happiness study).
+    kind: Literal["composite", "index"] = "composite"
+    index_item: str | None = None
+    #: Driver items of an index study (default: the scored items outside the index item's indicator).
+    driver_items: list[str] = Field(default_factory=list)
+    #: Answer questions to break scores down by (basic information), and the smallest cell shown.
+    breakdowns: list[str] = Field(default_factory=list)
+    min_cell_size: int = Field(default=5, ge=1)
 
 
 class VariableQuota(_Model):
@@ -280,6 +305,12 @@ class QuotaConfig(_Model):
     count_in_progress: bool = True
     per_industry: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     by_variable: list[VariableQuota] = Field(default_factory=list)
+
+
+#: The quota of a study without one (a web study: an enterprise link is open to all its staff): no target is
+#: ever reached and in-progress responses hold no slot.
+NO_QUOTA_TARGET = 1_000_000
+NO_QUOTA = QuotaConfig(per_enterprise=NO_QUOTA_TARGET, count_in_progress=False)
 
 
 class CallingWindows(_Model):
@@ -426,8 +457,14 @@ class Study(_Model):
     questions: list[Question] = Field(min_length=1)
     indicators: list[Indicator] = Field(default_factory=list)
     scoring: ScoringConfig
-    quota: QuotaConfig
-    calling_rules: CallingRules
+    #: How respondents answer: ``cati`` (interviewers call), ``cawi`` (web self-completion) or ``mixed`` (both).
+    #: A cawi study needs no calling rules or quota; it gives its respondents' ``timezone`` instead (the loader
+    #: checks which parts the mode requires).
+    mode: Literal["cati", "cawi", "mixed"] = "cati"
+    timezone: str | None = None
+    prefer_not_to_say: PreferNot | None = None
+    quota: QuotaConfig | None = None
+    calling_rules: CallingRules | None = None
     qc: QCConfig = Field(default_factory=QCConfig)
     fieldwork: FieldworkPlan = Field(default_factory=FieldworkPlan)
 
@@ -454,6 +491,24 @@ class Study(_Model):
         if dup:
             raise KeyedError("sv_languages_twice", dup=dup)
         return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r} (expected an IANA name such as Asia/Shanghai)") from None
+        return v
+
+    @property
+    def zone_name(self) -> str:
+        """The respondents' default time zone: ``calling_rules.timezone_default``, else ``timezone``."""
+        if self.calling_rules is not None:
+            return self.calling_rules.timezone_default
+        assert self.timezone is not None  # checked by the loader
+        return self.timezone
 
     def model_post_init(self, context: Any, /) -> None:
         self._by_code = {}
@@ -538,7 +593,7 @@ class Study(_Model):
 def all_field_names() -> frozenset[str]:
     """Every key a study file may use anywhere (for "did you mean" hints)."""
     names: set[str] = set()
-    for model in (Scale, Terminate, Question, IndicatorItem, Indicator, ScoringConfig, VariableQuota,
+    for model in (Scale, Terminate, Question, PreferNot, IndicatorItem, Indicator, ScoringConfig, VariableQuota,
                   QuotaConfig, CallingWindows, CallingRules, Study):
         for name, field in model.model_fields.items():
             names.add(field.alias or name)
