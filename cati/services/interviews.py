@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from cati.models import (
@@ -320,3 +320,14 @@ def save_answers(
         session.execute(insert(Answer), rows)
     session.flush()
     return step
+
+
+def revision_token(session: Session, interview: Interview) -> str:
+    """A token that changes whenever an answer of the interview is saved, changed or removed, or the interview
+    moves to another question. A page carries the token it was built with; an answer sent from a page whose
+    token is no longer current (a stale second tab, a page left open while the interview went on elsewhere) is
+    refused instead of silently overwriting what was saved since."""
+    n, revisions = session.execute(
+        select(func.count(Answer.id), func.coalesce(func.sum(Answer.revision), 0))
+        .where(Answer.interview_id == interview.id)).one()
+    return f"{interview.current_question or '-'}.{n}.{revisions}"

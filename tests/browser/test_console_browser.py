@@ -281,3 +281,56 @@ def test_a_supervisors_pause_and_sign_out_reach_the_open_console(site, browser):
         agents.sign_out_by_supervisor(s, ann, datetime.now(UTC), by=sup)
     page.wait_for_url(url + "/login?signed_out=1", timeout=12000)
     assert "督导已将您签退" in page.content()
+
+
+def test_an_answer_keyed_while_the_server_is_down_is_kept_and_sent_when_it_is_back(site, browser):
+    # Nothing unacknowledged is called saved, and nothing keyed is lost: the page keeps the answer and sends it
+    # again until the server takes it; the keys typed meanwhile follow in order.
+    server, factory = site["server"], site["factory"]
+    url = server.url
+    page = open_page(browser, locale="zh-CN")
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    answer_keys(page, ["1", "1"])  # consent, S1
+    question_is(page, "S2")
+    server.kill()
+    answer_keys(page, ["1", "5"])  # S2 and A1, keyed while nothing answers
+    page.wait_for_selector("#save-state.bad >> text=尚未保存", timeout=15000)
+    assert "已保存" not in page.inner_text("#save-state")
+    with factory() as s:
+        interview = s.scalars(select(Interview)).one()
+    assert "S2" not in answers_in_db(factory, interview.id)
+    server.start()
+    question_is(page, "A2", timeout=60000)  # both answers went through once the server was back
+    page.wait_for_selector("#save-state:not(.bad)")
+    assert {k: v for k, v in answers_in_db(factory, interview.id).items() if k in ("S2", "A1")} == {"S2": 1, "A1": 5}
+
+
+def test_a_stale_second_tab_cannot_overwrite_an_answer(site, browser):
+    url, factory = site["server"].url, site["factory"]
+    context = browser.new_context(locale="zh-CN")
+    first = context.new_page()
+    first.set_default_timeout(60000)
+    sign_in(first, url)
+    next_and_dial(first)
+    first.keyboard.press("Enter")
+    question_is(first, "INTRO")
+    first.keyboard.press("Enter")
+    question_is(first, "CONSENT")
+    second = context.new_page()  # the same session in a second tab, showing CONSENT too
+    second.set_default_timeout(60000)
+    second.goto(url + "/interviewer")
+    second.wait_for_selector("body[data-console-ready='1']", state="attached")
+    question_is(second, "CONSENT")
+    answer_keys(first, ["1", "1"])  # consent yes, S1 = 1
+    question_is(first, "S2")
+    second.keyboard.press("2")  # the stale tab says "no consent"
+    second.wait_for_selector("#save-state.bad >> text=本次回答未保存")
+    question_is(second, "S2")  # it now shows where the interview really is
+    with factory() as s:
+        interview = s.scalars(select(Interview)).one()
+    answers = answers_in_db(factory, interview.id)
+    assert answers["CONSENT"] == 1 and answers["S1"] == 1 and interview.status == InterviewStatus.IN_PROGRESS

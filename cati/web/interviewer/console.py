@@ -24,7 +24,13 @@ from cati.models.calls import AttemptStatus
 from cati.services import agents, wrapup
 from cati.services.calling import local
 from cati.services.dispositions import catalogue
-from cati.services.interviews import answers_of, open_interview, questionnaire_for, resume_point
+from cati.services.interviews import (
+    answers_of,
+    open_interview,
+    questionnaire_for,
+    resume_point,
+    revision_token,
+)
 from cati.services.phones import mask_phone
 from cati.services.scheduling import renew_claim, rules_for
 from cati.services.studies import get_study
@@ -141,6 +147,7 @@ def _case_view(case: Case, user: User, study: Study, now: datetime, language: st
     if interview is not None and interview.status == InterviewStatus.IN_PROGRESS:
         view["mode"] = "interview"
         view["step"] = step_view(interview, case, user, study, language)
+        view["rev"] = revision_token(db.session, interview)
     elif attempt is not None:
         view["mode"] = "call"
     else:

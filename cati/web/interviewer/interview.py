@@ -16,6 +16,7 @@ from cati.services.interviews import (
     answers_of,
     complete_interview,
     questionnaire_for,
+    revision_token,
     save_answer,
     start_interview,
     terminate_interview,
@@ -89,7 +90,17 @@ def _section_names(study: Study, language: str) -> dict[str, str]:
 
 
 def render_step(interview, case, user, study, language, **kw) -> str:
-    return render_template("interviewer/_question.html", step=step_view(interview, case, user, study, language, **kw))
+    return render_template("interviewer/_question.html", step=step_view(interview, case, user, study, language, **kw),
+                           rev=revision_token(db.session, interview))
+
+
+def _stale(interview, case, user, study, language):
+    """The page's answer was keyed on an older state of the interview (another tab, or a retry of an answer the
+    server already took): nothing is stored; the reply carries the current question and says so."""
+    db.session.rollback()
+    message = t("answer_conflict")
+    html = render_step(interview, case, user, study, language, error=message)
+    return json_or_redirect({"ok": False, "conflict": True, "error": message, "html": html}, 409)
 
 
 @bp.post("/case/<int:case_id>/start")
@@ -141,6 +152,9 @@ def answer(interview_id: int):
     code = request.form.get("code") or ""
     if code not in q.codes:
         abort(400)
+    rev = request.form.get("rev")
+    if rev is not None and rev != revision_token(db.session, interview):
+        return _stale(interview, case, user, study, language)
     current = interview.current_question or q.first()
     qtype = q.study.question(code).type
     raw = None if qtype == "info" else request.form.get("value", "")

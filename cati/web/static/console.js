@@ -55,8 +55,26 @@
 
   function handle(r) {
     if (r.redirect) { window.location.href = r.redirect; return; }
-    if (r.html) { swap(r.html); showSaveState(r.ok ? "saved" : "save_failed", !r.ok); return; }
+    if (r.conflict && r.html) { swap(r.html); showSaveState(r.error, true); return; }
+    if (r.html) { swap(r.html); showSaveState(r.ok ? "saved" : (r.error || "save_failed"), !r.ok); return; }
     if (r.reload || !r.ok) { window.location.reload(); }
+  }
+
+  // An answer is "saved" only when the server says so. While the server cannot be reached the answer stays
+  // in this page and is sent again (every 2 s, then up to every 15 s) until it is acknowledged; the keys typed
+  // meanwhile wait behind it, in order. The page says plainly that it is not saved yet.
+  function sendUntilAcknowledged(url, data) {
+    var wait = 2000;
+    function attempt() {
+      return post(url, data).catch(function () {
+        showSaveState("save_retrying", true);
+        return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(function () {
+          wait = Math.min(wait * 2, 15000);
+          return attempt();
+        });
+      });
+    }
+    return attempt();
   }
 
   function answer(value) {
@@ -64,7 +82,7 @@
     if (!s) return Promise.resolve();
     showSaveState("saving");
     var code = s.dataset.code;
-    return post(s.dataset.answerUrl, {code: code, value: value}).then(handle);
+    return sendUntilAcknowledged(s.dataset.answerUrl, {code: code, value: value, rev: s.dataset.rev}).then(handle);
   }
   function goBack() {
     var s = step();
