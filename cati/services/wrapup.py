@@ -5,6 +5,7 @@ interview and the case. No Flask: errors carry i18n keys; the caller commits."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -130,11 +131,27 @@ def slots(day: date, rules) -> list[str]:
     return out
 
 
+def parse_typed_date(text: str) -> date:
+    """A date as people type it: ``2026-12-07``, ``2026/12/7``, ``2026.12.7``, ``20261207`` or ``2026年12月7日``.
+
+    >>> parse_typed_date("20261207"), parse_typed_date("2026/12/7"), parse_typed_date("2026年12月7日")
+    (datetime.date(2026, 12, 7), datetime.date(2026, 12, 7), datetime.date(2026, 12, 7))
+    """
+    s = text.strip()
+    digits = "".join(ch for ch in s if ch.isdigit())
+    if s.isdigit() and len(s) == 8:
+        return date(int(s[:4]), int(s[4:6]), int(s[6:]))
+    parts = [p for p in re.split(r"[^0-9]+", s) if p]
+    if len(parts) == 3 and len(parts[0]) == 4:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    raise ValueError(f"not a date: {text!r} ({digits})")
+
+
 def parse_appointment(date_text: str, time_text: str, tz: str, now: datetime, rules) -> datetime:
     """Respondent-local date + time → UTC; raises ValueError with an i18n key when invalid or outside the
     calling window or in the past."""
     try:
-        d = date.fromisoformat(date_text.strip())
+        d = parse_typed_date(date_text)
         hh, mm = time_text.strip().split(":")[:2]
         when = datetime.combine(d, dtime(int(hh), int(mm)), zone(tz)).astimezone(UTC)
     except (ValueError, AttributeError):

@@ -334,3 +334,56 @@ def test_a_stale_second_tab_cannot_overwrite_an_answer(site, browser):
         interview = s.scalars(select(Interview)).one()
     answers = answers_in_db(factory, interview.id)
     assert answers["CONSENT"] == 1 and answers["S1"] == 1 and interview.status == InterviewStatus.IN_PROGRESS
+
+
+def test_wrapup_errors_in_view_typed_dates_keyboard_reach_and_hang_up_key(site, browser):
+    url, factory, tz = site["server"].url, site["factory"], site["tz"]
+    page = open_page(browser, viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    sign_in(page, url)
+    console_ready(page)
+    # The language switch and sign-out are reachable with Tab.
+    reached = set()
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert "lang-select" in reached and "退出" in reached
+    page.goto(url + "/interviewer")
+    next_and_dial(page)
+    # A callback without its date: the error is on screen and the date field has the focus.
+    page.keyboard.press("Escape")
+    page.select_option("#outcome-select", "2.21")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#outcome-error:not(.hidden)")
+    assert page.evaluate("document.activeElement.id") == "appt-date"
+    box = page.locator("#appt-date").bounding_box()
+    assert 0 <= box["y"] and box["y"] + box["height"] <= 768, box
+    assert page.locator("#outcome-error").bounding_box()["y"] < 768
+    # A date typed the way people type it.
+    day = (local(datetime.now(UTC), tz) + timedelta(days=2)).date()
+    page.keyboard.type(day.strftime("%Y%m%d"))
+    page.keyboard.press("Tab")
+    assert page.input_value("#appt-date") == day.isoformat()
+    page.select_option("#appt-time", index=4)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#btn-next")
+    with factory() as s:
+        appt = s.scalars(select(Appointment)).one()
+    assert local(appt.due_at, tz).date() == day
+    # A message that is not about a call is not labelled as one.
+    assert "上一通电话" in page.inner_text("#last-call")
+
+
+def test_f8_hangs_up_in_the_middle_of_the_interview(site, browser):
+    url, factory = site["server"].url, site["factory"]
+    page = open_page(browser, locale="zh-CN")
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    question_is(page, "CONSENT")
+    page.keyboard.press("F8")
+    page.wait_for_selector("#call-state.cs-ended", timeout=30000)
+    with factory() as s:
+        attempt = s.scalars(select(CallAttempt)).one()
+        assert attempt.status.value == "ended"

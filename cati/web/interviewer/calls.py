@@ -59,7 +59,7 @@ def next_():
     if got.next_callable_at is not None:
         centre = zone(current_app.config["CATI_SETTINGS"].centre_timezone)
         msg += f" — {t('next_callable_at')}: {got.next_callable_at.astimezone(centre):%m-%d %H:%M}"
-    session["last_call"] = msg
+    session["notice"] = msg  # not about a call: shown without the "last call" prefix
     return json_or_redirect({"ok": False, "no_case": got.reason.value, "message": msg})
 
 

@@ -83,7 +83,7 @@ def console():
                            since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
                            heartbeat_seconds=current_app.config["CATI_SETTINGS"].console.heartbeat_seconds,
-                           last=session.pop("last_call", None))
+                           last=session.pop("last_call", None), notice=session.pop("notice", None))
 
 
 def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:

@@ -16,6 +16,11 @@ from ..uow import commit
 from .backend import hangup_quietly
 from .common import bp, current_attempt, interviewer_only, json_or_redirect, lang, my_case, now_utc
 
+#: Which form field each wrap-up error is about (the rest are about the appointment time).
+FIELD_OF = {"outcome_invalid": "outcome", "note_required": "note", "refusal_reason_required": "refusal_reason",
+            "appointment_required": "appt_date", "appointment_bad": "appt_date", "appointment_past": "appt_date",
+            "appointment_outside": "appt_time"}
+
 
 @bp.post("/case/<int:case_id>/outcome")
 @interviewer_only
@@ -38,8 +43,10 @@ def outcome(case_id: int):
                   wrapup.WrapupError, show=None)
     if done.error is not None:
         errors = [t(key) for key in done.error.keys]
-        return json_or_redirect({"ok": False, "error": "；".join(errors) if language == "zh-CN" else "; ".join(errors)},
-                                422)
+        # The field to put the interviewer on: the first one an error is about.
+        field = next((FIELD_OF[key] for key in done.error.keys if key in FIELD_OF), "outcome")
+        return json_or_redirect({"ok": False, "field": field,
+                                 "error": "；".join(errors) if language == "zh-CN" else "; ".join(errors)}, 422)
     disp, call_id = done.value
     hangup_quietly(call_id)
     session["last_call"] = t("outcome_saved", label=f"{disp.code} {disp.text(language)}")

@@ -174,9 +174,23 @@
       document.getElementById("appt-row").style.display = appointments.indexOf(code) >= 0 ? "" : "none";
       document.getElementById("note-hint").style.display = opt && opt.dataset.note === "1" ? "" : "none";
     };
+    // The date is typed as people type it (20261207, 2026-12-7, 2026/12/07, 2026年12月7日) and shown back as
+    // 2026-12-07; the server reads the same forms. (A browser date field in a zh-CN page took "20261207" as
+    // the year 202612.)
+    var isoDate = function (text) {
+      var s = (text || "").trim(), m;
+      if (/^\d{8}$/.test(s)) m = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8)];
+      else { var p = s.split(/[^0-9]+/).filter(Boolean); if (p.length === 3 && p[0].length === 4) m = p; }
+      if (!m) return null;
+      var iso = m[0] + "-" + ("0" + m[1]).slice(-2) + "-" + ("0" + m[2]).slice(-2);
+      return isNaN(new Date(iso + "T12:00:00").getTime()) ? null : iso;
+    };
+    dateIn.addEventListener("blur", function () { var iso = isoDate(dateIn.value); if (iso) dateIn.value = iso; });
     var slots = function (keep) {
-      if (!dateIn.value) return;
-      var d = new Date(dateIn.value + "T12:00:00");
+      var iso = isoDate(dateIn.value);
+      if (!iso) return;
+      dateIn.value = iso;
+      var d = new Date(iso + "T12:00:00");
       var wins = (d.getDay() === 0 || d.getDay() === 6) ? windows.weekend : windows.weekday;
       var prev = keep || timeSel.value;
       timeSel.innerHTML = "";
@@ -214,6 +228,14 @@
         var box = document.getElementById("outcome-error");
         box.textContent = r.error || labels.save_failed;
         box.classList.remove("hidden");
+        // Put the interviewer on the first field in error, and bring it (and the message) into view: on a
+        // 1366×768 screen the panel's lower fields are below the fold.
+        var field = r.field && oform.querySelector('[name="' + r.field + '"]');
+        var target = (field && !field.disabled && field.offsetParent !== null) ? field : box;
+        if (target === box) box.setAttribute("tabindex", "-1");
+        box.scrollIntoView({block: "nearest"});
+        target.scrollIntoView({block: "center"});
+        target.focus();
       });
     });
     oform.addEventListener("keydown", function (e) {
@@ -240,6 +262,8 @@
       return;
     }
     if (inPanel) return;
+    // F8 hangs up at any moment, also in the middle of the interview (digits and letters are answers there).
+    if (e.key === "F8") { e.preventDefault(); click("btn-hangup"); return; }
     if (step() && stepKey(e)) return;
     var tag = e.target && e.target.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
@@ -275,7 +299,7 @@
     setTimeout(function () {
       var f = document.getElementById("next-form");
       if (f && work.dataset.autoNext === "1") f.submit();
-    }, document.getElementById("last-call") ? 10000 : 1500);
+    }, (document.getElementById("last-call") || document.getElementById("notice")) ? 10000 : 1500);
   }
 
   // Keys typed before this point were not seen by the console (tests wait for this mark).
