@@ -38,8 +38,7 @@ def outcome(case_id: int):
                   wrapup.WrapupError, show=None)
     if done.error is not None:
         errors = [t(key) for key in done.error.keys]
-        return json_or_redirect({"ok": False, "error": "；".join(errors) if language == "zh-CN" else "; ".join(errors)},
-                                422)
+        return json_or_redirect({"ok": False, "error": t("error_sep").join(errors)}, 422)
     disp, call_id = done.value
     hangup_quietly(call_id)
     session["last_call"] = t("outcome_saved", label=f"{disp.code} {disp.text(language)}")
