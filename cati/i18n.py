@@ -138,18 +138,19 @@ def _field(value: Any, lang: str) -> Any:
 
 
 def render(obj: Any, lang: str | None = None) -> str:
-    """A message object in ``lang``: a keyed error or problem through the catalogue, else ``message(lang)``,
-    else ``str(obj)``.
+    """A message object in ``lang``: through its own ``message(lang)`` when it has one (keyed errors, and errors
+    such as the engine's ``AnswerError`` whose fields need rendering first), else a keyed problem or text through
+    the catalogue, else ``str(obj)``.
 
     >>> render(KeyedError("user_exists", username="li"), "zh-CN")
     '用户 li 已存在'
     """
-    key = getattr(obj, "key", None)
-    if isinstance(key, str) and key:
-        return lookup(key, lang, getattr(obj, "params", None) or {})
     message = getattr(obj, "message", None)
     if callable(message):
         return str(message(language_for(lang)))
+    key = getattr(obj, "key", None)
+    if isinstance(key, str) and key:
+        return lookup(key, lang, getattr(obj, "params", None) or {})
     if isinstance(message, str):  # an unkeyed Problem: its English text
         return message
     return str(obj)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports.i18n import check_lang
+from reports.i18n import check_lang, t
 from reports.render import (
     Document,
     Section,
@@ -32,44 +32,13 @@ from scoring.audit import percentage_label
 
 __all__ = ["audit_document", "build_audit_report", "category_table", "nonconformity_table"]
 
-# The report's own words (kept here: the shared i18n tables belong to the survey reports).
-_TEXT: dict[str, tuple[str, str]] = {
-    "title": ("呼叫中心评审报告", "Contact-centre audit report"),
-    "overall": ("评审结论", "Audit result"),
-    "pass": ("达标", "Pass"),
-    "fail": ("未达标", "Fail"),
-    "not_assessed": ("未评定", "Not assessed"),
-    "categories_passed": ("达标类别", "Categories passed"),
-    "conformity": ("总体符合率", "Overall conformity"),
-    "n_nonconforming": ("不符合项", "Non-conformities"),
-    "sec_results": ("各类别评审结果", "Results by category"),
-    "sec_nonconformities": ("不符合项清单", "Non-conformities"),
-    "sec_na": ("不适用项", "Not applicable"),
-    "category": ("评审类别", "Category"),
-    "core_item": ("核心项", "Core item"),
-    "requirement": ("具体要求", "Requirement"),
-    "code": ("编号", "Code"),
-    "evidence": ("证据", "Evidence"),
-    "judgement": ("判定", "Judgement"),
-    "conforming": ("符合", "Conforming"),
-    "nonconforming": ("不符合", "Non-conforming"),
-    "not_applicable": ("不适用", "Not applicable"),
-    "applicable": ("适用", "Applicable"),
-    "percentage": ("符合率", "Conformity"),
-    "result": ("结果", "Result"),
-    "total": ("合计", "Total"),
-    "sheet_categories": ("类别结果", "Categories"),
-    "sheet_nonconformities": ("不符合项", "Non-conformities"),
-    "sheet_judgements": ("全部判定", "Judgements"),
-    "note": ("说明", "Note"),
-}
-_EVIDENCE = {"A": ("文档", "documents"), "B": ("数据", "data"), "C": ("现场", "on-site")}
+_EVIDENCES = ("A", "B", "C")  # evidence types (audit:evidence:<letter>)
 _JUDGEMENT = {"yes": "conforming", "no": "nonconforming", "na": "not_applicable"}
 
 
-def _t(key: str, lang: str) -> str:
-    zh, en = _TEXT[key]
-    return zh if lang == "zh-CN" else en
+def _t(key: str, lang: str, **fields: Any) -> str:
+    """The report's own words: ``audit:<key>`` of the reports catalogue."""
+    return t(f"audit:{key}", lang, **fields)
 
 
 def _name(text: Any, lang: str) -> str:
@@ -80,8 +49,7 @@ def _name(text: Any, lang: str) -> str:
 
 
 def _evidence(letters: Iterable[str], lang: str) -> str:
-    i = 1 if lang == "en" else 0
-    return ", ".join(f"{x} {_EVIDENCE[x][i]}" if x in _EVIDENCE else str(x) for x in letters)
+    return ", ".join(f"{x} {_t(f'evidence:{x}', lang)}" if x in _EVIDENCES else str(x) for x in letters)
 
 
 def _pct(conforming: int, applicable: int, threshold: float) -> str:
@@ -130,7 +98,6 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
                    centre: str | None = None, notes: Mapping[str, str] | None = None) -> tuple[Document, list[Sheet]]:
     """The report as a :class:`reports.render.Document` and its XLSX sheets."""
     check_lang(lang)
-    zh = lang == "zh-CN"
     title = _name(study.title, lang)
     doc = Document(title=_t("title", lang), subtitle=" · ".join(x for x in (centre, title) if x), lang=lang)
     cats = category_table(study, result, lang)
@@ -149,16 +116,7 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
     sec = Section("results", _t("sec_results", lang))
     threshold = f"{100 * result.threshold:g}%"
     rule = getattr(getattr(study, "pass_rules", None), "all_categories_must_pass", True)
-    if zh:
-        sec.p(f"每个评审类别中适用判定的符合率达到 {threshold} 即该类别达标；"
-              + ("全部类别达标，整体评审结果方为达标。" if rule else "总体符合率达到达标线即整体达标。")
-              + "“不适用”的判定不计入分母；全部判定均为“不适用”的类别记为“未评定”，不视为达标。", "lead")
-    else:
-        sec.p(f"A category passes when at least {threshold} of its applicable judgements conform; "
-              + ("the audit passes when every category passes. " if rule else
-                 "the audit passes when the pooled share reaches the threshold. ")
-              + "Not-applicable judgements are left out of the base; a category judged entirely not applicable is "
-                "'not assessed' and does not pass.", "lead")
+    sec.p(_t("lead_all" if rule else "lead_pooled", lang, threshold=threshold), "lead")
     rows, classes = [], []
     for r in cats.itertuples():
         rows.append([f"{r.code} {r.category}", str(r.conforming), str(r.nonconforming), str(r.not_applicable),
@@ -172,8 +130,7 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
                                            "applicable", "percentage", "result")],
                     rows, row_classes=classes, numeric=[False, True, True, True, True, True, False]))
     if getattr(study, "example", False):
-        sec.p("本报告使用的是示例评审清单，并非正式授权的评审清单。" if zh else
-              "This report uses the EXAMPLE checklist, not the licensed one.", "note")
+        sec.p(_t("example_note", lang), "note")
     doc.sections.append(sec)
 
     sec = Section("nonconformities", _t("sec_nonconformities", lang))
@@ -187,7 +144,7 @@ def audit_document(study: Any, judgements: Mapping[str, str], result: Any, *, la
                         [[r.code, r.category, r.core_item, r.requirement, r.evidence] for r in nc.itertuples()],
                         numeric=[False] * 5, small=True, widths=["8%", "15%", "18%", "45%", "14%"]))
     else:
-        sec.p("没有不符合项。" if zh else "No non-conformities.")
+        sec.p(_t("no_nonconformities", lang))
     doc.sections.append(sec)
 
     all_rows = _judgement_rows(study, judgements, lang, notes)

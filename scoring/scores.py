@@ -326,6 +326,10 @@ def enterprise_frame(block: np.ndarray, names: list[str], codes: np.ndarray, ent
     means = _div(sums, cnts)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(cnts > 1, (sqs - cnts * means**2) / np.where(cnts > 1, cnts - 1, 1), np.nan)
+    # The one-pass formula cancels: equal scores leave a residue of about 1e-12 of the mean square, whose root
+    # (~1e-6) depends on the order of the rows. A variance that small is zero.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(var <= 1e-12 * sqs / np.maximum(cnts, 1), 0.0, var)
     var = np.maximum(var, 0.0)
     n = np.bincount(codes, minlength=n_e)
     out: dict[str, object] = {"enterprise_id": ents, "enterprise_name": ent_names[first],

@@ -191,7 +191,9 @@ def ranks_desc(values: np.ndarray) -> np.ndarray:
     >>> ranks_desc(np.array([70.0, 90.0, 70.0, np.nan])).tolist()
     [2, 1, 2, 4]
     """
-    v = np.where(np.isnan(values), -np.inf, values)
+    # Scores equal in exact arithmetic can differ in the last bits with the order their sums were taken in:
+    # compared at 1e-9 points they tie, whatever the order of the respondents.
+    v = np.where(np.isnan(values), -np.inf, np.round(values, 9))
     return stats.rankdata(-v, method="min", axis=-1).astype(np.int64)
 
 

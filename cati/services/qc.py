@@ -69,14 +69,6 @@ class QCRules:
     dont_know_code: int = 9
 
 
-FLAG_TEXT = {
-    "speeder": {"zh-CN": "过快", "en": "speeder"},
-    "straightline": {"zh-CN": "评分一条线", "en": "straight-lined"},
-    "dont_know": {"zh-CN": "不知道过多", "en": "many don't-knows"},
-    "out_of_hours": {"zh-CN": "非拨打时段", "en": "out of hours"},
-}
-
-
 @dataclass
 class QCRow:
     interview_id: int

@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, Select, and_, bindparam, cast, func, or_, sel
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from cati.i18n import gettext
 from cati.models import (
     Appointment,
     AppointmentStatus,
@@ -58,17 +59,6 @@ class NoCaseReason(enum.StrEnum):
     QUOTAS_RESERVED = "quotas_reserved_by_interviews"
 
 
-NO_CASE_TEXT = {
-    NoCaseReason.QUOTAS_FULL: {"zh-CN": "所有企业配额均已完成", "en": "All quotas are filled"},
-    NoCaseReason.OUTSIDE_HOURS: {"zh-CN": "当前不在允许拨打的时段", "en": "Outside calling hours"},
-    NoCaseReason.WAITING: {"zh-CN": "所有可拨样本都在等待重拨时间", "en": "All callable cases are waiting for their retry time"},
-    NoCaseReason.EXHAUSTED: {"zh-CN": "样本已用尽，请督导释放新样本", "en": "Sample exhausted: a supervisor must release more"},
-    NoCaseReason.QUOTAS_RESERVED: {"zh-CN": "剩余配额已被进行中的访问占用（如有中断会释放）",
-                                   "en": "The remaining quota places are held by interviews in progress "
-                                         "(freed if one of them stops)"},
-}
-
-
 @dataclass(frozen=True)
 class Claim:
     case_id: int
@@ -82,7 +72,7 @@ class NoCase:
     next_callable_at: datetime | None = None
 
     def text(self, lang: str = "zh-CN") -> str:
-        return NO_CASE_TEXT[self.reason][lang]
+        return gettext(f"nocase_{self.reason.value}", lang)
 
 
 def rules_for(study: Study) -> CallRules:

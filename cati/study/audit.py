@@ -41,7 +41,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from cati.i18n import KeyedError, KeyedText
 from cati.study.loader import Problem, StudyError, _Collector, _loc_to_path, _parse_yaml, _pydantic_message
+
+_k = KeyedText
 
 __all__ = [
     "EVIDENCE_TYPES",
@@ -57,12 +60,8 @@ __all__ = [
     "write_audit_yaml",
 ]
 
-#: Evidence types and their names.
-EVIDENCE_TYPES: dict[str, dict[str, str]] = {
-    "A": {"zh-CN": "文档", "en": "documents"},
-    "B": {"zh-CN": "数据", "en": "data"},
-    "C": {"zh-CN": "现场", "en": "on-site"},
-}
+#: Evidence types: A documents (文档), B data (数据), C on-site (现场); the messages name them from the catalogue.
+EVIDENCE_TYPES = ("A", "B", "C")
 LANGUAGES = ("zh-CN", "en")
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
 
@@ -77,16 +76,15 @@ class AuditStudyError(StudyError):
 
 def _code(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError(f"a code must be a quoted string, got the boolean {value}")
+        raise KeyedError("au_code_bool", value=value)
     if isinstance(value, float):
-        raise ValueError(f"a code must be a quoted string, got the number {value!r} (YAML reads 1.10 as 1.1); "
-                         f'write "{value}"')
+        raise KeyedError("au_code_number", value=value)
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, str):
         value = value.strip()
         if not _CODE.match(value):
-            raise ValueError(f"code {value!r} must be letters, digits, '.', '_' or '-' (e.g. \"1.2.3\")")
+            raise KeyedError("au_code_form", value=value)
     return value
 
 
@@ -97,25 +95,25 @@ def _evidence(value: Any) -> Any:
         if len(value) == 1 and len(value[0]) > 1 and value[0].isalpha() and value[0].isascii():
             value = list(value[0])
     if not isinstance(value, list):
-        raise ValueError(f"evidence must be a list of A, B, C (e.g. [A, C]), got {value!r}")
+        raise KeyedError("au_evidence_list", value=value)
     out: list[str] = []
     for item in value:
         letter = str(item).strip().upper()
         if letter not in EVIDENCE_TYPES:
-            raise ValueError(f"{item!r} is not an evidence type: use A (文档 documents), B (数据 data) "
-                             "or C (现场 on-site)")
+            raise KeyedError("au_evidence_type", item=item)
         if letter in out:
-            raise ValueError(f"evidence type {letter} is listed twice")
+            raise KeyedError("au_evidence_twice", letter=letter)
         out.append(letter)
     if not out:
-        raise ValueError("at least one evidence type is required (A 文档, B 数据, C 现场)")
+        raise KeyedError("au_evidence_none")
     return out
 
 
 def _threshold(value: float) -> float:
     if not 0 < value <= 1:
-        hint = f" (write {value / 100:g} for {value:g} %)" if 1 < value <= 100 else ""
-        raise ValueError(f"category_threshold must be a share in (0, 1], got {value!r}{hint}")
+        if 1 < value <= 100:
+            raise KeyedError("au_threshold_percent", value=value, share=f"{value / 100:g}", percent=f"{value:g}")
+        raise KeyedError("au_threshold", value=value)
     return value
 
 
@@ -211,23 +209,20 @@ def _message(err: Mapping[str, Any]) -> str:
     kind, loc = err["type"], err["loc"]
     last = str(loc[-1]) if loc else ""
     if kind == "missing" and last in LANGUAGES:
-        return f"the {last} text is missing (both zh-CN and en are required)"
+        return _k("au_text_missing", lang=last)
     if kind == "missing":
-        return f"required key '{last}' is missing"
+        return _k("au_required", key=last)
     if kind == "extra_forbidden":
         import difflib
 
         close = difflib.get_close_matches(last, _AUDIT_KEYS, n=1, cutoff=0.7)
-        return f"unknown key '{last}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        return _k("sv_unknown_key_hint", key=last, hint=close[0]) if close else _k("sv_unknown_key", key=last)
     if kind == "too_short" and last in ("requirements", "core_items", "categories"):
-        what = {"requirements": "a core item needs at least one requirement",
-                "core_items": "a category needs at least one core item",
-                "categories": "an audit needs at least one category"}[last]
-        return what
+        return _k(f"au_no_{last}")
     if kind == "string_too_short" and len(loc) >= 2 and str(loc[-1]) in ("zh-CN", "en", "zh_CN"):
-        return f"the {loc[-1]} text is empty (both zh-CN and en are required)"
+        return _k("au_text_empty", lang=loc[-1])
     if kind == "literal_error" and last == "type":
-        return "an audit file has 'type: audit'"
+        return _k("au_type")
     return _pydantic_message(err)
 
 
@@ -241,7 +236,7 @@ def _check_unique(data: Mapping[str, Any], out: _Collector) -> None:
             return
         key = str(code).strip()
         if key in seen[kind]:
-            out.error(f"{path}.code", f"duplicate {kind} code '{key}' (also at {seen[kind][key]})")
+            out.error(f"{path}.code", _k(f"au_duplicate_{kind.replace(' ', '_')}", code=key, where=seen[kind][key]))
         else:
             seen[kind][key] = path
 
@@ -267,9 +262,7 @@ def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: 
     out = _Collector(source, lines)
     out.errors.extend(early)
     if not isinstance(data, Mapping):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        out.error("", f"an audit file must be a mapping (type, id, title, pass_rules, categories), but this one is "
-                      f"{kind}")
+        out.error("", _k("au_empty") if data is None else _k("au_not_mapping", type=type(data).__name__))
         raise AuditStudyError(out.errors)
     study: AuditStudy | None = None
     try:
@@ -310,12 +303,11 @@ def load_audit_study(path: str | Path) -> AuditStudy:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise AuditStudyError([Problem(source, "", "file not found")]) from None
+        raise AuditStudyError([Problem(source, "", _k("sv_file_not_found"))]) from None
     except UnicodeDecodeError as exc:
-        raise AuditStudyError([Problem(source, "", f"file is not UTF-8 text (bad byte at offset {exc.start}); "
-                                       "save it as UTF-8")]) from None
+        raise AuditStudyError([Problem(source, "", _k("sv_not_utf8", offset=exc.start))]) from None
     except OSError as exc:
-        raise AuditStudyError([Problem(source, "", f"cannot read file: {exc.strerror or exc}")]) from None
+        raise AuditStudyError([Problem(source, "", _k("sv_cannot_read", detail=str(exc.strerror or exc)))]) from None
     try:
         data, lines, early = _parse_yaml(text, source)
     except StudyError as exc:
@@ -371,12 +363,12 @@ def _split_label(text: str, en_column: str) -> tuple[str, str, str] | str:
         text = f"{_NUMERALS.index(numeral.group(1)) + 1} {text[numeral.end():]}"
     m = _LABEL.match(text)
     if not m:
-        return f"must start with its code, e.g. '1 规划及发展方向 / Planning and development direction' (got {text!r})"
+        return _k("au_label_form", text=text)
     code, rest = m.group(1), m.group(2)
     zh, _, en = rest.partition(" / ") if " / " in rest else rest.partition("/")
     zh, en = zh.strip(), en.strip()
     if not zh:
-        return f"has no Chinese name (got {text!r})"
+        return _k("au_label_no_zh", text=text)
     return code, zh, (en or en_column)
 
 
@@ -418,10 +410,10 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
-        raise AuditStudyError([Problem(source, "", "file not found")]) from None
+        raise AuditStudyError([Problem(source, "", _k("sv_file_not_found"))]) from None
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException …
-        raise AuditStudyError([Problem(source, "", f"cannot open as an XLSX workbook ({type(exc).__name__}: {exc})"
-                                       )]) from None
+        raise AuditStudyError([Problem(source, "", _k("au_xlsx_cannot_open", error=type(exc).__name__,
+                                                          detail=str(exc)))]) from None
     try:
         ws = wb["checklist"] if "checklist" in wb.sheetnames else wb.worksheets[0]
         rows = iter(ws.iter_rows(values_only=True))
@@ -432,13 +424,12 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
                 header, header_row = [_cell(v).lower().replace(" ", "_") for v in values], number
                 break
         if not header:
-            raise AuditStudyError([Problem(source, "", "the sheet is empty (expected a header row with the columns "
-                                           + ", ".join(XLSX_COLUMNS) + ")")])
+            raise AuditStudyError([Problem(source, "", _k("au_xlsx_empty_sheet", columns=", ".join(XLSX_COLUMNS)))])
         missing = [c for c in XLSX_COLUMNS if c not in header]
         if missing:
             raise AuditStudyError([Problem(source, f"row {header_row}",
-                                           f"missing column(s): {', '.join(missing)} (the header has: "
-                                           f"{', '.join(h for h in header if h) or 'nothing'})")])
+                                           _k("au_xlsx_missing_columns", missing=", ".join(missing),
+                                              header=", ".join(h for h in header if h) or "—"))])
         col = {name: header.index(name) for name in (*XLSX_COLUMNS, *_OPTIONAL_COLUMNS) if name in header}
 
         categories: dict[str, dict[str, Any]] = {}
@@ -460,51 +451,48 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
             labels: dict[str, tuple[str, str, str]] = {}
             for level in ("category", "core_item"):
                 if not cells[level]:
-                    bad(number, level, "empty")
+                    bad(number, level, _k("au_cell_empty"))
                     continue
                 parsed = _split_label(cells[level], cells.get(f"{level}_en", ""))
                 if isinstance(parsed, str):
                     bad(number, level, parsed)
                     continue
                 if not parsed[2]:
-                    bad(number, level, f"has no English name: write '{cells[level]} / <English name>' or fill the "
-                                       f"{level}_en column")
+                    bad(number, level, _k("au_label_no_en", cell=cells[level], level=level))
                     continue
                 labels[level] = parsed
                 earlier = names_seen.get((level, parsed[0]))
                 if earlier is None:
                     names_seen[(level, parsed[0])] = (parsed[1], parsed[2], number)
                 elif earlier[:2] != parsed[1:]:
-                    bad(number, level, f"{level.replace('_', ' ')} {parsed[0]} is named "
-                                       f"'{parsed[1]} / {parsed[2]}' here but '{earlier[0]} / {earlier[1]}' on row "
-                                       f"{earlier[2]}")
+                    bad(number, level, _k(f"au_{level}_renamed", code=parsed[0], zh=parsed[1], en=parsed[2],
+                                          zh0=earlier[0], en0=earlier[1], row=earlier[2]))
             code = cells["requirement_code"]
             if isinstance(raw["requirement_code"], float) and not raw["requirement_code"].is_integer():
-                bad(number, "requirement_code", f"{raw['requirement_code']!r} is a number cell; format the column "
-                                                "as text (Excel turns 1.10 into 1.1)")
+                bad(number, "requirement_code", _k("au_code_number_cell", value=raw["requirement_code"]))
             elif not code:
-                bad(number, "requirement_code", "empty")
+                bad(number, "requirement_code", _k("au_cell_empty"))
             elif not _CODE.match(code):
-                bad(number, "requirement_code", f"{code!r} must be letters, digits, '.', '_' or '-'")
+                bad(number, "requirement_code", _k("au_code_chars", code=code))
             elif code in codes_seen:
-                bad(number, "requirement_code", f"duplicate requirement code {code} (also on row {codes_seen[code]})")
+                bad(number, "requirement_code", _k("au_xlsx_duplicate_code", code=code, row=codes_seen[code]))
             else:
                 codes_seen[code] = number
             for lang_col in ("requirement_zh", "requirement_en"):
                 if not cells[lang_col]:
-                    bad(number, lang_col, "empty (both zh and en texts are required)")
+                    bad(number, lang_col, _k("au_text_cell_empty"))
             try:
                 evidence = _evidence(cells["evidence"])
-            except ValueError as exc:
-                bad(number, "evidence", str(exc))
+            except KeyedError as exc:
+                bad(number, "evidence", _k(exc.key, **exc.params))
             allow = cells["allow_na"].lower()
             if allow not in _TRUE | _FALSE:
-                bad(number, "allow_na", f"{cells['allow_na']!r} is not yes/no (是/否, 1/0, true/false; blank = no)")
+                bad(number, "allow_na", _k("au_allow_na", value=cells["allow_na"]))
             if "core_item" in labels and "category" in labels:
                 owner = item_owner.setdefault(labels["core_item"][0], (labels["category"][0], number))
                 if owner[0] != labels["category"][0]:
-                    bad(number, "core_item", f"core item {labels['core_item'][0]} is under category {owner[0]} on "
-                                             f"row {owner[1]}, not {labels['category'][0]}")
+                    bad(number, "core_item", _k("au_core_item_owner", item=labels["core_item"][0], owner=owner[0],
+                                                row=owner[1], category=labels["category"][0]))
             if len(problems) > errors_before:
                 continue
             ccode, czh, cen = labels["category"]
@@ -519,7 +507,7 @@ def read_audit_xlsx(path: str | Path, *, study_id: str | None = None, title_zh: 
     if problems:
         raise AuditStudyError(problems)
     if not categories:
-        raise AuditStudyError([Problem(source, "", "the sheet has a header but no requirement rows")])
+        raise AuditStudyError([Problem(source, "", _k("au_xlsx_no_rows"))])
     sid = study_id or re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip("_.-") or "audit"
     if not sid[0].isalpha():
         sid = f"audit_{sid}"

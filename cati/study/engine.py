@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cati import i18n
 from cati.study.conditions import Condition, compile_condition, is_answered
 from cati.study.schema import Study
 
@@ -30,55 +31,33 @@ __all__ = ["AnswerError", "Questionnaire", "Step"]
 _SIZED = (str, list, tuple, set, frozenset, dict)
 
 
-#: Texts of the answer errors, by key, per language; ``{name}`` takes a parameter of the error (lists are joined
-#: with the language's separator). The web and console pages show ``AnswerError.message(lang)``.
-MESSAGES: dict[str, dict[str, str]] = {
-    "choose_one": {"zh-CN": "请输入 {codes} 之一（收到：{got}）", "en": "enter one of {codes} (got {got})"},
-    "choose_some": {"zh-CN": "请选择 {codes} 中的一项或多项（收到：{got}）",
-                    "en": "choose one or more of {codes} (got {got})"},
-    "exclusive": {"zh-CN": "“{label}”不能与其他选项同时选择",
-                  "en": "{label} cannot be combined with other answers"},
-    "too_few_choices": {"zh-CN": "请至少选择 {min} 项（已选 {n} 项）",
-                        "en": "choose at least {min} options (you chose {n})"},
-    "too_many_choices": {"zh-CN": "最多选择 {max} 项（已选 {n} 项）",
-                         "en": "choose at most {max} options (you chose {n})"},
-    "other_required": {"zh-CN": "选择“{label}”时请注明具体内容", "en": "please specify \"{label}\""},
-    "other_too_long": {"zh-CN": "“{label}”的说明过长：{n} 字，最多 {max} 字",
-                       "en": "the text for \"{label}\" is too long: {n} characters, at most {max}"},
-    "answer_required": {"zh-CN": "请输入回答内容", "en": "an answer is required"},
-    "too_long": {"zh-CN": "回答过长：{n} 字，最多 {max} 字", "en": "answer too long: {n} characters, at most {max}"},
-    "not_a_number": {"zh-CN": "请输入数字（收到：{got}）", "en": "enter a number (got {got})"},
-    "out_of_range": {"zh-CN": "数值须在 {min} 到 {max} 之间（收到：{got}）",
-                     "en": "the number must be between {min} and {max} (got {got})"},
-}
-
-
 def _param_text(value: Any, lang: str) -> str:
     if isinstance(value, Mapping):  # a localised label
         return str(value.get(lang) or value.get("zh-CN") or next(iter(value.values()), ""))
     if isinstance(value, list | tuple):
-        return ("、" if lang == "zh-CN" else ", ").join(_param_text(v, lang) for v in value)
+        return i18n.gettext("list_sep", lang).join(_param_text(v, lang) for v in value)
     return str(value)
 
 
 class AnswerError(ValueError):
     """An answer that the question does not accept.
 
-    Carries a message ``key`` (one of :data:`MESSAGES`) and its ``params``, not finished text: ``message(lang)``
-    renders it in the respondent's or interviewer's language.
+    Carries a message ``key`` of the ``messages`` catalogue (an ``answer_*`` key, see docs/i18n.md) and its
+    ``params``, not finished text: ``message(lang)`` renders it in the respondent's or interviewer's language. A
+    parameter may be a localised label (``{"zh-CN": …, "en": …}``); lists are joined with the language's separator.
 
     Examples
     --------
-    >>> err = AnswerError("Q1", "too_many_choices", max=3, n=4)
+    >>> err = AnswerError("Q1", "answer_too_many_choices", max=3, n=4)
     >>> err.key, err.params
-    ('too_many_choices', {'max': 3, 'n': 4})
+    ('answer_too_many_choices', {'max': 3, 'n': 4})
     >>> err.message("en"), err.message("zh-CN")
     ('choose at most 3 options (you chose 4)', '最多选择 3 项（已选 4 项）')
     """
 
     def __init__(self, code: str, key: str, **params: Any):
-        if key not in MESSAGES:
-            raise KeyError(f"no answer-error message {key!r}")
+        if not i18n.has_key(key):
+            raise KeyError(f"no answer-error message {key!r} in the messages catalogue")
         self.code = code
         self.key = key
         self.params = params
@@ -86,14 +65,13 @@ class AnswerError(ValueError):
 
     @property
     def messages(self) -> dict[str, str]:
-        """The message in every language the engine has texts for."""
-        return {lang: self.message(lang) for lang in MESSAGES[self.key]}
+        """The message in every UI language."""
+        return {lang: self.message(lang) for lang in i18n.LANGUAGES}
 
     def message(self, lang: str | None = "zh-CN") -> str:
         """The message in ``lang`` (zh-CN when the language is unknown)."""
-        texts = MESSAGES[self.key]
-        lang = lang if lang in texts else "zh-CN"
-        return texts[lang].format(**{k: _param_text(v, lang) for k, v in self.params.items()})
+        lang = i18n.language_for(lang)
+        return i18n.lookup(self.key, lang, {k: _param_text(v, lang) for k, v in self.params.items()}, strict=True)
 
 
 @dataclass(frozen=True)
@@ -389,9 +367,9 @@ class Questionnaire:
         text = other.strip() if isinstance(other, str) else ""
         label = self._label(q, q.other_code)
         if not text:
-            raise AnswerError(code, "other_required", label=label)
+            raise AnswerError(code, "answer_other_required", label=label)
         if len(text) > q.other_max_length:
-            raise AnswerError(code, "other_too_long", label=label, n=len(text), max=q.other_max_length)
+            raise AnswerError(code, "answer_other_too_long", label=label, n=len(text), max=q.other_max_length)
         return value, text
 
     def _label(self, q: _Q, code: int | None) -> dict[str, str]:
@@ -406,7 +384,7 @@ class Questionnaire:
         if q.type in ("single", "rating"):
             value = _as_int(raw)
             if value is None or value not in q.valid and value != q.prefer_code:
-                raise AnswerError(code, "choose_one", codes=_codes(q), got=_show(raw))
+                raise AnswerError(code, "answer_choose_one", codes=_codes(q), got=_show(raw))
             return value
         if q.type == "multi":
             return self._validate_multi(q, raw)
@@ -417,16 +395,16 @@ class Questionnaire:
                 raise AnswerError(code, "answer_required")
             text = raw.strip()
             if q.max_length is not None and len(text) > q.max_length:
-                raise AnswerError(code, "too_long", n=len(text), max=q.max_length)
+                raise AnswerError(code, "answer_too_long", n=len(text), max=q.max_length)
             return text
         # numeric
         number = _as_number(raw)
         if number is None:
-            raise AnswerError(code, "not_a_number", got=_show(raw))
+            raise AnswerError(code, "answer_not_a_number", got=_show(raw))
         if (q.min is not None and number < q.min) or (q.max is not None and number > q.max):
             lo = "-∞" if q.min is None else _fmt(q.min)
             hi = "∞" if q.max is None else _fmt(q.max)
-            raise AnswerError(code, "out_of_range", min=lo, max=hi, got=_fmt(number))
+            raise AnswerError(code, "answer_out_of_range", min=lo, max=hi, got=_fmt(number))
         return number
 
     def _validate_multi(self, q: _Q, raw: Any) -> list[int]:
@@ -438,17 +416,17 @@ class Questionnaire:
             parts = [raw]
         values = [_as_int(p) for p in parts]
         if not values or any(v is None or v not in q.valid for v in values):
-            raise AnswerError(q.code, "choose_some", codes=_codes(q), got=_show(raw))
+            raise AnswerError(q.code, "answer_choose_some", codes=_codes(q), got=_show(raw))
         chosen: list[int] = sorted(set(values))  # type: ignore[arg-type]
         missing = [v for v in chosen if v in q.missing]
         if missing and len(chosen) > 1:
-            raise AnswerError(q.code, "exclusive", label=self._label(q, missing[0]))
+            raise AnswerError(q.code, "answer_exclusive", label=self._label(q, missing[0]))
         if not missing:
             n = len(chosen)
             if q.min_choices is not None and n < q.min_choices:
-                raise AnswerError(q.code, "too_few_choices", min=q.min_choices, n=n)
+                raise AnswerError(q.code, "answer_too_few_choices", min=q.min_choices, n=n)
             if q.max_choices is not None and n > q.max_choices:
-                raise AnswerError(q.code, "too_many_choices", max=q.max_choices, n=n)
+                raise AnswerError(q.code, "answer_too_many_choices", max=q.max_choices, n=n)
         return chosen
 
     def advance(self, answers: Mapping[str, Any], code: str, raw: Any) -> Step:

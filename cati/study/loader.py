@@ -234,8 +234,7 @@ def _validate(data: Any, source: str, lines: dict[str, tuple[int, int]], early: 
         out.error("", _k("sv_empty") if data is None else _k("sv_not_mapping", type=type(data).__name__))
         raise StudyError(out.errors)
     if data.get("type") == "audit":  # cati/study/audit.py: a checklist, not a questionnaire
-        out.error("type", "this is an audit checklist (type: audit), not a survey study: check it with "
-                          "`cati audit check`, use it with `cati audit template/score/report --study …`")
+        out.error("type", _k("sv_audit_not_study"))
         raise StudyError(out.errors)
 
     study: Study | None = None
@@ -369,10 +368,9 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
     if mode in ("cati", "mixed"):
         for key in ("quota", "calling_rules"):
             if key not in data:
-                out.error(key, f"required key is missing (a {mode} study: interviewers call its sample)")
+                out.error(key, _k("sv_required_for_mode", mode=mode))
     elif mode == "cawi" and "calling_rules" not in data and "timezone" not in data:
-        out.error("timezone", "a cawi study without calling_rules needs its respondents' timezone "
-                  "(e.g. Asia/Shanghai)")
+        out.error("timezone", _k("sv_cawi_timezone"))
 
     check_text(data.get("title"), "title", placeholders=False)
     check_text(data.get("firm_name"), "firm_name", placeholders=False)
@@ -567,8 +565,8 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
             prefer_items = [c for codes in item_scales.values() for c in codes
                             if questions[position[c]].get("prefer_not") is True]
             if prefer_items:
-                out.error("scoring.missing_codes", f"the prefer-not-to-say code {prefer_code} is offered on scored "
-                          f"item(s) {', '.join(prefer_items[:3])} but is not listed in missing_codes")
+                out.error("scoring.missing_codes", _k("sv_prefer_not_unlisted", code=prefer_code,
+                                                      items=", ".join(prefer_items[:3])))
         _check_index_scoring(scoring, position, qtype, item_scales, out)
         for key, want in (("outcome", "rating"), ("callback_item", None)):
             ref = scoring.get(key)
@@ -598,36 +596,33 @@ def _check_choice_options(q: Mapping[str, Any], qpath: str, kind: Any, scales: d
     lo, hi = q.get("min_choices"), q.get("max_choices")
     for key, value in (("min_choices", lo), ("max_choices", hi)):
         if value is not None and kind != "multi":
-            out.error(f"{qpath}.{key}", f"{key} applies to multi questions only")
+            out.error(f"{qpath}.{key}", _k("sv_choices_multi_only", key=key))
     if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
-        out.error(f"{qpath}.min_choices", f"min_choices {lo} is greater than max_choices {hi}")
+        out.error(f"{qpath}.min_choices", _k("sv_min_choices_gt_max", lo=lo, hi=hi))
     if scale is not None and kind == "multi":
         n = len(scale["labels"])
         for key, value in (("min_choices", lo), ("max_choices", hi)):
             if isinstance(value, int) and value > n:
-                out.error(f"{qpath}.{key}", f"{key} {value} is more than the {n} options of scale '{sname}'")
+                out.error(f"{qpath}.{key}", _k("sv_choices_over_options", key=key, value=value, n=n, scale=sname))
     other = q.get("other_code")
     if other is not None:
         if kind not in ("single", "multi"):
-            out.error(f"{qpath}.other_code", "other_code applies to single and multi questions only")
+            out.error(f"{qpath}.other_code", _k("sv_other_code_choice_only"))
         elif scale is not None and _code_key(other) not in scale["labels"]:
-            out.error(f"{qpath}.other_code", f"{other} is not an answer code of scale '{sname}' "
-                      f"(its labels are {sorted(scale['labels'], key=str)})")
+            out.error(f"{qpath}.other_code", _k("sv_other_code_not_label", other=other, scale=sname,
+                                                labels=sorted(scale["labels"], key=str)))
         code = q.get("code")
         if isinstance(code, str) and f"{code}_other" in position:
-            out.error(f"{qpath}.other_code", f"the specify text is stored as '{code}_other', which is already a "
-                      "question code")
+            out.error(f"{qpath}.other_code", _k("sv_other_code_clash", code=code))
     elif q.get("other_max_length") is not None:
-        out.error(f"{qpath}.other_max_length", "other_max_length needs other_code")
+        out.error(f"{qpath}.other_max_length", _k("sv_other_max_length"))
     if q.get("prefer_not") is True:
         if not isinstance(prefer, Mapping):
-            out.error(f"{qpath}.prefer_not", "the study has no prefer_not_to_say code (give prefer_not_to_say: "
-                      "{code: 99, label: {...}} at the top level)")
+            out.error(f"{qpath}.prefer_not", _k("sv_prefer_not_no_code", example="{code: 99, label: {...}}"))
         elif kind not in ("single", "rating", "multi", "open"):
-            out.error(f"{qpath}.prefer_not", f"a {kind} question cannot offer prefer-not-to-say")
+            out.error(f"{qpath}.prefer_not", _k("sv_prefer_not_kind", kind=kind))
         elif scale is not None and prefer_code in scale["labels"] | scale["missing"]:
-            out.error(f"{qpath}.prefer_not", f"the prefer-not-to-say code {prefer_code} is already a code of "
-                      f"scale '{sname}'")
+            out.error(f"{qpath}.prefer_not", _k("sv_prefer_not_clash", code=prefer_code, scale=sname))
 
 
 def _check_index_scoring(scoring: Mapping[str, Any], position: dict[str, int], qtype: dict[str, Any],
@@ -637,29 +632,27 @@ def _check_index_scoring(scoring: Mapping[str, Any], position: dict[str, int], q
     index_item = scoring.get("index_item")
     if scoring.get("kind") == "index":
         if not isinstance(index_item, str):
-            out.error("scoring.index_item", "an index study needs index_item (the rated item whose mean is the "
-                      "index)")
+            out.error("scoring.index_item", _k("sv_index_item_needed"))
         elif index_item not in items:
-            out.error("scoring.index_item", f"'{index_item}' is not a rating item of an indicator")
+            out.error("scoring.index_item", _k("sv_not_indicator_item", code=index_item))
         if scoring.get("outcome") is not None:
-            out.error("scoring.outcome", "an index study has no separate outcome: its drivers explain index_item")
+            out.error("scoring.outcome", _k("sv_index_no_outcome"))
     elif index_item is not None or scoring.get("driver_items"):
-        out.error("scoring.index_item", "index_item and driver_items apply to scoring.kind: index only")
+        out.error("scoring.index_item", _k("sv_index_only"))
     drivers = scoring.get("driver_items")
     if isinstance(drivers, list):
         for j, code in enumerate(drivers):
             if code not in items:
-                out.error(f"scoring.driver_items[{j}]", f"'{code}' is not a rating item of an indicator")
+                out.error(f"scoring.driver_items[{j}]", _k("sv_not_indicator_item", code=code))
             elif code == index_item:
-                out.error(f"scoring.driver_items[{j}]", "the index item cannot drive itself")
+                out.error(f"scoring.driver_items[{j}]", _k("sv_driver_is_index"))
     breakdowns = scoring.get("breakdowns")
     if isinstance(breakdowns, list):
         for j, code in enumerate(breakdowns):
             if code not in position:
-                out.error(f"scoring.breakdowns[{j}]", f"unknown question '{code}'")
+                out.error(f"scoring.breakdowns[{j}]", _k("sv_unknown_question", ref=code))
             elif qtype.get(code) != "single":
-                out.error(f"scoring.breakdowns[{j}]", f"question '{code}' is a {qtype.get(code)} question; "
-                          "breakdowns need single-choice questions")
+                out.error(f"scoring.breakdowns[{j}]", _k("sv_breakdown_single", code=code, kind=qtype.get(code)))
 
 
 def _check_sum(weights: list[float], path: str, out: _Collector, key: str, **params: Any) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cati.study.engine import MESSAGES, AnswerError, Questionnaire
+from cati import i18n
+from cati.study.engine import AnswerError, Questionnaire
 from cati.study.loader import DEFAULT_STUDY_PATH, StudyError, load_study, validate_study_mapping
 
 PATH = Path(__file__).resolve().parents[2] / "config" / "studies" / "happiness_index.yaml"
@@ -90,7 +91,7 @@ def test_multi_choice_counts_are_checked():
     assert Q.validate("M1", "1, 2 3") == [1, 2, 3]
     with pytest.raises(AnswerError) as info:
         Q.validate("M1", [1, 2, 3, 4])
-    assert (info.value.key, info.value.params) == ("too_many_choices", {"max": 3, "n": 4})
+    assert (info.value.key, info.value.params) == ("answer_too_many_choices", {"max": 3, "n": 4})
     assert info.value.message("en") == "choose at most 3 options (you chose 4)"
     assert info.value.message("zh-CN") == "最多选择 3 项（已选 4 项）"
     assert Q.validate("M2", [1, 2, 3, 4, 5, 6, 7, 8]) == [1, 2, 3, 4, 5, 6, 7, 8]  # no maximum
@@ -102,16 +103,17 @@ def test_min_choices_is_checked_on_a_study_that_asks_for_two():
     q = Questionnaire(validate_study_mapping(data))
     with pytest.raises(AnswerError) as info:
         q.validate("M2", [4])
-    assert (info.value.key, info.value.params) == ("too_few_choices", {"min": 2, "n": 1})
+    assert (info.value.key, info.value.params) == ("answer_too_few_choices", {"min": 2, "n": 1})
     assert q.validate("M2", [4, 5]) == [4, 5]
 
 
 def test_an_empty_or_unknown_choice_is_refused_with_the_codes():
     with pytest.raises(AnswerError) as info:
         Q.validate("M4", [1, 42])
-    assert info.value.key == "choose_some"
+    assert info.value.key == "answer_choose_some"
     assert info.value.params["codes"] == [1, 2, 3, 4, 5, 6, 7, 97]
     assert "1、2、3" in info.value.message("zh-CN") and "1, 2, 3" in info.value.message("en")
+    assert i18n.render(info.value, "zh-CN") == info.value.message("zh-CN")  # as the web's message() shows it
     with pytest.raises(AnswerError):
         Q.validate("M4", [])
 
@@ -122,7 +124,7 @@ def test_an_empty_or_unknown_choice_is_refused_with_the_codes():
 def test_other_needs_its_text():
     with pytest.raises(AnswerError) as info:
         Q.validate("M1", [2, 97])
-    assert info.value.key == "other_required"
+    assert info.value.key == "answer_other_required"
     assert info.value.message("zh-CN") == "选择“其他（请注明）”时请注明具体内容"
     assert info.value.message("en") == 'please specify "Other (please specify)"'
     with pytest.raises(AnswerError, match="other_required|请注明"):
@@ -135,7 +137,7 @@ def test_other_needs_its_text():
 def test_other_text_is_length_checked():
     with pytest.raises(AnswerError) as info:
         Q.validate("P9", {"value": 97, "other": "长" * 201})
-    assert (info.value.key, info.value.params["n"], info.value.params["max"]) == ("other_too_long", 201, 200)
+    assert (info.value.key, info.value.params["n"], info.value.params["max"]) == ("answer_other_too_long", 201, 200)
     assert Q.validate_full("P9", {"value": 97, "other": "能源业"}) == (97, "能源业")
 
 
@@ -179,7 +181,7 @@ def test_prefer_not_to_say_is_exclusive_in_a_multi_question():
     assert q.validate("M4", [99]) == [99]
     with pytest.raises(AnswerError) as info:
         q.validate("M4", [1, 99])
-    assert info.value.key == "exclusive"
+    assert info.value.key == "answer_exclusive"
     assert info.value.message("zh-CN") == "“不愿透露”不能与其他选项同时选择"
     assert info.value.message("en") == "Prefer not to say cannot be combined with other answers"
 
@@ -195,8 +197,9 @@ def test_render_describes_the_choice_rules():
 
 
 def test_every_answer_error_has_both_languages():
-    assert all(set(texts) == {"zh-CN", "en"} for texts in MESSAGES.values())
-    err = AnswerError("X", "out_of_range", min="0", max="10", got="11")
+    keys = [k for k in i18n.messages("zh-CN") if k.startswith("answer_")]
+    assert len(keys) >= 11 and all(i18n.messages("en").get(k) for k in keys)  # in the catalogue, both languages
+    err = AnswerError("X", "answer_out_of_range", min="0", max="10", got="11")
     assert err.messages == {"zh-CN": "数值须在 0 到 10 之间（收到：11）",
                             "en": "the number must be between 0 and 10 (got 11)"}
     assert err.message("fr") == err.message("zh-CN")

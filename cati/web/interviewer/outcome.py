@@ -45,8 +45,7 @@ def outcome(case_id: int):
         errors = [t(key) for key in done.error.keys]
         # The field to put the interviewer on: the first one an error is about.
         field = next((FIELD_OF[key] for key in done.error.keys if key in FIELD_OF), "outcome")
-        return json_or_redirect({"ok": False, "field": field,
-                                 "error": "；".join(errors) if language == "zh-CN" else "; ".join(errors)}, 422)
+        return json_or_redirect({"ok": False, "field": field, "error": t("error_sep").join(errors)}, 422)
     disp, call_id = done.value
     hangup_quietly(call_id)
     session["last_call"] = t("outcome_saved", label=f"{disp.code} {disp.text(language)}")

@@ -32,7 +32,7 @@ def qc_page():
         median = qc.median_length(s, study)
         callback = qc.callback_list(s, study, share)
     return render_template("supervisor/qc.html", rows=rows, status=status, flagged=flagged, median=median,
-                           callback=callback, share=share, flag_text=qc.FLAG_TEXT, tab="qc")
+                           callback=callback, share=share, tab="qc")
 
 
 @bp.post("/qc/<int:interview_id>/<any(verify, reject):decision>")
