@@ -41,6 +41,17 @@ DEFAULT_CONTACT_PRIOR: Mapping[str, Mapping[str, float]] = {
 
 
 @dataclass(frozen=True)
+class SampleReleaseRules:
+    """calling_rules.sample_release (study/schema.py ``SampleRelease``): when replicates are released
+    automatically."""
+
+    mode: str = "need"  # need | projected | manual
+    callable_per_interviewer: float = 2.0
+    min_open_per_needed: float = 1.0
+    prior_yield: float = 0.08  # the ``projected`` mode's yield prior
+
+
+@dataclass(frozen=True)
 class CallRules:
     """The study's calling rules, compiled once (docs/domain.md §5)."""
 
@@ -70,6 +81,7 @@ class CallRules:
     # Prior contact weights by weekday/weekend and part-of-day name, relative to a weekday morning, used by the
     # contact model until the study's own dials say otherwise (contact_model docstring gives the source).
     contact_prior: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_CONTACT_PRIOR)
+    sample_release: SampleReleaseRules = field(default_factory=SampleReleaseRules)
     # The enterprise quota is not a calling rule: it is each Enterprise.quota_target (services.quotas).
 
     @classmethod
@@ -99,6 +111,11 @@ class CallRules:
             kw["retry_minutes"] = {str(k): int(v) for k, v in raw["retry_minutes"].items()}
         if raw.get("stop_after_consecutive"):
             kw["stop_after_consecutive"] = {str(k): int(v) for k, v in raw["stop_after_consecutive"].items()}
+        if raw.get("sample_release"):
+            sr = raw["sample_release"]
+            kw["sample_release"] = SampleReleaseRules(
+                mode=str(sr.get("mode", "need")),
+                **{k: float(sr[k]) for k in ("callable_per_interviewer", "min_open_per_needed", "prior_yield") if k in sr})
         return cls(**kw)
 
     def prior_weight(self, weekend: int, part: int) -> float:

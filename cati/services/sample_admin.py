@@ -8,6 +8,7 @@ session and only flush; the web edge commits. Errors are ``SampleAdminError`` wi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from cati.i18n import KeyedError, language_for
 from cati.models import (
     Appointment,
     AppointmentStatus,
+    AuditLog,
     Case,
     CaseStatus,
     Enterprise,
@@ -111,6 +113,42 @@ def unreleased_by_enterprise(session: Session, study_id: int) -> dict[int, list[
         .order_by(Replicate.enterprise_id, Replicate.number)
     ):
         out.setdefault(eid, []).append((number, size))
+    return out
+
+
+@dataclass(frozen=True)
+class AutoRelease:
+    """A replicate the scheduler released by itself (calling_rules.sample_release), for the supervisor board."""
+
+    enterprise_id: int
+    enterprise: str
+    number: int
+    cases: int
+    released_at: datetime
+    reason: str
+
+
+def automatic_releases(session: Session, study_id: int, limit: int = 20) -> list[AutoRelease]:
+    """The latest automatic replicate releases of the study, newest first (the replicate rows marked
+    ``automatic``, with the reason the audit log gives)."""
+    reps = session.execute(
+        select(Replicate.enterprise_id, Enterprise.name, Replicate.number, Replicate.size, Replicate.released_at)
+        .join(Enterprise, Enterprise.id == Replicate.enterprise_id)
+        .where(Replicate.study_id == study_id, Replicate.automatic.is_(True), Replicate.released_at.is_not(None))
+        .order_by(Replicate.released_at.desc(), Replicate.id.desc()).limit(limit)).all()
+    if not reps:
+        return []
+    reasons: dict[tuple[str, int], tuple[str, int]] = {}
+    for entity_id, after in session.execute(
+            select(AuditLog.entity_id, AuditLog.after)
+            .where(AuditLog.action == "replicate.release", AuditLog.entity == "enterprise",
+                   AuditLog.entity_id.in_({str(r[0]) for r in reps}))):
+        if after and after.get("automatic"):
+            reasons[(entity_id, after.get("replicate"))] = (after.get("reason") or "", after.get("cases") or 0)
+    out = []
+    for eid, name, number, size, at in reps:
+        reason, n = reasons.get((str(eid), number), ("", size))
+        out.append(AutoRelease(eid, name, number, n or size, at, reason))
     return out
 
 

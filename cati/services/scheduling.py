@@ -425,6 +425,21 @@ def _maintenance_due(session: Session, study: Study, now: datetime) -> bool:
     return True
 
 
+_projection_at: dict[tuple, datetime] = {}
+_PROJECTION_EVERY = timedelta(minutes=10)
+
+
+def _projection_due(session: Session, study: Study, now: datetime) -> bool:
+    """The per-enterprise release projection (``need_shortfalls``) runs at most every 10 minutes (caller's
+    clock) per study and process."""
+    key = _study_key(session, study)
+    last = _projection_at.get(key)
+    if last is not None and last <= now < last + _PROJECTION_EVERY:
+        return False
+    _projection_at[key] = now
+    return True
+
+
 _TIE_MOD = 1_000_003  # a prime: id·a + b mod it is a permutation of the ids for any a in 1..mod-1
 
 
@@ -469,10 +484,15 @@ def next_case(
     if own is not None:
         renew_claim(session, own, interviewer_id, now, rules)
         return Claim(own, "own_claim")
-    if _maintenance_due(session, study, now):
+    sweep = _maintenance_due(session, study, now)
+    if sweep:
         release_stale_claims(session, study.id, now)
         break_missed_appointments(session, study.id, now, rules)
     open_tzs, all_tzs = _open_timezones(session, study, now, rules)
+    if sweep and open_tzs:
+        # Automatic sample release (calling_rules.sample_release), in production as in the simulator: the team
+        # check every sweep, the per-enterprise projection every few minutes.
+        auto_release(session, study, now, rules=rules, shortfalls=_projection_due(session, study, now))
 
     cells = has_cells(study)
     if open_tzs:
@@ -514,6 +534,14 @@ def next_case(
         # cap spreads the team over the enterprises, but it must not idle a paid interviewer while a case is
         # callable. Lifted here; a start beyond the quota is still refused when the interview begins.
         if rules.claims_per_open_slot:
+            got = _claim_callable(session, interviewer_id, now, rules, sorted(preferred + deferred),
+                                  {**params, "claims_per_open_slot": 1 << 20}, len(open_tzs),
+                                  converter=converter, cells=cells)
+            if got is not None:
+                return got
+        # Nothing callable at all for a ready interviewer: draw new sample now (queXS draws a new case when no
+        # existing one is callable), if the study's release rule allows and an open enterprise has some left.
+        if auto_release(session, study, now, rules=rules, starving=True, shortfalls=False):
             got = _claim_callable(session, interviewer_id, now, rules, sorted(preferred + deferred),
                                   {**params, "claims_per_open_slot": 1 << 20}, len(open_tzs),
                                   converter=converter, cells=cells)
@@ -944,7 +972,7 @@ def projected_shortfalls(session: Session, study: Study, *, prior_yield: float =
 
     Projection = completes + in progress + open released cases × yield per case, where the yield is the
     enterprise's completes per finalised case so far, shrunk towards ``prior_yield`` (few finalised cases
-    say little).
+    say little). The ``projected`` release mode acts on it; the board flags the shortfalls.
     """
     rows = session.execute(
         select(
@@ -965,6 +993,10 @@ def projected_shortfalls(session: Session, study: Study, *, prior_yield: float =
         projected = done + running + open_cases * yield_rate
         if projected < target:
             short[eid] = target - projected
+    return _useful_releases(session, study, short)
+
+
+def _useful_releases(session: Session, study: Study, short: dict[int, float]) -> dict[int, float]:
     if short and has_cells(study):
         # Releasing cases that a filled industry / sample-variable cell closes at once gains nothing.
         useful = set(session.scalars(
@@ -974,11 +1006,139 @@ def projected_shortfalls(session: Session, study: Study, *, prior_yield: float =
     return short
 
 
-def auto_release(session: Session, study: Study, now: datetime, **kw) -> dict[int, int]:
-    """Release the next replicate of every enterprise projected to fall short. {enterprise id: cases released}."""
-    released = {}
-    for eid in projected_shortfalls(session, study, **kw):
-        n = release_replicate(session, eid, None, now, automatic=True)
+def need_shortfalls(session: Session, study: Study, rules: CallRules | None = None) -> dict[int, float]:
+    """Enterprises (with sample still unreleased) whose workable open cases — released, ready or being dialed,
+    under the attempt cap or holding an appointment — are fewer than ``sample_release.min_open_per_needed`` × the
+    completes they still need: {enterprise id: cases missing}.
+
+    A learned yield per case was tried here first and released too early: invalid numbers and refusals are coded
+    on the first dials while non-contacts stay open, so completes per finalised case starts low (hard_to_reach,
+    seed 1: 77 of 80 replicates out by day 2, 7.10 cases used per complete against queXS's 5.53).
+    """
+    rules = rules or rules_for(study)
+    per_needed = rules.sample_release.min_open_per_needed
+    if per_needed <= 0:
+        return {}
+    has_unreleased = (select(Replicate.id).where(Replicate.enterprise_id == Enterprise.id,
+                                                 Replicate.released_at.is_(None)).exists())
+    open_cases = (
+        select(func.count()).select_from(Case)
+        .where(Case.enterprise_id == Enterprise.id, Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED]),
+               or_(Case.attempts < rules.max_attempts,
+                   Case.id.in_(select(Appointment.case_id).where(Appointment.status == AppointmentStatus.PENDING))))
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Enterprise.id, Enterprise.quota_target - Enterprise.completes - Enterprise.in_progress, open_cases)
+        .where(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE,
+               Enterprise.quota_target > Enterprise.completes + Enterprise.in_progress, has_unreleased)
+    ).all()
+    short = {eid: need * per_needed - n for eid, need, n in rows if n < need * per_needed}
+    return _useful_releases(session, study, short)
+
+
+def callable_pool(session: Session, study: Study, now: datetime, rules: CallRules, *, limit: int) -> int:
+    """How many cases are callable now (at most ``limit``: the query stops there): released, past their retry
+    time, under the attempt cap, of an enterprise with an open quota, for any interviewer."""
+    sub = (
+        select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .where(Case.study_id == study.id, Case.status == CaseStatus.READY, Case.next_call_at <= now,
+               Case.attempts < rules.max_attempts, Case.needs_converter.is_(False),
+               Enterprise.status == EnterpriseStatus.ACTIVE, Enterprise.quota_open)
+        .limit(limit).subquery()
+    )
+    return session.scalar(select(func.count()).select_from(sub)) or 0
+
+
+def _working_interviewers(session: Session, study: Study) -> int:
+    """Interviewers at work on the study now, as the claims held (each dialing or interviewing interviewer holds
+    one), plus the one asking."""
+    return (session.scalar(select(func.count()).select_from(Case).where(
+        Case.study_id == study.id, Case.status == CaseStatus.CLAIMED)) or 0) + 1
+
+
+def _neediest_with_sample(session: Session, study: Study) -> list[int]:
+    """Enterprises with an open quota and a replicate still unreleased, furthest behind their quota first."""
+    has_unreleased = (select(Replicate.id).where(Replicate.enterprise_id == Enterprise.id,
+                                                 Replicate.released_at.is_(None)).exists())
+    ids = list(session.scalars(
+        select(Enterprise.id)
+        .where(Enterprise.study_id == study.id, Enterprise.status == EnterpriseStatus.ACTIVE,
+               Enterprise.quota_target > Enterprise.completes + Enterprise.in_progress, has_unreleased)
+        .order_by((Enterprise.completes + Enterprise.in_progress) * 1.0 / Enterprise.quota_target, Enterprise.id)))
+    if ids and has_cells(study):
+        keep = set(_useful_releases(session, study, dict.fromkeys(ids, 1.0)))
+        ids = [e for e in ids if e in keep]
+    return ids
+
+
+def _release_auto(session: Session, eid: int, now: datetime, reason: str) -> int:
+    n = release_replicate(session, eid, None, now, automatic=True)
+    if n:
+        number = session.scalar(select(func.max(Replicate.number)).where(
+            Replicate.enterprise_id == eid, Replicate.released_at == now, Replicate.automatic.is_(True)))
+        audit.record(session, user_id=None, action="replicate.release", entity="enterprise", entity_id=eid,
+                     before={"replicate": number, "released": False},
+                     after={"replicate": number, "released": True, "cases": n, "automatic": True, "reason": reason})
+    return n
+
+
+def release_for_team(session: Session, study: Study, now: datetime, rules: CallRules, *, wanted: int,
+                     exclude: Iterable[int] = ()) -> dict[int, int]:
+    """The team is short of callable cases: release the next replicate of the neediest enterprises that have
+    sample left, one each, until at least ``wanted`` cases were released. {enterprise id: cases released}."""
+    released: dict[int, int] = {}
+    skip = set(exclude)
+    total = 0
+    for eid in _neediest_with_sample(session, study):
+        if total >= wanted:
+            break
+        if eid in skip:
+            continue
+        n = _release_auto(session, eid, now, "team_short_of_work")
         if n:
             released[eid] = n
+            total += n
+    return released
+
+
+def auto_release(session: Session, study: Study, now: datetime, *, rules: CallRules | None = None,
+                 starving: bool = False, shortfalls: bool = True, **kw) -> dict[int, int]:
+    """Automatic replicate release by the study's ``calling_rules.sample_release`` rule. {enterprise id: cases}.
+
+    ``need`` (default): release an enterprise's next replicate when its open cases are too few for its remaining
+    quota (:func:`need_shortfalls`), and release for the neediest enterprises when the team
+    is short of callable work — fewer than ``callable_per_interviewer`` callable cases per interviewer at work, or
+    ``starving`` (an interviewer found nothing to call). ``projected``: every enterprise projected short by
+    :func:`projected_shortfalls`. ``manual``: nothing. ``shortfalls=False`` skips the per-enterprise
+    projection (it reads every enterprise's cases; next_case runs it every few minutes, the team check every
+    minute). Every automatic release is audited
+    (``replicate.release`` with ``automatic: true`` and the reason) and marked on its replicate.
+    """
+    rules = rules or rules_for(study)
+    policy = rules.sample_release
+    released: dict[int, int] = {}
+    if policy.mode == "manual":
+        return released
+    if policy.mode == "projected":
+        if not shortfalls:
+            return released
+        for eid in projected_shortfalls(session, study, prior_yield=kw.get("prior_yield", policy.prior_yield)):
+            n = _release_auto(session, eid, now, "projected_shortfall")
+            if n:
+                released[eid] = n
+        return released
+    for eid in (need_shortfalls(session, study, rules) if shortfalls else ()):
+        n = _release_auto(session, eid, now, "open_cases_short_of_quota")
+        if n:
+            released[eid] = n
+    wanted = 0
+    if starving:
+        wanted = 1
+    elif policy.callable_per_interviewer > 0:
+        want = int(policy.callable_per_interviewer * _working_interviewers(session, study) + 0.999)
+        pool = callable_pool(session, study, now, rules, limit=want)
+        wanted = want - pool
+    if wanted > 0:
+        released.update(release_for_team(session, study, now, rules, wanted=wanted, exclude=released))
     return released

@@ -167,7 +167,8 @@ def quota_board(session: Session, study: Study, now: datetime, *, recent_hours: 
     ``recent_hours`` is the window of the "recent yield", in *calling* hours: completes in the last
     ``recent_hours`` calling hours per calling hour give the projected finish, which runs in calling time too (it
     never lands in the night). ``shortfall`` compares what the released sample can still yield with the target
-    (the rule ``scheduling.auto_release`` acts on by releasing more); ``short`` flags a real risk: on the
+    (``scheduling.auto_release`` releases more when the team runs short of callable cases or the open cases are
+    fewer than still needed, by the study's ``calling_rules.sample_release``); ``short`` flags a real risk: on the
     enterprise's own evidence (``MIN_FINAL_FOR_FLAG`` finalised cases), even its unreleased sample will not reach
     the target.
     """

@@ -5,7 +5,8 @@ the case's status) and the same coding of outcomes (``record_outcome`` and the i
 only in which case they hand out, and — for the two baselines — in how they count quotas:
 
 ``ours``
-    :func:`cati.services.scheduling.next_case` as is, with automatic replicate release every hour.
+    :func:`cati.services.scheduling.next_case` as is; it releases replicates itself, as in production, by the
+    study's ``calling_rules.sample_release`` rule (no separate hourly release).
 ``call_list``
     Cases in file order; any case whose last dial is older than a fixed delay is callable again; no
     appointments; the quota is checked only when an interview completes (an enterprise closes when its
@@ -106,7 +107,7 @@ class Strategy:
 
 class Ours(Strategy):
     name = "ours"
-    auto_release = True
+    auto_release = False  # next_case releases sample itself (scheduling.auto_release), as in production
 
     def select(self, session, study, interviewer_id, now, *, converter, rng):
         return next_case(session, study, interviewer_id, now, converter=converter, rng=rng)

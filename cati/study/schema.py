@@ -332,6 +332,25 @@ class CallingWindows(_Model):
         return self
 
 
+class SampleRelease(_Model):
+    """Automatic release of an enterprise's next replicate (自动释放样本).
+
+    ``need`` (the default): a replicate is released only when the sample already released cannot do the work —
+    the team is short of callable cases (fewer than ``callable_per_interviewer`` callable cases per interviewer at
+    work, or none at all for the interviewer asking: then the neediest enterprises with sample left get their next
+    replicate), or an enterprise's workable open cases are fewer than ``min_open_per_needed`` × the completes it
+    still needs. Fresh sample is drawn as queXS draws it, when existing cases run out, and kept for the end of
+    the fieldwork instead of being dialed once and closed when the quota fills.
+    ``projected``: the earlier rule — release for every enterprise whose open cases × ``prior_yield`` fall short
+    of its quota (opens most of the sample on the first day). ``manual``: supervisors only.
+    """
+
+    mode: Literal["need", "projected", "manual"] = "need"
+    callable_per_interviewer: float = Field(default=2.0, ge=0.0, le=100.0)
+    min_open_per_needed: float = Field(default=1.0, ge=0.0, le=100.0)
+    prior_yield: float = Field(default=0.08, gt=0.0, le=1.0)
+
+
 class CallingRules(_Model):
     timezone_default: str
     windows: CallingWindows
@@ -352,6 +371,8 @@ class CallingRules(_Model):
     #: A case stops (final code from its attempts) once its last this-many outcomes were all this code, e.g.
     #: 3.15 (call blocking: the number rejects unknown callers) after 2 in a row; max_attempts still applies.
     stop_after_consecutive: dict[Disposition, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    #: When the next replicate of an enterprise is released without a supervisor (see SampleRelease).
+    sample_release: SampleRelease = Field(default_factory=SampleRelease)
 
     @field_validator("timezone_default")
     @classmethod
@@ -594,7 +615,7 @@ def all_field_names() -> frozenset[str]:
     """Every key a study file may use anywhere (for "did you mean" hints)."""
     names: set[str] = set()
     for model in (Scale, Terminate, Question, PreferNot, IndicatorItem, Indicator, ScoringConfig, VariableQuota,
-                  QuotaConfig, CallingWindows, CallingRules, Study):
+                  QuotaConfig, CallingWindows, SampleRelease, CallingRules, Study):
         for name, field in model.model_fields.items():
             names.add(field.alias or name)
     return frozenset(names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -565,3 +566,75 @@ def test_no_interviewer_waits_while_a_case_is_callable_beyond_the_dials_per_plac
             claims.append(next_case(s, s.get(Study, study.id), iv, f.MONDAY_10AM))
     assert all(isinstance(c, Claim) for c in claims), claims
     assert len({c.case_id for c in claims}) == 4
+
+
+def test_next_claim_releases_the_next_replicate_when_nothing_is_callable(session_factory, study):
+    """Production auto-release (issue 20): an enterprise whose released cases are all being dialed gets its next
+    replicate released on the next claim (calling_rules.sample_release, default ``need``), and the interviewer
+    gets a case instead of "sample exhausted"; the release is audited as automatic and shown on the board."""
+    from cati.models import AuditLog, Replicate
+    from cati.services.sample_admin import automatic_releases
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, quota=2)
+        first = f.cases(s, st, e, 3, replicate=1)
+        second = f.cases(s, st, e, 5, replicate=2, status=CaseStatus.UNRELEASED)
+        ivs = [f.user(s, username=f"rel{k}").id for k in range(4)]
+    got = []
+    for k, iv in enumerate(ivs):
+        with transaction(session_factory) as s:
+            got.append(next_case(s, s.get(Study, study.id), iv, NOW + timedelta(seconds=10 * k),
+                                 rng=random.Random(k)))
+    # Three cases (3 open ≥ 2 still needed, 3 callable ≥ 2 per interviewer at work): nothing released for the
+    # first three claims; the fourth interviewer finds nothing callable, and replicate 2 is released for them.
+    assert all(isinstance(c, Claim) for c in got)
+    assert {c.case_id for c in got[:3]} == set(first)
+    assert got[3].case_id in second
+    with transaction(session_factory) as s:
+        rep = s.scalar(select(Replicate).where(Replicate.enterprise_id == e.id, Replicate.number == 2))
+        assert rep.automatic and rep.released_at is not None
+        assert {s.get(Case, i).status for i in second} - {CaseStatus.CLAIMED} == {CaseStatus.READY}
+        entry = s.scalar(select(AuditLog).where(AuditLog.action == "replicate.release"))
+        assert entry.user_id is None
+        assert entry.after["automatic"] is True and entry.after["reason"] == "team_short_of_work"
+        board = automatic_releases(s, study.id)
+        assert [(a.enterprise_id, a.number, a.cases, a.reason) for a in board] == [
+            (e.id, 2, 5, "team_short_of_work")]
+
+
+def test_release_rule_keeps_sample_back_while_released_cases_suffice(session_factory, study):
+    """``need`` releases nothing while the released cases can do the work, unlike the earlier ``projected`` rule
+    (which opened most of the sample on the first day); ``manual`` never releases."""
+    from cati.services.scheduling import need_shortfalls, projected_shortfalls
+
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        e = f.enterprise(s, st, quota=20)
+        f.cases(s, st, e, 40, replicate=1)
+        f.cases(s, st, e, 40, replicate=2, status=CaseStatus.UNRELEASED)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        assert need_shortfalls(s, st) == {}
+        assert e.id in projected_shortfalls(s, st)  # 40 × 0.08 = 3.2 projected completes
+        assert auto_release(s, st, NOW) == {}
+
+
+def test_sample_release_rule_is_validated(tmp_path):
+    import yaml
+
+    from cati.services.calling import CallRules
+    from cati.services.studies import default_study_file
+    from cati.study.loader import StudyError, validate_study_mapping
+
+    data = yaml.safe_load(default_study_file().read_text(encoding="utf-8"))
+    assert CallRules.from_definition(data).sample_release.mode == "need"
+    data["calling_rules"]["sample_release"] = {"mode": "manual", "callable_per_interviewer": 3}
+    validate_study_mapping(data, source="test")
+    rules = CallRules.from_definition(data)
+    assert (rules.sample_release.mode, rules.sample_release.callable_per_interviewer) == ("manual", 3.0)
+    for bad in ({"mode": "always"}, {"callable_per_interviewer": -1}, {"min_open_per_needed": "x"},
+                {"every": 5}):
+        data["calling_rules"]["sample_release"] = bad
+        with pytest.raises(StudyError):
+            validate_study_mapping(data, source="test")

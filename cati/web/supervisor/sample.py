@@ -39,11 +39,12 @@ def sample():
         rows = sv.quota_board(s, study, now)
         reps = sa.unreleased_by_enterprise(s, study.id)
         waiting = [(r, reps[r.enterprise_id]) for r in rows if r.enterprise_id in reps]
+        auto = sa.automatic_releases(s, study.id)
         appts = sa.pending_appointments(s, study.id)
         people = interviewer_choices(s)
         soft = s.scalar(select(func.count(Case.id)).where(Case.study_id == study.id, Case.needs_converter.is_(True),
                                                           Case.status == CaseStatus.READY))
-    return render_template("supervisor/sample.html", waiting=waiting, appts=appts, people=people,
+    return render_template("supervisor/sample.html", waiting=waiting, auto=auto, appts=appts, people=people,
                            soft=soft or 0, tab="sample")
 
 
