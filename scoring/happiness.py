@@ -1,5 +1,8 @@
 """Index studies (the contact-centre staff happiness index, 客服人幸福指数): pure functions on pandas DataFrames.
 
+Over 600 lines on purpose: the index study's spec, index, sections, breakdowns with suppression, drivers and
+shares are one pure pipeline (scoring/study.py is its CSAT counterpart).
+
 An index study (``scoring.kind: index`` in the study file) reports one headline number, the mean score of one rated
 item, next to the scores of all its items and sections, breakdowns by basic information, a driver model and the
 shares of its multiple-choice answers. With answer code :math:`c_{rj}` of respondent :math:`r` on item :math:`j`

@@ -58,7 +58,8 @@ CALL_STATES = ("answered", "interviewing", "machine", "no_answer")
 
 #: The roles the catalogue must name (``roles:`` in config/dispositions.yaml).
 ROLES = ("complete", "break_off", "quota_full", "not_attempted", "other_unknown", "busy", "no_answer", "machine",
-         "blocked", "technical", "hung_up_in_detection", "fax", "non_working", "disconnected", "abandoned")
+         "blocked", "technical", "hung_up_in_detection", "fax", "non_working", "disconnected", "abandoned",
+         "callback", "soft_refusal", "do_not_call_request", "hard_refusal", "screened_out")
 
 
 class Catalogue(dict[str, Disposition]):

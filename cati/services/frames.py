@@ -278,8 +278,10 @@ def dispositions_frame(session: Session, study: Study | int, *, tz: str | None =
     ``tz``, default the study's ``calling_rules.timezone_default``, of the final code or the last call; empty
     if never called), ``final`` (bool), ``disposition``.
     """
-    study = study if isinstance(study, Study) else _study(session, study)
-    tz = tz or runtime_for(study).timezone
+    if tz is None:  # the study's own zone (a caller that knows the zone spares reading the study row)
+        study = study if isinstance(study, Study) else _study(session, study)
+        tz = runtime_for(study).timezone
+    study_id = study.id if isinstance(study, Study) else study
     zi = ZoneInfo(tz)
     cases = _exec(
         session,
@@ -287,14 +289,14 @@ def dispositions_frame(session: Session, study: Study | int, *, tz: str | None =
                Enterprise.province, Case.final_disposition, Case.finalized_at, Case.last_called_at, Case.attempts)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
         .join(Industry, Industry.id == Enterprise.industry_id)
-        .where(Case.study_id == study.id, Case.status != CaseStatus.UNRELEASED)
+        .where(Case.study_id == study_id, Case.status != CaseStatus.UNRELEASED)
         .order_by(Case.id)
     ).all()
     if not cases:
         return pd.DataFrame(columns=DISPOSITION_COLUMNS)
     last_dial = select(func.max(CallAttempt.id)).join(Case, Case.id == CallAttempt.case_id) \
-        .where(Case.study_id == study.id).group_by(CallAttempt.case_id)
-    last_interview = select(func.max(Interview.id)).where(Interview.study_id == study.id) \
+        .where(Case.study_id == study_id).group_by(CallAttempt.case_id)
+    last_interview = select(func.max(Interview.id)).where(Interview.study_id == study_id) \
         .group_by(Interview.case_id)
     who = dict(_exec(session, select(Interview.case_id, Interview.interviewer_id)
                      .where(Interview.id.in_(last_interview))).all())

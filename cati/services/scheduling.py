@@ -1,5 +1,9 @@
 """Who is called next: claims, appointments, retry times, quotas and replicate release (docs/domain.md §5).
 
+Over 600 lines on purpose: next_case, its claim SQL, the retry rules, appointments and sample release share
+the one locking order and the same time arithmetic; split, the invariants (no double claim, no over-quota) would
+span modules.
+
 ``next_case`` is the heart of interviewer productivity. It must be called at the start of a fresh transaction
 (it asks SQLite for a write lock up front) and the caller commits right after, so claims are held briefly.
 Two interviewers never get the same case: PostgreSQL locks the chosen row with ``FOR UPDATE SKIP LOCKED``;

@@ -1,6 +1,9 @@
 """The discrete-event fieldwork simulator: virtual interviewers and respondents on a virtual clock, driving the
 real scheduler, dialer event path, interview services and database.
 
+Over 600 lines on purpose: one discrete-event simulator whose event handlers share the clock, the paid-shift
+accounting and the report; it drives the real services and is read as one piece.
+
 One event queue (``heapq``) holds interviewer log-ins, "ready for the next case", call ends and an hourly
 supervisor tick (automatic replicate release, end-of-sample check). Each event is one committed transaction:
 
@@ -51,8 +54,8 @@ from cati.models import (
     Study,
     User,
 )
-from cati.services import scheduling
-from cati.services.dispositions import final_disposition
+from cati.services import frames, scheduling
+from cati.services.dispositions import catalogue
 from cati.services.interviews import (
     break_off,
     complete_interview,
@@ -568,7 +571,7 @@ class Simulator:
         phone = next((ph for ph in sorted(case.phones, key=lambda ph: (ph.attempts, ph.position))
                       if ph.status == PhoneStatus.OK), None)
         if phone is None:  # nothing dialable (cannot happen with imported sample): release the claim
-            record_outcome(s, case, "3.90", t, interviewer_id=iv.id, rules=self.rules)
+            record_outcome(s, case, catalogue().code_for("other_unknown"), t, interviewer_id=iv.id, rules=self.rules)
             return t + wrap
         r = self.respondent_of[case.id]
         attempt = start_attempt(s, case, phone, iv.id, "simulated", "simulated", now=t,
@@ -664,7 +667,8 @@ class Simulator:
         if decision in ("callback", "soft_refusal", "dnc"):
             key = {"callback": "callback_seconds", "soft_refusal": "refusal_seconds", "dnc": "refusal_seconds"}
             end = answered + self._seconds(key[decision])
-            code = {"callback": "2.21", "soft_refusal": "2.113", "dnc": "2.114"}[decision]
+            code = catalogue().code_for({"callback": "callback", "soft_refusal": "soft_refusal",
+                                 "dnc": "do_not_call_request"}[decision])
             code_attempt(s, attempt, code)
             appt = self._appointment(r, case.id, end) if decision == "callback" else None
             record_outcome(s, case, code, end, interviewer_id=iv.id, appointment_at=appt, rules=self.rules)
@@ -679,8 +683,8 @@ class Simulator:
         except QuotaFull:
             self.quota_collisions += 1
             end = answered + timedelta(seconds=20)
-            code_attempt(s, attempt, "2.21")
-            record_outcome(s, case, "2.21", end, interviewer_id=iv.id, rules=self.rules)
+            code_attempt(s, attempt, catalogue().code_for("callback"))
+            record_outcome(s, case, catalogue().code_for("callback"), end, interviewer_id=iv.id, rules=self.rules)
             self._event(s, attempt, "ended", end, hangup_cause=16)
             self.time_use["contact_no_interview"] += (end - at).total_seconds()
             return end + wrap
@@ -689,7 +693,7 @@ class Simulator:
             end = answered + self._seconds("refusal_seconds" if decision == "hard_refusal" else "screen_out_seconds")
             step = save_answers(s, interview, answers, user_id=iv.id, now=end)
             code = step.termination if step is not None and step.termination else (
-                "2.112" if decision == "hard_refusal" else "4.70")
+                catalogue().code_for("hard_refusal" if decision == "hard_refusal" else "screened_out"))
             self._finish(s, interview, code, end, iv)
             self._event(s, attempt, "ended", end, hangup_cause=16)
             self.time_use["contact_no_interview"] += (end - at).total_seconds()
@@ -728,13 +732,13 @@ class Simulator:
                 appointment_at: datetime | None = None, enterprise_id: int | None = None) -> None:
         if not self.strategy.reserves_quota:
             over = baseline_finish(s, interview, code, at, interviewer_id=iv.id, appointment_at=appointment_at)
-            if code == "1.1":
+            if code == catalogue().code_for("complete"):
                 self._count_complete(s, interview, over, enterprise_id)
             return
-        if code == "1.1":
+        if code == catalogue().code_for("complete"):
             complete_interview(s, interview, at, user_id=iv.id)
             self._count_complete(s, interview, False, enterprise_id)
-        elif code == "2.12":
+        elif code == catalogue().code_for("break_off"):
             break_off(s, interview, at, user_id=iv.id, appointment_at=appointment_at)
         else:
             terminate_interview(s, interview, code, at, user_id=iv.id)
@@ -760,10 +764,10 @@ class Simulator:
             attempt = s.get(CallAttempt, call.attempt_id)
             self._store_answers(s, interview, call.answers, iv, at)
             if call.result == "complete":
-                self._finish(s, interview, "1.1", at, iv, enterprise_id=call.enterprise_id)
+                self._finish(s, interview, catalogue().code_for("complete"), at, iv, enterprise_id=call.enterprise_id)
             else:
                 appt = self._appointment(call.respondent, call.case_id, at)
-                self._finish(s, interview, "2.12", at, iv, appointment_at=appt)
+                self._finish(s, interview, catalogue().code_for("break_off"), at, iv, appointment_at=appt)
             self._event(s, attempt, "ended", at, hangup_cause=16)
         self.time_use["interview"] += (at - call.answered_at).total_seconds()
         self.last_activity = at
@@ -793,10 +797,6 @@ class Simulator:
 
     # ------------------------------------------------------------------------------------------------ report
     def _report(self, end: datetime, seconds: float) -> FieldworkReport:
-        import pandas as pd
-
-        from scoring.rates import response_rates
-
         with self.factory() as s:
             sid = self.study_id
             dials = s.scalar(select(func.count()).select_from(CallAttempt).join(Case, Case.id == CallAttempt.case_id)
@@ -804,8 +804,8 @@ class Simulator:
             by_outcome = dict(s.execute(
                 select(CallAttempt.outcome, func.count()).join(Case, Case.id == CallAttempt.case_id)
                 .where(Case.study_id == sid).group_by(CallAttempt.outcome)).all())
-            contacts = sum(v for o, v in by_outcome.items() if o and (o[0] in "12" or o in ("4.70", "4.80"))
-                           and o not in ("2.221", "2.222"))
+            cat = catalogue()
+            contacts = sum(v for o, v in by_outcome.items() if o in cat and cat[o].contacted)
             ent_rows = s.execute(select(Enterprise.id, Enterprise.quota_target, Enterprise.completes)
                                  .where(Enterprise.study_id == sid)).all()
             open_by_ent = dict(s.execute(
@@ -817,14 +817,14 @@ class Simulator:
             released = s.scalar(select(func.count()).select_from(Case).where(
                 Case.study_id == sid, Case.status != CaseStatus.UNRELEASED)) or 0
             used = s.scalar(select(func.count()).select_from(Case).where(Case.study_id == sid, Case.attempts > 0)) or 0
-            disp = case_dispositions(s, sid, self.rules.max_attempts)
+            dispositions = frames.dispositions_frame(s, sid, tz=self.world.zone.key)
         completes = sum(min(done, target) for _e, target, done in ent_rows)
         overquota = sum(max(0, done - target) for _e, target, done in ent_rows)
         short = sum(1 for e, target, done in ent_rows if done < target and open_by_ent.get(e, 0) > 0)
         short_dry = sum(1 for e, target, done in ent_rows if done < target and open_by_ent.get(e, 0) == 0)
         rates = {}
-        if len(disp):
-            row = response_rates(pd.DataFrame({"disposition": disp})).iloc[0]
+        if len(dispositions):
+            row = frames.rates(dispositions).iloc[0]
             rates = {k: float(row[k]) for k in ("RR1", "RR2", "RR3", "RR4", "COOP1", "COOP3", "REF1", "CON1", "e")}
         zone = self.world.zone
         # The day the fieldwork ended on (a close at midnight belongs to the day before).
@@ -847,28 +847,6 @@ class Simulator:
             deadline_days=self.deadline_days, shortfall=self.quota_total - completes,
         )
 
-
-def case_dispositions(session: Session, study_id: int, max_attempts: int) -> list[str]:
-    """Final AAPOR code of every released case; cases still open are coded as if closed now (the most
-    informative outcome of their attempts, 3.11 if never dialed)."""
-    out: list[str] = []
-    finals = session.execute(select(Case.final_disposition).where(
-        Case.study_id == study_id, Case.status == CaseStatus.FINAL)).all()
-    out.extend(d for (d,) in finals if d)
-    open_ids = list(session.scalars(select(Case.id).where(
-        Case.study_id == study_id, Case.status.in_([CaseStatus.READY, CaseStatus.CLAIMED, CaseStatus.STOPPED]))))
-    outcomes: dict[int, list[str]] = {cid: [] for cid in open_ids}
-    if open_ids:
-        for cid, outcome in session.execute(
-                select(CallAttempt.case_id, CallAttempt.outcome)
-                .join(Case, Case.id == CallAttempt.case_id)
-                .where(Case.study_id == study_id, Case.status != CaseStatus.FINAL, CallAttempt.outcome.is_not(None))
-                .order_by(CallAttempt.requested_at, CallAttempt.id)):
-            if cid in outcomes:
-                outcomes[cid].append(outcome)
-    for cid in open_ids:
-        out.append(final_disposition(outcomes[cid], cap_reached=True) or "3.11")
-    return out
 
 
 def simulate(factory: sessionmaker, world: World, **kw) -> FieldworkReport:

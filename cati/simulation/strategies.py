@@ -47,6 +47,7 @@ from cati.models import (
 )
 from cati.services import scheduling
 from cati.services.calling import in_window
+from cati.services.dispositions import catalogue
 from cati.services.scheduling import (
     Claim,
     NoCase,
@@ -352,21 +353,23 @@ def baseline_finish(session: Session, interview: Interview, disposition: str, no
 
     study = session.get(Study, interview.study_id)
     case_obj = session.get(Case, interview.case_id)
-    interview.status = {"1.1": InterviewStatus.COMPLETE, "2.12": InterviewStatus.PARTIAL}.get(
-        disposition, InterviewStatus.TERMINATED)
+    cat = catalogue()
+    interview.status = {cat.code_for("complete"): InterviewStatus.COMPLETE,
+                        cat.code_for("break_off"): InterviewStatus.PARTIAL}.get(disposition, InterviewStatus.TERMINATED)
     interview.ended_at = now
     interview.disposition = disposition
     attempt = session.get(CallAttempt, interview.attempt_id)
     attempt.outcome, attempt.outcome_source = disposition, "interviewer"
     over = False
-    if disposition == "1.1":
+    if disposition == cat.code_for("complete"):
         ent = session.get(Enterprise, case_obj.enterprise_id)
         session.refresh(ent)
         over = ent.completes >= ent.quota_target
         session.execute(update(Enterprise).where(Enterprise.id == ent.id)
                         .values(completes=Enterprise.completes + 1).execution_options(synchronize_session=False))
         # The complete itself is final; record it before the quota closes the rest of the enterprise.
-        record_outcome(session, case_obj, "1.1", now, interviewer_id=interviewer_id, rules=rules_for(study))
+        record_outcome(session, case_obj, cat.code_for("complete"), now, interviewer_id=interviewer_id,
+                       rules=rules_for(study))
         session.refresh(ent)
         if ent.completes >= ent.quota_target:
             close_quota(session, ent, now)

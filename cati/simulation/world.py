@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from cati.config import DEFAULT_CENTRE_TIMEZONE
+
 DEFAULT_WORLD_FILE = Path(__file__).resolve().parents[2] / "config" / "worlds" / "default.yaml"
 PARTS = ("morning", "afternoon", "evening")
 
@@ -31,7 +33,7 @@ PARTS = ("morning", "afternoon", "evening")
 DEFAULTS: dict[str, Any] = {
     "name": "default",
     "description": "",
-    "timezone": "Asia/Shanghai",
+    "timezone": DEFAULT_CENTRE_TIMEZONE,
     "start_date": "2026-11-23",
     "max_days": 42,
     "sample": {

@@ -1,5 +1,8 @@
 """The questionnaire engine: routing, validation, pruning and rendering of one study. Pure: no database, no Flask.
 
+Over 600 lines on purpose: routing, piping, answer validation and the choice rules (limits, other-specify,
+prefer-not-to-say) act on the same question model and must agree.
+
 Routing rule. The route is computed in one pass in questionnaire order: a question is *on the route* when its
 ``ask_if`` holds given the answers to the questions on the route before it (answers to questions off the route are
 ignored, so a stale answer left behind by back-navigation can never steer routing). The pass stops at the first

@@ -1,5 +1,8 @@
 """Load and validate study files, reporting *every* problem with the file and the path inside it.
 
+Over 600 lines on purpose: every semantic check of a study file reports into one collector with paths and
+lines; the checks are short and independent, and one file keeps them findable.
+
 >>> study = load_study("config/studies/csat_contact_center.yaml")  # doctest: +SKIP
 
 A broken file raises :class:`StudyError`; ``str(err)`` lists one problem per line::

@@ -1,5 +1,8 @@
 """Pydantic models of a study file (``config/studies/*.yaml``).
 
+Over 600 lines on purpose: the whole typed study file (questions, scales, scoring, quotas, calling rules,
+QC, fieldwork) is one pydantic model, so a reader sees every key a study may use.
+
 The models check *shape*: types, required keys, unknown keys (every model forbids extra keys), ranges, time
 windows and time zones. Cross-references between parts of the file (an ``ask_if`` naming an unknown question,
 indicator weights that do not sum to 1, missing translations …) are checked by :mod:`cati.study.loader`, which
