@@ -290,7 +290,7 @@ def reject(session: Session, interview_id: int, now: datetime, *, user_id: int |
     cell_reopened = unfill_cells(session, case.id, now)
     if cell_reopened:
         audit.record(session, user_id=user_id, action="quota.reopen", entity="case", entity_id=case.id,
-                     before={"final_disposition": "4.80", "cases": len(cell_reopened)},
+                     before={"final_disposition": catalogue().code_for("quota_full"), "cases": len(cell_reopened)},
                      after={"status": "ready", "case_ids": cell_reopened[:200]}, note="quota cells")
         reopened += len(cell_reopened)
     session.flush()
@@ -312,14 +312,14 @@ def _after_rejection(session: Session, case: Case, interview: Interview, now: da
     if policy["action"] == "close":
         code = policy["close_with"]
         audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
-                     before={"final_disposition": "1.1", "status": "final"},
+                     before={"final_disposition": catalogue().code_for("complete"), "status": "final"},
                      after={"final_disposition": code, "status": "final"}, note=f"QC: {note}")
         case.final_disposition, case.finalized_at = code, now
         return
     due = next_callable_time(now + timedelta(hours=policy["delay_hours"]), case.timezone, rules_for(
         session.get(Study, case.study_id)))
     audit.record(session, user_id=user_id, action="disposition.change", entity="case", entity_id=case.id,
-                 before={"final_disposition": "1.1", "status": "final"},
+                 before={"final_disposition": catalogue().code_for("complete"), "status": "final"},
                  after={"final_disposition": None, "status": "ready", "verify_at": due.isoformat(),
                         "excluded_interviewer_id": interview.interviewer_id}, note=f"QC: {note}")
     case.status, case.final_disposition, case.finalized_at = CaseStatus.READY, None, None
@@ -344,7 +344,7 @@ def reopen_quota_filled(session: Session, enterprise_id: int, now: datetime, *, 
                         .values(status=CaseStatus.READY, final_disposition=None, finalized_at=None, next_call_at=now)
                         .execution_options(synchronize_session=False))
     audit.record(session, user_id=user_id, action="quota.reopen", entity="enterprise", entity_id=enterprise_id,
-                 before={"final_disposition": "4.80", "cases": len(ids)},
+                 before={"final_disposition": catalogue().code_for("quota_full"), "cases": len(ids)},
                  after={"status": "ready", "case_ids": ids[:200]})
     session.expire_all()
     return len(ids)

@@ -483,7 +483,7 @@ def _check_semantics(data: Mapping[str, Any], out: _Collector) -> None:
                 out.error(f"{qpath}.terminate", _k("sv_info_terminate"))
             check_condition(term.get("if"), f"{qpath}.terminate.if", i, allow_self=True)
             disp = term.get("disposition")
-            if disp == "1.1":
+            if disp == _complete_code():
                 out.error(f"{qpath}.terminate.disposition", _k("sv_terminate_complete"))
             elif isinstance(disp, str) and disp not in AAPOR_CODES and disp.count(".") == 1:
                 out.warn(f"{qpath}.terminate.disposition", _k("sv_disposition_not_aapor", disp=disp))
@@ -656,6 +656,13 @@ def _check_index_scoring(scoring: Mapping[str, Any], position: dict[str, int], q
                 out.error(f"scoring.breakdowns[{j}]", _k("sv_unknown_question", ref=code))
             elif qtype.get(code) != "single":
                 out.error(f"scoring.breakdowns[{j}]", _k("sv_breakdown_single", code=code, kind=qtype.get(code)))
+
+
+def _complete_code() -> str:
+    """The catalogue's complete (a script's termination may not claim it)."""
+    from cati.services.dispositions import catalogue
+
+    return catalogue().code_for("complete")
 
 
 def _check_sum(weights: list[float], path: str, out: _Collector, key: str, **params: Any) -> None:
