@@ -35,3 +35,16 @@ def with_session(func: Callable) -> Callable:
             return func(session, *args, **kwargs)
 
     return wrapper
+
+
+def progress_bar(**kw):
+    """A tqdm progress bar that suits where the output goes: live on a terminal; in a log (not a terminal) one
+    line at most every 30 seconds instead of a carriage-return update several times a second."""
+    import sys
+
+    from tqdm import tqdm
+
+    if not sys.stderr.isatty():
+        kw.setdefault("mininterval", 30.0)
+        kw.setdefault("ncols", 100)
+    return tqdm(**kw)

@@ -76,9 +76,9 @@ def simulate(world_file, enterprises, interviewers, seed, strategy, database_url
 
 
 def _progress(total: int | None):
-    from tqdm import tqdm
+    from cati.cli.common import progress_bar
 
-    return tqdm(total=total, unit="完成", desc="访问完成 completes", dynamic_ncols=True, leave=True)
+    return progress_bar(total=total, unit="完成", desc="访问完成 completes", leave=True)
 
 
 @click.command("demo")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import get_app
+from .common import get_app, progress_bar
 
 MAX_SHOWN = 20  # rejects listed on the terminal; all of them are in the rejects file
 
@@ -38,14 +38,15 @@ def import_() -> None:
 
 
 def _run(kind: str, file: str, study_code, encoding, maps, mapping_file, rejects_path, **kw) -> None:
-    from tqdm import tqdm
-
     from cati.db import session_scope
     from cati.services.imports import ImportFileError, import_enterprises, import_sample, parse_mapping
     from cati.services.studies import get_study
 
     path = Path(file)
     rejects = Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.csv")
+    # The default rejects file is written only when there are rejects (or to replace one an earlier run left
+    # there, which would otherwise pass for this run's); --rejects FILE always gets one.
+    keep_empty = bool(rejects_path) or rejects.exists()
     try:
         mapping = parse_mapping(list(maps), mapping_file)
     except ImportFileError as exc:
@@ -55,13 +56,15 @@ def _run(kind: str, file: str, study_code, encoding, maps, mapping_file, rejects
         try:
             with session_scope(app) as session:
                 study = get_study(session, study_code)
-                with tqdm(desc=f"{kind} {path.name}", unit=" rows", unit_scale=True, leave=False,
-                          disable=None) as bar:
+                with progress_bar(desc=f"{kind} {path.name}", unit=" rows", unit_scale=True, leave=False) as bar:
                     fn = import_enterprises if kind == "enterprises" else import_sample
                     report = fn(session, study, path, encoding=encoding, mapping=mapping, rejects_path=rejects,
                                 progress=bar.update, **kw)
         except (ImportFileError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
+    if not report.rejected and not keep_empty and report.rejects_path:
+        Path(report.rejects_path).unlink(missing_ok=True)
+        report.rejects_path = None
     if report.encoding:
         click.echo(f"encoding: {report.encoding}")
     for rej in report.rejects[:MAX_SHOWN]:

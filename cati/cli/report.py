@@ -84,7 +84,7 @@ class _DB:
 
 def _common(func: Callable) -> Callable:
     options = [
-        click.option("--study-id", default=None, help="Study id or code in the database (database path)."),
+        click.option("--study-id", default=None, help="Study id or code in the database (default: the database's study when no file is given)."),
         click.option("--responses", "responses_csv", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Wide responses CSV (file contract); scored here."),
         click.option("--from-scores", "scores_dir", type=click.Path(exists=True, file_okay=False), default=None,
@@ -104,9 +104,11 @@ def _common(func: Callable) -> Callable:
 
 
 def _one_source(study_id, responses_csv, scores_dir) -> None:
+    """At most one source; none means the database's study (the only one, or the first active one)."""
     given = [x for x in (study_id, responses_csv, scores_dir) if x]
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --study-id, --responses CSV, --from-scores DIR")
+    if len(given) > 1:
+        raise click.UsageError("give one of --study-id, --responses CSV, --from-scores DIR (none: the database's "
+                               "study)")
 
 
 def _score(responses, spec, n_boot, seed):
@@ -222,11 +224,11 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
 
     _one_source(study_id, responses_csv, scores_dir)
     fmts = formats or ("html", "pdf", "xlsx")
-    if study_id:
+    if not (responses_csv or scores_dir):
         if dispositions_csv:
             raise click.UsageError("--dispositions is for the file path; with --study-id the rates come from the "
                                    "database")
-        paths = _from_db(study_id, ("industry",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
+        paths = _from_db(study_id or "", ("industry",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
                          seed=seed)
     else:
         result, study, _ = _load(responses_csv, scores_dir, study_file, n_boot, seed)
@@ -252,8 +254,7 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
 def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed,
                    enterprise_ids, all_, workers, previous_scores, previous_responses) -> None:
     """One report per enterprise (`--all` or enterprise ids). 企业报告（--all 或指定企业编号）。"""
-    from tqdm import tqdm
-
+    from cati.cli.common import progress_bar
     from reports.enterprise import build_enterprise_reports
 
     if bool(all_) == bool(enterprise_ids):
@@ -273,10 +274,10 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
             previous = load_score_result(previous_scores, spec)
         else:
             previous = _score(read_responses_csv(previous_responses, spec), spec, 0, seed)
-    with tqdm(total=len(ids) if ids is not None else None, unit="report", desc="enterprise reports",
+    with progress_bar(total=len(ids) if ids is not None else None, unit="report", desc="enterprise reports",
               disable=ids is not None and len(ids) < 2) as bar:
-        if study_id:
-            paths = _from_db(study_id, ("enterprise",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
+        if not (responses_csv or scores_dir):
+            paths = _from_db(study_id or "", ("enterprise",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
                              seed=seed, enterprise_ids=ids, previous=previous, workers=workers, layout={"enterprise": ""},
                              progress=lambda _product, n: bar.update(n))
         else:
@@ -289,7 +290,7 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
 
 
 @report.command("fieldwork")
-@click.option("--study-id", default=None, help="Study id or code in the database.")
+@click.option("--study-id", default=None, help="Study id or code (default: the database's study when no file is given).")
 @click.option("--cases", "cases_csv", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File path: one row per case (enterprise_id, disposition, interviewer …).")
 @click.option("--attempts", "attempts_csv", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -309,10 +310,10 @@ def fieldwork_cmd(study_id, cases_csv, attempts_csv, quotas_csv, lang, formats, 
     from scoring import response_rates
 
     fmts = formats or ("html", "pdf", "xlsx")
-    if study_id:
+    if study_id or not (cases_csv or attempts_csv):
         if cases_csv or attempts_csv or quotas_csv:
             raise click.UsageError("give --study-id or --cases/--attempts/--quotas files, not both")
-        paths = _from_db(study_id, ("fieldwork",), formats=fmts, lang=lang, out_dir=out_dir)
+        paths = _from_db(study_id or "", ("fieldwork",), formats=fmts, lang=lang, out_dir=out_dir)
         for path in paths:
             click.echo(f"{path.suffix.lstrip('.')}: {path}")
         return
@@ -342,7 +343,7 @@ def _check_admin(db: _DB, username: str | None) -> None:
 
 
 @click.command("export")
-@click.option("--study-id", default=None, help="Study id or code in the database.")
+@click.option("--study-id", default=None, help="Study id or code (default: the database's study when no file is given).")
 @click.option("--responses", "responses_csv", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File path: a responses CSV to convert (e.g. to SPSS).")
 @click.option("--attempts", "attempts_csv", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -370,11 +371,11 @@ def export(study_id, responses_csv, attempts_csv, study_file, formats, paradata,
 
     fmts = formats or ("csv", "xlsx", "sav")
     written: dict[str, Path] = {}
-    if study_id:
+    if study_id or not (responses_csv or attempts_csv):
         if responses_csv or attempts_csv:
             raise click.UsageError("give --study-id or files, not both")
         products = ("exports", "paradata") if paradata else ("exports",)
-        for path in _from_db(study_id, products, complete_only=not all_interviews, admin_user=admin_user,
+        for path in _from_db(study_id or "", products, complete_only=not all_interviews, admin_user=admin_user,
                              include_phone=include_phone, out_dir=out_dir, lang=lang,
                              formats={"exports": fmts}, layout={"exports": "", "paradata": ""}):
             written[path.name] = path
