@@ -56,7 +56,8 @@ def _run(kind: str, file: str, study_code, encoding, maps, mapping_file, rejects
         try:
             with session_scope(app) as session:
                 study = get_study(session, study_code)
-                with progress_bar(desc=f"{kind} {path.name}", unit=" rows", unit_scale=True, leave=False) as bar:
+                with progress_bar(desc=f"{kind} {path.name}", unit=" rows", unit_scale=True, leave=False,
+                                  disable=None) as bar:
                     fn = import_enterprises if kind == "enterprises" else import_sample
                     report = fn(session, study, path, encoding=encoding, mapping=mapping, rejects_path=rejects,
                                 progress=bar.update, **kw)

@@ -71,7 +71,7 @@ def test_one_source_only(responses_csv, result, tmp_path):
     folder = tmp_path / "scores"
     result.write(folder)
     res = CliRunner().invoke(report, ["industry", "--responses", str(responses_csv), "--from-scores", str(folder)])
-    assert res.exit_code == 2 and "exactly one" in res.output
+    assert res.exit_code == 2 and "give one of" in res.output
 
 
 def test_fieldwork_from_files(fieldwork, tmp_path):
