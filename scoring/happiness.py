@@ -38,7 +38,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +46,7 @@ from scipy import stats
 from .drivers import _corr_from_sums, _enterprise_pair_sums, _pair_sums, _tau_from_group_stats, quadrant
 from .scores import recode_items
 from .spec import ScoringSpec, _text
+from .study import _json_value
 from .uncertainty import cluster_counts
 
 __all__ = [
@@ -657,18 +657,6 @@ def benchmark_table(responses: pd.DataFrame, spec: IndexSpec, enterprise_id: str
 
 
 # ------------------------------------------------------------------------------------------------ whole study
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_json_value(x) for x in v]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 @dataclass(frozen=True)

@@ -301,12 +301,7 @@ def dial_and_commit(factory: sessionmaker, backend: TelephonyBackend, case_id: i
     from cati.models import User
 
     with factory() as s, s.begin():
-        case = s.get(Case, case_id)
-        if case is None:
-            raise ValueError(f"dial: case {case_id} not found")
-        phone = s.get(CasePhone, phone_id) if phone_id else _first_phone(case)
-        if phone is None:
-            raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
+        case, phone = _case_and_phone(s, case_id, phone_id)
         interviewer = s.get(User, interviewer_id)
         # Several PBXs: the attempt records the one the interviewer's phone is on (``asterisk:<pbx>``).
         name_for = getattr(backend, "name_for", None)
@@ -330,12 +325,7 @@ def dial_predictive_and_commit(factory: sessionmaker, backend: TelephonyBackend,
     first; the PBX connects an answered person to a free member of ``team_queue`` (event ``connected``) or
     abandons the call with the firm's message (event ``abandoned``). Returns the call id."""
     with factory() as s, s.begin():
-        case = s.get(Case, case_id)
-        if case is None:
-            raise ValueError(f"dial: case {case_id} not found")
-        phone = s.get(CasePhone, phone_id) if phone_id else _first_phone(case)
-        if phone is None:
-            raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
+        case, phone = _case_and_phone(s, case_id, phone_id)
         attempt = start_attempt(s, case, phone, None, backend, "predictive", now=now,
                                 amd_requested=machine_detection)
         call_id, number = attempt.call_id, phone.e164
@@ -347,6 +337,17 @@ def dial_predictive_and_commit(factory: sessionmaker, backend: TelephonyBackend,
         _refused(factory, call_id, exc)
         raise
     return call_id
+
+
+def _case_and_phone(session: Session, case_id: int, phone_id: int | None) -> tuple[Case, CasePhone]:
+    """The case to dial and its number (the given one, else the next usable one), or ValueError saying why not."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise ValueError(f"dial: case {case_id} not found")
+    phone = session.get(CasePhone, phone_id) if phone_id else _first_phone(case)
+    if phone is None:
+        raise ValueError(f"dial: case {case_id} has no dialable number / 无可拨号码")
+    return case, phone
 
 
 def _refused(factory: sessionmaker, call_id: str, exc: Exception) -> None:
