@@ -162,7 +162,7 @@ def test_dnc_and_final_cases_are_not_dialled(session_factory, study):
         with pytest.raises(ValueError, match="not dialled"):
             start_attempt(s, case, phone, data["interviewer_id"], "simulated", "preview", now=T0)
         with pytest.raises(ValueError, match="mode"):
-            start_attempt(s, case, phone, data["interviewer_id"], "simulated", "predictive", now=T0)
+            start_attempt(s, case, phone, data["interviewer_id"], "simulated", "robocall", now=T0)
 
 
 # --------------------------------------------------------------------------- simulated backend
