@@ -178,6 +178,13 @@ class Wrapup:
     for_anyone: bool = False
 
 
+def needs_detail(code: str) -> bool:
+    """Whether coding ``code`` needs more than the code: a refusal reason (refusals) or a note (the catalogue's
+    ``needs_note``). The same rule holds for the outcome panel and for a script's termination."""
+    disp = catalogue().get(code)
+    return code in agents.refusal_codes() or bool(disp is not None and disp.needs_note)
+
+
 def _check(entry: Wrapup, allowed: list[str], case: Case, rules, now: datetime) -> datetime | None:
     """The appointment time (None without one); WrapupError naming everything that is wrong."""
     errors = []

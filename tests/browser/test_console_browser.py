@@ -387,3 +387,28 @@ def test_f8_hangs_up_in_the_middle_of_the_interview(site, browser):
     with factory() as s:
         attempt = s.scalars(select(CallAttempt)).one()
         assert attempt.status.value == "ended"
+
+
+def test_a_refusal_at_consent_asks_for_its_reason_like_the_outcome_panel(site, browser):
+    url, factory = site["server"].url, site["factory"]
+    page = open_page(browser, locale="zh-CN")
+    sign_in(page, url)
+    next_and_dial(page)
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    question_is(page, "CONSENT")
+    page.keyboard.press("2")  # no consent: the script ends the interview as a refusal (2.112)
+    page.wait_for_selector("#termination")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'refusal-reason'")
+    assert page.input_value("#outcome-select") == "2.112"
+    page.select_option("#refusal-reason", "busy")
+    page.fill("#note", "正在开会")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#btn-next")
+    with factory() as s:
+        interview = s.scalars(select(Interview)).one()
+        attempt = s.get(CallAttempt, interview.attempt_id)
+        assert interview.status == InterviewStatus.TERMINATED and interview.disposition == "2.112"
+        assert attempt.outcome == "2.112" and "没时间" in attempt.notes and "正在开会" in attempt.notes

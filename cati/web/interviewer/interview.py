@@ -54,7 +54,8 @@ def step_view(interview: Interview, case: Case, user: User, study: Study, langua
     stopped = q.terminated(answers)
     view = {"interview_id": interview.id, "code": code, "error": error, "termination": None}
     if show_termination and stopped is not None and stopped[0] == code:
-        view["termination"] = {"code": stopped[1], "label": catalogue().get_code(stopped[1]).text(language)}
+        view["termination"] = {"code": stopped[1], "label": catalogue().get_code(stopped[1]).text(language),
+                               "needs_detail": wrapup.needs_detail(stopped[1])}
     pos, total = q.progress(answers, code)
     view["progress"] = {"pos": pos, "total": total, "pct": int(100 * (pos - 1) / max(total, 1))}
     rendered = q.render(code, language, ctx)
@@ -237,6 +238,10 @@ def terminate(interview_id: int):
     stopped = q.terminated(answers_of(db.session, interview, q))
     if stopped is None or interview.status != InterviewStatus.IN_PROGRESS:
         return refuse({"ok": False, "reload": True}, 409)
+    if wrapup.needs_detail(stopped[1]):
+        # One rule for both ways a refusal is coded: a termination that needs a refusal reason or a note is
+        # coded in the outcome panel, which asks for them (the console opens it with the code chosen).
+        return refuse({"ok": False, "outcome_panel": stopped[1], "error": t("termination_needs_detail")}, 422)
     now = now_utc()
     terminate_interview(db.session, interview, stopped[1], now, user_id=user.id)
     call_id = wrapup.finish_call(db.session, user.id, now)

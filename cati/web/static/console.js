@@ -91,7 +91,26 @@
   }
   function terminate() {
     var s = step();
-    return post(s.dataset.terminateUrl, {}).then(handle);
+    var end = document.getElementById("termination");
+    if (end && end.dataset.needsDetail === "1") {  // a refusal: its reason and note are asked in the outcome panel
+      openOutcomeWith(end.dataset.code);
+      return Promise.resolve();
+    }
+    return post(s.dataset.terminateUrl, {}).then(function (r) {
+      if (r.outcome_panel) { openOutcomeWith(r.outcome_panel); return; }
+      handle(r);
+    });
+  }
+  function openOutcomeWith(code) {
+    openOutcome();
+    var sel = document.getElementById("outcome-select");
+    if (!sel) return;
+    sel.value = code;
+    sel.dispatchEvent(new Event("change"));
+    var reason = document.getElementById("refusal-reason");
+    var note = document.getElementById("note");
+    var target = (reason && reason.offsetParent !== null) ? reason : note;
+    if (target) target.focus();
   }
 
   // ---- keys inside the interview
