@@ -181,8 +181,13 @@ def test_consent_refused_ends_the_interview_after_confirmation(client, world, ba
     r = c.post(f"/interviewer/interview/{iid}/back").get_json()  # Backspace: correct the key
     assert r["code"] == "CONSENT" and 'data-termination="0"' in r["html"]
     ans(c, iid, "CONSENT", "2")
-    r = c.post(f"/interviewer/interview/{iid}/terminate").get_json()
-    assert r["done"] == "terminated"
+    # A refusal needs its reason: the plain confirmation is refused and points to the outcome panel.
+    r = c.post(f"/interviewer/interview/{iid}/terminate")
+    assert r.status_code == 422 and r.get_json()["outcome_panel"] == "2.112"
+    with session_factory() as s:
+        assert s.get(Interview, iid).status == InterviewStatus.IN_PROGRESS
+    r = c.post(f"/interviewer/case/{case_id}/outcome", {"outcome": "2.112", "refusal_reason": "busy", "note": "开会"})
+    assert r.get_json()["ok"]
     with session_factory() as s:
         assert s.get(Interview, iid).status == InterviewStatus.TERMINATED
         assert s.get(Case, case_id).final_disposition == "2.112"
