@@ -509,6 +509,17 @@ def next_case(
         for appt_id, case_id, owner, _due in due:
             if _claim(session, case_id, interviewer_id, now, rules):
                 return Claim(case_id, "own_appointment" if owner == interviewer_id else "appointment", appt_id)
+        # Cases a supervisor assigned to this interviewer ("指定访员") come next, before the general queue.
+        assigned = conn.execute(
+            select(Case.id).join(Enterprise, Enterprise.id == Case.enterprise_id)
+            .where(Case.study_id == study.id, Case.assigned_to_id == interviewer_id, Case.status == CaseStatus.READY,
+                   Case.next_call_at <= now, Case.attempts < rules.max_attempts, Case.timezone.in_(open_tzs),
+                   Enterprise.status == EnterpriseStatus.ACTIVE, Enterprise.quota_open,
+                   *(() if converter else (Case.needs_converter.is_(False),)))
+            .order_by(Case.next_call_at, Case.id).limit(5)).scalars().all()
+        for case_id in assigned:
+            if _claim(session, case_id, interviewer_id, now, rules):
+                return Claim(case_id, "assigned")
 
         model = contact_model(session, study, rules, now)
         ratio = rules.best_time_ratio

@@ -184,3 +184,16 @@ def test_soft_refusals_handed_to_chosen_converters_in_turn(session_factory, worl
     with pytest.raises(sa.SampleAdminError):
         with transaction(session_factory) as s:
             sa.assign_refusal_conversion(s, world["study"].id, [], user_id=world["sup"])
+
+
+def test_an_assigned_case_is_the_assignees_next_case(session_factory, world):
+    # "指定访员" routes the case: the assignee gets it next, ahead of the general queue.
+    ids = None
+    with transaction(session_factory) as s:
+        sa.release(s, world["e1"], None, NOW, user_id=world["sup"])
+        ids = s.scalars(select(Case.id).where(Case.enterprise_id == world["e1"]).order_by(Case.id)).all()
+        last = ids[-1]
+        sa.reassign_case(s, last, world["iv2"], user_id=world["sup"], note="熟客")
+    with transaction(session_factory) as s:
+        claim = next_case(s, world["study"], world["iv2"], NOW)
+    assert (claim.case_id, claim.source) == (last, "assigned")
