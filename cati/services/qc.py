@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cati.i18n import KeyedError
@@ -60,9 +60,12 @@ class QCRules:
     min_for_median: below this many completes there is no median to compare with (no speeder flags).
     straightline_min_items: at least this many substantive (1–5) rating answers, all the same value.
     dont_know_share: this share or more of the rating items asked answered "don't know" (code 9).
+    min_seconds_per_answer: a complete faster than this per answer given is a speeder whatever the median (a
+        median made of speeders must not make a 9-second, 31-answer "complete" look normal).
     """
 
     speeder_share: float = 0.5
+    min_seconds_per_answer: float = 2.0
     min_for_median: int = 5
     straightline_min_items: int = 8
     dont_know_share: float = 0.3
@@ -91,12 +94,18 @@ class QCRow:
 # -------------------------------------------------------------------------------------------- pure flag rules
 
 
-def is_speeder(length_s: float, median_s: float | None, share: float) -> bool:
-    """Shorter than ``share`` × the median length (no median → never).
+def is_speeder(length_s: float, median_s: float | None, share: float, *, answers: int = 0,
+               min_seconds_per_answer: float = 0.0) -> bool:
+    """Shorter than ``share`` × the median length (no median → that test never fires), or shorter than
+    ``min_seconds_per_answer`` × the answers given (an absolute floor that holds whatever the median).
 
     >>> is_speeder(200, 480, 0.5), is_speeder(240, 480, 0.5), is_speeder(10, None, 0.5)
     (True, False, False)
+    >>> is_speeder(9, 8, 0.5, answers=31, min_seconds_per_answer=2.0)  # the median is as fast: still a speeder
+    True
     """
+    if answers and length_s < min_seconds_per_answer * answers:
+        return True
     return median_s is not None and median_s > 0 and length_s < share * median_s
 
 
@@ -188,12 +197,18 @@ def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, sin
             .where(Answer.interview_id.in_(ids[chunk:chunk + 2000]), Answer.question_code.in_(rating))
         ):
             codes[iid].append(code)
+    answered: dict[int, int] = {}
+    for chunk in range(0, len(ids), 2000):
+        answered.update(session.execute(
+            select(Answer.interview_id, func.count(Answer.id))
+            .where(Answer.interview_id.in_(ids[chunk:chunk + 2000])).group_by(Answer.interview_id)).all())
     phones = _first_phones(session, [r[0].case_id for r in found])
     out = []
     for iv, ref, tz, eid, ename, who, rec in found:
         length = (iv.ended_at - iv.started_at).total_seconds() if iv.ended_at else 0.0
         flags = []
-        if is_speeder(length, median, rules.speeder_share):
+        if is_speeder(length, median, rules.speeder_share, answers=answered.get(iv.id, 0),
+                      min_seconds_per_answer=rules.min_seconds_per_answer):
             flags.append("speeder")
         if is_straightlined(codes[iv.id], rules.straightline_min_items):
             flags.append("straightline")

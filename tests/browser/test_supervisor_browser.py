@@ -277,7 +277,7 @@ def test_qc_rejection_reopens_the_quota_slot(page, site):
     assert len(closed) == 3 and db_completes(site, "tel") == 1
     sign_in(page, site)
     assert cell(page, site["tel"], "completes").inner_text() == "1"
-    page.goto(site["url"] + "/supervisor/qc")
+    page.goto(site["url"] + "/supervisor/qc?flagged=0")  # every complete (the default lists flagged ones)
     row = page.locator(f'#qc tr[data-iv="{iid}"]')
     row.locator('input[name="note"]').fill("回访核实：受访者否认接受过访问")
     row.locator('button[data-act="reject"]').click()

@@ -257,6 +257,8 @@ def test_edit_answer_needs_a_reason_and_is_audited(client, sworld, session_facto
     post(client, f"/supervisor/interview/{iid}/answer", {"question": "B2", "value": "2", "reason": "录音核实"}, page)
     html = client.get(page).get_data(as_text=True)
     assert "答案已修改并记入审计日志" in html and "录音核实" in html
+    row = html.split('data-q="B2"', 1)[1].split("</tr>", 1)[0]
+    assert "B2" in row and "muted small" in row  # the question's text beside its code, not the code alone
     with session_factory() as s:
         e = s.scalar(select(AuditLog).where(AuditLog.action == "answer.change"))
         assert (e.before["code"], e.after["code"], e.user_id) == (3, 2, sworld["sue"])  # B2 was keyed 3

@@ -85,11 +85,19 @@ def case(case_id: int):
         assigned = s.get(User, c.assigned_to_id).display_name if c.assigned_to_id else ""
         codes = [code for code in q.codes if q.study.question(code).type != "info"]
         labels = _answer_labels(q.study, current_language())
+        texts = {qn.code: _short(qn.text.get(current_language()) or qn.text.get("zh-CN") or "")
+                 for qn in q.study.questions}
         # Rendered inside the read session: the rows are live ORM objects.
         return render_template("supervisor/case.html", c=c, ent=c.enterprise, phones=phones, full=full,
                                attempts=attempts, interviews=interviews, answers=answers, revisions=revisions,
                                trail=trail, people=people, assigned=assigned, codes=codes, labels=labels,
-                               tab="sample")
+                               texts=texts, tab="sample")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A question's text for the answers table: one line, piping placeholders left as they are."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _answer_labels(spec, lang: str) -> dict[str, dict[int, str]]:

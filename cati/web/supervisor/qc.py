@@ -12,14 +12,20 @@ from ..security import current_user
 from ..uow import commit
 from .common import actor, back, bp, now_utc, screen, study_reading, tr
 
-#: Newest completes listed on the QC page (filters narrow it down).
-QC_PAGE = 200
+#: Completes read for the QC page (newest first; filters narrow them down), and rows shown per page.
+QC_READ = 2000
+QC_PAGE = 50
 
 
 @screen("/qc")
 def qc_page():
     status = request.args.get("status", "")
-    flagged = request.args.get("flagged") == "1"
+    # Flagged interviews by default (the list is for reviewing flags); "flagged=0" lists every complete.
+    flagged = request.args.get("flagged", "1" if "status" not in request.args else "0") == "1"
+    try:
+        page = max(int(request.args.get("page") or 1), 1)
+    except ValueError:
+        page = 1
     try:
         share = float(request.args.get("share") or 0.1)
         if not 0 <= share <= 1:
@@ -28,11 +34,14 @@ def qc_page():
         flash(tr("share_invalid", value=request.args.get("share")), "error")
         share = 0.1
     with study_reading() as (s, study):
-        rows = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=QC_PAGE)
+        found = qc.qc_rows(s, study, status=status or None, flagged_only=flagged, limit=QC_READ)
         median = qc.median_length(s, study)
         callback = qc.callback_list(s, study, share)
-    return render_template("supervisor/qc.html", rows=rows, status=status, flagged=flagged, median=median,
-                           callback=callback, share=share, tab="qc")
+    pages = max((len(found) + QC_PAGE - 1) // QC_PAGE, 1)
+    page = min(page, pages)
+    rows = found[(page - 1) * QC_PAGE:page * QC_PAGE]
+    return render_template("supervisor/qc.html", rows=rows, total=len(found), page=page, pages=pages, status=status,
+                           flagged=flagged, median=median, callback=callback, share=share, tab="qc")
 
 
 @bp.post("/qc/<int:interview_id>/<any(verify, reject):decision>")
