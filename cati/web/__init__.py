@@ -42,6 +42,11 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         return redirect(home_for(user) if user is not None else url_for("auth.login"))
 
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers ask for /favicon.ico before reading the page's <link rel="icon">: answer instead of a 404.
+        return redirect(url_for("auth.static", filename="favicon.svg"), 301)
+
     @app.get("/healthz")
     def healthz():
         from sqlalchemy import text

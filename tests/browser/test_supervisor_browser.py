@@ -388,3 +388,29 @@ def test_live_interviewers_table_keeps_rows_focus_and_a_slow_click(page, site):
     with site["factory"]() as s:
         state = agents.state_of(s, site["ann"], datetime.now(UTC))
         assert (state.status, state.pause_reason) == (AgentStatus.PAUSED, "training")
+
+
+def test_narrow_screen_header_rates_table_and_favicon(browser, site):
+    # At 390 px the top bar wraps into a couple of lines (it was 550 px tall, one character per line); the rates
+    # table has the page's width (COOP3 onwards were clipped); /favicon.ico answers.
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = ctx.new_page()
+    try:
+        sign_in(page, site)
+        header = page.locator("header.topbar").bounding_box()
+        assert header["height"] < 160, header
+        tab = page.locator(".topnav a").first.bounding_box()
+        assert tab["height"] < 40 and tab["width"] > 40, tab  # a label on one line
+        assert requests.get(site["url"] + "/favicon.ico", timeout=10).status_code == 200
+    finally:
+        ctx.close()
+    wide = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = wide.new_page()
+    try:
+        sign_in(page, site)
+        page.goto(site["url"] + "/supervisor/outcomes")
+        cell = page.locator("table >> text=CON3").first
+        box = cell.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1366, box
+    finally:
+        wide.close()
