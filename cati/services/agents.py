@@ -179,9 +179,10 @@ class ShiftCounters:
     hours: float
 
     @property
-    def completes_per_hour(self) -> float:
-        """Completes per hour signed in; 0 in the first 6 minutes (a rate over minutes means nothing)."""
-        return self.completes / self.hours if self.hours >= 0.1 else 0.0
+    def completes_per_hour(self) -> float | None:
+        """Completes per hour signed in; None (shown "—") in the first 6 minutes: a rate over minutes means
+        nothing, and "0.0" right after a first complete reads as wrong."""
+        return self.completes / self.hours if self.hours >= 0.1 else None
 
 
 def contact_codes() -> frozenset[str]:

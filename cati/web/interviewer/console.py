@@ -205,7 +205,7 @@ def status():
     db.session.commit()
     return jsonify(status=st.status.value, reason=st.pause_reason, since=st.since_at.isoformat(),
                    dials=c.dials, contacts=c.contacts, completes=c.completes,
-                   completes_per_hour=round(c.completes_per_hour, 2))
+                   completes_per_hour=None if c.completes_per_hour is None else round(c.completes_per_hour, 2))
 
 
 #: Per process: when the last sweep for silent consoles ran (every heartbeat would be wasteful).
