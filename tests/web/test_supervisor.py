@@ -129,6 +129,8 @@ def test_board_filters_and_times_itself(client, sworld, session_factory):
     assert re.match(r"app;dur=\d+(\.\d)?", r.headers["Server-Timing"])
     html = client.get("/supervisor/?industry=保险").get_data(as_text=True)
     assert "平安保险" in html and "招商银行" not in html
+    shown_rows = html.count('<tr data-eid="')
+    assert f'data-total="enterprises">{shown_rows}<' in html and "按当前搜索与筛选汇总" in html  # cards follow filters
     html = client.get("/supervisor/?sort=phone").get_data(as_text=True)  # a bad sort key is explained, not a 500
     assert "未知的列" in html
 

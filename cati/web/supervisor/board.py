@@ -56,7 +56,7 @@ def totals(rows: list[sv.BoardRow]) -> dict:
             "short": sum(r.short for r in rows), "pct": f"{100 * capped / target:.1f}%" if target else "—"}
 
 
-def _board_args() -> dict:
+def board_args() -> dict:
     a = request.args
     return {"q": a.get("q", ""), "industry": a.get("industry", ""), "region": a.get("region", ""),
             "only": a.get("only", ""), "sort": a.get("sort", "external_id"), "desc": a.get("desc") == "1"}
@@ -65,7 +65,7 @@ def _board_args() -> dict:
 @screen("/")
 def board():
     now = now_utc()
-    args = _board_args()
+    args = board_args()
     with study_reading() as (s, study):
         rows = sv.quota_board(s, study, now)
         cells = cell_progress(s, study)
@@ -81,7 +81,8 @@ def board():
     return render_template(
         "supervisor/board.html", rows=shown, views={r.enterprise_id: row_view(r, done_text) for r in shown}, args=args,
         industries=sorted({r.industry for r in rows}), regions=sorted({r.region for r in rows if r.region}),
-        by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals(rows),
+        by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals(shown),
+        filtered=len(shown) != len(rows),
         sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
         tab="board")
 
@@ -95,7 +96,7 @@ def board_xlsx():
         rows = sv.quota_board(s, study, now)
         cells = cell_progress(s, study)
     try:
-        shown = sv.filter_board(rows, **_board_args())
+        shown = sv.filter_board(rows, **board_args())
     except ValueError:
         shown = rows
     stamp = local_text(now, "%Y%m%d-%H%M")

@@ -12,7 +12,7 @@ from flask import Response, current_app, render_template, request, stream_with_c
 
 from cati.services import supervision as sv
 
-from .board import row_view, totals
+from .board import board_args, row_view, totals
 from .common import (
     agent_alert,
     bp,
@@ -76,6 +76,7 @@ def stream():
     """
     release_request_tx()
     what = set((request.args.get("what") or "board").split(","))
+    filters = board_args()
     limit = min(float(request.args.get("max", 300)), 3600)
     interval = max(float(request.args.get("interval", POLL_SECONDS)), 0.05)
 
@@ -99,7 +100,11 @@ def stream():
                 if changed:
                     last_rows = fp
                     done_text = tr("done")
-                    payload = {"rows": [row_view(r, done_text) for r in changed], "totals": totals(rows),
+                    try:  # the summary cards add up what the page shows: the search and filters apply
+                        shown = sv.filter_board(rows, **filters)
+                    except ValueError:
+                        shown = rows
+                    payload = {"rows": [row_view(r, done_text) for r in changed], "totals": totals(shown),
                                "at": local_text(now, "%H:%M:%S"), "sent": time.time()}
                     yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                     sent = True
