@@ -307,7 +307,9 @@ def test_audit_trail_of_an_edited_answer(page, site):
     page.wait_for_selector(".flash >> text=答案已修改并记入审计日志")
     rev = page.locator("#revisions tbody tr").first.inner_text()
     assert "B2" in rev and "3" in rev and "2" in rev and "张督导" in rev and "听录音后更正" in rev
-    assert page.locator(f'[data-interview="{iid}"] tr[data-q="B2"]').inner_text().split() == ["B2", "2", "不满意"]
+    # The answer with its question's text beside the code.
+    assert page.locator(f'[data-interview="{iid}"] tr[data-q="B2"]').inner_text().split() == [
+        "B2", "客服耐心倾听，不打断您", "2", "不满意"]
     assert "answer.change" in page.locator("#trail").inner_text()
     shot(page, "case")
     # The administrator finds the change in the audit log by its reason.
