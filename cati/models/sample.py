@@ -40,6 +40,9 @@ class Case(Base):
         Index("ix_cases_study_timezone", "study_id", "timezone"),
         # Which tried-parts masks the study's open cases have (contact model): one index probe per mask.
         Index("ix_cases_study_mask", "study_id", "status", "tried_day_parts"),
+        # next_case asks on every claim for the cases assigned to this interviewer: an index range of that
+        # interviewer's few cases, not a filter over every due case of the study.
+        Index("ix_cases_assigned", "assigned_to_id", "status", "next_call_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
