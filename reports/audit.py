@@ -23,10 +23,7 @@ from reports.render import (
     Sheet,
     Table,
     check_formats,
-    render_html,
-    write_html,
-    write_pdf,
-    write_xlsx,
+    write_document,
 )
 from scoring.audit import percentage_label
 
@@ -197,13 +194,6 @@ def build_audit_report(study: Any, judgements: Mapping[str, str], result: Any, *
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc, sheets = audit_document(study, judgements, result, lang=lang, centre=centre, notes=notes)
-    paths: dict[str, Path] = {}
-    html = render_html("audit.html", doc) if {"html", "pdf"} & set(fmts) else ""
-    if "html" in fmts:
-        paths["html"] = write_html(html, out / f"{stem}.{lang}.html")
-    if "pdf" in fmts:
-        paths["pdf"] = write_pdf(html, out / f"{stem}.{lang}.pdf")
-    if "xlsx" in fmts:
-        paths["xlsx"] = write_xlsx(sheets, out / f"{stem}.{lang}.xlsx", title=doc.title)
+    paths = write_document("audit.html", doc, sheets, out, stem, lang, fmts)
     return paths
 

@@ -24,10 +24,7 @@ from reports.render import (
     check_formats,
     fmt,
     pct,
-    render_html,
-    write_html,
-    write_pdf,
-    write_xlsx,
+    write_document,
 )
 
 __all__ = ["build_fieldwork_report", "fieldwork_document", "disposition_table", "quota_table",
@@ -322,12 +319,5 @@ def build_fieldwork_report(cases: pd.DataFrame, attempts: pd.DataFrame, rates: p
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc, sheets = fieldwork_document(cases, attempts, rates, quotas, lang=lang, tz=tz, target=target)
-    paths: dict[str, Path] = {}
-    html = render_html("fieldwork.html", doc) if {"html", "pdf"} & set(fmts) else ""
-    if "html" in fmts:
-        paths["html"] = write_html(html, out / f"{stem}.{lang}.html")
-    if "pdf" in fmts:
-        paths["pdf"] = write_pdf(html, out / f"{stem}.{lang}.pdf")
-    if "xlsx" in fmts:
-        paths["xlsx"] = write_xlsx(sheets, out / f"{stem}.{lang}.xlsx", title=doc.title)
+    paths = write_document("fieldwork.html", doc, sheets, out, stem, lang, fmts)
     return paths

@@ -46,10 +46,7 @@ from reports.render import (
     interval,
     pct,
     rank_interval,
-    render_html,
-    write_html,
-    write_pdf,
-    write_xlsx,
+    write_document,
 )
 
 __all__ = ["build_industry_report", "industry_document"]
@@ -347,14 +344,7 @@ def build_industry_report(result: Any, study: Mapping, *, rates: pd.DataFrame | 
     out.mkdir(parents=True, exist_ok=True)
     doc, sheets, made = industry_document(result, study, rates=rates, lang=lang,
                                           with_charts=bool({"html", "pdf", "png"} & set(fmts)))
-    paths: dict[str, Path] = {}
-    html = render_html("industry.html", doc) if {"html", "pdf"} & set(fmts) else ""
-    if "html" in fmts:
-        paths["html"] = write_html(html, out / f"{stem}.{lang}.html")
-    if "pdf" in fmts:
-        paths["pdf"] = write_pdf(html, out / f"{stem}.{lang}.pdf")
-    if "xlsx" in fmts:
-        paths["xlsx"] = write_xlsx(sheets, out / f"{stem}.{lang}.xlsx", title=doc.title)
+    paths = write_document("industry.html", doc, sheets, out, stem, lang, fmts)
     if "png" in fmts:
         folder = out / "charts"
         folder.mkdir(exist_ok=True)

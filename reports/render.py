@@ -162,6 +162,21 @@ def write_html(html: str, path: Path) -> Path:
     return path
 
 
+def write_document(template: str, doc: Document, sheets: Sequence[Sheet], out: Path, stem: str, lang: str,
+                   formats: Sequence[str]) -> dict[str, Path]:
+    """Write ``doc`` as ``<stem>.<lang>.html`` / ``.pdf`` (rendered once with ``template``) and ``sheets`` as
+    ``.xlsx``, for each of ``formats`` asked; returns format → path."""
+    paths: dict[str, Path] = {}
+    html = render_html(template, doc) if {"html", "pdf"} & set(formats) else ""
+    if "html" in formats:
+        paths["html"] = write_html(html, out / f"{stem}.{lang}.html")
+    if "pdf" in formats:
+        paths["pdf"] = write_pdf(html, out / f"{stem}.{lang}.pdf")
+    if "xlsx" in formats:
+        paths["xlsx"] = write_xlsx(sheets, out / f"{stem}.{lang}.xlsx", title=doc.title)
+    return paths
+
+
 def write_pdf(html: str, path: Path) -> Path:
     """HTML → PDF with WeasyPrint. Fails with :class:`reports.fonts.FontNotFoundError` when no CJK font exists."""
     cjk_font()  # raises with the remedy when the font is absent, instead of a PDF full of boxes

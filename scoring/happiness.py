@@ -45,7 +45,7 @@ from scipy import stats
 
 from .drivers import _corr_from_sums, _enterprise_pair_sums, _pair_sums, _tau_from_group_stats, quadrant
 from .scores import recode_items
-from .spec import ScoringSpec, _text
+from .spec import ScoringSpec, _text, spec_from_yaml
 from .study import _json_value
 from .uncertainty import cluster_counts
 
@@ -180,17 +180,7 @@ class IndexSpec:
     @classmethod
     def from_yaml(cls, path: str | Path) -> IndexSpec:
         """Read a study file and parse it with :meth:`from_study`."""
-        import yaml
-
-        p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{p}: study file not found") from None
-        try:
-            return cls.from_study(raw)
-        except ValueError as exc:
-            raise ValueError(f"{p}: {exc}") from None
+        return spec_from_yaml(cls, path)
 
 
 def is_index_study(study: Mapping) -> bool:

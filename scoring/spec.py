@@ -240,19 +240,7 @@ class ScoringSpec:
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScoringSpec:
         """Read a study file and parse it with :meth:`from_study`."""
-        import yaml
-
-        p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{p}: study file not found") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{p}: not valid YAML: {exc}") from None
-        try:
-            return cls.from_study(raw)
-        except ValueError as exc:
-            raise ValueError(f"{p}: {exc}") from None
+        return spec_from_yaml(cls, path)
 
     # ------------------------------------------------------------------------------------------------ accessors
     @property
@@ -390,3 +378,21 @@ def default_spec() -> ScoringSpec:
         "questions": [{"code": c} for c in ("D0", "Q0", "CB1", "OPEN1", "S1", "S2", "P1", "P2", "P3")],
         "scoring": {"outcome": "Q0", "callback_item": "CB1"},
     })
+
+
+def spec_from_yaml(cls, path: str | Path):
+    """Read the study file at ``path`` and parse it with ``cls.from_study``; every error is a ValueError naming
+    the file (not found, not valid YAML, or the spec's own complaint)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{p}: study file not found") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+    try:
+        return cls.from_study(raw)
+    except ValueError as exc:
+        raise ValueError(f"{p}: {exc}") from None
