@@ -207,10 +207,15 @@ def _rate_code(status: CaseStatus, final: str | None, attempts: int, outcomes: l
     """The AAPOR code a case counts as in rates: its final disposition; for an open case the code its
     attempts imply if it were closed now (same precedence as the final rule at the attempt cap); never
     dialed → 3.11; unreleased sample → None (not part of the rates)."""
+    if not final and status == CaseStatus.UNRELEASED:
+        return None
+    return _released_code(final, attempts, outcomes)
+
+
+def _released_code(final: str | None, attempts: int, outcomes: list[str] | None) -> str:
+    """The code a released case counts as (see :func:`_rate_code`)."""
     if final:
         return final
-    if status == CaseStatus.UNRELEASED:
-        return None
     if not outcomes:
         return catalogue().code_for("not_attempted" if attempts == 0 else "other_unknown")
     try:
@@ -314,7 +319,7 @@ def dispositions_frame(session: Session, study: Study | int, *, tz: str | None =
             outcomes[cid].append(outcome)
     records = []
     for cid, ext, name, industry, region, province, final, fin_at, last_at, attempts in cases:
-        code = _rate_code(CaseStatus.READY, final, attempts, outcomes.get(cid))
+        code = _released_code(final, attempts, outcomes.get(cid))  # unreleased sample is not selected
         when = fin_at or last_at
         uid = who.get(cid)
         display, login = users.get(uid, (None, None))
