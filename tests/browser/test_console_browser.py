@@ -62,6 +62,14 @@ def next_and_dial(page):
     console_ready(page)
 
 
+def to_consent(page):
+    """Start the interview of the connected call and pass the intro: the consent question is showing."""
+    page.keyboard.press("Enter")
+    question_is(page, "INTRO")
+    page.keyboard.press("Enter")
+    question_is(page, "CONSENT")
+
+
 def answer_keys(page, keys):
     for k in keys:
         page.keyboard.press(k)
@@ -95,10 +103,7 @@ def test_complete_interview_by_keyboard_only(site, browser):
     assert "招商银行" in body and f"{number[:3]} {number[3:7]} {number[7:]}" in body  # full number for the holding interviewer
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "case-zh.png"), full_page=True)
-    page.keyboard.press("Enter")  # start the interview
-    question_is(page, "INTRO")
-    page.keyboard.press("Enter")
-    question_is(page, "CONSENT")
+    to_consent(page)
     answer_keys(page, ["1", "1", "1", "5", "4"])  # consent, S1, S2, A1, A2
     question_is(page, "A3")
     page.keyboard.press("Backspace")  # back to A2 and change it
@@ -266,10 +271,7 @@ def test_a_supervisors_pause_and_sign_out_reach_the_open_console(site, browser):
     page.click("#btn-ready")
     page.wait_for_selector("#btn-next:not([disabled])")
     next_and_dial(page)
-    page.keyboard.press("Enter")  # start the interview
-    question_is(page, "INTRO")
-    page.keyboard.press("Enter")
-    question_is(page, "CONSENT")
+    to_consent(page)
     with transaction(factory) as s:
         agents.pause_by_supervisor(s, ann, datetime.now(UTC), reason="meeting", by=sup)
     page.wait_for_selector("#supervisor-note >> text=督导已将您暂停（开会）", timeout=12000)
@@ -291,9 +293,7 @@ def test_an_answer_keyed_while_the_server_is_down_is_kept_and_sent_when_it_is_ba
     page = open_page(browser, locale="zh-CN")
     sign_in(page, url)
     next_and_dial(page)
-    page.keyboard.press("Enter")
-    question_is(page, "INTRO")
-    page.keyboard.press("Enter")
+    to_consent(page)
     answer_keys(page, ["1", "1"])  # consent, S1
     question_is(page, "S2")
     server.kill()
@@ -316,10 +316,7 @@ def test_a_stale_second_tab_cannot_overwrite_an_answer(site, browser):
     first.set_default_timeout(60000)
     sign_in(first, url)
     next_and_dial(first)
-    first.keyboard.press("Enter")
-    question_is(first, "INTRO")
-    first.keyboard.press("Enter")
-    question_is(first, "CONSENT")
+    to_consent(first)
     second = context.new_page()  # the same session in a second tab, showing CONSENT too
     second.set_default_timeout(60000)
     second.goto(url + "/interviewer")
@@ -378,10 +375,7 @@ def test_f8_hangs_up_in_the_middle_of_the_interview(site, browser):
     page = open_page(browser, locale="zh-CN")
     sign_in(page, url)
     next_and_dial(page)
-    page.keyboard.press("Enter")
-    question_is(page, "INTRO")
-    page.keyboard.press("Enter")
-    question_is(page, "CONSENT")
+    to_consent(page)
     page.keyboard.press("F8")
     page.wait_for_selector("#call-state.cs-ended", timeout=30000)
     with factory() as s:
@@ -394,10 +388,7 @@ def test_a_refusal_at_consent_asks_for_its_reason_like_the_outcome_panel(site, b
     page = open_page(browser, locale="zh-CN")
     sign_in(page, url)
     next_and_dial(page)
-    page.keyboard.press("Enter")
-    question_is(page, "INTRO")
-    page.keyboard.press("Enter")
-    question_is(page, "CONSENT")
+    to_consent(page)
     page.keyboard.press("2")  # no consent: the script ends the interview as a refusal (2.112)
     page.wait_for_selector("#termination")
     page.keyboard.press("Enter")
