@@ -21,7 +21,6 @@ from sqlalchemy.orm.util import identity_key
 
 from cati.i18n import KeyedError
 from cati.models import (
-    Answer,
     Case,
     CaseStatus,
     Enterprise,
