@@ -35,7 +35,7 @@ from cati.models import (
 
 from .dispositions import catalogue
 from .interviews import answers_of, questionnaire_for, save_answer
-from .qc import QCRules, is_speeder, is_straightlined
+from .qc import _missing_codes, is_speeder, is_straightlined, study_rules
 from .runtime import runtime_for
 
 #: One visit of a question counts at most this long (a page left open over lunch is not 40 minutes of answering).
@@ -286,14 +286,11 @@ def complete(session: Session, r: Response, now: datetime) -> None:
     loaded = session.identity_map.get(identity_key(Enterprise, r.case.enterprise_id))
     if loaded is not None:
         session.expire(loaded)  # its counter changed in SQL
-    rules = qc_rules(study)
+    rules = study_rules(study)
     spec = runtime_for(study).spec
     rating = [qq.code for qq in spec.questions if qq.type == "rating"]
-    missing = {c for qq in spec.questions if qq.type == "rating" and qq.scale
-               for c in spec.scales[qq.scale].missing}
-    if spec.prefer_not_to_say is not None:
-        missing.add(spec.prefer_not_to_say.code)
     codes = [answers.get(c) if isinstance(answers.get(c), int) else None for c in rating]
+    missing = _missing_codes(study)
     r.web.straightliner = is_straightlined(codes, rules.straightline_min_items, missing)
     session.flush()
     median = web_median_seconds(session, study)
@@ -301,12 +298,6 @@ def complete(session: Session, r: Response, now: datetime) -> None:
     r.web.speeder = is_speeder(r.web.total_seconds, median, rules.speeder_share, answers=n_answers,
                                min_seconds_per_answer=rules.min_seconds_per_answer)
     session.flush()
-
-
-def qc_rules(study: Study) -> QCRules:
-    """The QC thresholds of the study file (``qc.speeder_share``, ``qc.straightline_min_items``)."""
-    qc = runtime_for(study).spec.qc
-    return QCRules(speeder_share=qc.speeder_share, straightline_min_items=qc.straightline_min_items)
 
 
 def web_median_seconds(session: Session, study: Study) -> float | None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from cati.db import transaction
 from cati.models import Answer, Enterprise, Interview, InterviewStatus, QuestionTime
 from cati.services import cawi
+from cati.services.qc import qc_rows
 from cati.services.studies import install_study
 from cati.study.engine import AnswerError
 from tests import factories as f
@@ -66,6 +67,10 @@ def test_responses_on_the_engine_with_times_and_flags(session_factory):
         assert cawi.mode_counts(s, study)["cawi"] == {"complete": 6}
         rows = {r.invitation.id: r for r in cawi.invitation_rows(s, study)}
         assert (rows[inv.id].started, rows[inv.id].completes, rows[inv.id].speeders) == (6, 6, 1)
+        # the QC screen flags the same response, on its time on the questions (not the wall-clock length)
+        flagged = {row.interview_id: row.flags for row in qc_rows(s, study)}
+        assert flagged[iv.id] == ["speeder", "straightline"]
+        assert all(flagged[r.interview.id] == [] for r in slow)
         # a device that finished the open link cannot start it again
         with pytest.raises(cawi.CawiError) as err:
             cawi.start_response(s, inv, device_key="device-fast-0000xx", language="zh-CN", now=NOW)
