@@ -30,4 +30,6 @@ def test_xlsx_cells_stay_strings_with_their_text(tmp_path):
     append_row(wb.active, EVIL + [-3, "=SUM(1,2)"])
     wb.save(tmp_path / "x.xlsx")
     cells = list(load_workbook(tmp_path / "x.xlsx").active[1])
-    assert [(c.data_type, c.value) for c in cells] == [("s", v) for v in EVIL] + [("n", -3), ("s", "=SUM(1,2)")]
+    # (XML reads a carriage return back as a line feed)
+    assert [(c.data_type, c.value) for c in cells] == [("s", v.replace("\r", "\n")) for v in EVIL] + [
+        ("n", -3), ("s", "=SUM(1,2)")]
