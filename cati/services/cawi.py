@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -123,6 +123,10 @@ class Response:
     @property
     def complete(self) -> bool:
         return self.interview.status == InterviewStatus.COMPLETE
+
+    @property
+    def running(self) -> bool:
+        return self.interview.status == InterviewStatus.IN_PROGRESS
 
 
 def _response(session: Session, web: WebResponse | None, inv: Invitation) -> Response | None:
@@ -248,6 +252,7 @@ def _record_time(session: Session, r: Response, code: str, now: datetime) -> flo
 class Answered:
     next_code: str | None
     complete: bool
+    terminated: bool = False
 
 
 def answer(session: Session, r: Response, code: str, raw: Any, now: datetime) -> Answered:
@@ -263,11 +268,19 @@ def answer(session: Session, r: Response, code: str, raw: Any, now: datetime) ->
     step = save_answer(session, r.interview, code, raw, user_id=None, now=now).step
     _record_time(session, r, code, now)
     if step.termination is not None:
-        raise CawiError("cawi_terminated")  # no CAWI study routes to a termination today; refuse rather than guess
+        terminate(session, r, step.termination, now)
+        return Answered(None, False, terminated=True)
     if step.complete and step.next_code is None:
         complete(session, r, now)
         return Answered(None, True)
     return Answered(step.next_code, False)
+
+
+def terminate(session: Session, r: Response, disposition: str, now: datetime) -> None:
+    """The questionnaire's rules ended the response early (screened out, no consent): final, answers kept."""
+    r.interview.status, r.interview.ended_at, r.interview.disposition = InterviewStatus.TERMINATED, now, disposition
+    r.case.status, r.case.final_disposition, r.case.finalized_at = CaseStatus.FINAL, disposition, now
+    session.flush()
 
 
 def complete(session: Session, r: Response, now: datetime) -> None:
@@ -327,21 +340,24 @@ class InvitationRow:
     straightliners: int
 
 
-def invitation_rows(session: Session, study: Study, enterprise_id: int | None = None) -> list[InvitationRow]:
-    """Each invitation with its responses started and completed, flagged completes, and (open links) the
-    duplicates refused."""
+def invitation_rows(session: Session, study: Study, enterprise_id: int | None = None, *,
+                    kind: InvitationKind | None = None) -> list[InvitationRow]:
+    """Each invitation (of one enterprise, of one kind) with its responses started and completed, flagged
+    completes, and (open links) the duplicates refused."""
     invs = invitations_of(session, study, enterprise_id)
-    stats: dict[int, list[int]] = {}
-    for inv_id, status, speeder, straight in session.execute(
-            select(WebResponse.invitation_id, Interview.status, WebResponse.speeder, WebResponse.straightliner)
-            .join(Interview, Interview.id == WebResponse.interview_id)
-            .where(Interview.study_id == study.id)):
-        s = stats.setdefault(inv_id, [0, 0, 0, 0])
-        s[0] += 1
-        if status == InterviewStatus.COMPLETE:
-            s[1] += 1
-            s[2] += bool(speeder)
-            s[3] += bool(straight)
+    if kind is not None:
+        invs = [i for i in invs if i.kind == kind]
+    done = Interview.status == InterviewStatus.COMPLETE
+    q = (select(WebResponse.invitation_id, func.count(WebResponse.id),
+                func.sum(case((done, 1), else_=0)),
+                func.sum(case((done & WebResponse.speeder, 1), else_=0)),
+                func.sum(case((done & WebResponse.straightliner, 1), else_=0)))
+         .join(Interview, Interview.id == WebResponse.interview_id)
+         .where(Interview.study_id == study.id).group_by(WebResponse.invitation_id))
+    if enterprise_id is not None:
+        q = q.join(Invitation, Invitation.id == WebResponse.invitation_id).where(
+            Invitation.enterprise_id == enterprise_id)
+    stats = {row[0]: [int(x or 0) for x in row[1:]] for row in session.execute(q)}
     names = dict(session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.study_id == study.id)).all())
     return [InvitationRow(i, names.get(i.enterprise_id, "?"), *stats.get(i.id, [0, 0, 0, 0])) for i in invs]
 

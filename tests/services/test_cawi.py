@@ -99,3 +99,22 @@ def test_a_personal_token_starts_one_response_and_bad_answers_change_nothing(ses
         assert s.scalar(select(func.count(Answer.id)).where(Answer.interview_id == r.interview.id)) == 0
         assert s.get(Interview, r.interview.id).current_question == "P1"
         assert s.scalar(select(func.count(QuestionTime.id))) == 0  # INTRO was never shown: no time to count
+
+
+def test_a_route_that_terminates_ends_the_web_response_with_its_code(session_factory, study):
+    """Skip logic that ends the questionnaire (here the CSAT script's screening question) ends a web response as it
+    ends an interview: final for its case, answers kept."""
+    with transaction(session_factory) as s:
+        st = s.merge(study)
+        ent = f.enterprise(s, st)
+        inv = cawi.open_invitation(s, st, ent, user_id=None, now=NOW)
+        r = cawi.start_response(s, inv, device_key="device-screened-out", language="zh-CN", now=NOW)
+        cawi.answer(s, r, "INTRO", None, NOW)
+        cawi.answer(s, r, "CONSENT", "1", NOW)
+        got = cawi.answer(s, r, "S1", "2", NOW)  # has not called the hotline: screened out
+        assert got.terminated and not got.complete
+        assert (r.interview.status, r.interview.disposition) == (InterviewStatus.TERMINATED, "4.70")
+        assert (r.case.status.value, r.case.final_disposition) == ("final", "4.70")
+        assert s.scalar(select(func.count(Answer.id)).where(Answer.interview_id == r.interview.id)) == 2
+        with pytest.raises(cawi.CawiError):
+            cawi.answer(s, r, "S1", "1", NOW)  # ended: no more answers

@@ -290,3 +290,22 @@ def test_supervisor_makes_links_and_qr_codes(app, web, session_factory):
     assert all(r[3].startswith("http://localhost/s/") for r in rows[1:])
     # interviewers may not see it; anonymous visitors are sent to sign in
     assert app.test_client().get("/supervisor/web/").status_code == 302
+
+
+def test_a_screened_out_respondent_sees_the_end_once(app, study, session_factory):
+    """A route that terminates (the CSAT script's screening question) ends the web response with its thanks; the
+    link then says it was answered instead of starting over."""
+    with transaction(session_factory) as s:
+        ent = factories.enterprise(s, s.merge(study))
+        token = cawi.open_invitation(s, s.merge(study), ent, user_id=None, now=factories.MONDAY_10AM).token
+    phone = Respondent(app, token)
+    phone.start()
+    r = phone.send(phone.current(), {})  # INTRO
+    r = phone.send(phone.get(r.headers["Location"]), {"value": "1"})  # CONSENT yes
+    r = phone.send(phone.get(r.headers["Location"]), {"value": "2"})  # S1: no call in the period
+    assert r.headers["Location"].endswith("/done")
+    assert "问卷在此结束" in phone.get(r.headers["Location"]).get_data(as_text=True)
+    again = phone.get(f"/s/{token}")
+    assert again.status_code == 409 and 'action="/s/' not in again.get_data(as_text=True)
+    with session_factory() as s:
+        assert s.scalar(select(Interview.status)) == InterviewStatus.TERMINATED

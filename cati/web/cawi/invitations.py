@@ -11,7 +11,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import select
 
 from cati.db import db
-from cati.models import Enterprise, Invitation, Study
+from cati.models import Enterprise, Invitation, InvitationKind, Study
 from cati.services import cawi as svc
 
 from ..i18n import t
@@ -61,7 +61,9 @@ def invitations():
     study = _study()
     ent_id = request.args.get("enterprise", "")
     ent = _enterprise(study, ent_id) if ent_id else None
-    rows = svc.invitation_rows(db.session, study, ent.id if ent else None)
+    # Without an enterprise chosen, the open links only (a study may have tens of thousands of personal links).
+    rows = svc.invitation_rows(db.session, study, ent.id if ent else None,
+                               kind=None if ent else InvitationKind.OPEN)
     enterprises = db.session.scalars(select(Enterprise).where(Enterprise.study_id == study.id)
                                      .order_by(Enterprise.external_id)).all()
     with_open = {r.invitation.enterprise_id for r in rows if r.invitation.kind == "open"}

@@ -63,11 +63,11 @@ def landing(token: str):
     with a response running on this link goes straight back to it."""
     inv = _invitation(token)
     r = _response(inv)
-    if r is not None and not r.complete:
+    if r is not None and r.running:
         return redirect(url_for("cawi.question", token=token, code=r.interview.current_question), 303)
     if inv.kind == InvitationKind.PERSONAL and inv.used_at is not None:
         return _closed("cawi_token_used", 409)
-    if (r is not None and r.complete) or svc.completed_on_device(db.session, inv, device_key()):
+    if r is not None or svc.completed_on_device(db.session, inv, device_key()):
         svc.block_duplicate(db.session, inv)
         db.session.commit()
         return _closed("cawi_already_answered", 409)
@@ -83,7 +83,7 @@ def landing(token: str):
 def start(token: str):
     inv = _invitation(token)
     r = _response(inv)
-    if r is not None and not r.complete:
+    if r is not None and r.running:
         return redirect(url_for("cawi.question", token=token, code=r.interview.current_question), 303)
     device = device_key()
     done = commit(lambda: svc.start_response(db.session, inv, device_key=device, language=current_language(),
@@ -212,7 +212,7 @@ def save(token: str, code: str):
                             303)
         return _page(token, again, code, error=message(done.error), sent=sent, status=422)
     answered: svc.Answered = done.value
-    if answered.complete:
+    if answered.complete or answered.terminated:
         return redirect(url_for("cawi.finished", token=token), 303)
     return redirect(url_for("cawi.question", token=token, code=answered.next_code), 303)
 
@@ -221,9 +221,10 @@ def save(token: str, code: str):
 def finished(token: str):
     inv = _invitation(token)
     r = _response(inv)
-    if r is None or not r.complete:
+    if r is None or r.running:
         db.session.rollback()
         return redirect(url_for("cawi.landing", token=token), 303)
     title = _title(_study(inv))
+    text = t("cawi_thank_you") if r.complete else t("cawi_terminated")
     db.session.rollback()
-    return render_template("cawi/closed.html", message=t("cawi_thank_you"), title=title, done=True)
+    return render_template("cawi/closed.html", message=text, title=title, done=True)
