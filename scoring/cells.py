@@ -3,8 +3,8 @@
 Open answers come from the public (web respondents) and from interviewers' keyboards; a spreadsheet program opening
 an export would run a cell such as ``=HYPERLINK("http://…")`` or ``@SUM(…)`` as a formula (CSV injection). OWASP's
 advice: a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading single quote,
-so the program shows it as text. Numbers are left alone (a negative number is a number, not a formula); only text
-is changed.
+so the program shows it as text. Numbers are left alone, and so is text that is a plain signed number ("-2",
+"+8613800138000": data, not a formula); only other text is changed.
 
 XLSX is neutralised differently: openpyxl stores a string starting with ``=`` as a formula, so
 :func:`append_row` writes every text cell as a string cell (type ``s``), its text unchanged; the other starting
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,15 +29,20 @@ __all__ = ["FORMULA_STARTS", "safe_cell", "safe_frame", "csv_bytes", "write_csv_
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: A plain signed number ("+8613800138000" in E.164, "-2.5") is data, not a formula: it stays as it is, so an
+#: admin's export with full phone numbers still reads back (and re-imports) as numbers.
+_PLAIN_NUMBER = re.compile(r"[+-]\d+(\.\d+)?")
+
+
 def safe_cell(value: Any) -> Any:
     """``value`` with text that a spreadsheet would take for a formula made text (a leading ``'``).
 
     >>> safe_cell("=1+2"), safe_cell("@SUM(A1)"), safe_cell("-2+3"), safe_cell("\\tx"), safe_cell("好")
     ("'=1+2", "'@SUM(A1)", "'-2+3", "'\\tx", '好')
-    >>> safe_cell(-3), safe_cell(2.5), safe_cell(None)
-    (-3, 2.5, None)
+    >>> safe_cell(-3), safe_cell(2.5), safe_cell(None), safe_cell("+8613800138000"), safe_cell("+1 (A1)")
+    (-3, 2.5, None, '+8613800138000', "'+1 (A1)")
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

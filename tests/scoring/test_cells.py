@@ -10,7 +10,7 @@ from openpyxl import Workbook, load_workbook
 
 from scoring.cells import FORMULA_STARTS, append_row, csv_bytes, safe_frame
 
-EVIL = ["=1+2", "+1", "-1", "@A1", "\tx", "\rx"]
+EVIL = ["=1+2", "+1+1", "-1*2", "@A1", "\tx", "\rx"]
 
 
 def test_csv_cells_starting_like_a_formula_get_a_quote():
@@ -19,6 +19,8 @@ def test_csv_cells_starting_like_a_formula_get_a_quote():
     assert rows[0] == ["h", "'=h"]
     assert [r[0] for r in rows[1:-1]] == ["'" + v for v in EVIL]
     assert rows[-1] == ["ok", "-2"]  # a negative number stays a number
+    assert list(csv.reader(io.StringIO(csv_bytes([["+8613800138000", "-2.5"]]).decode("utf-8-sig")))) == [
+        ["+8613800138000", "-2.5"]]  # so does text that is a plain signed number (an E.164 phone)
     frame = safe_frame(pd.DataFrame({"=a": EVIL + ["好"], "n": [-1.5] * 7}))
     assert list(frame.columns) == ["'=a", "n"] and list(frame["n"]) == [-1.5] * 7
     assert all(v.startswith("'") for v in frame["'=a"][:6]) and frame["'=a"].iloc[6] == "好"
