@@ -117,6 +117,11 @@ def test_a_whole_response_on_the_open_link_is_stored_in_the_interview_tables(app
         timed = set(s.scalars(select(QuestionTime.question_code).where(QuestionTime.interview_id == iv.id)))
         assert timed == set(FORM)  # every page's time, info pages included
         assert s.scalar(select(WebResponse.total_seconds)) >= 0
+    # the supervisor's board counts the web complete, by mode
+    sup = app.test_client()
+    login(sup, "sue")
+    board = sup.get("/supervisor/").get_data(as_text=True)
+    assert re.search(r'<dd id="by-mode">电话 0 · 网络 1</dd>', board)
 
 
 def test_every_page_shows_progress_and_back_goes_to_the_previous_answer(app, web):

