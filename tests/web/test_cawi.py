@@ -314,3 +314,18 @@ def test_a_screened_out_respondent_sees_the_end_once(app, study, session_factory
     assert again.status_code == 409 and 'action="/s/' not in again.get_data(as_text=True)
     with session_factory() as s:
         assert s.scalar(select(Interview.status)) == InterviewStatus.TERMINATED
+
+
+def test_an_expired_page_asks_again_instead_of_failing(app, web, session_factory):
+    """A form sent with a stale or missing CSRF token (a page left open for hours) saves nothing and shows the same
+    question again, saying why."""
+    phone = Respondent(app, web["open"])
+    phone.start()
+    page = phone.answer_all(stop_before="P1")
+    r = phone.client.post(f"/s/{web['open']}/q/P1", data={"csrf_token": "stale", "value": "2"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/q/P1?expired=1")
+    html = phone.get(r.headers["Location"]).get_data(as_text=True)
+    assert "已过期" in html and 'name="value" value="2" checked' not in html
+    assert phone.send(page, {"value": "2"}).headers["Location"].endswith("/q/P2")  # the fresh form works
+    with session_factory() as s:
+        assert s.scalar(select(func.count(Answer.id)).where(Answer.question_code == "P1")) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, make_response, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response as WResponse
 
 from cati.db import db
@@ -123,9 +124,22 @@ def question(token: str, code: str):
         db.session.rollback()
         return redirect(url_for("cawi.question", token=token, code=shown), 303)
     svc.shown(db.session, r, code, now_utc())
-    html = _page(token, r, code)
+    html = _page(token, r, code, error=t("cawi_page_expired") if request.args.get("expired") else None)
     db.session.commit()
     return html
+
+
+@bp.errorhandler(CSRFError)
+def _expired(_err):
+    """A page kept open past its form's lifetime (or from before a new session): nothing was saved; the same
+    question again, saying so, instead of an error page."""
+    db.session.rollback()
+    args = request.view_args or {}
+    if request.endpoint == "cawi.save" and "token" in args:
+        return redirect(url_for("cawi.question", token=args["token"], code=args["code"], expired=1), 303)
+    if "token" in args:
+        return redirect(url_for("cawi.landing", token=args["token"]), 303)
+    return _closed("csrf_error", 400)
 
 
 def _page(token: str, r: svc.Response, code: str, *, error: str | None = None, sent: dict | None = None,
