@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from cati.db import transaction
 from cati.models import Answer, Enterprise, Interview, InterviewStatus, QuestionTime
 from cati.services import cawi
-from cati.services.qc import qc_rows
+from cati.services.qc import qc_rows, reject
 from cati.services.studies import install_study
 from cati.study.engine import AnswerError
 from tests import factories as f
@@ -71,6 +71,10 @@ def test_responses_on_the_engine_with_times_and_flags(session_factory):
         flagged = {row.interview_id: row.flags for row in qc_rows(s, study)}
         assert flagged[iv.id] == ["speeder", "straightline"]
         assert all(flagged[r.interview.id] == [] for r in slow)
+        # QC rejects the speeder: it stops counting and its case closes (a web respondent cannot be called back)
+        reject(s, iv.id, NOW, user_id=None, note="9 秒答完 37 题")
+        assert s.get(Enterprise, ent.id).completes == 5
+        assert (fast.case.status.value, fast.case.final_disposition) == ("final", "2.90")
         # a device that finished the open link cannot start it again
         with pytest.raises(cawi.CawiError) as err:
             cawi.start_response(s, inv, device_key="device-fast-0000xx", language="zh-CN", now=NOW)
