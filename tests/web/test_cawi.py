@@ -45,6 +45,7 @@ def web(app, session_factory):
         open_inv = cawi.open_invitation(s, study, ent, user_id=None, now=now)
         tokens = cawi.create_personal(s, study, ent, 2, user_id=None, now=now)
         fast_user(s, "sue", Role.SUPERVISOR)
+        fast_user(s, "ann", Role.INTERVIEWER)
         return {"study_id": study.id, "enterprise_id": ent.id, "open": open_inv.token,
                 "tokens": [t.token for t in tokens], "open_id": open_inv.id}
 
@@ -293,8 +294,22 @@ def test_supervisor_makes_links_and_qr_codes(app, web, session_factory):
     assert rows[0][0] == "企业" and len(rows) == 1 + 6
     assert {r[2] for r in rows[1:]} >= {"'=A1 夜班"}  # a formula-like label stays text
     assert all(r[3].startswith("http://localhost/s/") for r in rows[1:])
+    # every QR code of the enterprise in one ZIP, for the print shop or a chat
+    import zipfile
+
+    page = sup.get(f"/supervisor/web/?enterprise={web['enterprise_id']}").get_data(as_text=True)
+    zip_url = re.search(r'href="([^"]+)" id="qr-zip"', page).group(1).replace("&amp;", "&")
+    z = zipfile.ZipFile(io.BytesIO(sup.get(zip_url).data))
+    pngs = [n for n in z.namelist() if n.endswith(".png")]
+    assert len(pngs) == 6 and all(z.read(n)[:4] == b"\x89PNG" for n in pngs)
+    listed = list(csv.reader(io.StringIO(z.read("links.csv").decode("utf-8-sig"))))
+    assert sorted(r[3] for r in listed[1:]) == sorted(pngs)
     # interviewers may not see it; anonymous visitors are sent to sign in
     assert app.test_client().get("/supervisor/web/").status_code == 302
+    ann = app.test_client()
+    login(ann, "ann")
+    assert ann.get("/supervisor/web/").status_code == 403
+    assert ann.get(f"/supervisor/web/{fresh.id}/qr.png").status_code == 403
 
 
 def test_a_screened_out_respondent_sees_the_end_once(app, study, session_factory):

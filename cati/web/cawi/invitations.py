@@ -5,6 +5,8 @@ token, and per link the responses started, completes, QC flags and the duplicate
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 
 import segno
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -176,3 +178,35 @@ def links_csv():
         return _back(study, ent.id if ent else None)
     return send_file(io.BytesIO(csv_bytes([head, *body])), mimetype="text/csv", as_attachment=True,
                      download_name=f"links-{study.code}.csv")
+
+
+def _file_part(text: str) -> str:
+    """Text safe inside a file name (enterprise names and notes are free text)."""
+    return re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("_")[:60] or "_"
+
+
+@manage.get("/qr.zip")
+@viewer
+def qr_zip():
+    """Every link of one enterprise (``enterprise``, required: personal links can be many) as a ZIP: one PNG QR
+    code per link, named by kind, note and id, and ``links.csv`` (the links CSV of the enterprise)."""
+    from scoring.cells import csv_bytes
+
+    study = _study()
+    ent = _enterprise(study, request.args.get("enterprise", ""))
+    rows = svc.invitation_rows(db.session, study, ent.id)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        table = [[t("cawi_col_kind"), t("cawi_col_label"), t("cawi_col_link"), "file"]]
+        for r in rows:
+            inv = r.invitation
+            name = f"{inv.kind}-{_file_part(inv.label or '')}-{inv.id}.png"
+            png = io.BytesIO()
+            qr_code(link_of(inv)).save(png, kind="png", scale=10, border=4)
+            zf.writestr(name, png.getvalue())
+            table.append([t(f"cawi_kind_{inv.kind}"), inv.label or "", link_of(inv), name])
+        zf.writestr("links.csv", csv_bytes(table))
+    db.session.rollback()
+    buf.seek(0)
+    return send_file(buf, mimetype="application/zip", as_attachment=True,
+                     download_name=f"qr-{_file_part(ent.external_id)}.zip")
