@@ -143,6 +143,13 @@ class Settings(BaseModel):
     public_url: str | None = None  # public base URL of the app (Twilio callbacks; their signatures are checked on it)
     # The call centre's clock: supervisors' screens show times in it (respondents' own zones drive calling).
     centre_timezone: str = DEFAULT_CENTRE_TIMEZONE
+    # The public web-survey pages (/s/…): requests per client address, and per link (per link and device on an
+    # open enterprise link, which a whole call centre shares, often behind one address). Flask-Limiter syntax.
+    cawi_rate_limit_ip: str = "600 per minute"
+    cawi_rate_limit_token: str = "120 per minute"
+    # Where the counters live: one process's memory by default (limits per worker); a shared store such as
+    # redis://host:6379 makes them hold across the workers of `cati serve --workers N`.
+    cawi_rate_limit_storage: str = "memory://"
 
     @field_validator("centre_timezone")
     @classmethod
@@ -153,6 +160,17 @@ class Settings(BaseModel):
             ZoneInfo(v)
         except Exception:  # noqa: BLE001 - zoneinfo raises several kinds
             raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("cawi_rate_limit_ip", "cawi_rate_limit_token")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate limit (e.g. '120 per minute' or '10/second')") from None
         return v
 
     @field_validator("database_url")

@@ -18,6 +18,7 @@ import pandas as pd
 from reports.i18n import t
 from reports.privacy import mask_frame
 from reports.render import Sheet, write_xlsx
+from scoring.cells import safe_frame
 
 __all__ = ["export_responses", "export_paradata", "responses_csv", "responses_xlsx", "responses_sav", "codebook",
            "sav_metadata"]
@@ -117,7 +118,7 @@ def responses_csv(frame: pd.DataFrame, path: str | Path, *, include_phone: bool 
     for c in out.columns:
         if isinstance(out[c].dtype, pd.DatetimeTZDtype):
             out[c] = out[c].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    out.to_csv(p, index=False, encoding="utf-8-sig")
+    safe_frame(out).to_csv(p, index=False, encoding="utf-8-sig")
     return p
 
 

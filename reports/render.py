@@ -21,6 +21,7 @@ import pandas as pd
 
 from reports.charts import Chart
 from reports.fonts import cjk_font
+from scoring.cells import append_row
 
 __all__ = ["Table", "Section", "Document", "Sheet", "fmt", "pct", "render_html", "write_html", "write_pdf",
            "write_xlsx", "check_formats", "FORMATS"]
@@ -251,7 +252,7 @@ def write_xlsx(sheets: Sequence[Sheet], path: Path, *, title: str = "") -> Path:
         ws = wb.create_sheet(_sheet_name(sheet.name, used))
         frame = sheet.frame
         cols = [str(c) for c in frame.columns]
-        ws.append(cols)
+        append_row(ws, cols)
         for cell in ws[1]:
             cell.font = head_font
             cell.fill = head_fill
@@ -270,7 +271,7 @@ def write_xlsx(sheets: Sequence[Sheet], path: Path, *, title: str = "") -> Path:
             else:
                 kinds.append(None)
         for row in frame.itertuples(index=False, name=None):
-            ws.append([_cell(v) for v in row])
+            append_row(ws, [_cell(v) for v in row])
         for j, kind in enumerate(kinds, start=1):
             letter = get_column_letter(j)
             if kind:

@@ -669,11 +669,13 @@ class IndexResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {name: out / f"{name}.csv" for name in ("item_scores", "enterprise_scores", "breakdowns", "drivers",
                                                          "multi_shares")}
-        self.scores.to_csv(paths["item_scores"], index=False)
-        self.enterprises.to_csv(paths["enterprise_scores"], index=False)
-        self.breakdowns.to_csv(paths["breakdowns"], index=False)
-        self.drivers.to_csv(paths["drivers"], index=False)
-        self.multi.to_csv(paths["multi_shares"], index=False)
+        from .cells import safe_frame
+
+        safe_frame(self.scores).to_csv(paths["item_scores"], index=False)
+        safe_frame(self.enterprises).to_csv(paths["enterprise_scores"], index=False)
+        safe_frame(self.breakdowns).to_csv(paths["breakdowns"], index=False)
+        safe_frame(self.drivers).to_csv(paths["drivers"], index=False)
+        safe_frame(self.multi).to_csv(paths["multi_shares"], index=False)
         for name, data in (("overall", self.overall), ("method", self.method)):
             paths[name] = out / f"{name}.json"
             paths[name].write_text(json.dumps(_json_value(data), ensure_ascii=False, indent=2) + "\n",

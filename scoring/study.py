@@ -99,10 +99,12 @@ class ScoreResult:
             "respondent_scores": out / "respondent_scores.csv",
             "method": out / "method.json",
         }
-        self.enterprises.to_csv(paths["enterprise_scores"], index=False)
-        self.industries.to_csv(paths["industry_scores"], index=False)
-        self.drivers.to_csv(paths["drivers"], index=False)
-        self.respondents.to_csv(paths["respondent_scores"], index=False)
+        from .cells import safe_frame
+
+        safe_frame(self.enterprises).to_csv(paths["enterprise_scores"], index=False)
+        safe_frame(self.industries).to_csv(paths["industry_scores"], index=False)
+        safe_frame(self.drivers).to_csv(paths["drivers"], index=False)
+        safe_frame(self.respondents).to_csv(paths["respondent_scores"], index=False)
         paths["overall"].write_text(json.dumps(_json_value(self.overall), ensure_ascii=False, indent=2) + "\n",
                                     encoding="utf-8")
         paths["method"].write_text(json.dumps(_json_value(self.method), ensure_ascii=False, indent=2) + "\n",

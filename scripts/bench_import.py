@@ -10,7 +10,6 @@ does not warm it.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from cati.services.imports import (
     write_synthetic_sample,
 )
 from cati.services.studies import default_study_file, install_study
+from scoring.cells import write_csv_rows  # noqa: E402
 
 
 def main() -> None:
@@ -54,9 +54,7 @@ def main() -> None:
     ents = synthetic_enterprises(args.enterprises)
     ep = work / "enterprises.csv"
     with ep.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(ents[0]))
-        w.writeheader()
-        w.writerows(ents)
+        write_csv_rows(fh, [list(ents[0]), *([e[k] for k in ents[0]] for e in ents)])
     per = -(-args.rows // len(ents))
     sp = work / "sample.csv"
     n = write_synthetic_sample(sp, [e["enterprise_id"] for e in ents], per)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from scoring.cells import write_csv_rows
+
 from .score import _pad
 
 _SHIPPED = Path(__file__).resolve().parents[2] / "config" / "studies" / "ccso_audit.yaml"
@@ -85,11 +87,10 @@ def template(study_file: Path, out_file: Path | None, lang: str) -> None:
     """
     study = _load(study_file)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(TEMPLATE_COLUMNS)
-    for cat, item, req in study.iter_requirements():
-        writer.writerow([f"{cat.code} {cat.name.get(lang)}", f"{item.code} {item.name.get(lang)}",
-                         f"{req.code} {req.text.get(lang)}", ",".join(req.evidence), ""])
+    rows = [TEMPLATE_COLUMNS] + [
+        [f"{cat.code} {cat.name.get(lang)}", f"{item.code} {item.name.get(lang)}", f"{req.code} {req.text.get(lang)}",
+         ",".join(req.evidence), ""] for cat, item, req in study.iter_requirements()]
+    write_csv_rows(buf, rows, lineterminator="\r\n")
     text = buf.getvalue()
     if out_file is None:
         click.echo("\ufeff" + text, nl=False)

@@ -3,6 +3,7 @@
 from .agents import AgentEvent, AgentState, AgentStatus, LoginFailure
 from .base import Base, UTCDateTime, utcnow
 from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
+from .cawi import Invitation, InvitationKind, QuestionTime, WebResponse
 from .compliance import AuditLog, DoNotCall
 from .interview import Answer, AnswerRevision, Interview, InterviewStatus, QCStatus
 from .quota import CaseQuotaCell, QuotaCell
@@ -14,6 +15,6 @@ __all__ = [
     "AgentEvent", "AgentState", "AgentStatus", "LoginFailure",
     "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
     "CallAttempt", "Case", "CasePhone", "CaseQuotaCell", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
-    "Interview", "InterviewStatus", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
+    "Interview", "InterviewStatus", "Invitation", "InvitationKind", "QuestionTime", "WebResponse", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
     "utcnow",
 ]

@@ -42,6 +42,8 @@ class Interview(Base):
     disposition: Mapped[str | None] = mapped_column(String(8))
     qc_status: Mapped[QCStatus] = mapped_column(_enum(QCStatus), default=QCStatus.UNREVIEWED)
     qc_note: Mapped[str | None] = mapped_column(String(2000))
+    # How the respondent answered: "cati" (an interviewer keyed it) or "cawi" (the respondent on the web).
+    mode: Mapped[str] = mapped_column(String(8), default="cati", server_default="cati")
 
     answers: Mapped[list[Answer]] = relationship(back_populates="interview", cascade="all, delete-orphan")
 

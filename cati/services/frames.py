@@ -94,7 +94,8 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
         (zh name), ``province``; then one column per question of the study, in questionnaire order, present
         even when nobody answered it — answer codes as floats (NaN = not asked), multiple-choice codes as text
         ``"1,3,97"`` followed by the ``<code>_other`` text of an "other, please specify" option, or, for open
-        questions, the text; then ``case_ref, status, qc_status, interviewer, language, started_at, ended_at`` (and
+        questions, the text; then ``case_ref, status, qc_status, interviewer, language, started_at, ended_at, mode``
+        (``cati`` or ``cawi``; and
         ``phone``); then the case's sample attributes as ``attr_<name>``. Answers to codes no longer in the
         study are kept as extra columns after the study's questions.
     """
@@ -105,7 +106,7 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
     query = (
         select(Interview.id, Enterprise.external_id, Enterprise.name, Industry.name, Enterprise.province,
                Case.case_ref, Interview.status, Interview.qc_status, ivw.username, Interview.language,
-               Interview.started_at, Interview.ended_at, Case.attributes, Case.id)
+               Interview.started_at, Interview.ended_at, Case.attributes, Case.id, Interview.mode)
         .join(Case, Case.id == Interview.case_id)
         .join(Enterprise, Enterprise.id == Case.enterprise_id)
         .join(Industry, Industry.id == Enterprise.industry_id)
@@ -116,7 +117,7 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
     if complete_only:
         query = query.where(Interview.status == InterviewStatus.COMPLETE, Interview.qc_status != QCStatus.REJECTED)
     rows = _exec(session, query).all()
-    meta_cols = ["case_ref", "status", "qc_status", "interviewer", "language", "started_at", "ended_at"]
+    meta_cols = ["case_ref", "status", "qc_status", "interviewer", "language", "started_at", "ended_at", "mode"]
     ids = [r[0] for r in rows]
 
     answers: dict[str, dict[int, Any]] = defaultdict(dict)
@@ -159,6 +160,7 @@ def responses_frame(session: Session, study_id: int, *, complete_only: bool = Tr
         "language": [r[9] for r in rows],
         "started_at": [r[10] for r in rows],
         "ended_at": [r[11] for r in rows],
+        "mode": [r[14] for r in rows],
     }
     parts = [frame, pd.DataFrame({k: v.to_numpy() for k, v in cols.items()}, columns=list(cols)),
              pd.DataFrame(meta, columns=meta_cols)]

@@ -51,6 +51,7 @@ from cati.models import (
     Replicate,
     Study,
 )
+from scoring.cells import safe_cell, write_csv_rows
 
 from .phones import PhoneError, mask_phone, normalize_phone
 from .quotas import link_quota_cells
@@ -381,7 +382,7 @@ class _RejectWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
         self._w = csv.writer(self._fh)
-        self._w.writerow([*self.header, "line", "reason"])
+        self._w.writerow([safe_cell(h) for h in [*self.header, "line", "reason"]])
 
     def write(self, line: int, values: list[str], reason: str) -> None:
         if self.path is None:
@@ -393,7 +394,7 @@ class _RejectWriter:
             values = []
         own = (values + [""] * n)[:n]
         # A row with too many values keeps its extra cells after the reason: nothing of it is lost.
-        self._w.writerow([*own, line, reason, *values[n:]])
+        self._w.writerow([safe_cell(v) for v in [*own, line, reason, *values[n:]]])
 
     def close(self) -> str | None:
         """Close the file; with no reject at all it still holds the header, so a rejects file left from an
@@ -1060,9 +1061,9 @@ def write_synthetic_sample(path: str | Path, enterprise_ids: list[str], per_ente
     n_second = int(total * second_phone_share)
     numbers = synthetic_mobiles(rng, total + n_second)
     path = Path(path)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["case_ref", "enterprise_id", "phone", "phone2", "service_type", "last_call_date"])
+    def rows() -> Iterator[list[str]]:
+        nonlocal n_second
+        yield ["case_ref", "enterprise_id", "phone", "phone2", "service_type", "last_call_date"]
         k = 0
         for ext in enterprise_ids:
             for _ in range(per_enterprise):
@@ -1071,8 +1072,11 @@ def write_synthetic_sample(path: str | Path, enterprise_ids: list[str], per_ente
                 if phone2:
                     n_second -= 1
                 day = rng.randrange(1, 29)
-                w.writerow([f"C{k:07d}", ext, next(numbers), phone2, rng.choice(_SERVICES),
-                            f"2026-{rng.randrange(8, 11):02d}-{day:02d}"])
+                yield [f"C{k:07d}", ext, next(numbers), phone2, rng.choice(_SERVICES),
+                       f"2026-{rng.randrange(8, 11):02d}-{day:02d}"]
+
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        write_csv_rows(fh, rows())
     return total
 
 
@@ -1084,9 +1088,7 @@ def write_example_files(directory: str | Path, *, n_enterprises: int = 360, per_
     ents = synthetic_enterprises(n_enterprises, seed=seed)
     ep = d / "enterprises.csv"
     with ep.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(ents[0]))
-        w.writeheader()
-        w.writerows(ents)
+        write_csv_rows(fh, [list(ents[0]), *([e[k] for k in ents[0]] for e in ents)])
     sp = d / "sample.csv"
     write_synthetic_sample(sp, [e["enterprise_id"] for e in ents], per_enterprise, seed=seed)
     return ep, sp

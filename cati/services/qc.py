@@ -37,6 +37,7 @@ from cati.models import (
     QCStatus,
     Study,
     User,
+    WebResponse,
 )
 
 from . import audit
@@ -146,6 +147,21 @@ def callback_pick(interview_ids: Sequence[int], share: float) -> list[int]:
 # ----------------------------------------------------------------------------------------------- queries
 
 
+def study_rules(study: Study) -> QCRules:
+    """The QC thresholds with the study file's ``qc.speeder_share`` and ``qc.straightline_min_items``."""
+    qc = runtime_for(study).spec.qc
+    return QCRules(speeder_share=qc.speeder_share, straightline_min_items=qc.straightline_min_items)
+
+
+def _missing_codes(study: Study) -> set[int]:
+    """Codes that are not a rating (the scales' don't-know / not-applicable, prefer-not-to-say)."""
+    spec = runtime_for(study).spec
+    out = {c for q in spec.questions if q.type == "rating" and q.scale for c in spec.scales[q.scale].missing}
+    if spec.prefer_not_to_say is not None:
+        out.add(spec.prefer_not_to_say.code)
+    return out
+
+
 def _rating_codes(study: Study) -> list[str]:
     from .studies import study_spec
 
@@ -166,9 +182,13 @@ def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, sin
             flagged_only: bool = False, limit: int = 2000, ids: Sequence[int] | None = None) -> list[QCRow]:
     """Completed interviews with their QC flags, newest first (only ``ids`` when given). The speeder median is
     over every complete of the study (not just the ones listed)."""
-    rules = rules or QCRules()
+    rules = rules or study_rules(study)
     call_rules = rules_for(study)
     median = median_length(session, study, min_n=rules.min_for_median)
+    from .cawi import web_median_seconds
+
+    web_median = web_median_seconds(session, study)
+    missing = _missing_codes(study)
     q = (select(Interview, Case.case_ref, Case.timezone, Case.enterprise_id, Enterprise.name, User.display_name,
                 CallAttempt.recording_uri)
          .join(Case, Case.id == Interview.case_id)
@@ -203,19 +223,27 @@ def qc_rows(session: Session, study: Study, *, rules: QCRules | None = None, sin
             select(Answer.interview_id, func.count(Answer.id))
             .where(Answer.interview_id.in_(ids[chunk:chunk + 2000])).group_by(Answer.interview_id)).all())
     phones = _first_phones(session, [r[0].case_id for r in found])
+    # A web response's length is the time on its questions (a respondent may pause for a day between pages).
+    web_length: dict[int, float] = {}
+    for chunk in range(0, len(ids), 2000):
+        web_length.update(session.execute(select(WebResponse.interview_id, WebResponse.total_seconds)
+                                          .where(WebResponse.interview_id.in_(ids[chunk:chunk + 2000]))).all())
     out = []
     for iv, ref, tz, eid, ename, who, rec in found:
         length = (iv.ended_at - iv.started_at).total_seconds() if iv.ended_at else 0.0
+        web = iv.id in web_length
+        if web:
+            length = web_length[iv.id]
         flags = []
-        if is_speeder(length, median, rules.speeder_share, answers=answered.get(iv.id, 0),
+        if is_speeder(length, web_median if web else median, rules.speeder_share, answers=answered.get(iv.id, 0),
                       min_seconds_per_answer=rules.min_seconds_per_answer):
             flags.append("speeder")
-        if is_straightlined(codes[iv.id], rules.straightline_min_items):
+        if is_straightlined(codes[iv.id], rules.straightline_min_items, missing):
             flags.append("straightline")
         if dont_know_share(codes[iv.id], rules.dont_know_code) >= rules.dont_know_share:
             flags.append("dont_know")
-        if not in_window(iv.started_at, tz, call_rules):
-            flags.append("out_of_hours")
+        if not web and not in_window(iv.started_at, tz, call_rules):
+            flags.append("out_of_hours")  # web respondents answer when they like
         if flagged_only and not flags:
             continue
         out.append(QCRow(iv.id, iv.case_id, ref, eid, ename, iv.interviewer_id, who or "—", iv.started_at,

@@ -26,7 +26,6 @@ was written); the events carry realistic timings, Q.850 causes and machine-detec
 
 from __future__ import annotations
 
-import csv
 import heapq
 import random
 import tempfile
@@ -68,6 +67,7 @@ from cati.services.interviews import (
 from cati.services.scheduling import Claim, NoCaseReason, QuotaFull, record_outcome, rules_for
 from cati.telephony.base import CallEvent
 from cati.telephony.dialer import apply_event, code_attempt, start_attempt
+from scoring.cells import write_csv_rows
 
 from .answers import AnswerBank, partial, refusal_answers, screen_out_answers
 from .report import FieldworkReport
@@ -93,9 +93,7 @@ def write_study_files(directory: Path, n_enterprises: int, per_enterprise: int, 
         e["quota"] = str(quota)
     ep = directory / "enterprises.csv"
     with ep.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(ents[0]))
-        w.writeheader()
-        w.writerows(ents)
+        write_csv_rows(fh, [list(ents[0]), *([e[k] for k in ents[0]] for e in ents)])
     sp = directory / "sample.csv"
     write_synthetic_sample(sp, [e["enterprise_id"] for e in ents], per_enterprise, seed=seed)
     return ep, sp

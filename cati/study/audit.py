@@ -530,12 +530,15 @@ def write_audit_xlsx(study: AuditStudy, path: str | Path) -> Path:
     wb = Workbook()
     ws = wb.active
     ws.title = "checklist"
-    ws.append(list(XLSX_COLUMNS))
+    from scoring.cells import append_row
+
+    append_row(ws, list(XLSX_COLUMNS))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for cat, item, req in study.iter_requirements():
-        ws.append([f"{cat.code} {cat.name.zh_CN} / {cat.name.en}", f"{item.code} {item.name.zh_CN} / {item.name.en}",
-                   req.code, req.text.zh_CN, req.text.en, ",".join(req.evidence), "yes" if req.allow_na else "no"])
+        append_row(ws, [f"{cat.code} {cat.name.zh_CN} / {cat.name.en}",
+                        f"{item.code} {item.name.zh_CN} / {item.name.en}", req.code, req.text.zh_CN, req.text.en,
+                        ",".join(req.evidence), "yes" if req.allow_na else "no"])
     for row in ws.iter_rows(min_row=2):
         row[2].number_format = "@"  # codes stay text when edited (Excel would turn 1.10 into 1.1)
         for cell in row[3:5]:

@@ -440,6 +440,12 @@ class RejectedInterviews(_Model):
 
 class QCConfig(_Model):
     rejected: RejectedInterviews = Field(default_factory=RejectedInterviews)
+    #: A complete shorter than this share of the median length of the study's completes is flagged a speeder
+    #: (web responses: the time spent on the questions, summed).
+    speeder_share: float = Field(default=0.5, gt=0, lt=1)
+    #: A complete whose rating answers (at least this many, prefer-not and don't-know left out) are all the same
+    #: value is flagged as straight-lined.
+    straightline_min_items: int = Field(default=8, ge=2)
 
 
 def _jsonable(value: Any) -> Any:

@@ -30,8 +30,12 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     csrf.exempt(webhooks)
     init_i18n(app)
+    from . import cawi
+
+    cawi.init_app(app)  # the rate limits of the public web-survey pages
     app.register_error_handler(CSRFError, lambda e: _error(400, "csrf_error"))
-    for status, key in ((400, "bad_request"), (401, "unauthorized"), (403, "forbidden"), (404, "not_found")):
+    for status, key in ((400, "bad_request"), (401, "unauthorized"), (403, "forbidden"), (404, "not_found"),
+                        (429, "too_many_requests")):
         app.register_error_handler(status, lambda e, status=status, key=key: _error(status, key))
     token = app.config["CATI_SETTINGS"].telephony.twilio.auth_token
     app.config.setdefault("TWILIO_AUTH_TOKEN", token.get_secret_value() if token else None)

@@ -8,6 +8,7 @@ from flask import flash, render_template, request, send_file, url_for
 from cati.db import db
 from cati.services import sample_admin as sa
 from cati.services import supervision as sv
+from cati.services.cawi import mode_counts
 from cati.services.pacing import study_pace
 from cati.services.quotas import cell_progress
 from cati.services.scheduling import best_time_deferral, release_best_time_deferral
@@ -71,6 +72,7 @@ def board():
         cells = cell_progress(s, study)
         deferral = best_time_deferral(s, study, now)
         pace = study_pace(s, study, now)
+        modes = mode_counts(s, study)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -84,7 +86,7 @@ def board():
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals(shown),
         filtered=len(shown) != len(rows),
         sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
-        tab="board")
+        modes={m: c.get("complete", 0) for m, c in modes.items()}, tab="board")
 
 
 @bp.get("/board.xlsx")
