@@ -43,7 +43,8 @@ def audits(app, session_factory):
         return {"a": a.id, "b": b.id}
 
 
-def complete_interviews(session_factory, study, enterprises: dict[str, str], n: int) -> None:
+def complete_interviews(session_factory, study, enterprises: dict[str, str], n: int, seed: int = 5,
+                        interviewer: str = "iv-csat") -> None:
     """``n`` complete interviews with synthetic answers (scoring.synthetic) per enterprise of the CSAT study."""
     import pandas as pd
 
@@ -53,10 +54,10 @@ def complete_interviews(session_factory, study, enterprises: dict[str, str], n: 
 
     t0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     df = make_synthetic_responses(n_enterprises=len(enterprises), n_industries=1, n_respondents=n * len(enterprises),
-                                  seed=5)
+                                  seed=seed)
     items = [c for c in df.columns if re.fullmatch(r"[A-F][0-9]|Q0|D0|CB1", c)]
     with transaction(session_factory) as s:
-        iv = factories.user(s, Role.INTERVIEWER, username="iv-csat")
+        iv = factories.user(s, Role.INTERVIEWER, username=interviewer)
         for (ext, name), (_, grp) in zip(enterprises.items(), df.groupby("enterprise_id", sort=True), strict=True):
             ent = Enterprise(study_id=study.id, external_id=ext, name=name, province="广东", quota_target=20,
                              industry_id=factories.industry(s, "银行").id)
@@ -241,15 +242,51 @@ def test_nonconformity_raised_closed_overdue_and_result(app, audits, session_fac
     assert "1.1.2" in rep and "已补评审记录" in rep
 
 
-def test_category_six_shows_the_enterprises_csat_result(app, audits, session_factory, study):
-    """The audited enterprise took part in the CSAT study (same external id): its score, interval, n and tier
-    from scoring.score_study appear in category 六."""
-    complete_interviews(session_factory, study, {"E001": "招商银行", "E002": "工商银行", "E003": "建设银行"}, n=12)
+def test_category_six_shows_the_enterprises_csat_result_and_trend(app, audits, session_factory, study, tmp_path):
+    """The audited enterprise took part in two CSAT waves (same external id): its score, interval, n and tier from
+    scoring.score_study appear in category 六, with the change between the waves. Centre B has no external id and
+    is matched by name, and the table says so."""
+    import yaml
+
+    from cati.services.frames import responses_frame
+    from cati.services.studies import install_study
+    from scoring import ScoringSpec, score_study
+    from tests.conftest import STUDY_FILE
+
+    banks = {"E001": "招商银行", "E002": "工商银行", "E003": "建设银行"}
+    complete_interviews(session_factory, study, banks, n=12)
+    second = yaml.safe_load(STUDY_FILE.read_text(encoding="utf-8"))
+    second["id"] = "csat_wave2"
+    second["title"] = {"zh-CN": "第二期满意度调查", "en": "Second wave"}
+    path = tmp_path / "wave2.yaml"
+    path.write_text(yaml.safe_dump(second, allow_unicode=True), encoding="utf-8")
+    with transaction(session_factory) as s:
+        wave2 = install_study(s, path)
+    complete_interviews(session_factory, wave2, {**banks, "E009": "顺丰客服中心"}, n=10, seed=9, interviewer="iv2")
+
     ann = signed_in(app, "ann")
     html = ann.get(f"/audit/{audits['a']}/check/document?cat=6").get_data(as_text=True)
     block = re.search(r'<section class="card" id="csat">(.*?)</section>', html, re.S).group(1)
-    assert "E001 招商银行" in block and "企业编号" in block
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", block)
-    score, interval, n = cells[2], cells[3], cells[4]
-    low, high = (float(x) for x in interval.split("–"))
-    assert low <= float(score) <= high and n == "12"
+    rows = re.findall(r"<tr>(.*?)</tr>", block.split("<tbody>")[1], re.S)
+    assert len(rows) == 2
+    expected = []
+    with session_factory() as s:
+        for st in (study, wave2):
+            row = s.get(type(st), st.id)
+            res = score_study(responses_frame(s, row.id), ScoringSpec.from_study(row.definition), n_boot=0)
+            expected.append(float(res.enterprises.set_index("enterprise_id").loc["E001", "composite"]))
+    for row, n, want in zip(rows, ("12", "10"), expected, strict=True):
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        assert cells[1] == "E001 招商银行" and cells[6] == "企业编号" and cells[4] == n
+        low, high = (float(x) for x in cells[3].split("–"))
+        assert float(cells[2]) == round(want, 2) and low <= want <= high
+        assert cells[5] in ("显著高于行业", "与行业无显著差异", "显著低于行业")
+    trend = re.search(r'<p id="csat-trend">([^<]*)</p>', html).group(1)
+    assert f"{expected[1] - expected[0]:+.2f}" in trend and "第二期满意度调查" in trend
+
+    bob = signed_in(app, "bob")
+    html = bob.get(f"/audit/{audits['b']}/check/onsite?cat=6").get_data(as_text=True)
+    block = re.search(r'<section class="card" id="csat">(.*?)</section>', html, re.S).group(1)
+    assert "E009 顺丰客服中心" in block and "企业名称" in block and "csat-trend" not in html
+    # Another category shows no CSAT block.
+    assert 'id="csat"' not in bob.get(f"/audit/{audits['b']}/check/onsite?cat=5").get_data(as_text=True)
