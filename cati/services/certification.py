@@ -166,6 +166,8 @@ def sniff(data: bytes, name: str) -> str:
 def store_evidence(s: Session, audit: Audit, requirement_code: str, filename: str, data: bytes, *, by: User,
                    folder: Path, max_bytes: int) -> EvidenceFile:
     """Check and keep one evidence file. Nothing is written when a check fails."""
+    if audit.status == AuditStatus.CLOSED:
+        raise KeyedError("aw_audit_closed_upload")
     if checklist_of(audit).requirement(requirement_code) is None:
         raise KeyedError("aw_unknown_requirement", code=requirement_code)
     name = clean_name(filename)

@@ -165,6 +165,13 @@ def test_bad_uploads_are_refused_clearly_and_lose_nothing(app, audits, session_f
         actions = s.scalars(select(AuditLog.action).where(AuditLog.action.like("audit.evidence.%"))).all()
     assert sorted(actions) == ["audit.evidence.download", "audit.evidence.upload"]
 
+    # Once the audit has its result, the centre can no longer add evidence.
+    token = csrf_of(ann, f"/audit/{audits['a']}/")
+    ann.post(f"/audit/{audits['a']}/status", data={"csrf_token": token, "status": "closed"})
+    html = upload(ca, audits["a"], "late.pdf", PDF).get_data(as_text=True)
+    assert "The audit has its result; no more evidence can be uploaded." in html
+    assert sorted(p.name for p in folder.iterdir()) == before
+
 
 def post_judgement(client, audit_id, token, **kw):
     body = {"pass": "onsite", "requirement": "1.1.1", "verdict": "yes", "note": "", "evidence_seen": "",
