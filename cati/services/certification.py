@@ -9,24 +9,29 @@ import hashlib
 import os
 import re
 import secrets
+import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cati.i18n import KeyedError
 from cati.models import (
+    AnswerRevision,
     Audit,
     AuditMember,
     AuditPass,
     AuditStatus,
     Enterprise,
     EvidenceFile,
+    Interview,
+    InterviewStatus,
     Judgement,
     MemberKind,
     NonConformity,
@@ -393,9 +398,16 @@ class CsatWave:
     tier: str
 
 
+#: Enterprise scores of CSAT studies, kept until the study's completes or answers change (scoring a study of
+#: thousands of interviews takes seconds: measured 2.5 s for 2,447 completes, 500 bootstrap replicates).
+_SCORES: OrderedDict[tuple, Any] = OrderedDict()
+_LOCK = threading.Lock()
+
+
 def csat_evidence(s: Session, audit: Audit, *, n_boot: int = 500) -> list[CsatWave]:
     """The audited enterprise's CSAT score in every CSAT study of this database it took part in (oldest first),
-    matched by external id when the audit has one, else by name; scored by :func:`scoring.score_study`."""
+    matched by external id when the audit has one, else by name; scored by :func:`scoring.score_study` (each
+    study's scores are kept in memory until its completes or answers change)."""
     from scoring import ScoringSpec, score_study
 
     from .frames import responses_frame
@@ -416,15 +428,27 @@ def csat_evidence(s: Session, audit: Audit, *, n_boot: int = 500) -> list[CsatWa
             how = "name"
         if ent is None:
             continue
-        frame = responses_frame(s, study.id)
-        if not len(frame) or not (frame["enterprise_id"].astype(str) == ent.external_id).any():
-            continue
-        try:
-            spec = ScoringSpec.from_study(definition)
-        except Exception:  # noqa: BLE001 - a study whose scoring cannot be read is simply not evidence
-            continue
-        res = score_study(frame, spec, n_boot=n_boot, seed=1)
-        row = res.enterprises[res.enterprises["enterprise_id"].astype(str) == ent.external_id]
+        key = (str(s.get_bind().url), study.id, study.updated_at, n_boot, *s.execute(
+            select(func.count(Interview.id), func.max(Interview.id), func.max(Interview.ended_at))
+            .where(Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE)).one(),
+            s.scalar(select(func.max(AnswerRevision.id))))
+        with _LOCK:
+            scores = _SCORES.get(key)
+        if scores is None:
+            frame = responses_frame(s, study.id)
+            if not len(frame):
+                continue
+            try:
+                spec = ScoringSpec.from_study(definition)
+            except Exception:  # noqa: BLE001 - a study whose scoring cannot be read is simply not evidence
+                continue
+            scores = score_study(frame, spec, n_boot=n_boot, seed=1).enterprises[
+                ["enterprise_id", "composite", "composite_ci_low", "composite_ci_high", "n", "tier"]]
+            with _LOCK:
+                _SCORES[key] = scores
+                while len(_SCORES) > 8:
+                    _SCORES.popitem(last=False)
+        row = scores[scores["enterprise_id"].astype(str) == ent.external_id]
         if not len(row):
             continue
         r = row.iloc[0]
