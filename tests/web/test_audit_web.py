@@ -134,6 +134,8 @@ def test_bad_uploads_are_refused_clearly_and_lose_nothing(app, audits, session_f
         ("../../../etc/cron.d/evil.pdf", PDF, "包含路径"),
         ("..\\..\\boot.ini.pdf", PDF, "包含路径"),
         ("empty.pdf", b"", "是空的"),
+        ("huge.pdf", PDF + b"0" * (app.config["CATI_SETTINGS"].audit_upload_max_bytes + 2 * 1024 * 1024),
+         "上传的文件超过 20.0 MB 的上限"),
         ("photo.png", PDF, "与扩展名不符"),
     ]
     for name, data, words in bad:

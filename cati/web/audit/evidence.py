@@ -17,6 +17,33 @@ from ..uow import commit
 from .common import bp, members_only, open_audit
 
 DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+#: Room for the form's other fields and the multipart framing around the file.
+FORM_OVERHEAD = 1024 * 1024
+
+
+def _too_large_reply():
+    limit = current_app.config["CATI_SETTINGS"].audit_upload_max_bytes
+    flash(t("aw_upload_request_too_large", limit=f"{limit / 1048576:.1f}"), "error")
+    return redirect(request.referrer if (request.referrer or "").startswith(request.host_url)
+                    else url_for("audit.evidence", audit_id=(request.view_args or {}).get("audit_id", 0)))
+
+
+@bp.before_app_request
+def _refuse_oversized_upload():
+    """An upload far over the limit is refused before its body is read (this hook runs before the CSRF check,
+    which would parse the whole form); a body without a length stops being read at the limit (413 below)."""
+    if request.endpoint != "audit.upload":
+        return None
+    limit = current_app.config["CATI_SETTINGS"].audit_upload_max_bytes + FORM_OVERHEAD
+    if request.content_length is not None and request.content_length > limit:
+        return _too_large_reply()
+    request.max_content_length = limit
+    return None
+
+
+@bp.errorhandler(413)
+def _too_large(_err):
+    return _too_large_reply()
 
 
 def _folder():
