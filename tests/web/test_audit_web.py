@@ -250,6 +250,17 @@ def test_nonconformity_raised_closed_overdue_and_result(app, audits, session_fac
     rep = ann.get(f"/audit/{audits['a']}/report.html").get_data(as_text=True)
     assert "1.1.2" in rep and "已补评审记录" in rep
 
+    # Every screen in English too.
+    ann.post("/lang", data={"lang": "en", "next": "/audit/", "csrf_token": token})
+    words = {"/audit/": "Audits", f"/audit/{audits['a']}/": "requirements judged",
+             f"/audit/{audits['a']}/evidence?cat=2": "Evidence", f"/audit/{audits['a']}/check/document": "Conforming",
+             f"/audit/{audits['a']}/check/onsite?cat=6": "satisfaction studies of this database",
+             f"/audit/{audits['a']}/nonconformities": "Closed by follow-up review",
+             f"/audit/{audits['a']}/result": "Audit failed: 0 of 9 categories passed."}
+    for path, text in words.items():
+        r = ann.get(path)
+        assert r.status_code == 200 and text in r.get_data(as_text=True), path
+
 
 def test_category_six_shows_the_enterprises_csat_result_and_trend(app, audits, session_factory, study, tmp_path):
     """The audited enterprise took part in two CSAT waves (same external id): its score, interval, n and tier from
