@@ -150,6 +150,8 @@ class Settings(BaseModel):
     # Where the counters live: one process's memory by default (limits per worker); a shared store such as
     # redis://host:6379 makes them hold across the workers of `cati serve --workers N`.
     cawi_rate_limit_storage: str = "memory://"
+    # CCSO audits: the largest evidence file a centre may upload (bytes; kept under instance_path/audit_evidence).
+    audit_upload_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
 
     @field_validator("centre_timezone")
     @classmethod

@@ -55,7 +55,8 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["interviewer", "supervisor", "analyst", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["interviewer", "supervisor", "analyst", "admin", "auditor", "centre"]),
+              required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, envvar="CATI_NEW_USER_PASSWORD")
 @click.option("--name", "display_name", default=None)
 @click.option("--extension", default=None, help="Telephony extension of the interviewer's headset.")

@@ -4,6 +4,17 @@ from .agents import AgentEvent, AgentState, AgentStatus, LoginFailure
 from .base import Base, UTCDateTime, utcnow
 from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
 from .cawi import Invitation, InvitationKind, QuestionTime, WebResponse
+from .certification import (
+    Audit,
+    AuditMember,
+    AuditPass,
+    AuditStatus,
+    EvidenceFile,
+    Judgement,
+    MemberKind,
+    NonConformity,
+    Verdict,
+)
 from .compliance import AuditLog, DoNotCall
 from .interview import Answer, AnswerRevision, Interview, InterviewStatus, QCStatus
 from .quota import CaseQuotaCell, QuotaCell
@@ -16,5 +27,6 @@ __all__ = [
     "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
     "CallAttempt", "Case", "CasePhone", "CaseQuotaCell", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
     "Interview", "InterviewStatus", "Invitation", "InvitationKind", "QuestionTime", "WebResponse", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
-    "utcnow",
+    "utcnow", "Audit", "AuditMember", "AuditPass", "AuditStatus", "EvidenceFile", "Judgement", "MemberKind",
+    "NonConformity", "Verdict",
 ]

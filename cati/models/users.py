@@ -16,6 +16,8 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     ANALYST = "analyst"
     ADMIN = "admin"
+    AUDITOR = "auditor"  # CCSO audits: sees only the audits assigned to them
+    CENTRE = "centre"  # an audited centre's own user: sees only its own audit
 
 
 class User(Base):

@@ -116,6 +116,8 @@ def home_for(user: User) -> str:
         Role.SUPERVISOR: "/supervisor",
         Role.ANALYST: "/supervisor",
         Role.ADMIN: "/admin",
+        Role.AUDITOR: "/audit/",
+        Role.CENTRE: "/audit/",
     }[user.role]
 
 

@@ -43,11 +43,12 @@ def test_migrations_apply_from_empty(db_url):
 
     engine = make_engine(db_url)
     upgrade(engine)
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0015"
     tables = set(inspect(engine).get_table_names())
     assert {"studies", "enterprises", "cases", "case_phones", "call_attempts", "appointments", "interviews",
             "answers", "answer_revisions", "users", "do_not_call", "audit_log", "cawi_invitations", "cawi_responses",
-            "cawi_question_times"} <= tables
+            "cawi_question_times", "ccso_audits", "ccso_audit_members", "ccso_evidence_files", "ccso_judgements",
+            "ccso_nonconformities"} <= tables
     engine.dispose()
 
 
