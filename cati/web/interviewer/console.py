@@ -21,7 +21,7 @@ from cati.models import (
 )
 from cati.models.agents import AgentStatus
 from cati.models.calls import AttemptStatus
-from cati.services import agents, wrapup
+from cati.services import agents, appointments, wrapup
 from cati.services.calling import local
 from cati.services.dispositions import catalogue
 from cati.services.interviews import (
@@ -77,13 +77,18 @@ def console():
         state = agents.set_state(db.session, user.id, desired, now, reason=state.pause_reason,
                                  case_id=case.id if case else None, call_id=view.get("call_id"))
     counters = agents.shift_counters(db.session, user.id, now)
+    centre = current_app.config["CATI_SETTINGS"].centre_timezone
+    my_appts = [{"due": local(a.due_at, centre).strftime("%m-%d %H:%M"), "state": a.state, "case_ref": a.case_ref,
+                 "enterprise": a.enterprise, "note": mask_text(a.note)}
+                for a in appointments.mine(db.session, study.id, user.id, now,
+                                           grace_minutes=rules.appointment_grace_minutes)]
     db.session.commit()
     since_text = local(state.since_at, rules.timezone_default).strftime("%H:%M")
     return render_template("interviewer/console.html", state=state, counters=counters, view=view,
                            since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
                            heartbeat_seconds=current_app.config["CATI_SETTINGS"].console.heartbeat_seconds,
-                           last=session.pop("last_call", None), notice=session.pop("notice", None))
+                           my_appts=my_appts, last=session.pop("last_call", None), notice=session.pop("notice", None))
 
 
 def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
