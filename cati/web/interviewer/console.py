@@ -21,7 +21,7 @@ from cati.models import (
 )
 from cati.models.agents import AgentStatus
 from cati.models.calls import AttemptStatus
-from cati.services import agents, appointments, wrapup
+from cati.services import agents, appointments, messages, wrapup
 from cati.services.calling import local
 from cati.services.dispositions import catalogue
 from cati.services.interviews import (
@@ -78,6 +78,8 @@ def console():
                                  case_id=case.id if case else None, call_id=view.get("call_id"))
     counters = agents.shift_counters(db.session, user.id, now)
     centre = current_app.config["CATI_SETTINGS"].centre_timezone
+    inbox = [{"id": m.id, "from": m.sender, "body": m.body, "broadcast": m.broadcast,
+              "at": local(m.sent_at, centre).strftime("%H:%M")} for m in messages.unread(db.session, user.id, now)]
     my_appts = [{"due": local(a.due_at, centre).strftime("%m-%d %H:%M"), "state": a.state, "case_ref": a.case_ref,
                  "enterprise": a.enterprise, "note": mask_text(a.note)}
                 for a in appointments.mine(db.session, study.id, user.id, now,
@@ -88,7 +90,7 @@ def console():
                            since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
                            heartbeat_seconds=current_app.config["CATI_SETTINGS"].console.heartbeat_seconds,
-                           my_appts=my_appts, last=session.pop("last_call", None), notice=session.pop("notice", None))
+                           my_appts=my_appts, inbox=inbox, last=session.pop("last_call", None), notice=session.pop("notice", None))
 
 
 def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
@@ -235,9 +237,25 @@ def heartbeat():
     if time.monotonic() - _last_sweep["at"] >= settings.heartbeat_seconds:
         _last_sweep["at"] = time.monotonic()
         agents.sweep_absent(db.session, now, timedelta(seconds=settings.presence_timeout_seconds))
+    # Supervisor messages ride on the heartbeat: the ones not read yet (first delivery notes the receipt).
+    inbox = [{"id": m.id, "from": m.sender, "body": m.body, "broadcast": m.broadcast,
+              "at": local(m.sent_at, current_app.config["CATI_SETTINGS"].centre_timezone).strftime("%H:%M")}
+             for m in messages.unread(db.session, user.id, now)]
     db.session.commit()
     text = None
     if presence.paused_by_supervisor and presence.reason:
         text = t("paused_by_supervisor", reason=t("pr_" + presence.reason))
     return jsonify(ok=ok, status=presence.status, reason=presence.reason, signed_out=presence.signed_out,
-                   paused_by_supervisor=presence.paused_by_supervisor, text=text)
+                   paused_by_supervisor=presence.paused_by_supervisor, text=text, messages=inbox)
+
+
+@bp.post("/messages/<int:message_id>/read")
+@interviewer_only
+def message_read(message_id: int):
+    """The interviewer marks a supervisor's message read (the read receipt the supervisor sees)."""
+    user = current_user()
+    if not messages.mark_read(db.session, user.id, message_id, now_utc()):
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    return json_or_redirect({"ok": True})

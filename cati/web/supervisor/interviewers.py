@@ -11,14 +11,25 @@ from sqlalchemy import select
 from cati.db import db
 from cati.models import User
 from cati.models.agents import AgentState
-from cati.services import agents, audit
+from cati.services import agents, audit, messages
 from cati.services import supervision as sv
 from cati.telephony.base import TelephonyError
 
 from ..interviewer import get_backend
 from ..security import current_user
 from ..uow import commit
-from .common import actor, bp, centre_tz, now_utc, reading, screen, study_reading, tr
+from .common import (
+    actor,
+    bp,
+    centre_tz,
+    interviewer_choices,
+    now_utc,
+    reading,
+    screen,
+    study_reading,
+    tr,
+    who,
+)
 
 
 @screen("/interviewers")
@@ -26,8 +37,21 @@ def interviewers():
     now = now_utc()
     with study_reading() as (s, study):
         live = sv.interviewers_live(s, study, now, tz=centre_tz())
+        sent = messages.sent(s, now)
+        people = interviewer_choices(s)
     return render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
-                           monitoring=monitoring())
+                           monitoring=monitoring(), sent=sent, people=people)
+
+
+@bp.post("/messages")
+@actor
+def send_message():
+    """A message to one interviewer or to all; their consoles show it within a heartbeat."""
+    user = current_user()
+    commit(lambda: messages.send(db.session, user.id, who(request.form.get("to")), request.form.get("body", ""),
+                                 now_utc()),
+           messages.MessageError, ok=tr("message_sent"))
+    return redirect(url_for("supervisor.interviewers") + "#messages")
 
 
 _MONITORING_CACHE: dict = {"at": 0.0, "value": {}}

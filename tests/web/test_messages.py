@@ -1,0 +1,63 @@
+"""Supervisor messages: one-to-one and broadcast, delivered through the console's heartbeat (and on the page),
+read receipts back on the supervisor's screen; sign-in history recorded for interviewers."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from cati.models import AuditLog, LoginSession, MessageReceipt
+
+from .conftest import Console, csrf_of, login
+
+
+def send(client, to, body):
+    return client.post("/supervisor/messages", data={"csrf_token": csrf_of(client, "/supervisor/interviewers"),
+                                                     "to": to, "body": body}, follow_redirects=True)
+
+
+def test_messages_reach_the_console_and_come_back_read(app, world, session_factory):
+    sup, ann, bob = app.test_client(), app.test_client(), app.test_client()
+    con_ann, con_bob = Console(ann, "ann"), Console(bob, "bob")
+    login(sup, "sue")
+    assert "消息不能为空" in send(sup, "anyone", "  ").get_data(as_text=True)
+    send(sup, "anyone", "10 点开会，请暂停拨号")
+    send(sup, str(world["ann"]), "王芳：请回拨 C123 的预约")
+    beat = con_ann.post("/interviewer/heartbeat").json
+    assert [m["body"] for m in beat["messages"]] == ["10 点开会，请暂停拨号", "王芳：请回拨 C123 的预约"]
+    assert beat["messages"][0]["broadcast"] is True and beat["messages"][0]["from"] == "sue"
+    bob_msgs = con_bob.post("/interviewer/heartbeat").json["messages"]
+    assert [m["body"] for m in bob_msgs] == ["10 点开会，请暂停拨号"]  # not ann's own message
+    assert "10 点开会" in con_bob.page()  # the page shows unread messages at once too
+    # ann reads both; bob reads nothing yet.
+    for m in beat["messages"]:
+        assert con_ann.post(f"/interviewer/messages/{m['id']}/read").json == {"ok": True}
+    assert con_ann.post("/interviewer/heartbeat").json["messages"] == []
+    assert con_bob.post(f"/interviewer/messages/{beat['messages'][1]['id']}/read").status_code == 404
+    html = sup.get("/supervisor/interviewers").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr data-msg="(\d+)">.*?data-k="receipts"[^>]*>(.*?)</td>', html, re.S))
+    broadcast, direct = (rows[str(m["id"])] for m in beat["messages"])
+    assert "已读 1/2" in broadcast and "已送达 2" in broadcast and "未读：李强" in broadcast and "王芳" in broadcast
+    assert "已读 1/1" in direct
+    with session_factory() as s:
+        assert s.scalar(select(MessageReceipt.read_at).where(MessageReceipt.user_id == world["bob"])) is None
+        assert s.scalar(select(AuditLog.after).where(AuditLog.action == "message.send").limit(1)) == {
+            "to": "all", "length": len("10 点开会，请暂停拨号")}
+
+
+def test_interviewers_cannot_send_and_analysts_neither(client, world):
+    con = Console(client, "ann")
+    r = con.post("/supervisor/messages", {"to": "anyone", "body": "hi"}, fetch=False)
+    assert r.status_code == 403
+
+
+def test_sign_in_history_is_kept(app, world, session_factory):
+    c = app.test_client()
+    Console(c, "ann")
+    c.post("/logout", data={"csrf_token": csrf_of(c, "/interviewer")})
+    Console(c, "ann")
+    with session_factory() as s:
+        rows = s.scalars(select(LoginSession).where(LoginSession.user_id == world["ann"])
+                         .order_by(LoginSession.id)).all()
+        assert [(r.ended_by, r.logout_at is None) for r in rows] == [("logout", False), (None, True)]
