@@ -3,6 +3,7 @@ their console goes silent (presence sweep) or they sign in again without signing
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -29,7 +30,16 @@ def opened(session: Session, user_id: int, now: datetime, address: str | None) -
     return row
 
 
-def history(session: Session, user_id: int, limit: int = 30) -> list[LoginSession]:
+@dataclass(frozen=True)
+class SignIn:
+    login_at: datetime
+    logout_at: datetime | None
+    ended_by: str | None
+    address: str | None
+
+
+def history(session: Session, user_id: int, limit: int = 30) -> list[SignIn]:
     """The latest sign-ins, newest first."""
-    return list(session.scalars(select(LoginSession).where(LoginSession.user_id == user_id)
-                                .order_by(LoginSession.login_at.desc(), LoginSession.id.desc()).limit(limit)))
+    return [SignIn(r.login_at, r.logout_at, r.ended_by, r.address) for r in session.scalars(
+        select(LoginSession).where(LoginSession.user_id == user_id)
+        .order_by(LoginSession.login_at.desc(), LoginSession.id.desc()).limit(limit))]

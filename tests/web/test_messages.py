@@ -61,3 +61,36 @@ def test_sign_in_history_is_kept(app, world, session_factory):
         rows = s.scalars(select(LoginSession).where(LoginSession.user_id == world["ann"])
                          .order_by(LoginSession.id)).all()
         assert [(r.ended_by, r.logout_at is None) for r in rows] == [("logout", False), (None, True)]
+
+
+def test_hourly_productivity_and_login_history_on_the_interviewers_screen(app, world, session_factory):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from cati.db import transaction
+    from cati.models import CallAttempt, Interview, InterviewStatus
+
+    now = datetime.now(UTC)
+    c = app.test_client()
+    Console(c, "ann")  # a sign-in of ann
+    tz = ZoneInfo("Asia/Shanghai")
+    midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tzinfo=tz)
+    # Three dials in the same hour today (one a contact, coded 2.112) and one complete; bob dials once.
+    at = max(midnight + timedelta(minutes=5), now - timedelta(minutes=30))
+    with transaction(session_factory) as s:
+        for k, (who, outcome) in enumerate([("ann", "3.13"), ("ann", "2.112"), ("ann", "3.13"), ("bob", "1.1")]):
+            s.add(CallAttempt(call_id=f"h{k}", case_id=world["case_ids"][k], interviewer_id=world[who],
+                              backend="simulated", requested_at=at, outcome=outcome))
+        s.add(Interview(study_id=world["study_id"], case_id=world["case_ids"][0], interviewer_id=world["ann"],
+                        status=InterviewStatus.COMPLETE, started_at=at, ended_at=at))
+    sup = app.test_client()
+    login(sup, "sue")
+    hour = at.astimezone(tz).hour
+    html = sup.get(f"/supervisor/interviewers?uid={world['ann']}&period=today").get_data(as_text=True)
+    row = re.search(rf'<tr data-hour="{hour}">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'data-k="\w+">(\d+)<', row) == ["3", "1", "1"]
+    logins = re.search(r'<table class="data" id="logins">(.*?)</table>', html, re.S).group(1)
+    assert "仍在线" in logins
+    html = sup.get("/supervisor/interviewers?period=today").get_data(as_text=True)  # the team
+    row = re.search(rf'<tr data-hour="{hour}">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'data-k="\w+">(\d+)<', row)[0] == "4"
