@@ -94,3 +94,33 @@ def test_hourly_productivity_and_login_history_on_the_interviewers_screen(app, w
     html = sup.get("/supervisor/interviewers?period=today").get_data(as_text=True)  # the team
     row = re.search(rf'<tr data-hour="{hour}">(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r'data-k="\w+">(\d+)<', row)[0] == "4"
+
+
+def test_live_table_shows_current_question_and_interview_time(app, world, session_factory):
+    from datetime import UTC, datetime, timedelta
+
+    from cati.db import transaction
+    from cati.models import Case, Study
+    from cati.models.agents import AgentStatus
+    from cati.services import agents
+    from cati.services.interviews import save_answers, start_interview
+    from cati.services.scheduling import next_case
+
+    now = datetime.now(UTC)
+    Console(app.test_client(), "ann")
+    Console(app.test_client(), "bob")
+    with transaction(session_factory) as s:
+        claim = next_case(s, s.get(Study, world["study_id"]), world["ann"], now)
+        iv = start_interview(s, s.get(Case, claim.case_id), world["ann"], now - timedelta(minutes=4, seconds=10))
+        save_answers(s, iv, {"INTRO": None, "CONSENT": 1, "S1": 1}, user_id=world["ann"], now=now)
+        agents.set_state(s, world["ann"], AgentStatus.TALKING, now - timedelta(minutes=4), case_id=claim.case_id)
+        question = iv.current_question
+    assert question and question not in ("INTRO", "CONSENT", "S1")
+    sup = app.test_client()
+    login(sup, "sue")
+    html = sup.get("/supervisor/interviewers").get_data(as_text=True)
+    ann = re.search(rf'<tr data-uid="{world["ann"]}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert f'data-k="question">{question}<' in ann
+    assert re.search(r'data-k="interview-time">4:1\d<', ann) and re.search(r'data-k="in-state">4:0\d<', ann)
+    bob = re.search(rf'<tr data-uid="{world["bob"]}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert 'data-k="question">—<' in bob and 'data-k="interview-time">—<' in bob
