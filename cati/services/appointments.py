@@ -92,10 +92,11 @@ def calendar(rows: list[ApptRow], hour_of) -> tuple[list[int], list[tuple[str, d
 
 def mine(session: Session, study_id: int, interviewer_id: int, now: datetime, *, grace_minutes: int,
          ahead: timedelta = timedelta(days=7), limit: int = 50) -> list[ApptRow]:
-    """The interviewer's own pending appointments: overdue ones (inside the grace) and the coming ``ahead``."""
+    """The interviewer's own pending appointments: those whose time has passed (overdue, or missed and not yet
+    swept: the last day) and the coming ``ahead``."""
     grace = timedelta(minutes=grace_minutes)
     stmt = (select(Appointment).where(Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING,
                                       Appointment.interviewer_id == interviewer_id,
-                                      Appointment.due_at >= now - grace, Appointment.due_at < now + ahead)
+                                      Appointment.due_at >= now - timedelta(days=1), Appointment.due_at < now + ahead)
             .order_by(Appointment.due_at).limit(limit))
     return _rows(session, stmt, now, grace)

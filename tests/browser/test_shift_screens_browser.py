@@ -5,7 +5,9 @@ remove with a reason), appointments, the interviewer's own appointments and call
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -176,3 +178,128 @@ def test_dnc_list_search_and_remove_with_reason(site, page):
         page.click("#dnc-csv")
     text = open(dl.value.path(), encoding="utf-8-sig").read()
     assert b in text and a not in text  # the export holds full numbers (supervisors only)
+
+
+def test_appointments_screen_moves_a_missed_one_and_the_interviewer_sees_hers(site, browser):
+    from cati.models import Appointment
+
+    now = datetime.now(UTC)
+    c = site["ins_cases"]
+    with transaction(site["factory"]) as s:
+        missed = Appointment(study_id=site["study_id"], case_id=c[10], interviewer_id=site["bob"],
+                             due_at=now - timedelta(hours=2), note="客户说晚上再打")
+        coming = Appointment(study_id=site["study_id"], case_id=c[11], interviewer_id=site["ann"],
+                             due_at=now + timedelta(hours=1), note="找张女士")
+        s.add_all([missed, coming])
+        s.flush()
+        ids = (missed.id, coming.id)
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    sign_in(page, site)
+    page.click("nav a[href=\"/supervisor/appointments\"]")
+    page.wait_for_url("**/supervisor/appointments")
+    row = page.locator(f'#late tr[data-appt="{ids[0]}"]')
+    assert row.locator("[data-k=state]").inner_text() == "已错过"
+    shanghai = ZoneInfo("Asia/Shanghai")
+    if (now + timedelta(hours=1)).astimezone(shanghai).date() == now.astimezone(shanghai).date():
+        hour = (now + timedelta(hours=1)).astimezone(shanghai).hour
+        assert f"C{c[11]:08d}" in page.inner_text(f'#calendar tr[data-who="王芳"] td[data-hour="{hour}"]')
+    row.locator("select[name=to]").select_option(str(site["ann"]))
+    row.locator("button").click()
+    page.wait_for_selector("text=已完成操作")
+    assert page.locator(f'#late tr[data-appt="{ids[0]}"] [data-k=owner]').inner_text() == "王芳"
+    ctx.close()
+    # ann's console lists both, the moved one first.
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    sign_in(page, site, user="ann", landing="/interviewer")
+    items = page.locator("#my-appts li")
+    assert items.count() == 2
+    assert f"C{c[10]:08d}" in items.nth(0).inner_text() and "找张女士" in items.nth(1).inner_text()
+    ctx.close()
+
+
+def test_inbound_callback_typed_by_the_interviewer(site, browser):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    sign_in(page, site, user="ann", landing="/interviewer")
+    page.click("#inbound-number")
+    page.keyboard.type("139 0000 0000", delay=30)  # nobody's number
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=没有找到号码 139****0000")
+    cid = site["ins_cases"][20]
+    number = number_of(site, cid)[3:]
+    page.click("#inbound-number")
+    page.keyboard.type(f"{number[:3]}-{number[3:7]}-{number[7:]}", delay=30)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#btn-dial")
+    assert "已接入回电个案" in page.inner_text("#notice") and f"C{cid:08d}" in page.content()
+    with site["factory"]() as s:
+        case = s.get(Case, cid)
+        assert case.status == CaseStatus.CLAIMED and case.claimed_by_id == site["ann"]
+    ctx.close()
+
+
+def test_messages_reach_the_open_console_and_the_read_receipt_comes_back(site, browser):
+    ann_ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    ann = ann_ctx.new_page()
+    sign_in(ann, site, user="bob", landing="/interviewer")
+    sup_ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    sup = sup_ctx.new_page()
+    sign_in(sup, site)
+    sup.click("nav a[href=\"/supervisor/interviewers\"]")
+    sup.wait_for_url("**/supervisor/interviewers")
+    sup.select_option("#message-to", str(site["bob"]))
+    sup.click("#message-body")
+    sup.keyboard.type("李强：请先回拨预约个案", delay=20)
+    sup.keyboard.press("Enter")
+    sup.wait_for_selector("text=消息已发送")
+    # The open console shows it within a heartbeat or two, without a reload.
+    sent_at = time.monotonic()
+    ann.wait_for_selector("#inbox .msg:has-text('李强：请先回拨预约个案')", timeout=20000)
+    assert time.monotonic() - sent_at < 15
+    ann.locator("#inbox .msg button").click()
+    ann.wait_for_selector("#inbox", state="hidden")
+    sup.reload()
+    receipts = sup.locator("#sent tbody tr").first.locator("[data-k=receipts]").inner_text()
+    assert "已读 1/1" in receipts and "李强" in receipts
+    ann_ctx.close()
+    sup_ctx.close()
+
+
+def test_live_table_follows_the_interview_question_in_place(site, browser):
+    from sqlalchemy import update
+
+    from cati.models import Interview, Study
+    from cati.models.agents import AgentStatus
+    from cati.services import agents
+    from cati.services.interviews import save_answers, start_interview
+    from cati.services.scheduling import next_case
+
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    sign_in(page, site, user="ann", landing="/interviewer")  # ann is signed in (her console stays open)
+    now = datetime.now(UTC)
+    with transaction(site["factory"]) as s:
+        claim = next_case(s, s.get(Study, site["study_id"]), site["ann"], now)
+        iv = start_interview(s, s.get(Case, claim.case_id), site["ann"], now - timedelta(minutes=3))
+        save_answers(s, iv, {"INTRO": None, "CONSENT": 1}, user_id=site["ann"], now=now)
+        agents.set_state(s, site["ann"], AgentStatus.TALKING, now, case_id=claim.case_id)
+        iv_id, first = iv.id, iv.current_question
+    sup_ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    sup = sup_ctx.new_page()
+    sign_in(sup, site)
+    sup.goto(site["url"] + "/supervisor/interviewers")
+    row = f'#agents tr[data-uid="{site["ann"]}"]'
+    sup.wait_for_selector(f'{row} [data-k=question]:text-is("{first}")')
+    assert re.fullmatch(r"3:\d\d", sup.inner_text(f"{row} [data-k=interview-time]"))
+    sup.evaluate(f"document.querySelector('{row}').dataset.mark = 'same-node'")
+    sup.focus(f"{row} select[name=reason]")
+    with transaction(site["factory"]) as s:
+        s.execute(update(Interview).where(Interview.id == iv_id).values(current_question="A1"))
+    sup.wait_for_selector(f'{row} [data-k=question]:text-is("A1")', timeout=20000)
+    # Patched in place: the same row element, and the focused pause-reason list kept its focus.
+    assert sup.evaluate(f"document.querySelector('{row}').dataset.mark") == "same-node"
+    assert sup.evaluate("document.activeElement.name") == "reason"
+    sup_ctx.close()
+    ctx.close()
