@@ -65,9 +65,10 @@ def _row(entry: DoNotCall, who: str | None, cases: int = 0) -> DncRow:
                   source=entry.source, added_by=who or "", added_at=entry.added_at, cases=cases)
 
 
-def page(session: Session, q: str | None = None, *, before: int | None = None,
+def page(session: Session, q: str | None = None, *, before: int | None = None, study_id: int | None = None,
          limit: int = PAGE_SIZE) -> tuple[list[DncRow], int, int | None]:
-    """Newest entries first: (rows, total matching, id to continue before or None)."""
+    """Newest entries first: (rows, total matching, id to continue before or None); ``cases`` counts the cases
+    of ``study_id`` holding each number (through the (study, e164) index)."""
     stmt = _query(q)
     if before is not None:
         stmt = stmt.where(DoNotCall.id < before)
@@ -78,8 +79,8 @@ def page(session: Session, q: str | None = None, *, before: int | None = None,
     total = session.scalar(select(func.count(DoNotCall.id)).where(*(() if cond is None else (cond,))))
     numbers = [e.e164 for e, _ in found]
     held = dict(session.execute(select(CasePhone.e164, func.count(CasePhone.case_id.distinct()))
-                                .where(CasePhone.e164.in_(numbers)).group_by(CasePhone.e164)).all()) \
-        if numbers else {}
+                                .where(CasePhone.study_id == study_id, CasePhone.e164.in_(numbers))
+                                .group_by(CasePhone.e164)).all()) if numbers and study_id is not None else {}
     rows = [_row(e, who, held.get(e.e164, 0)) for e, who in found]
     return rows, total or 0, rows[-1].id if more and rows else None
 

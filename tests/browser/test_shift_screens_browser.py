@@ -204,9 +204,10 @@ def test_appointments_screen_moves_a_missed_one_and_the_interviewer_sees_hers(si
     if (now + timedelta(hours=1)).astimezone(shanghai).date() == now.astimezone(shanghai).date():
         hour = (now + timedelta(hours=1)).astimezone(shanghai).hour
         assert f"C{c[11]:08d}" in page.inner_text(f'#calendar tr[data-who="王芳"] td[data-hour="{hour}"]')
-    row.locator("select[name=to]").select_option(str(site["ann"]))
-    row.locator("button").click()
-    page.wait_for_selector("text=已完成操作")
+    row.locator("input[name=appt]").click()
+    page.select_option("#late-to", str(site["ann"]))
+    page.click("#late-move")
+    page.wait_for_selector("text=已转移 1 个预约")
     assert page.locator(f'#late tr[data-appt="{ids[0]}"] [data-k=owner]').inner_text() == "王芳"
     ctx.close()
     # ann's console lists both, the moved one first.

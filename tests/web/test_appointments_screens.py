@@ -75,3 +75,28 @@ def test_interviewer_sees_own_appointments_masked(client, aworld, session_factor
     assert "13912345678" not in box and "139****5678" in box
     c = aworld["case_ids"]
     assert f"C{c[0]:08d}" in box and f"C{c[3]:08d}" in box and f"C{c[4]:08d}" not in box  # bob's is not hers
+
+
+def test_move_ticked_appointments_at_once(client, aworld, session_factory):
+    from sqlalchemy import func, select
+
+    from cati.models import AuditLog
+
+    now = datetime.now(UTC)
+    ids = add_appts(session_factory, aworld, now)
+    login(client, "sue")
+    token = csrf_of(client, "/supervisor/appointments")
+    html = client.post("/supervisor/appointments/move-selected",
+                       data={"csrf_token": token, "appt": [str(ids["overdue"]), str(ids["missed"]), str(ids["broken"])],
+                             "to": str(aworld["bob"]), "due_at": "2030-01-02T10:30",
+                             "next": "/supervisor/appointments"}, follow_redirects=True).get_data(as_text=True)
+    assert "已转移 2 个预约" in html and f"#{ids['broken']}" in html  # the broken one is refused, named
+    with session_factory() as s:
+        for key in ("overdue", "missed"):
+            a = s.get(Appointment, ids[key])
+            assert a.interviewer_id == aworld["bob"]
+            assert a.due_at == datetime(2030, 1, 2, 2, 30, tzinfo=UTC)  # 10:30 centre time (Asia/Shanghai)
+        assert s.scalar(select(func.count()).where(AuditLog.action == "appointment.move")) == 2
+    html = client.post("/supervisor/appointments/move-selected",
+                       data={"csrf_token": token, "to": "anyone"}, follow_redirects=True).get_data(as_text=True)
+    assert "请先勾选预约" in html

@@ -18,16 +18,16 @@ from cati.services import dnc as dnc_service
 from ..i18n import message
 from ..security import current_user
 from ..uow import commit
-from .common import actor, back, bp, local_text, now_utc, reading, release_request_tx, screen, tr
+from .common import actor, back, bp, local_text, now_utc, release_request_tx, screen, study_reading, tr
 
 
 @screen("/dnc")
 def dnc_list():
     q = (request.args.get("q") or "").strip() or None
     before = request.args.get("before", type=int)
-    with reading() as s:
+    with study_reading() as (s, study):
         try:
-            rows, total, more = dnc_service.page(s, q, before=before)
+            rows, total, more = dnc_service.page(s, q, before=before, study_id=study.id)
         except dnc_service.DncError as err:
             flash(message(err), "error")
             rows, total, more = [], 0, None
