@@ -304,3 +304,20 @@ def test_live_table_follows_the_interview_question_in_place(site, browser):
     assert sup.evaluate("document.activeElement.name") == "reason"
     sup_ctx.close()
     ctx.close()
+
+
+def test_quota_target_typed_on_the_quota_screen(site, page):
+    from cati.models import Enterprise
+
+    sign_in(page, site)
+    page.click("nav a[href=\"/supervisor/quotas\"]")
+    page.wait_for_url("**/supervisor/quotas")
+    box = page.locator(f'#enterprise-targets tr[data-eid="{site["ins"]}"] input[name=target]')
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("35", delay=40)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=配额目标 20 → 35")
+    assert page.locator(f'#enterprise-targets tr[data-eid="{site["ins"]}"] input[name=target]').input_value() == "35"
+    with site["factory"]() as s:
+        assert s.get(Enterprise, site["ins"]).quota_target == 35
