@@ -72,3 +72,19 @@ def test_refusals_say_why(client, world, session_factory):
     assert "2 个个案的号码与输入相符" in ask(a[-6:].rjust(7, "0"))
     with session_factory() as s:
         assert s.get(Case, c[4]).status == CaseStatus.READY  # nothing claimed by a refused lookup
+
+
+def test_console_shows_the_sample_fields_of_the_held_case(client, world, session_factory):
+    cid = world["case_ids"][1]
+    with transaction(session_factory) as s:
+        s.execute(update(Case).where(Case.id == cid).values(
+            attributes={"service_type": "投诉", "last_call_date": "2026-10-17", "callback": "13912345678"}))
+    con = Console(client, "ann")
+    r = con.post("/interviewer/inbound", {"number": number(session_factory, cid)})
+    assert r.json["ok"]
+    html = con.page()
+    import re
+
+    box = re.search(r'<dl class="sample-fields" id="sample-fields">(.*?)</dl>', html, re.S).group(1)
+    assert "<dt>service_type</dt><dd>投诉</dd>" in box and "<dd>2026-10-17</dd>" in box
+    assert "13912345678" not in box and "139****5678" in box

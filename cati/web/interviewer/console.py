@@ -3,6 +3,7 @@ the idle screen; the interviewer's status, preferences, shift counters and the c
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, jsonify, render_template, request, session
@@ -109,6 +110,15 @@ def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
     return AgentStatus.READY if current != AgentStatus.PAUSED else current
 
 
+_DATE = re.compile(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?( \d{1,2}:\d{2}(:\d{2})?)?")
+
+
+def _field_text(value) -> str:
+    """A sample column's value for the console: dates as they are, any number in it masked."""
+    text = str(value)
+    return text if _DATE.fullmatch(text.strip()) else mask_text(text)
+
+
 def _case_view(case: Case, user: User, study: Study, now: datetime, language: str) -> dict:
     q = questionnaire_for(study)
     ent = db.session.get(Enterprise, case.enterprise_id)
@@ -144,6 +154,8 @@ def _case_view(case: Case, user: User, study: Study, now: datetime, language: st
         "appointment": appointment and {
             "due": local(appointment.due_at, case.timezone).strftime("%Y-%m-%d %H:%M"),
             "note": mask_text(appointment.note)},
+        # The sample's own columns (service type, last call date… which the intro refers to), numbers masked.
+        "fields": [(k, _field_text(v)) for k, v in sorted((case.attributes or {}).items()) if v not in (None, "")],
         "attempt": attempt, "call_state": wrapup.call_state(attempt),
         "call_id": attempt.call_id if attempt else None, "interview": interview,
     }
