@@ -5,7 +5,7 @@ from .base import Base, UTCDateTime, utcnow
 from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
 from .compliance import AuditLog, DoNotCall
 from .interview import Answer, AnswerRevision, Interview, InterviewStatus, QCStatus
-from .messaging import LoginSession, MessageReceipt, SupervisorMessage
+from .messaging import LoginSession, MessageReceipt, QCReview, SupervisorMessage
 from .quota import CaseQuotaCell, QuotaCell
 from .sample import Case, CasePhone, CaseStatus, PhoneStatus, Replicate
 from .study import Enterprise, EnterpriseStatus, Industry, Study
@@ -15,6 +15,6 @@ __all__ = [
     "AgentEvent", "AgentState", "AgentStatus", "LoginFailure",
     "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
     "CallAttempt", "Case", "CasePhone", "CaseQuotaCell", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
-    "Interview", "InterviewStatus", "LoginSession", "MessageReceipt", "SupervisorMessage", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
+    "Interview", "InterviewStatus", "LoginSession", "MessageReceipt", "QCReview", "SupervisorMessage", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
     "utcnow",
 ]

@@ -1,9 +1,10 @@
-"""Supervisor messages to interviewers (one-to-one or broadcast) with their read receipts, and the interviewers'
-sign-in history."""
+"""Supervisor messages to interviewers (one-to-one or broadcast) with their read receipts, the interviewers'
+sign-in history, and supervisors' QC reviews of interviews (scores from listening, back-check results)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,3 +48,19 @@ class LoginSession(Base):
     logout_at: Mapped[datetime | None]
     ended_by: Mapped[str | None] = mapped_column(String(16))  # logout | supervisor | absent | new_login
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class QCReview(Base):
+    """A supervisor's review of one interview: criterion scores (1–5) from listening to it, and/or the result of a
+    back-check call to the respondent."""
+
+    __tablename__ = "qc_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)  # criterion → 1..5
+    score: Mapped[float | None]  # 0–100: the mean criterion score on the 20–100 scale
+    backcheck: Mapped[str | None] = mapped_column(String(16))  # confirmed | not_reached | denied | discrepancy
+    note: Mapped[str | None] = mapped_column(String(1000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

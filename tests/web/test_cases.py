@@ -138,3 +138,33 @@ def test_case_page_shows_sample_fields_and_question_texts(client, cworld, sessio
     assert 'data-field="service_type"' in html and "投诉" in html and "2026-10-17" in html
     with session_factory() as s:
         assert s.get(Enterprise, cworld["enterprise_id"]).name in html
+
+
+def test_qc_review_scores_and_back_check_on_the_case_page(client, cworld, session_factory):
+    from cati.models import Interview, InterviewStatus, QCReview
+
+    cid = cworld["case_ids"][0]
+    with transaction(session_factory) as s:
+        iv = Interview(study_id=cworld["study_id"], case_id=cid, interviewer_id=cworld["ann"],
+                       status=InterviewStatus.COMPLETE, ended_at=datetime.now(UTC))
+        s.add(iv)
+        s.flush()
+        iv_id = iv.id
+    login(client, "sue")
+    token = csrf_of(client, f"/supervisor/case/{cid}")
+
+    def review(**data):
+        return client.post(f"/supervisor/interview/{iv_id}/review", data={"csrf_token": token, **data},
+                           follow_redirects=True).get_data(as_text=True)
+
+    assert "请至少打一项分" in review()
+    assert "无效（1–5）" in review(score_opening="7")
+    assert "须填写说明" in review(backcheck="denied")
+    html = review(score_opening="5", score_reading="4", score_coding="3", backcheck="confirmed", note="录音清楚")
+    assert "质检记录已保存" in html
+    table = re.search(rf'<table class="data" id="reviews-{iv_id}">(.*?)</table>', html, re.S).group(1)
+    assert 'data-k="score">80<' in table and "受访者确认" in table and "录音清楚" in table
+    with session_factory() as s:
+        r = s.scalar(select(QCReview))
+        assert r.scores == {"opening": 5, "reading": 4, "coding": 3} and r.score == 80.0
+        assert s.scalar(select(AuditLog.action).where(AuditLog.action == "qc.review")) == "qc.review"

@@ -1,5 +1,6 @@
-"""supervisor_messages, message_receipts and login_sessions: messages from supervisors to interviewers (one or
-all) with read receipts, and each user's sign-in history.
+"""supervisor_messages, message_receipts, login_sessions and qc_reviews: messages from supervisors to interviewers
+(one or all) with read receipts, each user's sign-in history, and QC reviews of interviews (listening scores,
+back-check results).
 
 Revision ID: 0013
 Revises: 0010
@@ -43,9 +44,23 @@ def upgrade() -> None:
         sa.Column("address", sa.String(64), nullable=True),
     )
     op.create_index("ix_login_sessions_user", "login_sessions", ["user_id", "login_at"])
+    op.create_table(
+        "qc_reviews",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("interview_id", sa.Integer(), sa.ForeignKey("interviews.id"), nullable=False),
+        sa.Column("reviewer_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("scores", sa.JSON(), nullable=False),
+        sa.Column("score", sa.Double(), nullable=True),
+        sa.Column("backcheck", sa.String(16), nullable=True),
+        sa.Column("note", sa.String(1000), nullable=True),
+        sa.Column("at", cati.models.base.UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_qc_reviews_interview_id", "qc_reviews", ["interview_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_qc_reviews_interview_id", table_name="qc_reviews")
+    op.drop_table("qc_reviews")
     op.drop_index("ix_login_sessions_user", table_name="login_sessions")
     op.drop_table("login_sessions")
     op.drop_table("message_receipts")
