@@ -321,3 +321,36 @@ def test_quota_target_typed_on_the_quota_screen(site, page):
     assert page.locator(f'#enterprise-targets tr[data-eid="{site["ins"]}"] input[name=target]').input_value() == "35"
     with site["factory"]() as s:
         assert s.get(Enterprise, site["ins"]).quota_target == 35
+
+
+def test_qc_review_form_on_the_case_page(site, page):
+    from cati.models import Interview, InterviewStatus, QCReview
+
+    cid = site["bank_cases"][6]
+    with transaction(site["factory"]) as s:
+        iv = Interview(study_id=site["study_id"], case_id=cid, interviewer_id=site["bob"],
+                       status=InterviewStatus.COMPLETE, ended_at=datetime.now(UTC))
+        s.add(iv)
+        s.flush()
+        iv_id = iv.id
+    sign_in(page, site)
+    page.goto(site["url"] + f"/supervisor/case/{cid}")
+    form = page.locator(f"#review-{iv_id}")
+    form.locator("select[name=score_opening]").select_option("4")
+    form.locator("select[name=score_coding]").select_option("2")
+    form.locator("select[name=backcheck]").select_option("discrepancy")
+    form.locator("button").click()
+    page.wait_for_selector("text=回访结果为否认或不一致时须填写说明")  # nothing saved without the note
+    form = page.locator(f"#review-{iv_id}")
+    form.locator("select[name=score_opening]").select_option("4")
+    form.locator("select[name=score_coding]").select_option("2")
+    form.locator("select[name=backcheck]").select_option("discrepancy")
+    form.locator("input[name=note]").click()
+    page.keyboard.type("受访者说 A2 答的是 2", delay=20)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=质检记录已保存")
+    row = page.locator(f"#reviews-{iv_id} tbody tr").first
+    assert row.locator("[data-k=score]").inner_text() == "60"
+    assert row.locator("[data-k=backcheck]").inner_text() == "回答不一致"
+    with site["factory"]() as s:
+        assert s.scalar(select(QCReview.scores).where(QCReview.interview_id == iv_id)) == {"opening": 4, "coding": 2}
