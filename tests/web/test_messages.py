@@ -124,3 +124,31 @@ def test_live_table_shows_current_question_and_interview_time(app, world, sessio
     assert re.search(r'data-k="interview-time">4:1\d<', ann) and re.search(r'data-k="in-state">4:0\d<', ann)
     bob = re.search(rf'<tr data-uid="{world["bob"]}"[^>]*>(.*?)</tr>', html, re.S).group(1)
     assert 'data-k="question">—<' in bob and 'data-k="interview-time">—<' in bob
+
+
+def test_new_screens_in_english(app, world, session_factory):
+    from datetime import UTC, datetime, timedelta
+
+    from cati.db import transaction
+    from cati.models import Appointment
+
+    with transaction(session_factory) as s:
+        s.add(Appointment(study_id=world["study_id"], case_id=world["case_ids"][0], interviewer_id=world["ann"],
+                          due_at=datetime.now(UTC) - timedelta(minutes=10)))
+    sup = app.test_client()
+    login(sup, "sue")
+    sup.post("/lang", data={"csrf_token": csrf_of(sup, "/supervisor/"), "lang": "en", "next": "/supervisor/"})
+    send(sup, "anyone", "meeting at 10")
+    for path, text in [("/supervisor/cases", "Case browser"), ("/supervisor/dnc", "Do-not-call list"),
+                       ("/supervisor/appointments", "Overdue and missed appointments"),
+                       ("/supervisor/quotas", "Quota per enterprise"),
+                       (f"/supervisor/interviewers?uid={world['ann']}", "Sign-in history"),
+                       (f"/supervisor/case/{world['case_ids'][0]}", "Sample fields")]:
+        html = sup.get(path).get_data(as_text=True)
+        assert text in html, path
+        assert "个案浏览" not in html and "免打扰名单" not in html
+    con = app.test_client()
+    Console(con, "ann")
+    con.post("/lang", data={"csrf_token": csrf_of(con, "/interviewer"), "lang": "en", "next": "/interviewer"})
+    html = con.get("/interviewer").get_data(as_text=True)
+    assert "My appointments" in html and "Inbound callback" in html and "meeting at 10" in html and "Read" in html
