@@ -259,11 +259,14 @@ def test_messages_reach_the_open_console_and_the_read_receipt_comes_back(site, b
     sent_at = time.monotonic()
     ann.wait_for_selector("#inbox .msg:has-text('李强：请先回拨预约个案')", timeout=20000)
     assert time.monotonic() - sent_at < 15
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ann.screenshot(path=str(SCREENSHOTS / "console-message.png"))
     ann.locator("#inbox .msg button").click()
     ann.wait_for_selector("#inbox", state="hidden")
     sup.reload()
     receipts = sup.locator("#sent tbody tr").first.locator("[data-k=receipts]").inner_text()
     assert "已读 1/1" in receipts and "李强" in receipts
+    sup.screenshot(path=str(SCREENSHOTS / "interviewers-messages.png"), full_page=True)
     ann_ctx.close()
     sup_ctx.close()
 
