@@ -101,7 +101,8 @@ class Sent:
 
 
 def sent(session: Session, now: datetime, *, limit: int = 30) -> list[Sent]:
-    """The latest messages with their receipts (read by whom and when; who has not read them yet)."""
+    """The latest messages with their receipts (read by whom and when; who has not read them yet). A broadcast's
+    audience is the interviewers active now (an account added since counts as not having read it)."""
     sender = User.__table__.alias("sender")
     recipient = User.__table__.alias("recipient")
     msgs = session.execute(

@@ -86,13 +86,14 @@ def case(case_id: int):
         assigned = s.get(User, c.assigned_to_id).display_name if c.assigned_to_id else ""
         codes = [code for code in q.codes if q.study.question(code).type != "info"]
         labels = _answer_labels(q.study, current_language())
-        texts = {qn.code: _short(qn.text.get(current_language()) or qn.text.get("zh-CN") or "")
-                 for qn in q.study.questions}
+        full_texts = {qn.code: " ".join((qn.text.get(current_language()) or qn.text.get("zh-CN") or "").split())
+                      for qn in q.study.questions}
+        texts = {code: _short(text) for code, text in full_texts.items()}
         # Rendered inside the read session: the rows are live ORM objects.
         return render_template("supervisor/case.html", c=c, ent=c.enterprise, phones=phones, full=full,
                                attempts=attempts, interviews=interviews, answers=answers, revisions=revisions,
                                trail=trail, people=people, assigned=assigned, codes=codes, labels=labels,
-                               texts=texts, reviews=reviews, criteria=qc_review.CRITERIA,
+                               texts=texts, full_texts=full_texts, reviews=reviews, criteria=qc_review.CRITERIA,
                                backchecks=qc_review.BACKCHECKS, tab="sample")
 
 
