@@ -1,4 +1,5 @@
-"""Benchmark of the supervisor's case browser, DNC list and appointment screens at the reference study's size:
+"""Benchmark of the supervisor's screens (the case browser, DNC list, appointments, quotas and the rest) at the
+reference study's size:
 360 enterprises, 200,000 cases (one number each), 60,000 dials by 40 interviewers, 4,000 appointments.
 
     python scripts/bench_case_browser.py                        # SQLite in a temp folder
@@ -142,11 +143,18 @@ def main() -> None:
         "case page": f"/supervisor/case/{mid}",
     }
     extra = [("/supervisor/dnc", "dnc list"), ("/supervisor/dnc?q=4567", "dnc search"),
-             ("/supervisor/appointments", "appointments (missed + calendar)")]
+             ("/supervisor/appointments", "appointments (missed + calendar)"),
+             ("/supervisor/quotas", "quotas"),
+             (f"/supervisor/interviewers?uid={uid}&period=30d", "interviewers + hourly (30 days)"),
+             ("/supervisor/", "quota board"), ("/supervisor/sample", "sample"), ("/supervisor/outcomes", "outcomes"),
+             ("/supervisor/qc", "qc"), ("/supervisor/staffing", "staffing")]
     for path, name in extra:
-        if client.get(path).status_code == 200:
-            pages[name] = path
+        pages[name] = path
     print(f"{'screen':40} {'median ms':>10} {'max ms':>8}")
+    missing = [name for name, path in pages.items() if client.get(path).status_code != 200]
+    for name in missing:
+        print(f"{name:40} not served ({client.get(pages[name]).status_code})")
+        del pages[name]
     for name, path in pages.items():
         client.get(path)
         times = []
