@@ -17,6 +17,7 @@ from .certification import (
 )
 from .compliance import AuditLog, DoNotCall
 from .interview import Answer, AnswerRevision, Interview, InterviewStatus, QCStatus
+from .messaging import LoginSession, MessageReceipt, QCReview, SupervisorMessage
 from .quota import CaseQuotaCell, QuotaCell
 from .sample import Case, CasePhone, CaseStatus, PhoneStatus, Replicate
 from .study import Enterprise, EnterpriseStatus, Industry, Study
@@ -29,4 +30,5 @@ __all__ = [
     "Interview", "InterviewStatus", "Invitation", "InvitationKind", "QuestionTime", "WebResponse", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",
     "utcnow", "Audit", "AuditMember", "AuditPass", "AuditStatus", "EvidenceFile", "Judgement", "MemberKind",
     "NonConformity", "Verdict",
+    "LoginSession", "MessageReceipt", "QCReview", "SupervisorMessage",
 ]

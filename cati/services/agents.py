@@ -78,7 +78,10 @@ def begin_shift(session: Session, user_id: int, now: datetime) -> AgentState:
     return set_state(session, user_id, AgentStatus.READY, now)
 
 
-def end_shift(session: Session, user_id: int, now: datetime) -> AgentState:
+def end_shift(session: Session, user_id: int, now: datetime, *, how: str = "logout") -> AgentState:
+    from . import logins
+
+    logins.closed(session, user_id, now, how)
     return set_state(session, user_id, AgentStatus.OFFLINE, now)
 
 
@@ -97,7 +100,7 @@ def pause_by_supervisor(session: Session, user_id: int, now: datetime, *, reason
 def sign_out_by_supervisor(session: Session, user_id: int, now: datetime, *, by: int) -> AgentState:
     """A supervisor signs an interviewer out (their session ends on its next request); audited."""
     before = state_of(session, user_id, now).status.value
-    st = end_shift(session, user_id, now)
+    st = end_shift(session, user_id, now, how="supervisor")
     audit.record(session, user_id=by, action="agent.sign_out", entity="interviewer", entity_id=user_id,
                  before={"status": before}, after={"status": "offline"})
     return st
@@ -151,7 +154,7 @@ def sweep_absent(session: Session, now: datetime, timeout: timedelta) -> list[in
             case.status = CaseStatus.READY
             case.claimed_by_id = case.claimed_at = case.claim_expires_at = None
             released.append(case.id)
-        set_state(session, row.user_id, AgentStatus.OFFLINE, now)
+        end_shift(session, row.user_id, now, how="absent")
         audit.record(session, user_id=None, action="agent.absent", entity="interviewer", entity_id=row.user_id,
                      before={"status": before, "last_seen_at": row.last_seen_at.isoformat()},
                      after={"status": "offline", "cases_released": released})

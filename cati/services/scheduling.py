@@ -327,6 +327,14 @@ def _claim(session: Session, case_id: int, interviewer_id: int, now: datetime, r
     return result.rowcount == 1
 
 
+def claim_specific(session: Session, case_id: int, interviewer_id: int, now: datetime, rules: CallRules) -> bool:
+    """Claim one named case (a ready one) for this interviewer, with the same lock and statement as
+    :func:`next_case`; False when someone else got it first or it is not ready. For an inbound callback
+    (:mod:`cati.services.inbound`): no calling window or attempt cap, since the respondent called us."""
+    _lock_for_claim(session)
+    return _claim(session, case_id, interviewer_id, now, rules)
+
+
 def _open_timezones(session: Session, study: Study, now: datetime, rules: CallRules) -> tuple[list[str], list[str]]:
     zones = _timezones(session, study, rules)
     open_ = [tz for tz in zones if in_window(now, tz, rules)]

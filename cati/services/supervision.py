@@ -581,6 +581,8 @@ class LiveInterviewer:
     call_id: str | None
     stats: InterviewerStats | None
     seconds_since_seen: float | None = None  # since the console's last heartbeat (None: no heartbeat yet)
+    question: str | None = None  # the question of the interview in progress
+    interview_seconds: float | None = None  # since that interview started
 
     def alert(self, *, idle_minutes: float, wrapup_minutes: float, call_minutes: float,
               silent_seconds: float) -> tuple[str, dict] | None:
@@ -602,7 +604,7 @@ class LiveInterviewer:
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("user_id", "username", "display_name", "status", "pause_reason",
                                            "seconds_in_state", "case_id", "enterprise", "call_id",
-                                           "seconds_since_seen")}
+                                           "seconds_since_seen", "question", "interview_seconds")}
         d["since_at"] = self.since_at.isoformat()
         d["stats"] = self.stats.as_dict() if self.stats else None
         return d
@@ -629,7 +631,20 @@ def interviewers_live(session: Session, study: Study, now: datetime, *, tz: str 
     times = agent_times(session, start, end, starts=starts)
     stats = {s.interviewer_id: s for s in interviewer_stats(
         session, study, start, end, agent_times=times, interviewer_ids=list(starts), starts=starts)}
-    return [LiveInterviewer(st.user_id, username, name, st.status.value, st.pause_reason, st.since_at,
-                            _seconds(st.since_at, now), st.case_id, ename, st.call_id, stats.get(st.user_id),
-                            _seconds(st.last_seen_at, now) if st.last_seen_at else None)
-            for st, username, name, ename in rows]
+    # The interview each one is conducting now: its current question and how long it has run.
+    held = {st.case_id: st.user_id for st, *_ in rows if st.case_id is not None}
+    running: dict[int, tuple[str | None, datetime]] = {}
+    if held:
+        for case_id, uid, question, started in session.execute(
+                select(Interview.case_id, Interview.interviewer_id, Interview.current_question, Interview.started_at)
+                .where(Interview.case_id.in_(list(held)), Interview.status == InterviewStatus.IN_PROGRESS)):
+            if held.get(case_id) == uid:
+                running[uid] = (question, started)
+    out = []
+    for st, username, name, ename in rows:
+        question, started = running.get(st.user_id, (None, None))
+        out.append(LiveInterviewer(st.user_id, username, name, st.status.value, st.pause_reason, st.since_at,
+                                   _seconds(st.since_at, now), st.case_id, ename, st.call_id, stats.get(st.user_id),
+                                   _seconds(st.last_seen_at, now) if st.last_seen_at else None,
+                                   question, _seconds(started, now) if started else None))
+    return out

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from cati.db import db
 from cati.models import Role
-from cati.services import agents
+from cati.services import agents, logins
 from cati.services.users import authenticate
 
 from .i18n import LANGUAGES, t
@@ -67,6 +67,7 @@ def login():
                                next=request.form.get("next", "")), 401
     if user.role == Role.INTERVIEWER:
         agents.begin_shift(db.session, user.id, now)
+        logins.opened(db.session, user.id, now, address)
     sign_in(user)
     target = _safe_next(request.form.get("next")) or home_for(user)
     db.session.commit()

@@ -3,7 +3,7 @@ judgements per requirement and pass (document / on-site; append-only, one client
 The two new roles (auditor, centre) need no schema change: ``users.role`` is a plain string column.
 
 Revision ID: 0015
-Revises: 0011 (the head of main when this branch began; the lead re-chains at merge)
+Revises: 0013 (the head of main when this branch began; the lead re-chains at merge)
 """
 import sqlalchemy as sa
 from alembic import op
@@ -11,7 +11,7 @@ from alembic import op
 import cati.models.base
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

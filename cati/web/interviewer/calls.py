@@ -63,6 +63,33 @@ def next_():
     return json_or_redirect({"ok": False, "no_case": got.reason.value, "message": msg})
 
 
+@bp.post("/inbound")
+@interviewer_only
+def inbound():
+    """A respondent calls back: the number they call from → their case, claimed for this interviewer."""
+    from cati.services.inbound import InboundError, claim_callback
+
+    from ..i18n import message
+    from .common import held_case
+
+    user = current_user()
+    now = now_utc()
+    if agents.state_of(db.session, user.id, now).status == AgentStatus.PAUSED:
+        return refuse({"ok": False, "error": t("paused_text")}, 409)
+    held = held_case(user)
+    study = get_study(db.session)
+    db.session.commit()  # the claim wants the start of a fresh transaction
+    try:
+        got = claim_callback(db.session, study, user.id, request.form.get("number", ""), now,
+                             held_case_id=held.id if held is not None else None)
+    except InboundError as err:
+        return refuse({"ok": False, "error": message(err)}, 409)
+    agents.set_state(db.session, user.id, AgentStatus.READY, now, case_id=got.case_id)
+    db.session.commit()
+    session["notice"] = t("inbound_got", ref=got.case_ref, number=got.number)
+    return json_or_redirect({"ok": True, "case_id": got.case_id})
+
+
 @bp.post("/case/<int:case_id>/dial")
 @interviewer_only
 def dial(case_id: int):

@@ -3,6 +3,7 @@ the idle screen; the interviewer's status, preferences, shift counters and the c
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, jsonify, render_template, request, session
@@ -21,7 +22,7 @@ from cati.models import (
 )
 from cati.models.agents import AgentStatus
 from cati.models.calls import AttemptStatus
-from cati.services import agents, wrapup
+from cati.services import agents, appointments, messages, wrapup
 from cati.services.calling import local
 from cati.services.dispositions import catalogue
 from cati.services.interviews import (
@@ -77,13 +78,20 @@ def console():
         state = agents.set_state(db.session, user.id, desired, now, reason=state.pause_reason,
                                  case_id=case.id if case else None, call_id=view.get("call_id"))
     counters = agents.shift_counters(db.session, user.id, now)
+    centre = current_app.config["CATI_SETTINGS"].centre_timezone
+    inbox = [{"id": m.id, "from": m.sender, "body": m.body, "broadcast": m.broadcast,
+              "at": local(m.sent_at, centre).strftime("%H:%M")} for m in messages.unread(db.session, user.id, now)]
+    my_appts = [{"due": local(a.due_at, centre).strftime("%m-%d %H:%M"), "state": a.state, "case_ref": a.case_ref,
+                 "enterprise": a.enterprise, "note": mask_text(a.note)}
+                for a in appointments.mine(db.session, study.id, user.id, now,
+                                           grace_minutes=rules.appointment_grace_minutes)]
     db.session.commit()
     since_text = local(state.since_at, rules.timezone_default).strftime("%H:%M")
     return render_template("interviewer/console.html", state=state, counters=counters, view=view,
                            since_text=since_text, show_phone=show_phone,
                            grid=session.get("grid", False), pause_reasons=agents.PAUSE_REASONS,
                            heartbeat_seconds=current_app.config["CATI_SETTINGS"].console.heartbeat_seconds,
-                           last=session.pop("last_call", None), notice=session.pop("notice", None))
+                           my_appts=my_appts, inbox=inbox, last=session.pop("last_call", None), notice=session.pop("notice", None))
 
 
 def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
@@ -100,6 +108,15 @@ def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
             return AgentStatus.WRAPUP
         return AgentStatus.DIALING
     return AgentStatus.READY if current != AgentStatus.PAUSED else current
+
+
+_DATE = re.compile(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?( \d{1,2}:\d{2}(:\d{2})?)?")
+
+
+def _field_text(value) -> str:
+    """A sample column's value for the console: dates as they are, any number in it masked."""
+    text = str(value)
+    return text if _DATE.fullmatch(text.strip()) else mask_text(text)
 
 
 def _case_view(case: Case, user: User, study: Study, now: datetime, language: str) -> dict:
@@ -137,6 +154,8 @@ def _case_view(case: Case, user: User, study: Study, now: datetime, language: st
         "appointment": appointment and {
             "due": local(appointment.due_at, case.timezone).strftime("%Y-%m-%d %H:%M"),
             "note": mask_text(appointment.note)},
+        # The sample's own columns (service type, last call date… which the intro refers to), numbers masked.
+        "fields": [(k, _field_text(v)) for k, v in sorted((case.attributes or {}).items()) if v not in (None, "")],
         "attempt": attempt, "call_state": wrapup.call_state(attempt),
         "call_id": attempt.call_id if attempt else None, "interview": interview,
     }
@@ -230,9 +249,25 @@ def heartbeat():
     if time.monotonic() - _last_sweep["at"] >= settings.heartbeat_seconds:
         _last_sweep["at"] = time.monotonic()
         agents.sweep_absent(db.session, now, timedelta(seconds=settings.presence_timeout_seconds))
+    # Supervisor messages ride on the heartbeat: the ones not read yet (first delivery notes the receipt).
+    inbox = [{"id": m.id, "from": m.sender, "body": m.body, "broadcast": m.broadcast,
+              "at": local(m.sent_at, current_app.config["CATI_SETTINGS"].centre_timezone).strftime("%H:%M")}
+             for m in messages.unread(db.session, user.id, now)]
     db.session.commit()
     text = None
     if presence.paused_by_supervisor and presence.reason:
         text = t("paused_by_supervisor", reason=t("pr_" + presence.reason))
     return jsonify(ok=ok, status=presence.status, reason=presence.reason, signed_out=presence.signed_out,
-                   paused_by_supervisor=presence.paused_by_supervisor, text=text)
+                   paused_by_supervisor=presence.paused_by_supervisor, text=text, messages=inbox)
+
+
+@bp.post("/messages/<int:message_id>/read")
+@interviewer_only
+def message_read(message_id: int):
+    """The interviewer marks a supervisor's message read (the read receipt the supervisor sees)."""
+    user = current_user()
+    if not messages.mark_read(db.session, user.id, message_id, now_utc()):
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    return json_or_redirect({"ok": True})

@@ -327,6 +327,47 @@
   // ---- presence: the open console beats every few seconds. That keeps its claim alive, and the reply brings a
   // supervisor's pause or sign-out: idle, the console shows it at once (reload); mid-interview, a note says so and
   // no next case is asked for, so the interview in hand can be finished.
+  // ---- supervisor messages: delivered by the heartbeat; new ones are added, none is ever re-rendered (a
+  // button being clicked stays where it is); "read" sends the receipt and removes the message.
+  var inbox = document.getElementById("inbox");
+  function markRead(box) {
+    var form = box.querySelector("form");
+    post(form.getAttribute("action"), {}).then(function (r) {
+      if (r.ok) { box.remove(); if (!inbox.querySelector(".msg")) inbox.hidden = true; }
+    }).catch(function () { /* kept: the next click tries again */ });
+  }
+  function wire(box) {
+    box.querySelector("form").addEventListener("submit", function (e) { e.preventDefault(); markRead(box); });
+  }
+  function showMessages(list) {
+    if (!inbox) return;
+    list.forEach(function (m) {
+      if (inbox.querySelector('[data-msg="' + m.id + '"]')) return;
+      var box = document.createElement("div");
+      box.className = "msg";
+      box.dataset.msg = m.id;
+      var head = document.createElement("span");
+      head.className = "msg-head";
+      head.textContent = m.from + " · " + m.at + (m.broadcast ? " · " + inbox.dataset.allLabel : "");
+      var body = document.createElement("span");
+      body.className = "msg-body";
+      body.textContent = m.body;
+      var form = document.createElement("form");
+      form.className = "inline";
+      form.setAttribute("action", "/interviewer/messages/" + m.id + "/read");
+      var btn = document.createElement("button");
+      btn.type = "submit";
+      btn.className = "small";
+      btn.textContent = inbox.dataset.readLabel;
+      form.appendChild(btn);
+      box.appendChild(head); box.appendChild(document.createTextNode(" ")); box.appendChild(body); box.appendChild(form);
+      inbox.appendChild(box);
+      wire(box);
+    });
+    if (inbox.querySelector(".msg")) inbox.hidden = false;
+  }
+  if (inbox) Array.prototype.forEach.call(inbox.querySelectorAll(".msg"), wire);
+
   var beatSeconds = Number(work.dataset.heartbeat || 5);
   function beat() {
     post("/interviewer/heartbeat", {}).then(function (r) {
@@ -335,6 +376,7 @@
         window.location.href = "/login?signed_out=1";
         return;
       }
+      if (r.messages) showMessages(r.messages);
       if (r.status === "paused" && work.dataset.status !== "paused") {
         work.dataset.autoNext = "0";
         var next = document.getElementById("btn-next");

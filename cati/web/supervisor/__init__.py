@@ -1,7 +1,9 @@
 """The supervisor dashboard (``/supervisor``), one module a screen: the quota board (:mod:`.board`, its xlsx
 export :mod:`.xlsx`), the live event stream (:mod:`.live`), interviewers live (:mod:`.interviewers`), outcomes and
 AAPOR rates (:mod:`.outcomes`, chart :mod:`.charts`), sample and appointments (:mod:`.sample`), one case
-(:mod:`.case`), quality control (:mod:`.qc`) and staffing (:mod:`.staffing`). All share the blueprint ``bp``
+(:mod:`.case`), the case browser (:mod:`.cases`), the do-not-call list (:mod:`.dnc`), overdue appointments and
+the day's calendar (:mod:`.appointments`),
+quota targets (:mod:`.quotas`), quality control (:mod:`.qc`) and staffing (:mod:`.staffing`). All share the blueprint ``bp``
 (endpoints ``supervisor.*``) and the helpers of :mod:`.common`.
 
 Views are thin: parse → one service call → render. Reading views end the request's transaction as soon as the
@@ -12,7 +14,20 @@ write lock, so a supervisor's screen never makes 100 interviewers wait). Actions
 
 from __future__ import annotations
 
-from . import board, case, interviewers, live, outcomes, qc, sample, staffing
+from . import (
+    appointments,
+    board,
+    case,
+    cases,
+    dnc,
+    interviewers,
+    live,
+    outcomes,
+    qc,
+    quotas,
+    sample,
+    staffing,
+)
 from .common import bp
 
-__all__ = ["bp", "board", "case", "interviewers", "live", "outcomes", "qc", "sample", "staffing"]
+__all__ = ["bp", "appointments", "board", "case", "cases", "dnc", "interviewers", "live", "outcomes", "qc", "quotas", "sample", "staffing"]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from cati.db import db
 from cati.models import AnswerRevision, AuditLog, CallAttempt, Case, Interview, Role, Study, User
-from cati.services import audit
+from cati.services import audit, qc_review
 from cati.services import sample_admin as sa
 from cati.services.interviews import answers_of, questionnaire_for, save_answer
 from cati.services.phones import mask_phone
@@ -82,16 +82,19 @@ def case(case_id: int):
             | ((AuditLog.entity == "interview") & (AuditLog.entity_id.in_([str(i) for i in iv_ids])))
         ).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(200)).all()
         people = interviewer_choices(s)
+        reviews = qc_review.reviews_of(s, iv_ids)
         assigned = s.get(User, c.assigned_to_id).display_name if c.assigned_to_id else ""
         codes = [code for code in q.codes if q.study.question(code).type != "info"]
         labels = _answer_labels(q.study, current_language())
-        texts = {qn.code: _short(qn.text.get(current_language()) or qn.text.get("zh-CN") or "")
-                 for qn in q.study.questions}
+        full_texts = {qn.code: " ".join((qn.text.get(current_language()) or qn.text.get("zh-CN") or "").split())
+                      for qn in q.study.questions}
+        texts = {code: _short(text) for code, text in full_texts.items()}
         # Rendered inside the read session: the rows are live ORM objects.
         return render_template("supervisor/case.html", c=c, ent=c.enterprise, phones=phones, full=full,
                                attempts=attempts, interviews=interviews, answers=answers, revisions=revisions,
                                trail=trail, people=people, assigned=assigned, codes=codes, labels=labels,
-                               texts=texts, tab="sample")
+                               texts=texts, full_texts=full_texts, reviews=reviews, criteria=qc_review.CRITERIA,
+                               backchecks=qc_review.BACKCHECKS, tab="sample")
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -163,3 +166,17 @@ def edit_answer(interview_id: int):
                KeyError, ValueError, show=lambda err: flash(f"{code}: {error_text(err)}", "error"),
                ok=tr("answer_changed"))
     return _to_case(iv.case_id)
+
+
+@bp.post("/interview/<int:interview_id>/review")
+@actor
+def qc_review_interview(interview_id: int):
+    """A QC review of one interview: criterion scores from listening, a back-check result, a note (audited)."""
+    user = current_user()
+    iv = get_or_404(Interview, interview_id)
+    case_id = iv.case_id
+    scores = {k: request.form.get(f"score_{k}") for k in qc_review.CRITERIA}
+    commit(lambda: qc_review.record(db.session, interview_id, scores, request.form.get("backcheck"),
+                                    request.form.get("note"), now_utc(), user_id=user.id),
+           qc_review.ReviewError, ok=tr("qc_review_saved"))
+    return _to_case(case_id)

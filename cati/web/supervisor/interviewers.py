@@ -4,6 +4,8 @@ call, pausing an interviewer and signing one out."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -11,23 +13,60 @@ from sqlalchemy import select
 from cati.db import db
 from cati.models import User
 from cati.models.agents import AgentState
-from cati.services import agents, audit
+from cati.services import agents, audit, logins, messages, productivity
 from cati.services import supervision as sv
+from cati.services.calling import zone
 from cati.telephony.base import TelephonyError
 
 from ..interviewer import get_backend
 from ..security import current_user
 from ..uow import commit
-from .common import actor, bp, centre_tz, now_utc, reading, screen, study_reading, tr
+from .common import (
+    actor,
+    bp,
+    centre_tz,
+    interviewer_choices,
+    now_utc,
+    reading,
+    screen,
+    study_reading,
+    tr,
+    who,
+)
+
+PERIODS = {"today": 0, "7d": 6, "30d": 29}
 
 
 @screen("/interviewers")
 def interviewers():
     now = now_utc()
+    tz = centre_tz()
+    uid = request.args.get("uid", type=int)
+    period = request.args.get("period") if request.args.get("period") in PERIODS else "today"
+    local_midnight = datetime.combine(now.astimezone(zone(tz)).date() - timedelta(days=PERIODS[period]), dt_time.min,
+                                      tzinfo=zone(tz))
     with study_reading() as (s, study):
-        live = sv.interviewers_live(s, study, now, tz=centre_tz())
+        live = sv.interviewers_live(s, study, now, tz=tz)
+        sent = messages.sent(s, now)
+        people = interviewer_choices(s)
+        hours = productivity.hourly(s, local_midnight, now, tz, interviewer_id=uid)
+        sessions = logins.history(s, uid) if uid else []
+    totals = productivity.HourRow(-1, sum(h.dials for h in hours), sum(h.contacts for h in hours),
+                                  sum(h.completes for h in hours))
     return render_template("supervisor/interviewers.html", live=live, now=now, tab="agents",
-                           monitoring=monitoring())
+                           monitoring=monitoring(), sent=sent, people=people, hours=hours, totals=totals,
+                           sessions=sessions, uid=uid, period=period, periods=list(PERIODS))
+
+
+@bp.post("/messages")
+@actor
+def send_message():
+    """A message to one interviewer or to all; their consoles show it within a heartbeat."""
+    user = current_user()
+    commit(lambda: messages.send(db.session, user.id, who(request.form.get("to")), request.form.get("body", ""),
+                                 now_utc()),
+           messages.MessageError, ok=tr("message_sent"))
+    return redirect(url_for("supervisor.interviewers") + "#messages")
 
 
 _MONITORING_CACHE: dict = {"at": 0.0, "value": {}}

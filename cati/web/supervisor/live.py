@@ -109,7 +109,7 @@ def stream():
                     yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                     sent = True
             if live is not None:
-                key = [(x.user_id, x.status, x.pause_reason, x.case_id, int(x.seconds_in_state) // 5,
+                key = [(x.user_id, x.status, x.pause_reason, x.case_id, int(x.seconds_in_state) // 5, x.question,
                         agent_alert(x), x.stats.as_dict() if x.stats else None) for x in live]
                 if key != last_agents:
                     last_agents = key

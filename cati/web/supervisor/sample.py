@@ -62,7 +62,7 @@ def release_replicate():
     return back(url_for("supervisor.sample"))
 
 
-def _parse_local(value: str | None) -> datetime | None:
+def parse_local(value: str | None) -> datetime | None:
     """``YYYY-MM-DDTHH:MM`` in centre time → UTC (None when empty)."""
     if not value:
         return None
@@ -78,7 +78,7 @@ def _parse_local(value: str | None) -> datetime | None:
 def move_appointment(appt_id: int):
     user = current_user()
     commit(lambda: sa.move_appointment(db.session, appt_id, who(request.form.get("to")), user_id=user.id,
-                                       due_at=_parse_local(request.form.get("due_at")),
+                                       due_at=parse_local(request.form.get("due_at")),
                                        note=request.form.get("note") or None),
            sa.SampleAdminError, ValueError, ok=tr("done_ok"))
     return back(url_for("supervisor.sample"))
