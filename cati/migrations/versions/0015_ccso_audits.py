@@ -3,7 +3,7 @@ judgements per requirement and pass (document / on-site; append-only, one client
 The two new roles (auditor, centre) need no schema change: ``users.role`` is a plain string column.
 
 Revision ID: 0015
-Revises: 0013 (the head of main when this branch began; the lead re-chains at merge)
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
