@@ -12,7 +12,7 @@ write lock, so a supervisor's screen never makes 100 interviewers wait). Actions
 
 from __future__ import annotations
 
-from . import board, case, interviewers, live, outcomes, qc, sample, staffing
+from . import board, case, dialing, interviewers, live, outcomes, qc, sample, staffing
 from .common import bp
 
-__all__ = ["bp", "board", "case", "interviewers", "live", "outcomes", "qc", "sample", "staffing"]
+__all__ = ["bp", "board", "case", "dialing", "interviewers", "live", "outcomes", "qc", "sample", "staffing"]
