@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Select, String, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import BigInteger, Select, String, and_, bindparam, cast, func, or_, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -328,7 +328,7 @@ def _not_predictive_held():
     p = bindparam
     codes = predictive_hold_codes()
     if not codes:
-        return and_(True)
+        return true()
     held = (
         select(CallAttempt.id)
         .where(CallAttempt.case_id == Case.id,
