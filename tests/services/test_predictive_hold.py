@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 
 from cati.db import transaction
 from cati.models import CallAttempt, Case, CaseStatus, Study
@@ -129,3 +132,19 @@ def test_appointments_and_assigned_cases_stay_with_interviewers(session_factory,
 def test_a_predictive_claim_is_for_the_team(session_factory, one_case):
     with pytest.raises(ValueError, match="team"):
         _claim(session_factory, one_case["study_id"], one_case["iv"], NOW, predictive=True)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(day=st.integers(0, 4), minute=st.integers(0, 90))
+def test_held_exactly_while_the_hold_lasts(session_factory, one_case, day, minute):
+    """Property: at any callable moment after an abandon (10:00–11:30 local on the next days, past the 60-minute
+    retry on the day itself), the team dialer is kept off the case exactly while less than 72 hours have passed."""
+    if day == 0 and minute < 60:
+        minute += 60
+    cid = one_case["case_id"]
+    with session_factory() as s:
+        abandoned_before = s.scalar(select(CallAttempt.id).where(CallAttempt.case_id == cid))
+    if abandoned_before is None:
+        _dial(session_factory, cid, ABANDONED, NOW)
+    offset = timedelta(days=day, minutes=minute)
+    assert _held(session_factory, one_case, NOW + offset) == (offset < timedelta(hours=72))
