@@ -66,7 +66,10 @@ def check() -> None:
 @click.option("--reconcile-every", default=60.0, type=float, show_default=True,
               help="seconds between reconciliations of unfinished attempts with the server")
 @click.option("--pbx", default=None, help="with CATI_AMI_PBXES: the PBX this worker listens to (one worker each)")
-def worker(reconcile_every: float, pbx: str | None) -> None:
+@click.option("--team-queue", default=None,
+              help="also run the predictive team dialer for this PBX queue (e.g. cati-predictive); it dials only "
+                   "while the study's dialing mode is predictive")
+def worker(reconcile_every: float, pbx: str | None, team_queue: str | None) -> None:
     """Store call events from Asterisk in the database (run exactly one per site).
 
     接收 Asterisk 通话事件并写入数据库（每个站点运行一个）。Web workers place calls with events off;
@@ -105,6 +108,15 @@ def worker(reconcile_every: float, pbx: str | None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"listening to AMI {backend.host}:{backend.port} ({backend.client_name}); Ctrl-C to stop")
+    if team_queue:
+        from cati.services.studies import get_study
+        from cati.telephony.team_dialer import TeamDialer
+
+        with factory() as s:
+            study_id = get_study(s).id
+        dialer = TeamDialer(factory, backend, study_id, team_queue)
+        threading.Thread(target=dialer.run, args=(stop,), name="team-dialer", daemon=True).start()
+        click.echo(f"team dialer on queue {team_queue} (predictive mode only) / 预测拨号团队队列 {team_queue}")
     try:
         run_event_worker(factory, backend, stop, reconcile_every=reconcile_every,
                          report=lambda n: click.echo(f"ended {n} attempt(s) no longer on the server"))

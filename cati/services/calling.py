@@ -82,6 +82,11 @@ class CallRules:
     # contact model until the study's own dials say otherwise (contact_model docstring gives the source).
     contact_prior: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: DEFAULT_CONTACT_PRIOR)
     sample_release: SampleReleaseRules = field(default_factory=SampleReleaseRules)
+    # Dialing mode (preview | progressive | predictive) and the abandoned-call target and hard ceiling (shares of
+    # calls answered by a person; the study schema keeps the target under the ceiling).
+    dialing_mode: str = "preview"
+    abandon_target: float = 0.03
+    abandon_ceiling: float = 0.03
     # The enterprise quota is not a calling rule: it is each Enterprise.quota_target (services.quotas).
 
     @classmethod
@@ -116,6 +121,12 @@ class CallRules:
             kw["sample_release"] = SampleReleaseRules(
                 mode=str(sr.get("mode", "need")),
                 **{k: float(sr[k]) for k in ("callable_per_interviewer", "min_open_per_needed", "prior_yield") if k in sr})
+        dialing = raw.get("dialing") or {}
+        if "mode" in dialing:
+            kw["dialing_mode"] = str(dialing["mode"])
+        for key in ("abandon_target", "abandon_ceiling"):
+            if key in dialing:
+                kw[key] = float(dialing[key])
         return cls(**kw)
 
     def prior_weight(self, weekend: int, part: int) -> float:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Select, String, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import BigInteger, Select, String, and_, bindparam, cast, func, or_, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -195,7 +195,8 @@ class _Stmts:
             self._due[key] = stmt
         return stmt
 
-    def callable_in_enterprise(self, n_tzs: int, converter: bool, pg: bool, cells: bool = False) -> Select:
+    def callable_in_enterprise(self, n_tzs: int, converter: bool, pg: bool, cells: bool = False,
+                               predictive: bool = False) -> Select:
         """Callable cases of one enterprise in the given passes (time zone and tried-parts mask), in pass order
         (the contact model's: likeliest to answer first), then fewest attempts and longest waiting first.
 
@@ -204,7 +205,7 @@ class _Stmts:
         list built by next_case), so the database sorts only the enterprise's due cases of those passes. Asking
         mask by mask cost up to 8 queries per enterprise with 3 day parts (17 per claim in the demo).
         """
-        key = (n_tzs, converter, pg, cells)
+        key = (n_tzs, converter, pg, cells, predictive)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
@@ -227,6 +228,8 @@ class _Stmts:
                 stmt = stmt.where(Case.needs_converter.is_(False))
             if cells:
                 stmt = stmt.where(open_cells_clause())
+            if predictive:
+                stmt = stmt.where(_not_predictive_held())
             if pg:
                 # One row only: a locked row stays hidden from every other claimer (SKIP LOCKED) until this
                 # transaction ends, so locking spare candidates would hide cases this claim never takes; with
@@ -265,7 +268,8 @@ class _Stmts:
                        + p("tie_add", type_=BigInteger)) % _TIE_MOD)
         )
 
-    def enterprises_with_callable(self, n_tzs: int, converter: bool, cells: bool = False) -> Select:
+    def enterprises_with_callable(self, n_tzs: int, converter: bool, cells: bool = False,
+                                  predictive: bool = False) -> Select:
         """The neediest enterprises (as ``enterprise_order``) that have a case worth dialing now, at most
         ``limit``: used when the neediest few had none, instead of asking every enterprise mask by mask.
 
@@ -273,7 +277,7 @@ class _Stmts:
         EXISTS then runs per enterprise in need order (one index probe into ``ix_cases_claim_mask``) and the
         query stops once ``limit`` enterprises qualify, instead of reading every due case of the study.
         """
-        key = ("any", n_tzs, converter, cells)
+        key = ("any", n_tzs, converter, cells, predictive)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
@@ -290,6 +294,8 @@ class _Stmts:
                 has_callable = has_callable.where(Case.needs_converter.is_(False))
             if cells:
                 has_callable = has_callable.where(open_cells_clause())
+            if predictive:
+                has_callable = has_callable.where(_not_predictive_held())
             stmt = select(neediest.c.id).where(has_callable.exists()).limit(p("limit"))
             self._callable[key] = stmt
         return stmt
@@ -306,6 +312,35 @@ def _allowed_passes(n_tzs: int):
 def _not_excluded():
     """Not a case this interviewer must not get (QC rejected their interview of it: someone else verifies)."""
     return or_(Case.excluded_interviewer_id.is_(None), Case.excluded_interviewer_id != bindparam("interviewer_id"))
+
+
+def predictive_hold_codes() -> list[tuple[str, int]]:
+    """The catalogue's codes that hold a case from predictive dialing, with their hours (3.201, 72 h): in code
+    order, which is the order of the ``hold_since<i>`` parameters of :func:`_not_predictive_held`."""
+    return sorted((code, d.predictive_hold_hours) for code, d in catalogue().items() if d.predictive_hold_hours)
+
+
+def _not_predictive_held():
+    """No attempt of the case coded with a predictive-hold code (an abandoned call) since that code's hold began
+    (``hold_since<i>`` = now − its hours). One probe of ``ix_call_attempts_case`` (case, requested_at) per
+    candidate: the hold lasts from the abandoned dial, whatever was dialled after it (a preview no-answer does
+    not make a respondent who was just abandoned fair game for the next predictive burst)."""
+    p = bindparam
+    codes = predictive_hold_codes()
+    if not codes:
+        return true()
+    held = (
+        select(CallAttempt.id)
+        .where(CallAttempt.case_id == Case.id,
+               or_(*(and_(CallAttempt.outcome == code, CallAttempt.requested_at > p(f"hold_since{i}"))
+                     for i, (code, _h) in enumerate(codes))))
+        .correlate(Case)
+    )
+    return ~held.exists()
+
+
+def predictive_hold_params(now: datetime) -> dict:
+    return {f"hold_since{i}": now - timedelta(hours=hours) for i, (_c, hours) in enumerate(predictive_hold_codes())}
 
 
 _stmts: _Stmts | None = None
@@ -491,11 +526,12 @@ def _enterprise_order(session: Session, study_id: int, rules: CallRules, rng: ra
 def next_case(
     session: Session,
     study: Study,
-    interviewer_id: int,
+    interviewer_id: int | None,
     now: datetime,
     *,
     converter: bool = False,
     rng: random.Random | None = None,
+    predictive: bool = False,
 ) -> Claim | NoCase:
     """Claim the next case for this interviewer, or say why there is none and when there will be.
 
@@ -506,13 +542,20 @@ def next_case(
     furthest behind their quota, likeliest to answer now first (contact model), fewer attempts first. Cases the
     best-time preference defers come only after every other callable case: a ready interviewer is never told to
     wait while a callable case exists.
+
+    ``predictive``: a claim for the team dialer (``interviewer_id`` None: the PBX picks who gets the call). Only
+    the general queue is dialled predictively — appointments and cases assigned to someone stay with preview
+    and progressive, which put the interviewer on the line first — and never a case abandoned by the dialer
+    within its code's ``predictive_hold_hours`` (3.201: 72 h; Ofcom/FTC). Converter-only cases are not dialled.
     """
+    if predictive and (interviewer_id is not None or converter):
+        raise ValueError("next_case: a predictive claim is for the team (interviewer_id None, converter False)")
     rng = rng or random
     rules = rules_for(study)
     stmts = _s()
     _lock_for_claim(session)
     conn = session.connection()
-    own = conn.scalar(stmts.own_claim, {"study_id": study.id, "interviewer_id": interviewer_id})
+    own = None if predictive else conn.scalar(stmts.own_claim, {"study_id": study.id, "interviewer_id": interviewer_id})
     if own is not None:
         renew_claim(session, own, interviewer_id, now, rules)
         return Claim(own, "own_claim")
@@ -527,7 +570,7 @@ def next_case(
         auto_release(session, study, now, rules=rules, shortfalls=_projection_due(session, study, now))
 
     cells = has_cells(study)
-    if open_tzs:
+    if open_tzs and not predictive:
         due = conn.execute(stmts.due_appointments_for(converter, cells), {
             "study_id": study.id, "horizon": now + timedelta(minutes=rules.appointment_window_minutes),
             "tzs": open_tzs, "interviewer_id": interviewer_id, "slipped": now - timedelta(minutes=5),
@@ -544,7 +587,7 @@ def next_case(
         for case_id in assigned:
             if _claim(session, case_id, interviewer_id, now, rules):
                 return Claim(case_id, "assigned")
-
+    if open_tzs:
         model = contact_model(session, study, rules, now)
         ratio = rules.best_time_ratio
         if ratio > 0 and _best_time_released(session, study, now):
@@ -560,13 +603,15 @@ def next_case(
         deferred.sort()
         params: dict = {"now": now, "max_attempts": rules.max_attempts, "interviewer_id": interviewer_id,
                         "study_id": study.id, **_order_params(study.id, rules, rng)}
+        if predictive:
+            params.update(predictive_hold_params(now))
         for i, tz in enumerate(open_tzs):
             params[f"tz{i}"] = tz
         # Best time to call is a preference, never a reason to idle a paid interviewer (docs/domain.md §5): cases
         # whose better part of the day is still to come are handed out only when no other case is callable.
         for passes in (preferred, deferred):
             got = _claim_callable(session, interviewer_id, now, rules, passes, params, len(open_tzs),
-                                  converter=converter, cells=cells)
+                                  converter=converter, cells=cells, predictive=predictive)
             if got is not None:
                 return got
         # Nothing callable within the cap on concurrent dials per open quota place (claims_per_open_slot): the
@@ -575,7 +620,7 @@ def next_case(
         if rules.claims_per_open_slot:
             got = _claim_callable(session, interviewer_id, now, rules, sorted(preferred + deferred),
                                   {**params, "claims_per_open_slot": 1 << 20}, len(open_tzs),
-                                  converter=converter, cells=cells)
+                                  converter=converter, cells=cells, predictive=predictive)
             if got is not None:
                 return got
         # Nothing callable at all for a ready interviewer: draw new sample now (queXS draws a new case when no
@@ -583,7 +628,7 @@ def next_case(
         if auto_release(session, study, now, rules=rules, starving=True, shortfalls=False):
             got = _claim_callable(session, interviewer_id, now, rules, sorted(preferred + deferred),
                                   {**params, "claims_per_open_slot": 1 << 20}, len(open_tzs),
-                                  converter=converter, cells=cells)
+                                  converter=converter, cells=cells, predictive=predictive)
             if got is not None:
                 return got
     return explain_no_case(session, study, now, rules=rules, timezones=all_tzs, converter=converter)
@@ -591,7 +636,7 @@ def next_case(
 
 def _claim_callable(session: Session, interviewer_id: int, now: datetime, rules: CallRules,
                     passes: list[tuple[float, int, str, int]], params: dict, n_tzs: int, *, converter: bool,
-                    cells: bool) -> Claim | None:
+                    cells: bool, predictive: bool = False) -> Claim | None:
     """Claim a callable case of one of ``passes`` (time zone and tried-parts mask, in order), from the enterprises
     furthest behind their quota; None when no such case can be claimed."""
     if not passes:
@@ -599,12 +644,12 @@ def _claim_callable(session: Session, interviewer_id: int, now: datetime, rules:
     stmts, conn = _s(), session.connection()
     masks = {tz: [m for _r, _b, z, m in passes if z == tz] for _r, _b, tz, _m in passes}
     params = {**params, **{f"masks{i}": masks.get(params[f"tz{i}"], []) for i in range(n_tzs)}}
-    stmt = stmts.callable_in_enterprise(n_tzs, converter, _is_pg(session), cells)
+    stmt = stmts.callable_in_enterprise(n_tzs, converter, _is_pg(session), cells, predictive)
     params["pass_order"] = "," + ",".join(f"{tz}|{mask}" for _r, _b, tz, mask in passes) + ","
     # In need order, only enterprises that have a case of these passes callable now (one query), then the best
     # case of each in turn. A case can still be lost to a concurrent claimer between the two; then ask again for
     # the next few enterprises.
-    with_callable = stmts.enterprises_with_callable(n_tzs, converter, cells)
+    with_callable = stmts.enterprises_with_callable(n_tzs, converter, cells, predictive)
     tried: set[int] = set()
     limit = _ENTERPRISES_PER_ASK
     while True:

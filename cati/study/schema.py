@@ -354,6 +354,25 @@ class SampleRelease(_Model):
     prior_yield: float = Field(default=0.08, gt=0.0, le=1.0)
 
 
+class Dialing(_Model):
+    """How the study's calls are placed (issue 18): ``preview`` (the interviewer presses dial), ``progressive``
+    (one call per ready interviewer) or ``predictive`` (the team dialer paces several dials per free interviewer,
+    holding abandoned calls — a person answered and nobody was free within 2 s — under ``abandon_target``, a
+    share of the calls answered by a person over the day and the last hour). ``abandon_ceiling`` is the hard cap
+    on the target (Ofcom/FTC: 3 %); supervisors set the mode and the target up to it, only an admin raises it."""
+
+    mode: Literal["preview", "progressive", "predictive"] = "preview"
+    abandon_target: float = Field(default=0.03, gt=0.0, le=0.10)
+    abandon_ceiling: float = Field(default=0.03, gt=0.0, le=0.10)
+
+    @model_validator(mode="after")
+    def _under_ceiling(self) -> Dialing:
+        if self.abandon_target > self.abandon_ceiling + 1e-12:
+            raise KeyedError("dialing_target_above_ceiling", target=f"{100 * self.abandon_target:g}",
+                             ceiling=f"{100 * self.abandon_ceiling:g}")
+        return self
+
+
 class CallingRules(_Model):
     timezone_default: str
     windows: CallingWindows
@@ -376,6 +395,8 @@ class CallingRules(_Model):
     stop_after_consecutive: dict[Disposition, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     #: When the next replicate of an enterprise is released without a supervisor (see SampleRelease).
     sample_release: SampleRelease = Field(default_factory=SampleRelease)
+    #: Preview, progressive or predictive dialing, and the abandoned-call target and ceiling (see Dialing).
+    dialing: Dialing = Field(default_factory=Dialing)
 
     @field_validator("timezone_default")
     @classmethod

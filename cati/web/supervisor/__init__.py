@@ -19,6 +19,7 @@ from . import (
     board,
     case,
     cases,
+    dialing,
     dnc,
     interviewers,
     live,
@@ -30,4 +31,5 @@ from . import (
 )
 from .common import bp
 
-__all__ = ["bp", "appointments", "board", "case", "cases", "dnc", "interviewers", "live", "outcomes", "qc", "quotas", "sample", "staffing"]
+__all__ = ["bp", "appointments", "board", "case", "cases", "dialing", "dnc", "interviewers", "live", "outcomes", "qc",
+           "quotas", "sample", "staffing"]

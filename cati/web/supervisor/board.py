@@ -9,6 +9,7 @@ from cati.db import db
 from cati.services import sample_admin as sa
 from cati.services import supervision as sv
 from cati.services.cawi import mode_counts
+from cati.services.dialing import dialing_status
 from cati.services.pacing import study_pace
 from cati.services.quotas import cell_progress
 from cati.services.scheduling import best_time_deferral, release_best_time_deferral
@@ -73,6 +74,7 @@ def board():
         deferral = best_time_deferral(s, study, now)
         pace = study_pace(s, study, now)
         modes = mode_counts(s, study)
+        dialing = dialing_status(s, study, now)
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:
@@ -86,7 +88,7 @@ def board():
         by_industry=sv.rollup(rows, "industry"), by_region=sv.rollup(rows, "region"), totals=totals(shown),
         filtered=len(shown) != len(rows),
         sort_keys=sv.BOARD_SORT_KEYS, now=now, study=study, cells=cells, deferral=deferral, pace=pace,
-        modes={m: c.get("complete", 0) for m, c in modes.items()}, tab="board")
+        modes={m: c.get("complete", 0) for m, c in modes.items()}, status=dialing, tab="board")
 
 
 @bp.get("/board.xlsx")
