@@ -1,0 +1,224 @@
+"""Scored results for the analyst: *live* (the study's completes now) or a frozen *release*.
+
+A release is a named, dated snapshot of the completes and of what scoring made of them, with its parameters
+(indicator weights, bootstrap seed and replicate count). Pages, reports and exports of one release all read the
+same stored bytes, so each of its numbers is the same number everywhere; ``cati report … --release NAME`` and the
+web's report jobs write the same files from it (:func:`study_data_for`, :func:`cati.services.publishing.build_all`).
+
+Scoring 360 enterprises with 2,000 bootstrap replicates takes seconds, so results are cached in this process:
+live ones per (study, version, completes, last complete, last answer change), releases per id (they never
+change). Only :func:`create_release` writes (it flushes; the caller commits).
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cati.i18n import KeyedError
+from cati.models import AnalysisRelease, AnswerRevision, Interview, InterviewStatus, QCStatus, Study
+
+from . import audit, frames
+
+#: Seed of live scores: the same default as ``cati score`` and ``cati report``.
+LIVE_SEED = 0
+MAX_REPLICATES = 10_000
+_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A scored study as the analyst's pages show it."""
+
+    result: Any  # scoring.ScoreResult
+    responses: pd.DataFrame  # the completes it was scored from (phones masked)
+    study_id: int
+    release_id: int | None
+    name: str | None  # the release's name; None = live
+    created_at: datetime | None
+    n_boot: int
+    seed: int
+    key: tuple
+
+    @property
+    def is_live(self) -> bool:
+        return self.release_id is None
+
+
+class _Cache:
+    """A small LRU of computed results with one lock per key, so concurrent requests compute a result once."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self.size = size
+        self.items: OrderedDict[tuple, Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self.key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                if key in self.items:
+                    return self.items[key]
+            value = compute()
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+                self.key_locks.pop(key, None)
+            return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_results = _Cache()
+#: Derived views (e.g. the enterprise comparison frames) keyed by a result's key and a name.
+derived = _Cache(size=32)
+
+
+def clear_caches() -> None:
+    _results.clear()
+    derived.clear()
+
+
+def _pack(obj: Any) -> bytes:
+    return zlib.compress(pickle.dumps(obj, protocol=5), 3)
+
+
+def _unpack(data: bytes) -> Any:
+    # Written by _pack only (this module), never from an upload.
+    return pickle.loads(zlib.decompress(data))  # noqa: S301
+
+
+def live_key(session: Session, study: Study) -> tuple:
+    """What live scores depend on: the study's version, its valid completes and the last answer change."""
+    n, last = session.execute(
+        select(func.count(Interview.id), func.max(Interview.id)).where(
+            Interview.study_id == study.id, Interview.status == InterviewStatus.COMPLETE,
+            Interview.qc_status != QCStatus.REJECTED)).one()
+    last_change = session.scalar(select(func.max(AnswerRevision.id)))
+    qc = session.scalar(select(func.count(Interview.id)).where(Interview.study_id == study.id,
+                                                               Interview.qc_status == QCStatus.REJECTED))
+    return ("live", study.id, study.version, int(n or 0), last, last_change, qc)
+
+
+def _score(responses: pd.DataFrame, definition: dict, n_boot: int | None, seed: int):
+    from scoring import ScoringSpec, score_study
+
+    spec = ScoringSpec.from_study(definition)
+    return score_study(responses, spec, n_boot=n_boot, seed=seed)
+
+
+def live(session: Session, study: Study) -> Scored | None:
+    """The study's completes scored now (None while it has none), computed once per :func:`live_key`."""
+    key = live_key(session, study)
+    if key[3] == 0:
+        return None
+
+    def compute() -> Scored:
+        from .publishing import with_provinces
+
+        responses = frames.responses_frame(session, study.id)
+        result = _score(responses, dict(study.definition or {}), None, LIVE_SEED)
+        return Scored(result=with_provinces(result, responses), responses=responses, study_id=study.id,
+                      release_id=None, name=None, created_at=None, n_boot=int(result.method["n_boot"]),
+                      seed=LIVE_SEED, key=key)
+
+    return _results.get(key, compute)
+
+
+def releases(session: Session, study: Study) -> list[AnalysisRelease]:
+    """The study's releases, newest first (their snapshots are not loaded)."""
+    from sqlalchemy.orm import defer
+
+    return list(session.scalars(select(AnalysisRelease).where(AnalysisRelease.study_id == study.id)
+                                .options(defer(AnalysisRelease.responses), defer(AnalysisRelease.scored))
+                                .order_by(AnalysisRelease.created_at.desc(), AnalysisRelease.id.desc())))
+
+
+def release_row(session: Session, study: Study, release_id: int) -> AnalysisRelease:
+    rel = session.get(AnalysisRelease, release_id)
+    if rel is None or rel.study_id != study.id:
+        raise KeyedError("an_release_unknown", id=release_id)
+    return rel
+
+
+def from_release(session: Session, study: Study, release_id: int) -> Scored:
+    """The frozen scores of a release (read and unpacked once per process)."""
+    key = ("release", release_id)
+
+    def compute() -> Scored:
+        from .publishing import with_provinces
+
+        rel = release_row(session, study, release_id)
+        responses = _unpack(rel.responses)
+        result = _unpack(rel.scored)
+        return Scored(result=with_provinces(result, responses), responses=responses, study_id=rel.study_id,
+                      release_id=rel.id, name=rel.name, created_at=rel.created_at, n_boot=rel.n_boot,
+                      seed=rel.seed, key=key)
+
+    got = _results.get(key, compute)
+    if got.study_id != study.id:
+        raise KeyedError("an_release_unknown", id=release_id)
+    return got
+
+
+def stored_result(session: Session, release: AnalysisRelease) -> tuple[Any, pd.DataFrame]:
+    """(ScoreResult, responses) exactly as stored: what reports and exports of the release are made from."""
+    return _unpack(release.scored), _unpack(release.responses)
+
+
+def create_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
+                   user_id: int | None = None, now: datetime | None = None) -> AnalysisRelease:
+    """Freeze the study's completes and their scores as release ``name`` (flushes; the caller commits)."""
+    from datetime import UTC
+
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise KeyedError("an_release_name_needed")
+    if session.scalar(select(AnalysisRelease.id).where(AnalysisRelease.study_id == study.id,
+                                                       AnalysisRelease.name == name)) is not None:
+        raise KeyedError("an_release_name_taken", name=name)
+    definition = dict(study.definition or {})
+    from scoring import ScoringSpec
+
+    spec = ScoringSpec.from_study(definition)
+    n_boot = spec.bootstrap_replicates if n_boot is None else int(n_boot)
+    if not 0 <= n_boot <= MAX_REPLICATES:
+        raise KeyedError("an_release_replicates", max=MAX_REPLICATES)
+    responses = frames.responses_frame(session, study.id)
+    if len(responses) == 0:
+        raise KeyedError("an_release_no_completes")
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    result = _score(responses, definition, n_boot, int(seed))
+    result.method["release"] = name
+    result.method["release_date"] = moment.strftime("%Y-%m-%d %H:%M UTC")
+    overall = {k: (None if isinstance(v, float) and v != v else v) for k, v in result.overall.items()
+               if isinstance(v, int | float | str)}
+    rel = AnalysisRelease(
+        study_id=study.id, name=name, created_at=moment, created_by_id=user_id, study_version=study.version,
+        n_completes=len(responses), n_enterprises=int(result.method["n_enterprises"]), n_boot=n_boot,
+        seed=int(seed), weights={"indicators": dict(spec.indicator_weights),
+                                 "industry_aggregation": result.method["industry_aggregation"]},
+        overall=overall, responses=_pack(responses), scored=_pack(result))
+    session.add(rel)
+    session.flush()
+    audit.record(session, user_id=user_id, action="release.create", entity="release", entity_id=rel.id,
+                 after={"name": name, "n_completes": rel.n_completes, "n_boot": n_boot, "seed": int(seed)})
+    return rel
