@@ -28,10 +28,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     )
     db.init_app(app)
     from . import web
-    from .web import admin, auth, interviewer, supervisor, webhooks
+    from .web import admin, analyst, auth, interviewer, supervisor, webhooks
 
     # Every blueprint of the app, in one place.
-    for blueprint in (auth.bp, interviewer.bp, supervisor.bp, admin.bp, webhooks.webhooks):
+    for blueprint in (auth.bp, interviewer.bp, supervisor.bp, analyst.bp, admin.bp, webhooks.webhooks):
         app.register_blueprint(blueprint)
     web.init_app(app)
     return app
