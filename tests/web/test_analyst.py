@@ -173,6 +173,18 @@ def test_a_release_is_frozen_from_the_page_and_its_industry_pdf_is_the_clis_file
                              products=("industry",), formats={"industry": ("pdf", "xlsx")}, layout={"industry": ""})
         audits = s.scalars(select(AuditLog).where(AuditLog.action == "download")).all()
     assert got.data == (tmp_path / "cli" / "industry_report.zh-CN.pdf").read_bytes()
+    # and `cati report industry --release` writes that same file
+    from click.testing import CliRunner
+
+    from cati.cli.report import report
+
+    res = CliRunner().invoke(report, ["industry", "--release", "2026 终版", "--format", "pdf", "--out",
+                                      str(tmp_path / "cmd")], obj={"app": app}, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert got.data == (tmp_path / "cmd" / "industry_report.zh-CN.pdf").read_bytes()
+    res = CliRunner().invoke(report, ["industry", "--release", "nope", "--out", str(tmp_path / "x")],
+                             obj={"app": app})
+    assert res.exit_code != 0 and "no such release" in res.output
     xlsx = client.get(f"/analyst/jobs/{jid}/files/industry_report.zh-CN.xlsx").data
     assert xlsx == (tmp_path / "cli" / "industry_report.zh-CN.xlsx").read_bytes()
     assert [a.after["file"] for a in audits] == ["industry_report.zh-CN.pdf"]
