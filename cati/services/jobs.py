@@ -56,6 +56,7 @@ def huey_for(app: Any) -> Any:
     """The app's job queue (a ``SqliteHuey`` in the instance folder), its task registered; one per file."""
     from huey import SqliteHuey
 
+    app = app._get_current_object() if hasattr(app, "_get_current_object") else app  # never Flask's proxy
     path = str(queue_file(Path(app.instance_path)).resolve())
     with _lock:
         _apps[path] = app
@@ -246,7 +247,16 @@ class _QuietConsumer:
 
 
 def start_worker(app: Any, workers: int = 1) -> Callable[[], None]:
-    """Start the job worker in this process (threads) after recovering lost jobs; returns a stop function."""
+    """Start the job worker in this process (threads) after recovering lost jobs; returns a stop function.
+    huey's own log (a task that crashed outside :func:`run_job`'s guard) goes to stderr."""
+    import logging
+
+    log = logging.getLogger("huey")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s jobs %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
     recover(app)
     consumer = _QuietConsumer(huey_for(app), workers=workers)
     consumer.start()
