@@ -153,6 +153,8 @@ def run_job(app: Any, job_id: int, *, workers: int = 2) -> None:
 
         try:
             with db.sessionmaker() as s:
+                # only reads: a deferred BEGIN, so the progress updates (own short transactions) can write
+                s.connection(execution_options={"sqlite_begin": "DEFERRED"})
                 study = s.get(Study, spec["study_id"])
                 release = release_row(s, study, spec["release_id"]) if spec["release_id"] is not None else None
                 if spec["product"] == "enterprise":

@@ -184,20 +184,39 @@ def stored_result(session: Session, release: AnalysisRelease) -> tuple[Any, pd.D
     return _unpack(release.scored), _unpack(release.responses)
 
 
-def create_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
-                   user_id: int | None = None, now: datetime | None = None) -> AnalysisRelease:
-    """Freeze the study's completes and their scores as release ``name`` (flushes; the caller commits)."""
-    from datetime import UTC
-
+def _check_name(session: Session, study: Study, name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise KeyedError("an_release_name_needed")
     if session.scalar(select(AnalysisRelease.id).where(AnalysisRelease.study_id == study.id,
                                                        AnalysisRelease.name == name)) is not None:
         raise KeyedError("an_release_name_taken", name=name)
-    definition = dict(study.definition or {})
+    return name
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A release scored but not yet stored (:func:`score_release` → :func:`store_release`)."""
+
+    name: str
+    moment: datetime
+    responses: pd.DataFrame
+    result: Any
+    n_boot: int
+    seed: int
+    weights: dict
+
+
+def score_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
+                  now: datetime | None = None) -> Frozen:
+    """Read and score the completes for release ``name`` (only reads: a caller on SQLite can do this outside
+    the write lock, seconds at 360 enterprises, and then store it quickly)."""
+    from datetime import UTC
+
     from scoring import ScoringSpec
 
+    name = _check_name(session, study, name)
+    definition = dict(study.definition or {})
     spec = ScoringSpec.from_study(definition)
     n_boot = spec.bootstrap_replicates if n_boot is None else int(n_boot)
     if not 0 <= n_boot <= MAX_REPLICATES:
@@ -209,16 +228,34 @@ def create_release(session: Session, study: Study, *, name: str, n_boot: int | N
     result = _score(responses, definition, n_boot, int(seed))
     result.method["release"] = name
     result.method["release_date"] = moment.strftime("%Y-%m-%d %H:%M UTC")
+    weights = {"indicators": dict(spec.indicator_weights),
+               "industry_aggregation": result.method["industry_aggregation"]}
+    return Frozen(name=name, moment=moment, responses=responses, result=result, n_boot=n_boot, seed=int(seed),
+                  weights=weights)
+
+
+def store_release(session: Session, study: Study, frozen: Frozen, *, user_id: int | None = None) -> AnalysisRelease:
+    """Store a scored release (flushes; the caller commits). The name is checked again (another analyst may
+    have taken it meanwhile)."""
+    _check_name(session, study, frozen.name)
+    result = frozen.result
     overall = {k: (None if isinstance(v, float) and v != v else v) for k, v in result.overall.items()
                if isinstance(v, int | float | str)}
     rel = AnalysisRelease(
-        study_id=study.id, name=name, created_at=moment, created_by_id=user_id, study_version=study.version,
-        n_completes=len(responses), n_enterprises=int(result.method["n_enterprises"]), n_boot=n_boot,
-        seed=int(seed), weights={"indicators": dict(spec.indicator_weights),
-                                 "industry_aggregation": result.method["industry_aggregation"]},
-        overall=overall, responses=_pack(responses), scored=_pack(result))
+        study_id=study.id, name=frozen.name, created_at=frozen.moment, created_by_id=user_id,
+        study_version=study.version, n_completes=len(frozen.responses),
+        n_enterprises=int(result.method["n_enterprises"]), n_boot=frozen.n_boot, seed=frozen.seed,
+        weights=frozen.weights, overall=overall, responses=_pack(frozen.responses), scored=_pack(result))
     session.add(rel)
     session.flush()
     audit.record(session, user_id=user_id, action="release.create", entity="release", entity_id=rel.id,
-                 after={"name": name, "n_completes": rel.n_completes, "n_boot": n_boot, "seed": int(seed)})
+                 after={"name": frozen.name, "n_completes": rel.n_completes, "n_boot": frozen.n_boot,
+                        "seed": frozen.seed})
     return rel
+
+
+def create_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
+                   user_id: int | None = None, now: datetime | None = None) -> AnalysisRelease:
+    """Freeze the study's completes and their scores as release ``name`` (flushes; the caller commits)."""
+    frozen = score_release(session, study, name=name, n_boot=n_boot, seed=seed, now=now)
+    return store_release(session, study, frozen, user_id=user_id)

@@ -43,10 +43,11 @@ def test_migrations_apply_from_empty(db_url):
 
     engine = make_engine(db_url)
     upgrade(engine)
-    assert current_revision(engine) == "0010"
+    assert current_revision(engine) == "0012"
     tables = set(inspect(engine).get_table_names())
     assert {"studies", "enterprises", "cases", "case_phones", "call_attempts", "appointments", "interviews",
-            "answers", "answer_revisions", "users", "do_not_call", "audit_log"} <= tables
+            "answers", "answer_revisions", "users", "do_not_call", "audit_log", "analysis_releases",
+            "analysis_jobs"} <= tables
     engine.dispose()
 
 

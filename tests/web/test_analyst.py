@@ -84,7 +84,7 @@ def test_overall_industries_and_enterprises_show_scorings_figures(client, aworld
     login(client, "ana")
     html = client.get("/analyst").get_data(as_text=True)
     assert f'id="overall-composite">{expected.overall["composite"]:.2f}<' in html
-    assert f'[{expected.overall["ci_low"]:.2f}, {expected.overall["ci_high"]:.2f}]' in html
+    assert f'{expected.overall["ci_low"]:.2f}–{expected.overall["ci_high"]:.2f}' in html
     assert f'A1 {expected.overall["A1"]:.2f} (n = {int(expected.overall["n_A1"])})' in html  # item bases
     html = client.get("/analyst/industries").get_data(as_text=True)
     for r in expected.industries.itertuples():
@@ -255,3 +255,53 @@ def test_jobs_survive_a_restart_of_the_worker(client, app, aworld, session_facto
     job_service.run_pending(app)
     with transaction(session_factory) as s:
         assert [j.status for j in s.scalars(select(AnalysisJob).order_by(AnalysisJob.id))] == [JobStatus.DONE] * 2
+
+
+def test_one_release_gives_the_same_numbers_on_the_page_in_the_pdf_and_in_the_xlsx(client, app, aworld,
+                                                                                    session_factory):
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    login(client, "ana")
+    _release(client, name="R-page-pdf-xlsx", n_boot=25, seed=3)
+    with transaction(session_factory) as s:
+        rid = releases.releases(s, s.get(Study, aworld["study_id"]))[0].id
+    page = client.get(f"/analyst/industries?release={rid}").get_data(as_text=True)
+    shown = {m[0]: (m[1], m[2]) for m in re.findall(
+        r'<a href="/analyst/industries/[^"]+">([^<]+)</a>.*?<td class="score">([\d.]+)</td><td>([\d.]+–[\d.]+)</td>',
+        page, re.S)}
+    assert len(shown) == 2
+    client.post("/analyst/jobs", data={"product": "industry", "formats": ["pdf", "xlsx"], "release": rid,
+                                       "csrf_token": csrf_of(client, "/analyst/jobs")})
+    job_service.run_pending(app)
+    with transaction(session_factory) as s:
+        job = s.scalars(select(AnalysisJob)).one()
+    wb = load_workbook(job_service.job_file(app, job, "industry_report.zh-CN.xlsx"), read_only=True)
+    rows = list(wb.worksheets[1].iter_rows(values_only=True))
+    head = list(rows[0])
+    in_xlsx = {r[head.index("industry")]: (f"{r[head.index('composite')]:.2f}",
+                                           f"{r[head.index('ci_low')]:.2f}–{r[head.index('ci_high')]:.2f}")
+               for r in rows[1:] if r[head.index("industry")]}
+    assert in_xlsx == shown
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(
+        job_service.job_file(app, job, "industry_report.zh-CN.pdf")).pages))
+    for industry, (score, interval) in shown.items():
+        assert industry in text and score in text and interval in text
+    assert "R-page-pdf-xlsx" in text
+
+
+def test_enterprise_reports_of_chosen_enterprises_report_their_progress(client, app, aworld, session_factory):
+    with transaction(session_factory) as s:
+        ids = [e.external_id for e in s.scalars(select(Enterprise).order_by(Enterprise.id))][:2]
+    login(client, "ana")
+    client.post("/analyst/jobs", data={"product": "enterprise", "formats": ["html"], "enterprise_ids": ", ".join(ids),
+                                       "csrf_token": csrf_of(client, "/analyst/jobs")})
+    with transaction(session_factory) as s:
+        jid = s.scalars(select(AnalysisJob)).one().id
+    assert client.get(f"/analyst/jobs/{jid}.json").get_json()["total"] == 2
+    job_service.run_pending(app)
+    state = client.get(f"/analyst/jobs/{jid}.json").get_json()
+    assert state["status"] == "done" and state["done"] == state["total"] == 2, state
+    assert state["files"] == [f"enterprise_{i}.zh-CN.html" for i in ids]
+    r = client.get(f"/analyst/jobs/{jid}/all.zip")
+    assert r.status_code == 200 and r.data[:2] == b"PK"

@@ -31,7 +31,8 @@ def num(v, digits: int = 2) -> str:
 
 
 def interval(low, high, digits: int = 2) -> str:
-    return "—" if low is None or high is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
+    """As the reports write an interval (``reports.render.interval``), so page and PDF read alike."""
+    return "—" if low is None or high is None else f"{low:.{digits}f}–{high:.{digits}f}"
 
 
 def rank_interval(low, high) -> str:

@@ -11,7 +11,7 @@ from cati.services import releases as rel_service
 
 from ..security import current_user, roles_required
 from ..supervisor.common import study_reading, the_study
-from ..uow import commit
+from ..uow import commit, flash_error
 from .common import bp, screen, tr
 
 
@@ -38,13 +38,17 @@ def create_release():
         n_boot = int(form.get("n_boot", ""))
         seed = int(form.get("seed", ""))
     except ValueError:
-        from ..uow import flash_error
-
         flash_error(KeyedError("an_release_numbers"))
         return redirect(url_for("analyst.releases"))
-    done = commit(lambda: rel_service.create_release(db.session, the_study(db.session), name=form.get("name", ""),
-                                                     n_boot=n_boot, seed=seed, user_id=user.id), KeyedError,
-                  ok=lambda rel: tr("an_release_created", name=rel.name))
+    db.session.commit()  # end the request's transaction: scoring (seconds) reads without SQLite's write lock
+    try:
+        with study_reading() as (s, study):
+            frozen = rel_service.score_release(s, study, name=form.get("name", ""), n_boot=n_boot, seed=seed)
+    except KeyedError as err:
+        flash_error(err)
+        return redirect(url_for("analyst.releases"))
+    done = commit(lambda: rel_service.store_release(db.session, the_study(db.session), frozen, user_id=user.id),
+                  KeyedError, ok=lambda rel: tr("an_release_created", name=rel.name))
     if done.ok:
         return redirect(url_for("analyst.overall", release=done.value.id))
     return redirect(url_for("analyst.releases"))
