@@ -155,6 +155,10 @@ def _from_db(study_id: str, products: tuple[str, ...], *, complete_only: bool = 
             rel = _release_of(db, release)
             data, result = publishing.read_release_data(db.session, db.study, rel, include_phone=include_phone)
             options.update(result=result, as_of=rel.created_at, n_boot=rel.n_boot, seed=rel.seed)
+            if options.get("previous") is None:  # the release's previous wave (本企业去年), as the web's reports
+                from cati.services.releases import release_previous
+
+                options["previous"] = release_previous(rel)
         else:
             data = publishing.read_study_data(db.session, db.study, complete_only=complete_only,
                                               include_phone=include_phone)

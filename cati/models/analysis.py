@@ -36,6 +36,10 @@ class AnalysisRelease(Base):
     #: zlib-compressed pickles written by :mod:`cati.services.releases` only (never from user uploads).
     responses: Mapped[bytes] = mapped_column(LargeBinary)
     scored: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The previous wave (本企业去年): its enterprise scores, from another release (possibly of last year's study
+    #: in this database) or an imported ``enterprise_scores.csv``; matched on enterprise_id.
+    previous_label: Mapped[str | None] = mapped_column(String(200))
+    previous: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class JobStatus(enum.StrEnum):

@@ -183,13 +183,14 @@ def _prepared(scored: Scored, lang: str):
     def build():
         definition = {"title": ""}
         verb = scored.responses[["enterprise_id", "OPEN1"]] if "OPEN1" in scored.responses.columns else None
-        return prepare(scored.result, definition, verbatims=verb, lang=lang)
+        return prepare(scored.result, definition, verbatims=verb, lang=lang, previous=scored.previous)
 
     return derived.get((*scored.key, "prepared", lang), build)
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"code": r["code"], "name": r["name"], "score": _num(r["score"]), "low": _num(r["ci_low"]),
+    return [{"code": r["code"], "name": r["name"], "last": _num(r["last_wave"]), "score": _num(r["score"]),
+             "low": _num(r["ci_low"]),
              "high": _num(r["ci_high"]), "n": _int(r["base"]), "industry": _num(r["industry"]),
              "all": _num(r["all_mean"]), "province": _num(r["province"]), "diff": _num(r["diff"]),
              "sig": r["sig"]} for r in frame.to_dict("records")]
@@ -220,6 +221,8 @@ def enterprise_detail(scored: Scored, eid: str, lang: str) -> dict[str, Any] | N
         "n_all": len(data.enterprises), "eb": _num(e.get("composite_eb")),
         "level1": _rows(lv1), "level2": _rows(lv2), "strong": _rows(strong), "weak": _rows(weak),
         "has_province": data.province_means is not None,
+        "previous_label": scored.previous.label if scored.previous is not None else None,
+        "has_previous": data.previous is not None and eid in data.previous.index,
         "verbatims": data.verbatims.get(eid, []),
         "callback_rate": _num(e.get("callback_rate")), "callback_n": _int(e.get("callback_n")),
         "industry_callback_rate": _num(ind_row.get("callback_rate")) if len(ind_row) else None,

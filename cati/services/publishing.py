@@ -305,6 +305,10 @@ def build_all(session: Session, study: Study, out_dir: str | Path, formats: Mapp
     if release is None:
         data = read_study_data(session, study, include_phone=options.get("include_phone", False))
         return build_products(data, out_dir, formats=formats, **options)
+    from .releases import release_previous
+
     data, result = read_release_data(session, study, release, include_phone=options.get("include_phone", False))
     options.update(result=result, as_of=release.created_at, n_boot=release.n_boot, seed=release.seed)
+    if options.get("previous") is None:
+        options["previous"] = release_previous(release)
     return build_products(data, out_dir, formats=formats, **options)

@@ -37,6 +37,15 @@ _CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
+class PreviousWave:
+    """The previous wave's enterprise scores (``enterprise_id``, the indicator codes, ``composite``, items):
+    what the enterprise pages and reports show as 本企业去年. Reports read ``.enterprises`` like a ScoreResult's."""
+
+    enterprises: pd.DataFrame
+    label: str
+
+
+@dataclass(frozen=True)
 class Scored:
     """A scored study as the analyst's pages show it."""
 
@@ -49,6 +58,7 @@ class Scored:
     n_boot: int
     seed: int
     key: tuple
+    previous: PreviousWave | None = None
 
     @property
     def is_live(self) -> bool:
@@ -152,6 +162,14 @@ def releases(session: Session, study: Study) -> list[AnalysisRelease]:
                                 .order_by(AnalysisRelease.created_at.desc(), AnalysisRelease.id.desc())))
 
 
+def every_release(session: Session) -> list[tuple[int, str]]:
+    """(id, label) of every release in the database, of any study: the choices for a previous wave."""
+    rows = session.execute(select(AnalysisRelease.id, AnalysisRelease.name, AnalysisRelease.created_at, Study.code)
+                           .join(Study, Study.id == AnalysisRelease.study_id)
+                           .order_by(AnalysisRelease.created_at.desc())).all()
+    return [(r.id, f"{r.name} · {r.code} · {r.created_at:%Y-%m-%d}") for r in rows]
+
+
 def release_row(session: Session, study: Study, release_id: int) -> AnalysisRelease:
     rel = session.get(AnalysisRelease, release_id)
     if rel is None or rel.study_id != study.id:
@@ -171,12 +189,67 @@ def from_release(session: Session, study: Study, release_id: int) -> Scored:
         result = _unpack(rel.scored)
         return Scored(result=with_provinces(result, responses), responses=responses, study_id=rel.study_id,
                       release_id=rel.id, name=rel.name, created_at=rel.created_at, n_boot=rel.n_boot,
-                      seed=rel.seed, key=key)
+                      seed=rel.seed, key=key, previous=release_previous(rel))
 
     got = _results.get(key, compute)
     if got.study_id != study.id:
         raise KeyedError("an_release_unknown", id=release_id)
     return got
+
+
+def release_previous(release: AnalysisRelease) -> PreviousWave | None:
+    """The previous wave stored with a release (None without one)."""
+    if release.previous is None:
+        return None
+    return PreviousWave(enterprises=_unpack(release.previous), label=release.previous_label or "")
+
+
+_PREVIOUS_KEEP = ("enterprise_id", "enterprise_name", "industry", "n", "composite")
+
+
+def _previous_frame(ent: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
+    cols = [c for c in ent.columns if c in _PREVIOUS_KEEP or c in codes]
+    out = ent[cols].copy()
+    out["enterprise_id"] = out["enterprise_id"].astype(str)
+    return out.reset_index(drop=True)
+
+
+def previous_from_release(session: Session, study: Study, release_id: int) -> PreviousWave:
+    """Another release as the previous wave: of this study or of another one in the database (last year's)."""
+    other = session.get(AnalysisRelease, release_id)
+    if other is None:
+        raise KeyedError("an_release_unknown", id=release_id)
+    result = _unpack(other.scored)
+    codes = [*result.spec.indicator_codes, *result.spec.item_codes]
+    source = session.get(Study, other.study_id)
+    label = f"{other.name} ({source.code if source else other.study_id}, {other.created_at:%Y-%m-%d})"
+    return PreviousWave(enterprises=_previous_frame(result.enterprises, codes), label=label[:200])
+
+
+def previous_from_csv(data: bytes, filename: str, study: Study) -> PreviousWave:
+    """Last year's ``enterprise_scores.csv`` (``cati score --out``; UTF-8 with or without BOM) as the previous wave.
+    Needs ``enterprise_id`` and ``composite``; the study's indicator and item columns are taken where present."""
+    import io
+
+    from scoring import ScoringSpec
+
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype={"enterprise_id": str}, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise KeyedError("an_previous_bad_file", name=filename, reason=str(exc).splitlines()[0][:200]) from None
+    missing = [c for c in ("enterprise_id", "composite") if c not in frame.columns]
+    if missing:
+        raise KeyedError("an_previous_bad_file", name=filename, reason="missing column " + ", ".join(missing))
+    spec = ScoringSpec.from_study(dict(study.definition or {}))
+    codes = [*spec.indicator_codes, *spec.item_codes]
+    for c in ["composite", *codes]:
+        if c in frame.columns:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce")
+    frame = frame.dropna(subset=["enterprise_id"])
+    if frame["enterprise_id"].duplicated().any():
+        dup = frame.loc[frame["enterprise_id"].duplicated(), "enterprise_id"].iloc[0]
+        raise KeyedError("an_previous_bad_file", name=filename, reason=f"enterprise_id {dup} appears twice")
+    return PreviousWave(enterprises=_previous_frame(frame, codes), label=filename[:200])
 
 
 def stored_result(session: Session, release: AnalysisRelease) -> tuple[Any, pd.DataFrame]:
@@ -205,10 +278,11 @@ class Frozen:
     n_boot: int
     seed: int
     weights: dict
+    previous: PreviousWave | None = None
 
 
 def score_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
-                  now: datetime | None = None) -> Frozen:
+                  now: datetime | None = None, previous: PreviousWave | None = None) -> Frozen:
     """Read and score the completes for release ``name`` (only reads: a caller on SQLite can do this outside
     the write lock, seconds at 360 enterprises, and then store it quickly)."""
     from datetime import UTC
@@ -230,8 +304,10 @@ def score_release(session: Session, study: Study, *, name: str, n_boot: int | No
     result.method["release_date"] = moment.strftime("%Y-%m-%d %H:%M UTC")
     weights = {"indicators": dict(spec.indicator_weights),
                "industry_aggregation": result.method["industry_aggregation"]}
+    if previous is not None:
+        result.method["previous_wave"] = previous.label
     return Frozen(name=name, moment=moment, responses=responses, result=result, n_boot=n_boot, seed=int(seed),
-                  weights=weights)
+                  weights=weights, previous=previous)
 
 
 def store_release(session: Session, study: Study, frozen: Frozen, *, user_id: int | None = None) -> AnalysisRelease:
@@ -245,7 +321,9 @@ def store_release(session: Session, study: Study, frozen: Frozen, *, user_id: in
         study_id=study.id, name=frozen.name, created_at=frozen.moment, created_by_id=user_id,
         study_version=study.version, n_completes=len(frozen.responses),
         n_enterprises=int(result.method["n_enterprises"]), n_boot=frozen.n_boot, seed=frozen.seed,
-        weights=frozen.weights, overall=overall, responses=_pack(frozen.responses), scored=_pack(result))
+        weights=frozen.weights, overall=overall, responses=_pack(frozen.responses), scored=_pack(result),
+        previous_label=frozen.previous.label if frozen.previous else None,
+        previous=_pack(frozen.previous.enterprises) if frozen.previous else None)
     session.add(rel)
     session.flush()
     audit.record(session, user_id=user_id, action="release.create", entity="release", entity_id=rel.id,
@@ -255,7 +333,8 @@ def store_release(session: Session, study: Study, frozen: Frozen, *, user_id: in
 
 
 def create_release(session: Session, study: Study, *, name: str, n_boot: int | None = None, seed: int = LIVE_SEED,
-                   user_id: int | None = None, now: datetime | None = None) -> AnalysisRelease:
+                   user_id: int | None = None, now: datetime | None = None,
+                   previous: PreviousWave | None = None) -> AnalysisRelease:
     """Freeze the study's completes and their scores as release ``name`` (flushes; the caller commits)."""
-    frozen = score_release(session, study, name=name, n_boot=n_boot, seed=seed, now=now)
+    frozen = score_release(session, study, name=name, n_boot=n_boot, seed=seed, now=now, previous=previous)
     return store_release(session, study, frozen, user_id=user_id)

@@ -3,6 +3,7 @@ their downloads (the CLI's bytes), phone numbers, audit, and jobs surviving a re
 
 from __future__ import annotations
 
+import io
 import re
 
 import pandas as pd
@@ -305,3 +306,53 @@ def test_enterprise_reports_of_chosen_enterprises_report_their_progress(client, 
     assert state["files"] == [f"enterprise_{i}.zh-CN.html" for i in ids]
     r = client.get(f"/analyst/jobs/{jid}/all.zip")
     assert r.status_code == 200 and r.data[:2] == b"PK"
+
+
+def test_a_release_compares_with_last_waves_scores_on_the_page_and_in_the_enterprise_report(
+        client, app, aworld, session_factory, tmp_path):
+    eid = aworld["eid"]
+    last_year = ("enterprise_id,enterprise_name,composite,A,B,C,D,E,F,A1\n"
+                 f"{eid},去年的名字,71.25,70.5,72,73,74,75,76,61.5\nE9999,已退出的企业,80,80,80,80,80,80,80,80\n")
+    login(client, "ana")
+    token = csrf_of(client, "/analyst/releases")
+    # a file that is not a scoring output is refused with its reason, and nothing is frozen
+    bad = client.post("/analyst/releases", data={"name": "2026", "n_boot": 0, "seed": 0, "csrf_token": token,
+                                                 "previous_file": (io.BytesIO(b"id,score\n1,2\n"), "scores.csv")},
+                      content_type="multipart/form-data", follow_redirects=True)
+    assert "missing column enterprise_id, composite" in bad.get_data(as_text=True)
+    r = client.post("/analyst/releases", data={"name": "2026", "n_boot": 0, "seed": 0, "csrf_token": token,
+                                               "previous_file": (io.BytesIO(last_year.encode("utf-8-sig")),
+                                                                 "enterprise_scores_2025.csv")},
+                    content_type="multipart/form-data")
+    rid = int(r.headers["Location"].rsplit("=", 1)[1])
+    html = client.get(f"/analyst/enterprises/{eid}?release={rid}").get_data(as_text=True)
+    assert "本企业去年" in html and "enterprise_scores_2025.csv" in html
+    level1 = re.search(r'<table class="data" id="level1">(.*?)</table>', html, re.S).group(1)
+    assert '<td class="last">71.25</td>' in level1 and '<td class="last">70.50</td>' in level1
+    assert '<td class="last">61.50</td>' in html  # item A1
+    # live scores have no previous wave
+    assert "本企业去年" not in client.get(f"/analyst/enterprises/{eid}").get_data(as_text=True)
+    # the enterprise report of the release carries the column, as `cati report enterprise --release` writes it
+    client.post("/analyst/jobs", data={"product": "enterprise", "formats": ["html"], "enterprise_ids": eid,
+                                       "release": rid, "csrf_token": csrf_of(client, "/analyst/jobs")})
+    job_service.run_pending(app)
+    with transaction(session_factory) as s:
+        job = s.scalars(select(AnalysisJob)).one()
+    web = job_service.job_file(app, job, f"enterprise_{eid}.zh-CN.html").read_bytes()
+    assert "本企业去年" in web.decode() and "71.25" in web.decode()
+    from click.testing import CliRunner
+
+    from cati.cli.report import report
+
+    res = CliRunner().invoke(report, ["enterprise", eid, "--release", "2026", "--format", "html", "--out",
+                                      str(tmp_path / "cmd")], obj={"app": app}, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert web == (tmp_path / "cmd" / f"enterprise_{eid}.zh-CN.html").read_bytes()
+    # another release (last year's study in the same database, here this one) as the previous wave
+    r = client.post("/analyst/releases", data={"name": "2027", "n_boot": 0, "seed": 0, "previous_release": rid,
+                                               "csrf_token": csrf_of(client, "/analyst/releases")})
+    rid2 = int(r.headers["Location"].rsplit("=", 1)[1])
+    html = client.get(f"/analyst/enterprises/{eid}?release={rid2}").get_data(as_text=True)
+    this_year = re.search(r'<tr class="sig-\w+" data-code="composite">.*?<td class="score">([\d.]+)</td>', html,
+                          re.S).group(1)
+    assert f'<td class="last">{this_year}</td>' in html  # last wave = release 2026's own composite

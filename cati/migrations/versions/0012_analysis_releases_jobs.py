@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("overall", sa.JSON(), nullable=False),
         sa.Column("responses", sa.LargeBinary(), nullable=False),
         sa.Column("scored", sa.LargeBinary(), nullable=False),
+        sa.Column("previous_label", sa.String(length=200), nullable=True),
+        sa.Column("previous", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"],
                                 name=op.f("fk_analysis_releases_created_by_id_users")),
         sa.ForeignKeyConstraint(["study_id"], ["studies.id"], name=op.f("fk_analysis_releases_study_id_studies"),

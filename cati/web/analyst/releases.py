@@ -22,9 +22,11 @@ def releases():
 
         rows = [{"id": r.id, "name": r.name, "created_at": r.created_at, "n_completes": r.n_completes,
                  "n_enterprises": r.n_enterprises, "overall": dict(r.overall or {}), "n_boot": r.n_boot,
-                 "seed": r.seed, "weights": dict(r.weights or {})} for r in rel_service.releases(s, study)]
+                 "seed": r.seed, "weights": dict(r.weights or {}), "previous": r.previous_label}
+                for r in rel_service.releases(s, study)]
+        others = rel_service.every_release(s)
         default_boot = ScoringSpec.from_study(dict(study.definition or {})).bootstrap_replicates
-    return render_template("analyst/releases.html", rows=rows, default_boot=default_boot,
+    return render_template("analyst/releases.html", rows=rows, others=others, default_boot=default_boot,
                            seed=rel_service.LIVE_SEED, max_boot=rel_service.MAX_REPLICATES, scored=None,
                            releases=[], tab="releases")
 
@@ -43,7 +45,14 @@ def create_release():
     db.session.commit()  # end the request's transaction: scoring (seconds) reads without SQLite's write lock
     try:
         with study_reading() as (s, study):
-            frozen = rel_service.score_release(s, study, name=form.get("name", ""), n_boot=n_boot, seed=seed)
+            previous = None
+            upload = request.files.get("previous_file")
+            if upload is not None and upload.filename:
+                previous = rel_service.previous_from_csv(upload.read(), upload.filename, study)
+            elif form.get("previous_release", "").isdigit():
+                previous = rel_service.previous_from_release(s, study, int(form["previous_release"]))
+            frozen = rel_service.score_release(s, study, name=form.get("name", ""), n_boot=n_boot, seed=seed,
+                                               previous=previous)
     except KeyedError as err:
         flash_error(err)
         return redirect(url_for("analyst.releases"))
