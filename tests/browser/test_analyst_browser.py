@@ -155,6 +155,19 @@ def test_analyst_goes_from_finished_fieldwork_to_the_industry_pdf_and_the_sav(br
         page.click("#job-table tr[data-job]:first-child a.dl:has-text('responses.sav')")
     sav_path = finished["tmp"] / "responses.sav"
     dl.value.save_as(sav_path)
+
+    # every enterprise's report as PDF, downloaded at once
+    page.select_option("#job-product", "enterprise")
+    page.uncheck("#fmt-sav")
+    page.check("#fmt-pdf")
+    _pause(page)
+    page.click("#job-start")
+    page.wait_for_selector("#job-table tr[data-job]:first-child[data-status=running]", timeout=60_000)
+    _wait_for_job(page, url)
+    with page.expect_download() as dl:
+        page.click("#job-table tr[data-job]:first-child a.dl-all")
+    zip_path = finished["tmp"] / "enterprises.zip"
+    dl.value.save_as(zip_path)
     ctx.close()
 
     # the PDF states the release's overall score, industry scores and method (release, seed, replicates)
@@ -185,5 +198,15 @@ def test_analyst_goes_from_finished_fieldwork_to_the_industry_pdf_and_the_sav(br
         downloads = [a.after["file"] for a in s.query(AuditLog).filter_by(action="download").order_by(AuditLog.id)]
     assert pdf_path.read_bytes() == (finished["tmp"] / "cli" / "industry_report.zh-CN.pdf").read_bytes()
     assert sav_path.read_bytes() == (finished["tmp"] / "cli" / "data" / "responses.sav").read_bytes()
-    assert downloads == ["industry_report.zh-CN.pdf", "responses.sav"]
+    assert downloads == ["industry_report.zh-CN.pdf", "responses.sav", "all.zip"]
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as zf:
+        names = sorted(zf.namelist())
+        assert names == sorted(f"enterprise_{e}.zh-CN.pdf" for e in expected.enterprises["enterprise_id"])
+        one = expected.enterprises.iloc[0]
+        zf.extract(f"enterprise_{one.enterprise_id}.zh-CN.pdf", finished["tmp"])
+    text = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(
+        str(finished["tmp"] / f"enterprise_{one.enterprise_id}.zh-CN.pdf")).pages))
+    assert f"{one.composite:.2f}" in text and str(one.enterprise_name) in text
     assert Path(finished["log"]).read_text().count("worker running") == 1
