@@ -3,6 +3,7 @@
     python scripts/bench_analyst_pages.py                          # 360 enterprises, 15 industries, 7,385 completes
     python scripts/bench_analyst_pages.py --enterprises 60 --completes 1200 --repeat 10
     python scripts/bench_analyst_pages.py --db-url postgresql://user:pw@host/emptydb
+    python scripts/bench_analyst_pages.py --report-job --repeat 5   # + 360 enterprise PDFs: web job vs CLI
 
 What it does:
 1. builds a finished study in a fresh database (SQLite in a temp folder unless ``--db-url``) with
@@ -10,7 +11,9 @@ What it does:
 2. serves the real app with ``cati serve --no-jobs`` in a subprocess and signs in as an analyst;
 3. asks each page once cold (the first live request scores the study: 2,000 bootstrap replicates), freezes a
    release through the page (timed), then asks each page ``--repeat`` times on live scores and on the release;
-4. prints, per page, the client's wall time p50 / p95 and the server's own time (``Server-Timing``) p95, in ms.
+4. prints, per page, the client's wall time p50 / p95 and the server's own time (``Server-Timing``) p95, in ms;
+5. with ``--report-job``: every enterprise's PDF report of the release as a web job (started from the page, run
+   by ``cati serve``'s worker, polled like the page does) against ``cati report enterprise --all --release``.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ def main() -> None:
     ap.add_argument("--completes", type=int, default=7385)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--db-url", default=None, help="An empty database (default: SQLite in a temp folder).")
+    ap.add_argument("--report-job", action="store_true",
+                    help="Also time every enterprise's PDF report: the web job against the CLI.")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-analyst-"))
@@ -93,7 +98,8 @@ def main() -> None:
            "CATI_INSTANCE_PATH": str(tmp / "instance"), "CATI_SECRET_KEY": "bench-secret",
            "CATI_TELEPHONY": "simulated"}
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed at the end
-    proc = subprocess.Popen([sys.executable, "-m", "cati", "serve", "--no-jobs", "--port", str(port)], cwd=ROOT,
+    serve = [sys.executable, "-m", "cati", "serve", "--port", str(port)] + ([] if args.report_job else ["--no-jobs"])
+    proc = subprocess.Popen(serve, cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -156,6 +162,27 @@ def main() -> None:
             print(f"{name:30} {cold[name]:9.0f} | {l50:9.1f} {l95:8.1f} {ls:8.1f} | {r50:11.1f} {r95:8.1f} {rs:8.1f}")
         print(f"\nworst p95: {worst:.0f} ms ({args.repeat} requests per page and source; "
               f"{args.enterprises} enterprises, {args.completes} completes; database {db_url.split(':')[0]})")
+        if args.report_job:
+            token = re.search(r'name="csrf-token" content="([^"]+)"', http.get(url + "/analyst/jobs").text).group(1)
+            t0 = time.perf_counter()
+            http.post(url + "/analyst/jobs", data={"product": "enterprise", "formats": "pdf", "lang": "zh-CN",
+                                                   "release": rid, "csrf_token": token})
+            jid = re.search(r'data-job="(\d+)"', http.get(url + f"/analyst/jobs?release={rid}").text).group(1)
+            while True:
+                state = http.get(url + f"/analyst/jobs/{jid}.json").json()
+                if state["status"] in ("done", "failed"):
+                    break
+                time.sleep(1)
+            web_s = time.perf_counter() - t0
+            if state["status"] != "done":
+                raise SystemExit(f"job failed: {state['error']}")
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "cati", "report", "enterprise", "--all", "--release", "bench",
+                            "--format", "pdf", "--workers", "2", "--out", str(tmp / "cli")], cwd=ROOT, env=env,
+                           check=True, capture_output=True)
+            cli_s = time.perf_counter() - t0
+            print(f"\n{len(state['files'])} enterprise PDF reports of the release: web job {web_s:.0f} s "
+                  f"(queued → done, polled every second), CLI {cli_s:.0f} s (process start to exit)")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
