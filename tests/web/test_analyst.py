@@ -356,3 +356,18 @@ def test_a_release_compares_with_last_waves_scores_on_the_page_and_in_the_enterp
     this_year = re.search(r'<tr class="sig-\w+" data-code="composite">.*?<td class="score">([\d.]+)</td>', html,
                           re.S).group(1)
     assert f'<td class="last">{this_year}</td>' in html  # last wave = release 2026's own composite
+
+
+def test_cati_jobs_run_carries_out_what_the_web_queued(client, app, aworld, session_factory):
+    from click.testing import CliRunner
+
+    from cati.cli import main
+
+    login(client, "ana")
+    client.post("/analyst/jobs", data={"product": "exports", "formats": ["csv"],
+                                       "csrf_token": csrf_of(client, "/analyst/jobs")})
+    job_service._hueys.clear()  # another process: the queue is read from its file
+    job_service._tasks.clear()
+    res = CliRunner().invoke(main, ["jobs", "run"], obj={"app": app}, catch_exceptions=False)
+    assert res.exit_code == 0 and "1 job(s) run" in res.output
+    assert client.get("/analyst/jobs/1.json").get_json()["status"] == "done"
