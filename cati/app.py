@@ -28,11 +28,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     )
     db.init_app(app)
     from . import web
-    from .web import admin, audit, auth, cawi, interviewer, supervisor, webhooks
+    from .web import admin, analyst, audit, auth, cawi, interviewer, supervisor, webhooks
 
     # Every blueprint of the app, in one place.
-    for blueprint in (auth.bp, interviewer.bp, supervisor.bp, admin.bp, webhooks.webhooks, cawi.bp, cawi.manage,
-                      audit.bp):
+    for blueprint in (auth.bp, interviewer.bp, supervisor.bp, analyst.bp, admin.bp, webhooks.webhooks, cawi.bp,
+                      cawi.manage, audit.bp):
         app.register_blueprint(blueprint)
     web.init_app(app)
     return app

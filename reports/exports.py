@@ -17,7 +17,7 @@ import pandas as pd
 
 from reports.i18n import t
 from reports.privacy import mask_frame
-from reports.render import Sheet, write_xlsx
+from reports.render import Sheet, pin_sav_time, write_xlsx
 from scoring.cells import safe_frame
 
 __all__ = ["export_responses", "export_paradata", "responses_csv", "responses_xlsx", "responses_sav", "codebook",
@@ -182,6 +182,7 @@ def responses_sav(frame: pd.DataFrame, study: Mapping, path: str | Path, *, lang
     p.parent.mkdir(parents=True, exist_ok=True)
     pyreadstat.write_sav(data, str(p), column_labels=labels, variable_value_labels=value_labels,
                          missing_ranges=missing, variable_measure=measure)
+    pin_sav_time(p)
     return p
 
 

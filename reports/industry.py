@@ -277,6 +277,10 @@ def _method_lines(result: Any, rates: pd.DataFrame | None, lang: str, ov_compute
                        within=t("ind_m_ranks_within", lang, median=f"{w_ind['median']:.0f}")
                        if finite(w_ind["median"]) else ""))
     lines.append(t("ind_m_drivers", lang))
+    release = method.get("release") if isinstance(method, dict) else None
+    if release:  # a frozen release: name it first, so a reader can ask for exactly these numbers again
+        lines.insert(0, t("ind_m_release", lang, name=release, date=method.get("release_date", "—"),
+                          n_boot=n_boot, seed=seed, weights=weights))
     return lines
 
 

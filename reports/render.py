@@ -12,7 +12,10 @@ import datetime as dt
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,69 @@ from reports.fonts import cjk_font
 from scoring.cells import append_row
 
 __all__ = ["Table", "Section", "Document", "Sheet", "fmt", "pct", "render_html", "write_html", "write_pdf",
-           "write_xlsx", "check_formats", "FORMATS"]
+           "write_xlsx", "check_formats", "FORMATS", "fixed_time", "written_at", "pin_sav_time"]
 
 FORMATS = ("html", "pdf", "xlsx")
 _TEMPLATES = Path(__file__).with_name("templates")
+
+#: While set (:func:`fixed_time`), every file says it was written at this moment instead of now: the "generated"
+#: line of the reports, the XLSX document properties and zip entries, the .sav header. A release's products are
+#: then the same bytes whoever writes them, the CLI or a web job.
+_FIXED_TIME: dt.datetime | None = None
+_FIXED_LOCK = threading.RLock()
+
+
+@contextmanager
+def fixed_time(moment: dt.datetime | None) -> Iterator[None]:
+    """Write files as of ``moment`` (UTC) inside the block (None: now, as usual). One block at a time per process:
+    the moment is process-wide, so forked report workers inherit it."""
+    global _FIXED_TIME
+    if moment is None:
+        yield
+        return
+    with _FIXED_LOCK:
+        before = _FIXED_TIME
+        _FIXED_TIME = moment.astimezone(dt.UTC).replace(microsecond=0)
+        try:
+            yield
+        finally:
+            _FIXED_TIME = before
+
+
+def written_at() -> dt.datetime:
+    """The moment files say they were written: the fixed one, else now (UTC)."""
+    return _FIXED_TIME or dt.datetime.now(dt.UTC)
+
+
+def _pin_xlsx_time(path: Path) -> None:
+    """Rewrite an XLSX (a zip) so its entries and document properties carry the fixed moment."""
+    if _FIXED_TIME is None:
+        return
+    stamp = _FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info.filename)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w") as out:
+        for info, data in entries:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb'(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)',
+                              lambda m: m.group(1) + stamp.encode() + m.group(2), data)
+            pinned = zipfile.ZipInfo(info.filename, date_time=_FIXED_TIME.timetuple()[:6])
+            pinned.compress_type = info.compress_type
+            pinned.external_attr = info.external_attr
+            out.writestr(pinned, data)
+
+
+def pin_sav_time(path: Path) -> None:
+    """Set the creation date and time in a .sav header (bytes 92–108: ``dd Mon yy`` and ``hh:mm:ss``) to the
+    fixed moment."""
+    if _FIXED_TIME is None:
+        return
+    with open(path, "r+b") as f:
+        head = f.read(4)
+        if head not in (b"$FL2", b"$FL3"):
+            return
+        f.seek(92)
+        f.write(_FIXED_TIME.strftime("%d %b %y").encode("ascii") + _FIXED_TIME.strftime("%H:%M:%S").encode("ascii"))
 
 
 def check_formats(formats: Iterable[str], allowed: Sequence[str] = FORMATS) -> tuple[str, ...]:
@@ -123,7 +185,7 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     kpis: list[dict[str, str]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    generated_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    generated_at: str = field(default_factory=lambda: written_at().strftime("%Y-%m-%d %H:%M UTC"))
 
 
 @dataclass
@@ -288,6 +350,7 @@ def write_xlsx(sheets: Sequence[Sheet], path: Path, *, title: str = "") -> Path:
             ws.cell(row=len(frame) + 3, column=1, value=sheet.note).font = Font(italic=True, color="555555")
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(str(path))
+    _pin_xlsx_time(path)
     return path
 
 

@@ -101,3 +101,54 @@ def lunchtime_of_no_answers(session: Session, study, tz: str, now: datetime, *, 
         case.attempts, case.tried_day_parts, case.last_outcome = case.attempts + 1, 2, "3.13"
         case.last_called_at, case.next_call_at = at, now + timedelta(hours=3)
     session.flush()
+
+
+def finished_fieldwork(session: Session, study, *, enterprises: int = 12, industries: int = 3, completes: int = 240,
+                       seed: int = 1, provinces: tuple[str, ...] = ("广东", "江苏", "北京", "四川")):
+    """A study whose fieldwork is done: ``enterprises`` enterprises in ``industries`` industries with ``completes``
+    complete interviews in all, answers drawn by :func:`scoring.synthetic.make_synthetic_responses` (the scoring
+    tests' generator, shaped like the reference study), an open answer with a phone number in it, written with
+    bulk inserts (the 360-enterprise / 7,200-complete demo scale takes seconds). Returns the answers written."""
+    import pandas as pd
+    from sqlalchemy import func
+
+    from cati.models import Answer, Interview, InterviewStatus, QCStatus
+    from scoring.synthetic import make_synthetic_responses
+
+    df = make_synthetic_responses(n_enterprises=enterprises, n_industries=industries, n_respondents=completes,
+                                  seed=seed)
+    at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    ivw = user(session, Role.INTERVIEWER, username=f"fw{next(_seq)}")
+    ents = {}
+    for k, (eid, grp) in enumerate(df.groupby("enterprise_id", sort=True)):
+        ent = enterprise(session, study, name=str(grp["enterprise_name"].iloc[0]),
+                         industry_name=str(grp["industry"].iloc[0]), completes=len(grp))
+        ent.province = provinces[k % len(provinces)]
+        ents[eid] = ent.id
+    session.flush()
+    case0 = (session.scalar(select(func.max(Case.id))) or 0) + 1
+    ivw0 = (session.scalar(select(func.max(Interview.id))) or 0) + 1
+    items = [f"{b}{i}" for b, n in zip("ABCDEF", (4, 4, 4, 3, 3, 4), strict=True) for i in range(1, n + 1)]
+    codes = [c for c in [*items, "D0", "Q0", "CB1"] if c in df.columns]
+    cases, phones, interviews, answers = [], [], [], []
+    for i, row in enumerate(df.itertuples(index=False)):
+        cid, iid = case0 + i, ivw0 + i
+        cases.append({"id": cid, "study_id": study.id, "enterprise_id": ents[row.enterprise_id],
+                      "case_ref": f"FW{cid}", "status": CaseStatus.FINAL, "final_disposition": "1.1", "attempts": 1,
+                      "attributes": {}, "imported_at": at, "finalized_at": at})
+        phones.append({"study_id": study.id, "case_id": cid, "e164": f"+86139{cid:08d}", "position": 1})
+        interviews.append({"id": iid, "study_id": study.id, "case_id": cid, "interviewer_id": ivw.id,
+                           "status": InterviewStatus.COMPLETE, "qc_status": QCStatus.UNREVIEWED, "language": "zh-CN",
+                           "started_at": at, "ended_at": at, "disposition": "1.1"})
+        values = row._asdict()
+        for code in codes:
+            v = values[code]
+            if not pd.isna(v):
+                answers.append({"interview_id": iid, "question_code": code, "value_code": int(v), "answered_at": at})
+        answers.append({"interview_id": iid, "question_code": "OPEN1", "value_text": f"希望更快接通，回电139{cid:08d}",
+                        "answered_at": at})
+    for model, rows in ((Case, cases), (CasePhone, phones), (Interview, interviews), (Answer, answers)):
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(model), rows[start:start + 5000])
+    session.flush()
+    return df

@@ -88,11 +88,17 @@ def users_list(session) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=0, type=int, help="Run under gunicorn with this many workers (0: built-in server).")
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the web app."""
+@click.option("--no-jobs", is_flag=True, help="Do not run the report/export job worker here (run `cati jobs worker`).")
+def serve(host: str, port: int, workers: int, no_jobs: bool) -> None:
+    """Serve the web app, and run the worker of the analyst's report/export jobs (unless --no-jobs)."""
     if workers:
         import os
 
+        if not no_jobs:  # the job worker in its own process, ended with the server (PR_SET_PDEATHSIG)
+            import subprocess
+            import sys
+
+            subprocess.Popen([sys.executable, "-m", "cati", "jobs", "worker"], preexec_fn=_die_with_parent)
         os.execvp("gunicorn", ["gunicorn", "-c", "python:cati.gunicorn_conf", "-w", str(workers), "-k", "gthread",
                                "--threads", "8", "--keep-alive", "75", "-b", f"{host}:{port}",
                                "cati.app:create_app()"])
@@ -101,8 +107,60 @@ def serve(host: str, port: int, workers: int) -> None:
 
     gc.collect()
     gc.freeze()  # see cati/gunicorn_conf.py
+    if not no_jobs:
+        from cati.services.jobs import start_worker
+
+        start_worker(app)
+        click.echo("report/export jobs: worker running in this process")
     click.echo(f"serving on http://{host}:{port}/login")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the parent (the server) exits (Linux; elsewhere a no-op)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@main.group()
+def jobs() -> None:
+    """The analyst's report and export jobs (queued from the web app)."""
+
+
+@jobs.command("worker")
+@click.option("--threads", default=1, show_default=True, type=int, help="Jobs run at once.")
+def jobs_worker(threads: int) -> None:
+    """Run the job worker until stopped (what `cati serve` does in-process; use it beside `--no-jobs`)."""
+    import signal
+    import threading
+
+    from cati.services.jobs import start_worker
+
+    app = get_app()
+    stop = start_worker(app, workers=threads)
+    click.echo("report/export job worker running; Ctrl-C stops it")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    stop()
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Run the queued jobs now, in this process, and exit."""
+    from cati.services.jobs import recover, run_pending
+
+    app = get_app()
+    recover(app)
+    click.echo(f"{run_pending(app)} job(s) run")
 
 
 def _register() -> None:

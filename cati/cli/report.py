@@ -97,6 +97,9 @@ def _common(func: Callable) -> Callable:
         click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports_out", show_default=True),
         click.option("--n-boot", type=int, default=None, help="Bootstrap replicates when scoring (default: study)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--release", "release", default=None,
+                     help="Database path: the products of this frozen release (its name or id; made in the web "
+                          "app's Releases page) — the same files the web app's downloads are."),
     ]
     for opt in reversed(options):
         func = opt(func)
@@ -121,18 +124,44 @@ def _score(responses, spec, n_boot, seed):
         raise click.ClickException(str(exc)) from None
 
 
+def _release_of(db: _DB, release: str):
+    from sqlalchemy import select
+
+    from cati.models import AnalysisRelease
+
+    rows = db.session.scalars(select(AnalysisRelease).where(AnalysisRelease.study_id == db.study.id)).all()
+    hit = [r for r in rows if r.name == release] or [r for r in rows if str(r.id) == str(release)]
+    if not hit:
+        names = ", ".join(r.name for r in rows) or "none yet"
+        raise click.ClickException(f"--release {release}: no such release of study {db.study.code} ({names})")
+    return hit[0]
+
+
 def _from_db(study_id: str, products: tuple[str, ...], *, complete_only: bool = True,
-             admin_user: str | None = None, include_phone: bool = False, **options) -> list[Path]:
+             admin_user: str | None = None, include_phone: bool = False, release: str | None = None,
+             **options) -> list[Path]:
     """The database path of every command: ``cati.services.publishing`` reads the study and writes the
-    products, the same path as the demo and the web's report jobs. A failed product is an error here."""
+    products, the same path as the demo and the web's report jobs. A failed product is an error here. With
+    ``release``, the products of that frozen release (its completes, scores, bootstrap parameters and date)."""
     from cati.services import publishing
 
     db = _DB(study_id)
     try:
         if include_phone:
             _check_admin(db, admin_user)
-        data = publishing.read_study_data(db.session, db.study, complete_only=complete_only,
-                                          include_phone=include_phone)
+        if release:
+            if not complete_only:
+                raise click.UsageError("--all-interviews and --release exclude each other (a release holds completes)")
+            rel = _release_of(db, release)
+            data, result = publishing.read_release_data(db.session, db.study, rel, include_phone=include_phone)
+            options.update(result=result, as_of=rel.created_at, n_boot=rel.n_boot, seed=rel.seed)
+            if options.get("previous") is None:  # the release's previous wave (本企业去年), as the web's reports
+                from cati.services.releases import release_previous
+
+                options["previous"] = release_previous(rel)
+        else:
+            data = publishing.read_study_data(db.session, db.study, complete_only=complete_only,
+                                              include_phone=include_phone)
     finally:
         db.close()
     built = publishing.build_products(data, options.pop("out_dir"), products=products, include_phone=include_phone,
@@ -211,7 +240,7 @@ def report() -> None:
 @click.option("--dispositions", "dispositions_csv", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File path only: CSV with one row per case and a `disposition` column, for response rates.")
 @_closing
-def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed,
+def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed, release,
                  dispositions_csv) -> None:
     """The industry report (overall, industry ranking with intervals and tiers, drivers, method).
 
@@ -229,7 +258,7 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
             raise click.UsageError("--dispositions is for the file path; with --study-id the rates come from the "
                                    "database")
         paths = _from_db(study_id or "", ("industry",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
-                         seed=seed)
+                         seed=seed, release=release, layout={"industry": ""})
     else:
         result, study, _ = _load(responses_csv, scores_dir, study_file, n_boot, seed)
         rates = None
@@ -251,7 +280,7 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
 @click.option("--previous-responses", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Responses CSV of the previous wave (scored here, point estimates).")
 @_closing
-def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed,
+def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats, out_dir, n_boot, seed, release,
                    enterprise_ids, all_, workers, previous_scores, previous_responses) -> None:
     """One report per enterprise (`--all` or enterprise ids). 企业报告（--all 或指定企业编号）。"""
     from cati.cli.common import progress_bar
@@ -279,6 +308,7 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
         if not (responses_csv or scores_dir):
             paths = _from_db(study_id or "", ("enterprise",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
                              seed=seed, enterprise_ids=ids, previous=previous, workers=workers, layout={"enterprise": ""},
+                             release=release,
                              progress=lambda _product, n: bar.update(n))
         else:
             result, study, verbatims = _load(responses_csv, scores_dir, study_file, n_boot, seed)
@@ -358,9 +388,11 @@ def _check_admin(db: _DB, username: str | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="exports_out", show_default=True)
 @click.option("--include-phone", is_flag=True, help="Full phone numbers (admin only; needs --admin).")
 @click.option("--admin", "admin_user", default=None, help="Admin username, checked with a password prompt.")
+@click.option("--release", default=None, help="The completes of this frozen release (name or id), as the web app's "
+                                              "downloads of it.")
 @_closing
 def export(study_id, responses_csv, attempts_csv, study_file, formats, paradata, all_interviews, lang, out_dir,
-           include_phone, admin_user) -> None:
+           include_phone, admin_user, release) -> None:
     """Export responses (CSV with BOM, XLSX, SPSS .sav with labels) and the call history; phones masked.
 
     导出答卷（CSV/XLSX/SPSS）与拨打记录；电话号码默认打码，仅管理员显式指定时导出完整号码。
@@ -376,7 +408,7 @@ def export(study_id, responses_csv, attempts_csv, study_file, formats, paradata,
             raise click.UsageError("give --study-id or files, not both")
         products = ("exports", "paradata") if paradata else ("exports",)
         for path in _from_db(study_id or "", products, complete_only=not all_interviews, admin_user=admin_user,
-                             include_phone=include_phone, out_dir=out_dir, lang=lang,
+                             include_phone=include_phone, out_dir=out_dir, lang=lang, release=release,
                              formats={"exports": fmts}, layout={"exports": "", "paradata": ""}):
             written[path.name] = path
     else:

@@ -1,6 +1,7 @@
 """ORM models, split by topic. Importing this package registers every table on ``Base.metadata``."""
 
 from .agents import AgentEvent, AgentState, AgentStatus, LoginFailure
+from .analysis import AnalysisJob, AnalysisRelease, JobStatus
 from .base import Base, UTCDateTime, utcnow
 from .calls import Appointment, AppointmentStatus, AttemptStatus, CallAttempt
 from .cawi import Invitation, InvitationKind, QuestionTime, WebResponse
@@ -24,7 +25,7 @@ from .study import Enterprise, EnterpriseStatus, Industry, Study
 from .users import Role, User
 
 __all__ = [
-    "AgentEvent", "AgentState", "AgentStatus", "LoginFailure",
+    "AgentEvent", "AgentState", "AnalysisJob", "AnalysisRelease", "JobStatus", "AgentStatus", "LoginFailure",
     "Answer", "AnswerRevision", "Appointment", "AppointmentStatus", "AttemptStatus", "AuditLog", "Base",
     "CallAttempt", "Case", "CasePhone", "CaseQuotaCell", "CaseStatus", "DoNotCall", "Enterprise", "EnterpriseStatus", "Industry",
     "Interview", "InterviewStatus", "Invitation", "InvitationKind", "QuestionTime", "WebResponse", "PhoneStatus", "QCStatus", "QuotaCell", "Replicate", "Role", "Study", "User", "UTCDateTime",

@@ -72,10 +72,10 @@ class Built:
 
 
 def read_study_data(session: Session, study: Study, *, complete_only: bool = True,
-                    include_phone: bool = False) -> StudyData:
+                    include_phone: bool = False, responses: pd.DataFrame | None = None) -> StudyData:
     """Read the frames of ``study``: completes (or every interview), cases, call attempts, the AAPOR
     dispositions and the quota board. Phones stay masked unless ``include_phone`` (the caller checked the
-    user may see them)."""
+    user may see them). ``responses`` given (a release's frozen completes) is used instead of reading them."""
     from .supervision import quota_board
 
     definition = dict(study.definition or {})
@@ -87,8 +87,8 @@ def read_study_data(session: Session, study: Study, *, complete_only: bool = Tru
                            for r in board]) if board else None
     return StudyData(
         study_id=study.id, code=study.code, definition=definition,
-        responses=frames.responses_frame(session, study.id, complete_only=complete_only,
-                                         include_phone=include_phone),
+        responses=responses if responses is not None else frames.responses_frame(
+            session, study.id, complete_only=complete_only, include_phone=include_phone),
         cases=frames.cases_frame(session, study.id),
         attempts=frames.attempts_frame(session, study.id, mask_phones=not include_phone),
         dispositions=frames.dispositions_frame(session, study, tz=tz),
@@ -139,7 +139,8 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
                    exports_in_second_process: bool = False,
                    layout: Mapping[str, str] | None = None,
                    progress: Callable[[str, int], None] | None = None,
-                   on_product: Callable[[str, dict | None, str | None], None] | None = None) -> Built:
+                   on_product: Callable[[str, dict | None, str | None], None] | None = None,
+                   result: Any = None, as_of: datetime | None = None) -> Built:
     """Score the completes and write the chosen products under ``out_dir``.
 
     Layout: ``scores/`` (the scoring tables), the industry and fieldwork reports at the top,
@@ -149,7 +150,38 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
     formats. ``progress(product, n)`` is called as enterprise reports are written (n per step);
     ``on_product(name, info, error)`` once per finished or failed product. ``exports_in_second_process`` writes the data files in a forked process while
     this one scores, so both cores work (the caller must have closed its database connections).
+    ``result`` is the completes already scored (a release's stored :class:`scoring.ScoreResult`: not scored
+    again); ``as_of`` is the moment every file says it was written (a release's date), so the products of one
+    release are the same bytes whenever and by whomever they are written.
     """
+    from reports.render import fixed_time
+
+    with fixed_time(as_of):
+        return _build_products(data, out_dir, products=products, formats=formats, lang=lang,
+                               enterprise_ids=enterprise_ids, previous=previous, n_boot=n_boot, seed=seed,
+                               workers=workers, include_phone=include_phone,
+                               exports_in_second_process=exports_in_second_process, layout=layout,
+                               progress=progress, on_product=on_product, result=result)
+
+
+def with_provinces(result: Any, responses: pd.DataFrame) -> Any:
+    """``result`` with each enterprise's province (from the completes) beside its scores, so the enterprise
+    reports and pages can compare with 本省份."""
+    import dataclasses
+
+    if "province" in result.enterprises.columns or "province" not in responses.columns or not len(responses):
+        return result
+    prov = responses.dropna(subset=["province"]).groupby(responses["enterprise_id"].astype(str))["province"].first()
+    if not len(prov):
+        return result
+    ent = result.enterprises.copy()
+    ent["province"] = ent["enterprise_id"].astype(str).map(prov)
+    return dataclasses.replace(result, enterprises=ent)
+
+
+def _build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[str], formats, lang: str,
+                    enterprise_ids, previous, n_boot, seed, workers, include_phone, exports_in_second_process,
+                    layout, progress, on_product, result) -> Built:
     from scoring import ScoringSpec, score_study
 
     wanted = tuple(p for p in PRODUCTS if p in set(products))
@@ -190,8 +222,11 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
         side = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
         data_future = side.submit(_data_exports, *data_args)
     try:
-        result = None
-        if SCORED & set(wanted):
+        if result is not None and SCORED & set(wanted):
+            overall = result.overall if isinstance(result.overall, dict) else {}
+            built.overall = {k: (round(float(v), 2) if isinstance(v, int | float) else v)
+                             for k, v in overall.items()}
+        elif SCORED & set(wanted):
             if len(data.responses) == 0:
                 for name in (p for p in wanted if p in SCORED):
                     record(name, None, f"study {data.code}: no complete interviews yet")
@@ -215,7 +250,7 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
             if "enterprise" in wanted:
                 verbatims = data.responses[["enterprise_id", "OPEN1"]] if "OPEN1" in data.responses else None
                 record("enterprise", *_timed(lambda: build_enterprise_reports(
-                    result, data.definition, enterprise_ids=enterprise_ids, previous=previous,
+                    with_provinces(result, data.responses), data.definition, enterprise_ids=enterprise_ids, previous=previous,
                     verbatims=verbatims, lang=lang, out_dir=folder("enterprise"),
                     formats=_formats("enterprise", formats), workers=workers,
                     progress=lambda n: tick("enterprise", n))))
@@ -243,8 +278,37 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
     return built
 
 
+def read_release_data(session: Session, study: Study, release: Any, *,
+                      include_phone: bool = False) -> tuple[StudyData, Any]:
+    """The frames of a release: its frozen completes (with today's full phone numbers joined on when
+    ``include_phone``: the caller checked the user may see them) and its stored scores. The call history and the
+    dispositions are the study's now (the fieldwork report is not part of a release)."""
+    from .releases import stored_result
+
+    result, responses = stored_result(session, release)
+    if include_phone:
+        phones = frames.responses_frame(session, study.id, include_phone=True)[["respondent_id", "phone"]]
+        responses = responses.copy()
+        at = list(responses.columns).index("ended_at") + 1 if "ended_at" in responses.columns else len(
+            responses.columns)
+        responses.insert(at, "phone", responses["respondent_id"].map(
+            dict(zip(phones["respondent_id"], phones["phone"], strict=True))))
+    data = read_study_data(session, study, include_phone=include_phone, responses=responses)
+    return data, result
+
+
 def build_all(session: Session, study: Study, out_dir: str | Path, formats: Mapping[str, Sequence[str]] |
-              Sequence[str] | None = None, **options: Any) -> Built:
-    """Read ``study`` and write its products (see :func:`build_products` for the options)."""
-    data = read_study_data(session, study, include_phone=options.get("include_phone", False))
+              Sequence[str] | None = None, *, release: Any = None, **options: Any) -> Built:
+    """Read ``study`` and write its products (see :func:`build_products` for the options). With ``release``
+    (an :class:`cati.models.AnalysisRelease`), the products are the release's: its frozen completes and
+    scores, its bootstrap parameters, and its date as the files' date."""
+    if release is None:
+        data = read_study_data(session, study, include_phone=options.get("include_phone", False))
+        return build_products(data, out_dir, formats=formats, **options)
+    from .releases import release_previous
+
+    data, result = read_release_data(session, study, release, include_phone=options.get("include_phone", False))
+    options.update(result=result, as_of=release.created_at, n_boot=release.n_boot, seed=release.seed)
+    if options.get("previous") is None:
+        options["previous"] = release_previous(release)
     return build_products(data, out_dir, formats=formats, **options)

@@ -114,7 +114,7 @@ def home_for(user: User) -> str:
     return {
         Role.INTERVIEWER: "/interviewer",
         Role.SUPERVISOR: "/supervisor",
-        Role.ANALYST: "/supervisor",
+        Role.ANALYST: "/analyst",
         Role.ADMIN: "/admin",
         Role.AUDITOR: "/audit/",
         Role.CENTRE: "/audit/",

@@ -48,7 +48,8 @@ def test_migrations_apply_from_empty(db_url):
     assert {"studies", "enterprises", "cases", "case_phones", "call_attempts", "appointments", "interviews",
             "answers", "answer_revisions", "users", "do_not_call", "audit_log", "cawi_invitations", "cawi_responses",
             "cawi_question_times", "ccso_audits", "ccso_audit_members", "ccso_evidence_files", "ccso_judgements",
-            "ccso_nonconformities", "supervisor_messages", "message_receipts", "login_sessions", "qc_reviews"} <= tables
+            "ccso_nonconformities", "supervisor_messages", "message_receipts", "login_sessions", "qc_reviews",
+            "analysis_releases", "analysis_jobs"} <= tables
     engine.dispose()
 
 

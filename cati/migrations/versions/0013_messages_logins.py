@@ -3,7 +3,7 @@
 back-check results).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 import sqlalchemy as sa
 
@@ -11,7 +11,7 @@ import cati.models.base
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
