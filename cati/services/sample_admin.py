@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cati.i18n import KeyedError, language_for
@@ -262,6 +262,12 @@ def pending_appointments(session: Session, study_id: int, *, interviewer_id: int
     return [{"id": a.id, "case_id": a.case_id, "case_ref": ref, "enterprise": ename, "due_at": a.due_at,
              "interviewer_id": a.interviewer_id, "interviewer": who or "", "note": a.note or ""}
             for a, ref, ename, who in session.execute(q)]
+
+
+def count_pending_appointments(session: Session, study_id: int) -> int:
+    """How many appointments of the study are pending."""
+    return int(session.scalar(select(func.count(Appointment.id)).where(
+        Appointment.study_id == study_id, Appointment.status == AppointmentStatus.PENDING)) or 0)
 
 
 # ------------------------------------------------------------------------------------------- reassignment

@@ -218,6 +218,23 @@ def test_appointment_move_and_case_actions(client, sworld, session_factory):
         assert acts == ["appointment.move", "case.reassign", "case.stop"]
 
 
+def test_sample_page_lists_the_earliest_appointments_and_links_to_the_rest(client, sworld, session_factory):
+    from cati.web.supervisor.sample import SAMPLE_PAGE_APPOINTMENTS
+
+    n = SAMPLE_PAGE_APPOINTMENTS + 3
+    cases = sworld["case_ids"]
+    start = datetime.now(UTC) + timedelta(hours=1)
+    with transaction(session_factory) as s:
+        s.add_all(Appointment(study_id=sworld["study_id"], case_id=cases[i % len(cases)], interviewer_id=sworld["ann"],
+                              due_at=start + timedelta(minutes=i)) for i in range(n))
+    login(client, "sue")
+    html = client.get("/supervisor/sample").get_data(as_text=True)
+    table = html.split('id="appointments"', 1)[1].split("</table>", 1)[0]
+    assert table.count("data-appt=") == SAMPLE_PAGE_APPOINTMENTS
+    more = html.split('id="appointments-more"', 1)[1].split("</p>", 1)[0]
+    assert f"共 {n} 个" in more and "/supervisor/appointments" in more
+
+
 def test_dnc_from_the_sample_page(client, sworld, session_factory):
     cid = sworld["case_ids"][2]
     with session_factory() as s:

@@ -31,6 +31,8 @@ from .common import (
     who,
 )
 
+SAMPLE_PAGE_APPOINTMENTS = 50
+
 
 @screen("/sample")
 def sample():
@@ -40,12 +42,17 @@ def sample():
         reps = sa.unreleased_by_enterprise(s, study.id)
         waiting = [(r, reps[r.enterprise_id]) for r in rows if r.enterprise_id in reps]
         auto = sa.automatic_releases(s, study.id)
-        appts = sa.pending_appointments(s, study.id)
+        # The earliest few only: each row carries its own interviewer list, and 500 rows took 1.8 s to render at
+        # 200,000 cases (docs/bench/supervisor_screens.md); the Appointments screen moves any number at once.
+        appts = sa.pending_appointments(s, study.id, limit=SAMPLE_PAGE_APPOINTMENTS + 1)
+        appts_total = (sa.count_pending_appointments(s, study.id) if len(appts) > SAMPLE_PAGE_APPOINTMENTS
+                       else len(appts))
+        appts = appts[:SAMPLE_PAGE_APPOINTMENTS]
         people = interviewer_choices(s)
         soft = s.scalar(select(func.count(Case.id)).where(Case.study_id == study.id, Case.needs_converter.is_(True),
                                                           Case.status == CaseStatus.READY))
-    return render_template("supervisor/sample.html", waiting=waiting, auto=auto, appts=appts, people=people,
-                           soft=soft or 0, tab="sample")
+    return render_template("supervisor/sample.html", waiting=waiting, auto=auto, appts=appts,
+                           appts_total=appts_total, people=people, soft=soft or 0, tab="sample")
 
 
 @bp.post("/sample/release")
