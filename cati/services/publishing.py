@@ -150,7 +150,7 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
     ``on_product(name, info, error)`` once per finished or failed product. ``exports_in_second_process`` writes the data files in a forked process while
     this one scores, so both cores work (the caller must have closed its database connections).
     """
-    from scoring import ScoringSpec, score_study
+    from scoring import ScoringSpec, is_index_study, score_study
 
     wanted = tuple(p for p in PRODUCTS if p in set(products))
     unknown = set(products) - set(PRODUCTS)
@@ -191,7 +191,10 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
         data_future = side.submit(_data_exports, *data_args)
     try:
         result = None
-        if SCORED & set(wanted):
+        if is_index_study(data.definition):
+            _index_products(data, wanted, folder, formats, lang, enterprise_ids, previous, n_boot, seed, tick,
+                            record, built)
+        elif SCORED & set(wanted):
             if len(data.responses) == 0:
                 for name in (p for p in wanted if p in SCORED):
                     record(name, None, f"study {data.code}: no complete interviews yet")
@@ -241,6 +244,43 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
             side.shutdown()
     built.products = {p: built.products[p] for p in PRODUCTS if p in built.products}
     return built
+
+
+def _index_products(data: StudyData, wanted: tuple[str, ...], folder: Callable[[str], Path],
+                    formats: Mapping[str, Sequence[str]] | Sequence[str] | None, lang: str,
+                    enterprise_ids: Sequence[Any] | None, previous: Any, n_boot: int | None, seed: int,
+                    tick: Callable[[str, int], None], record: Callable[[str, dict | None, str | None], None],
+                    built: Built) -> None:
+    """The scored products of an index study (``scoring.kind: index``, the staff happiness index): its scoring
+    tables, the industry report and one report per enterprise (:mod:`reports.happiness`). ``previous`` is the
+    previous wave's responses frame (本企业去年); anything else is ignored (the reports say there is none)."""
+    from scoring import IndexSpec, score_index_study
+
+    scored = [p for p in wanted if p in SCORED]
+    if not scored:
+        return
+    if len(data.responses) == 0:
+        for name in scored:
+            record(name, None, f"study {data.code}: no complete responses yet")
+        return
+    spec = IndexSpec.from_study(data.definition)
+    result = score_index_study(data.responses, spec, n_boot=n_boot, seed=seed)
+    built.overall = {k: (round(float(v), 2) if isinstance(v, int | float) and v == v else v)
+                     for k, v in result.overall.items()}
+    from reports.happiness import build_happiness_enterprise_reports, build_happiness_industry_report
+
+    if "scores" in wanted:
+        record("scores", *_timed(lambda: result.write(folder("scores"))))
+    if "industry" in wanted:
+        record("industry", *_timed(lambda: build_happiness_industry_report(
+            result, data.responses, data.definition, lang=lang, out_dir=folder("industry"),
+            formats=_formats("industry", formats))))
+    if "enterprise" in wanted:
+        last = previous if isinstance(previous, pd.DataFrame) else None
+        record("enterprise", *_timed(lambda: build_happiness_enterprise_reports(
+            result, data.responses, data.definition, enterprise_ids=enterprise_ids, previous=last, lang=lang,
+            out_dir=folder("enterprise"), formats=_formats("enterprise", formats),
+            progress=lambda n: tick("enterprise", n))))
 
 
 def build_all(session: Session, study: Study, out_dir: str | Path, formats: Mapping[str, Sequence[str]] |
