@@ -358,12 +358,16 @@ def _province_rows(data: pd.DataFrame, own: pd.DataFrame) -> tuple[pd.DataFrame 
 
 
 def happiness_enterprise_document(result: IndexResult, responses: pd.DataFrame, study: Mapping, enterprise_id: Any,
-                                  *, previous: pd.DataFrame | None = None, lang: str = "zh-CN"
-                                  ) -> tuple[Document, list[Sheet]]:
-    """One enterprise's report: aggregates only, every cell under the minimum cell size suppressed."""
+                                  *, previous: pd.DataFrame | None = None, lang: str = "zh-CN",
+                                  cache: dict | None = None) -> tuple[Document, list[Sheet]]:
+    """One enterprise's report: aggregates only, every cell under the minimum cell size suppressed.
+
+    ``cache`` (a dict kept across the enterprises of one run) holds the whole industry's and each province's
+    scores, so they are computed once, not once per report; ``responses`` must then be the same frame."""
     check_lang(lang)
     spec = result.spec
     cut = spec.min_cell_size
+    cache = {} if cache is None else cache
     data = _complete(responses)
     eid = str(enterprise_id)
     own = data[data["enterprise_id"].astype(str) == eid]
@@ -383,8 +387,12 @@ def happiness_enterprise_document(result: IndexResult, responses: pd.DataFrame, 
         columns["last_year"] = group_scores(last, spec)
     columns["enterprise"] = group_scores(own, spec)
     if prov_rows is not None:
-        columns["province"] = group_scores(prov_rows, spec)
-    columns["industry"] = group_scores(data, spec)
+        if ("province", province) not in cache:
+            cache[("province", province)] = group_scores(prov_rows, spec)
+        columns["province"] = cache[("province", province)]
+    if "industry" not in cache:
+        cache["industry"] = group_scores(data, spec)
+    columns["industry"] = cache["industry"]
     heads = {"last_year": _h("col_last_year", lang), "enterprise": _h("col_enterprise", lang),
              "province": _h("col_province", lang), "industry": _h("col_industry", lang)}
     mine = columns["enterprise"].loc["index"]
@@ -497,8 +505,10 @@ def build_happiness_enterprise_reports(result: IndexResult, responses: pd.DataFr
                                        enterprise_ids: Sequence[Any] | None = None,
                                        previous: pd.DataFrame | None = None, lang: str = "zh-CN",
                                        out_dir: str | Path = ".", formats: Iterable[str] = ("html", "pdf", "xlsx"),
-                                       progress: Callable[[int], None] | None = None) -> list[Path]:
-    """One report per enterprise (``enterprise_<id>.<lang>.<ext>``).
+                                       progress: Callable[[int], None] | None = None,
+                                       workers: int = 1) -> list[Path]:
+    """One report per enterprise (``enterprise_<id>.<lang>.<ext>``), in ``workers`` processes (forked: they
+    share the scored frames, each computes the industry's and a province's columns once).
 
     Parameters
     ----------
@@ -516,10 +526,44 @@ def build_happiness_enterprise_reports(result: IndexResult, responses: pd.DataFr
         raise ValueError(f"enterprise_ids: unknown enterprise id(s) {', '.join(unknown[:10])}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    args = (result, data, study, previous, lang, out, fmts)
+    workers = max(1, int(workers))
+    if workers == 1 or len(ids) < 2 * workers:
+        paths: list[Path] = []
+        _WORKER.update(args=args, cache={})
+        for eid in ids:
+            paths += _render([eid])
+            if progress:
+                progress(1)
+        return paths
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_all_start_methods, get_context
+
+    ctx = get_context("fork") if "fork" in get_all_start_methods() else None
+    chunk = max(1, min(10, math.ceil(len(ids) / (workers * 4))))
+    chunks = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
+    done: dict[int, list[Path]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(args,)) as pool:
+        futures = {pool.submit(_render, c): i for i, c in enumerate(chunks)}
+        for fut in as_completed(futures):
+            done[futures[fut]] = fut.result()
+            if progress:
+                progress(len(chunks[futures[fut]]))
+    return [p for i in range(len(chunks)) for p in done[i]]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init(args: tuple) -> None:
+    _WORKER.update(args=args, cache={})
+
+
+def _render(eids: list[str]) -> list[Path]:
+    result, data, study, previous, lang, out, fmts = _WORKER["args"]
     paths: list[Path] = []
-    for eid in ids:
-        doc, sheets = happiness_enterprise_document(result, data, study, eid, previous=previous, lang=lang)
+    for eid in eids:
+        doc, sheets = happiness_enterprise_document(result, data, study, eid, previous=previous, lang=lang,
+                                                    cache=_WORKER["cache"])
         paths += list(write_document("audit.html", doc, sheets, out, report_stem(eid), lang, fmts).values())
-        if progress:
-            progress(1)
     return paths

@@ -192,8 +192,8 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
     try:
         result = None
         if is_index_study(data.definition):
-            _index_products(data, wanted, folder, formats, lang, enterprise_ids, previous, n_boot, seed, tick,
-                            record, built)
+            _index_products(data, wanted, folder, formats, lang, enterprise_ids, previous, n_boot, seed, workers,
+                            tick, record, built)
         elif SCORED & set(wanted):
             if len(data.responses) == 0:
                 for name in (p for p in wanted if p in SCORED):
@@ -249,7 +249,7 @@ def build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[s
 def _index_products(data: StudyData, wanted: tuple[str, ...], folder: Callable[[str], Path],
                     formats: Mapping[str, Sequence[str]] | Sequence[str] | None, lang: str,
                     enterprise_ids: Sequence[Any] | None, previous: Any, n_boot: int | None, seed: int,
-                    tick: Callable[[str, int], None], record: Callable[[str, dict | None, str | None], None],
+                    workers: int, tick: Callable[[str, int], None], record: Callable[[str, dict | None, str | None], None],
                     built: Built) -> None:
     """The scored products of an index study (``scoring.kind: index``, the staff happiness index): its scoring
     tables, the industry report and one report per enterprise (:mod:`reports.happiness`). ``previous`` is the
@@ -280,7 +280,7 @@ def _index_products(data: StudyData, wanted: tuple[str, ...], folder: Callable[[
         record("enterprise", *_timed(lambda: build_happiness_enterprise_reports(
             result, data.responses, data.definition, enterprise_ids=enterprise_ids, previous=last, lang=lang,
             out_dir=folder("enterprise"), formats=_formats("enterprise", formats),
-            progress=lambda n: tick("enterprise", n))))
+            progress=lambda n: tick("enterprise", n), workers=workers)))
 
 
 def build_all(session: Session, study: Study, out_dir: str | Path, formats: Mapping[str, Sequence[str]] |
