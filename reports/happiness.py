@@ -40,6 +40,7 @@ from scoring.happiness import (
     item_section_scores,
     multi_shares,
     open_answers,
+    respondent_item_scores,
 )
 
 __all__ = ["build_happiness_industry_report", "build_happiness_enterprise_reports", "happiness_industry_document",
@@ -153,10 +154,11 @@ def _breakdown_section(data: pd.DataFrame, spec: IndexSpec, lang: str, lead: str
     sec = Section("breakdowns", _h("sec_breakdowns", lang))
     sec.p(lead, "lead")
     sheet_rows = []
+    scored = respondent_item_scores(data, spec)
     for var in spec.breakdown_questions:
         if var not in data.columns:
             continue
-        b = breakdown(data, spec, var)
+        b = breakdown(data, spec, var, item_scores=scored)
         rows = []
         for r in b.itertuples():
             label = r.label_zh if _zh(lang) else r.label_en
