@@ -189,3 +189,26 @@ def test_english_reports_and_pdf(scored, study, tmp_path):
     assert "This enterprise" in text and "No previous wave" in text and "76.00" in text
     with pytest.raises(ValueError, match="unknown enterprise"):
         build_happiness_enterprise_reports(result, df, study, enterprise_ids=["Z"], out_dir=tmp_path)
+
+
+def test_cati_report_from_a_responses_file_of_the_happiness_study(tmp_path):
+    from click.testing import CliRunner
+
+    from cati.cli.report import report
+
+    csv = tmp_path / "responses.csv"
+    _tiny().to_csv(csv, index=False)
+    last = tmp_path / "last.csv"
+    _tiny()[lambda d: d["enterprise_id"] == "A"].assign(H1=3).to_csv(last, index=False)
+    res = CliRunner().invoke(report, ["industry", "--responses", str(csv), "--study", str(STUDY_FILE), "--out",
+                                      str(tmp_path / "out"), "--format", "html", "--n-boot", "10"])
+    assert res.exit_code == 0, res.output
+    assert "67.14" in (tmp_path / "out" / "happiness_industry_report.zh-CN.html").read_text(encoding="utf-8")
+    res = CliRunner().invoke(report, ["enterprise", "A", "--responses", str(csv), "--study", str(STUDY_FILE),
+                                      "--previous-responses", str(last), "--out", str(tmp_path / "ent"),
+                                      "--format", "xlsx", "--n-boot", "10"])
+    assert res.exit_code == 0, res.output
+    ws = load_workbook(tmp_path / "ent" / "enterprise_A.zh-CN.xlsx")["得分"]
+    head = [c.value for c in ws[1]]
+    first = [c.value for c in ws[2]]
+    assert head[2:4] == ["本企业去年", "本企业"] and first[2:4] == [60, 80]
