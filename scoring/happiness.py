@@ -310,7 +310,7 @@ def _short(text: str) -> str:
 
 
 def breakdown(responses: pd.DataFrame, spec: IndexSpec, variable: str, measure: str | None = None, *,
-              min_cell_size: int | None = None) -> pd.DataFrame:
+              min_cell_size: int | None = None, item_scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """The index (or another item) by the groups of a basic-information question, small cells suppressed.
 
     Parameters
@@ -325,6 +325,9 @@ def breakdown(responses: pd.DataFrame, spec: IndexSpec, variable: str, measure: 
         Scored item to average (default: the index item).
     min_cell_size : int, optional
         Default ``spec.min_cell_size``; a group with fewer respondents is suppressed.
+    item_scores : DataFrame, optional
+        :func:`respondent_item_scores` of ``responses``, when the caller already has them (several breakdowns of
+        the same rows recode once).
 
     Returns
     -------
@@ -346,7 +349,8 @@ def breakdown(responses: pd.DataFrame, spec: IndexSpec, variable: str, measure: 
     if variable not in responses.columns:
         raise ValueError(f"breakdown: column {variable!r} missing from the responses")
     cut = spec.min_cell_size if min_cell_size is None else int(min_cell_size)
-    y = respondent_item_scores(responses, spec)[measure].to_numpy(dtype=np.float64)
+    scored = respondent_item_scores(responses, spec) if item_scores is None else item_scores
+    y = scored[measure].to_numpy(dtype=np.float64)
     g = _codes(responses[variable]).to_numpy()
     labels = spec.labels.get(variable, {})
     found = sorted({int(c) for c in g[~np.isnan(g)] if float(c).is_integer()} - spec.missing_codes - set(labels))
@@ -371,7 +375,9 @@ def breakdowns(responses: pd.DataFrame, spec: IndexSpec, variables: list[str] | 
                min_cell_size: int | None = None) -> pd.DataFrame:
     """:func:`breakdown` of the index by every breakdown question present in ``responses``, stacked."""
     variables = list(spec.breakdown_questions) if variables is None else variables
-    parts = [breakdown(responses, spec, v, min_cell_size=min_cell_size) for v in variables if v in responses.columns]
+    scored = respondent_item_scores(responses, spec)
+    parts = [breakdown(responses, spec, v, min_cell_size=min_cell_size, item_scores=scored)
+             for v in variables if v in responses.columns]
     if not parts:
         return breakdown(responses.assign(_none=np.nan), spec, "_none").iloc[0:0]
     return pd.concat(parts, ignore_index=True)

@@ -1,6 +1,7 @@
 """The web survey's page sizes and answer-save times: one respondent answers the whole happiness survey through
 the real pages (Flask test client, SQLite file in a temporary folder). Prints the largest and median page, the
-stylesheet, and the answer POST latency (in-process, no network; the 500-respondent load test is separate work).
+stylesheet, and the answer POST latency (in-process, no network; the 500-respondent load test is
+scripts/load_cawi.py).
 
     python scripts/measure_cawi_pages.py
 """

@@ -87,15 +87,25 @@ def _progress(total: int | None):
 @click.option("--world", "world_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="World file (default config/worlds/default.yaml).")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--enterprises", type=int, default=360, show_default=True)
+@click.option("--enterprises", type=int, default=None,
+              help="Enterprises (default 360 for the CSAT study, 250 for the happiness index).")
+@click.option("--study", "study_name", type=click.Choice(["csat_contact_center", "happiness_index"]),
+              default="csat_contact_center", show_default=True,
+              help="csat_contact_center: telephone fieldwork; happiness_index: a web (CAWI) wave.")
+@click.option("--respondents", type=int, default=None,
+              help="happiness_index: respondents in the wave (default 160 per enterprise: 40,000 for 250).")
+@click.option("--web-respondents", type=int, default=None,
+              help="happiness_index: at most this many answer through the web pages (default: all of them, "
+                   "within --web-seconds).")
+@click.option("--web-seconds", type=float, default=150.0, show_default=True,
+              help="happiness_index: stop starting web respondents after this many seconds (0: no limit).")
 @click.option("--force", is_flag=True, help="Replace an existing demo in --out.")
 @click.option("--no-reports", is_flag=True, help="Skip scoring and reports (fieldwork only).")
-def demo(out_dir, world_file, seed, enterprises, force, no_reports) -> None:
+def demo(out_dir, world_file, seed, enterprises, study_name, respondents, web_respondents, web_seconds, force,
+         no_reports) -> None:
     """A complete simulated study: 360 enterprises in 15 industries, fieldwork until every quota is filled,
-    scores and reports. 一键演示：模拟执行、计分、报告。"""
-    from cati.db import transaction
-    from cati.models import Role, User
-    from cati.services.users import create_user
+    scores and reports; or (--study happiness_index) a web wave of the staff happiness index.
+    一键演示：模拟执行、计分、报告。"""
     from cati.simulation import Simulator
     from cati.simulation.engine import SIM_PASSWORD
 
@@ -108,17 +118,18 @@ def demo(out_dir, world_file, seed, enterprises, force, no_reports) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if study_name == "happiness_index":
+        _happiness_demo(out, db_path, seed=seed, enterprises=enterprises or 250, respondents=respondents,
+                        web_respondents=web_respondents, web_seconds=web_seconds or None, no_reports=no_reports,
+                        t0=t0)
+        return
+    enterprises = enterprises or 360
     world = _world(world_file)
     url = f"sqlite:///{db_path}"
     engine, factory = _engine(url)
     timings: dict[str, float] = {}
     try:
-        with transaction(factory) as s:
-            from sqlalchemy import select
-
-            for username, password, role, name in DEMO_USERS:
-                if s.scalar(select(User.id).where(User.username == username)) is None:
-                    create_user(s, username, password, Role(role), display_name=name)
+        _demo_users(factory)
         click.echo(f"数据库 database: {db_path}")
         t = time.perf_counter()
         with _progress(None) as bar:
@@ -166,6 +177,107 @@ def demo(out_dir, world_file, seed, enterprises, force, no_reports) -> None:
     for username, password, role, _name in DEMO_USERS:
         click.echo(f"  {username:<11} {password:<22} {role}")
     click.echo(f"  sim01 … sim{sim.n_interviewers:02d} {SIM_PASSWORD:<14} interviewer")
+
+
+def _demo_users(factory) -> None:
+    from sqlalchemy import select
+
+    from cati.db import transaction
+    from cati.models import Role, User
+    from cati.services.users import create_user
+
+    with transaction(factory) as s:
+        for username, password, role, name in DEMO_USERS:
+            if s.scalar(select(User.id).where(User.username == username)) is None:
+                create_user(s, username, password, Role(role), display_name=name)
+
+
+def _happiness_demo(out: Path, db_path: Path, *, seed: int, enterprises: int, respondents: int | None,
+                    web_respondents: int | None, web_seconds: float | None, no_reports: bool, t0: float) -> None:
+    """The staff happiness index as a web wave (``cati.simulation.cawi_wave``): the planned answers of every
+    respondent, as many of them as fit answering through the real web pages, then the whole wave scored and
+    reported (the respondents who did not go through the pages are scored from the plan and counted apart)."""
+    import dataclasses
+
+    from cati.models import Study
+    from cati.services import frames, publishing
+    from cati.simulation import cawi_wave
+    from scoring.synthetic import make_happiness_responses
+
+    respondents = respondents or 160 * enterprises
+    if enterprises < 1 or respondents < enterprises:
+        raise click.ClickException("need --respondents >= --enterprises >= 1")
+    url = f"sqlite:///{db_path}"
+    engine, factory = _engine(url)
+    _demo_users(factory)
+    engine.dispose()
+    click.echo(f"数据库 database: {db_path}")
+    plan = make_happiness_responses(enterprises, respondents, seed=seed)
+    wanted = cawi_wave.pick_web(plan, len(plan) if web_respondents is None else min(web_respondents, len(plan)))
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    from cati.cli.common import progress_bar
+
+    with progress_bar(total=len(wanted), unit="人", desc="网络填答 web respondents", leave=True) as bar:
+        try:
+            wave = cawi_wave.run_web_wave(url, out / "instance", plan, wanted, progress=bar.update,
+                                          seconds=web_seconds)
+        except cawi_wave.WaveError as exc:
+            raise click.ClickException(str(exc)) from exc
+    timings["web_seconds"] = round(time.perf_counter() - t, 1)
+    n_web = len(wave.web_ids)
+    posts = sorted(wave.post_ms)
+    click.echo(f"网络填答 through the web pages: {n_web} of {len(plan)} respondents ({100 * wave.web_share:.2f} %), "
+               f"{wave.requests} requests, {wave.answer_posts} answers saved in {wave.web_seconds:.0f} s; "
+               f"answer POST median {posts[len(posts) // 2]:.1f} ms (in-process, no network)")
+    click.echo(f"其余 {len(plan) - n_web} respondents are scored from the synthetic plan (mode=synthetic), "
+               "not stored as web answers")
+    summary: dict = {
+        "study": "happiness_index", "seed": seed, "database": str(db_path), "enterprises": enterprises,
+        "respondents": len(plan), "web_respondents": n_web, "web_share": round(wave.web_share, 4),
+        "synthetic_respondents": len(plan) - n_web, "web_requests": wave.requests,
+        "web_answers_saved": wave.answer_posts,
+        "answer_post_ms_median": round(posts[len(posts) // 2], 1) if posts else None,
+        "answer_post_ms_p95": round(posts[int(0.95 * (len(posts) - 1))], 1) if posts else None,
+        "how": "web respondents: Flask test client (the app's WSGI interface in-process, own cookie jar each) "
+               "through the open link, every page and form; the rest: the synthetic plan's rows, only in the "
+               "scored frame (mode=synthetic), never in the database",
+    }
+    if not no_reports:
+        t = time.perf_counter()
+        with factory() as s:
+            data = publishing.read_study_data(s, s.get(Study, wave.study_id))
+            data = dataclasses.replace(data, responses=cawi_wave.wave_frame(
+                frames.responses_frame(s, wave.study_id), plan, wave.web_ids, wave.provinces))
+        engine.dispose()
+        with progress_bar(total=enterprises, unit="份", desc="企业报告 enterprise reports", leave=True) as bar:
+
+            def done(product: str, info: dict | None, error: str | None) -> None:
+                bar.write(f"  {product}: {info['files']} file(s)" if info is not None
+                          else f"  {product}: FAILED ({error})")
+
+            formats = {"industry": ("html", "xlsx", "pdf"), "enterprise": ("html",)}
+            built = publishing.build_products(data, out / "reports", products=("scores", "industry", "enterprise"),
+                                              formats=formats, n_boot=200, seed=1, on_product=done, workers=2,
+                                              progress=lambda _p, n: bar.update(n))
+        timings["reports_seconds"] = round(time.perf_counter() - t, 1)
+        click.echo(f"幸福指数 happiness index: {built.overall.get('index')} (n = {int(built.overall.get('n') or 0)})")
+        summary.update({"overall": built.overall, "report_errors": dict(built.errors),
+                        "reports": {name: {"files": info["files"], "seconds": info["seconds"],
+                                           "example": str(info["paths"][0]) if info["paths"] else None}
+                                    for name, info in built.products.items()}})
+    timings["total_seconds"] = round(time.perf_counter() - t0, 1)
+    summary["timings"] = timings
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1, default=str) + "\n",
+                                      encoding="utf-8")
+    click.echo(f"完成 done in {timings['total_seconds']:.0f} s")
+    click.echo(f"  数据库 database : {db_path}")
+    click.echo(f"  报告 reports    : {out / 'reports'}")
+    click.echo(f"  摘要 summary    : {out / 'summary.json'}")
+    click.echo("打开网页版 open the web app on the same data (supervisor → web links):")
+    click.echo(f"  CATI_DATABASE_URL={url} cati serve")
+    for username, password, role, _name in DEMO_USERS:
+        click.echo(f"  {username:<11} {password:<22} {role}")
 
 
 def _score_and_report(factory, study_id: int, reports_dir: Path, echo) -> dict:

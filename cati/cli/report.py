@@ -197,6 +197,32 @@ def _load(responses_csv, scores_dir, study_file, n_boot, seed):
     return result, study, verb
 
 
+def _is_index(study_file) -> bool:
+    from scoring import is_index_study
+
+    return bool(study_file) and is_index_study(_read_study(study_file))
+
+
+def _index_file(responses_csv, scores_dir, study_file, n_boot, seed):
+    """File path of an index study (the staff happiness index): → (IndexResult, study, responses), or None when
+    the study file is not an index study. Its reports need the responses, not only a scoring folder."""
+    from scoring import IndexSpec, is_index_study, read_responses_csv, score_index_study
+
+    study = _read_study(study_file)
+    if not is_index_study(study):
+        return None
+    if scores_dir:
+        raise click.UsageError("an index study's reports are made from --responses CSV (or the database), "
+                               "not from a scoring folder")
+    try:
+        spec = IndexSpec.from_study(study)
+        responses = read_responses_csv(responses_csv, spec.scoring)
+        click.echo(f"scoring {len(responses)} responses …", err=True)
+        return score_index_study(responses, spec, n_boot=n_boot, seed=seed), study, responses
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _rates(cases, response_rates):
     """AAPOR rates over cases with a valid disposition code (cases still in progress have none yet)."""
     from scoring import aapor_symbol
@@ -259,6 +285,11 @@ def industry_cmd(study_id, responses_csv, scores_dir, study_file, lang, formats,
                                    "database")
         paths = _from_db(study_id or "", ("industry",), formats=fmts, lang=lang, out_dir=out_dir, n_boot=n_boot,
                          seed=seed, release=release, layout={"industry": ""})
+    elif (index := _index_file(responses_csv, scores_dir, study_file, n_boot, seed)) is not None:
+        from reports.happiness import build_happiness_industry_report
+
+        paths = list(build_happiness_industry_report(index[0], index[2], index[1], lang=lang, out_dir=out_dir,
+                                                     formats=fmts).values())
     else:
         result, study, _ = _load(responses_csv, scores_dir, study_file, n_boot, seed)
         rates = None
@@ -292,7 +323,17 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
     fmts = formats or ("html", "pdf", "xlsx")
     ids = None if all_ else list(enterprise_ids)
     previous = None
-    if previous_scores or previous_responses:
+    index_study = _is_index(study_file)
+    if index_study and previous_responses:  # an index study compares with last wave's responses themselves
+        from scoring import IndexSpec, read_responses_csv
+
+        try:
+            previous = read_responses_csv(previous_responses, IndexSpec.from_study(_read_study(study_file)).scoring)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    elif index_study and previous_scores:
+        raise click.UsageError("an index study's 本企业去年 comes from --previous-responses, not a scoring folder")
+    elif previous_scores or previous_responses:
         from scoring import read_responses_csv
         from scoring.spec import ScoringSpec
 
@@ -310,6 +351,16 @@ def enterprise_cmd(study_id, responses_csv, scores_dir, study_file, lang, format
                              seed=seed, enterprise_ids=ids, previous=previous, workers=workers, layout={"enterprise": ""},
                              release=release,
                              progress=lambda _product, n: bar.update(n))
+        elif (index := _index_file(responses_csv, scores_dir, study_file, n_boot, seed)) is not None:
+            from reports.happiness import build_happiness_enterprise_reports
+
+            bar.total = index[2]["enterprise_id"].nunique() if ids is None else len(ids)
+            try:
+                paths = build_happiness_enterprise_reports(index[0], index[2], index[1], enterprise_ids=ids,
+                                                           previous=previous, lang=lang, out_dir=out_dir,
+                                                           formats=fmts, progress=bar.update)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
         else:
             result, study, verbatims = _load(responses_csv, scores_dir, study_file, n_boot, seed)
             bar.total = len(result.enterprises) if ids is None else len(ids)

@@ -182,7 +182,7 @@ def with_provinces(result: Any, responses: pd.DataFrame) -> Any:
 def _build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[str], formats, lang: str,
                     enterprise_ids, previous, n_boot, seed, workers, include_phone, exports_in_second_process,
                     layout, progress, on_product, result) -> Built:
-    from scoring import ScoringSpec, score_study
+    from scoring import ScoringSpec, is_index_study, score_study
 
     wanted = tuple(p for p in PRODUCTS if p in set(products))
     unknown = set(products) - set(PRODUCTS)
@@ -222,7 +222,11 @@ def _build_products(data: StudyData, out_dir: str | Path, *, products: Iterable[
         side = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
         data_future = side.submit(_data_exports, *data_args)
     try:
-        if result is not None and SCORED & set(wanted):
+        if is_index_study(data.definition):
+            result = None  # an index study's scored products are its own (reports.happiness)
+            _index_products(data, wanted, folder, formats, lang, enterprise_ids, previous, n_boot, seed, workers,
+                            tick, record, built)
+        elif result is not None and SCORED & set(wanted):
             overall = result.overall if isinstance(result.overall, dict) else {}
             built.overall = {k: (round(float(v), 2) if isinstance(v, int | float) else v)
                              for k, v in overall.items()}
@@ -295,6 +299,43 @@ def read_release_data(session: Session, study: Study, release: Any, *,
             dict(zip(phones["respondent_id"], phones["phone"], strict=True))))
     data = read_study_data(session, study, include_phone=include_phone, responses=responses)
     return data, result
+
+
+def _index_products(data: StudyData, wanted: tuple[str, ...], folder: Callable[[str], Path],
+                    formats: Mapping[str, Sequence[str]] | Sequence[str] | None, lang: str,
+                    enterprise_ids: Sequence[Any] | None, previous: Any, n_boot: int | None, seed: int,
+                    workers: int, tick: Callable[[str, int], None], record: Callable[[str, dict | None, str | None], None],
+                    built: Built) -> None:
+    """The scored products of an index study (``scoring.kind: index``, the staff happiness index): its scoring
+    tables, the industry report and one report per enterprise (:mod:`reports.happiness`). ``previous`` is the
+    previous wave's responses frame (本企业去年); anything else is ignored (the reports say there is none)."""
+    from scoring import IndexSpec, score_index_study
+
+    scored = [p for p in wanted if p in SCORED]
+    if not scored:
+        return
+    if len(data.responses) == 0:
+        for name in scored:
+            record(name, None, f"study {data.code}: no complete responses yet")
+        return
+    spec = IndexSpec.from_study(data.definition)
+    result = score_index_study(data.responses, spec, n_boot=n_boot, seed=seed)
+    built.overall = {k: (round(float(v), 2) if isinstance(v, int | float) and v == v else v)
+                     for k, v in result.overall.items()}
+    from reports.happiness import build_happiness_enterprise_reports, build_happiness_industry_report
+
+    if "scores" in wanted:
+        record("scores", *_timed(lambda: result.write(folder("scores"))))
+    if "industry" in wanted:
+        record("industry", *_timed(lambda: build_happiness_industry_report(
+            result, data.responses, data.definition, lang=lang, out_dir=folder("industry"),
+            formats=_formats("industry", formats))))
+    if "enterprise" in wanted:
+        last = previous if isinstance(previous, pd.DataFrame) else None
+        record("enterprise", *_timed(lambda: build_happiness_enterprise_reports(
+            result, data.responses, data.definition, enterprise_ids=enterprise_ids, previous=last, lang=lang,
+            out_dir=folder("enterprise"), formats=_formats("enterprise", formats),
+            progress=lambda n: tick("enterprise", n), workers=workers)))
 
 
 def build_all(session: Session, study: Study, out_dir: str | Path, formats: Mapping[str, Sequence[str]] |

@@ -92,7 +92,9 @@ def init_app(app: Flask) -> None:
     default): ``cawi_rate_limit_ip`` per client address and ``cawi_rate_limit_token`` per link and device. One
     limiter per app, so two apps in one process (the tests) never share counters."""
     settings = app.config["CATI_SETTINGS"]
-    limiter = Limiter(client_address, app=app, storage_uri=settings.cawi_rate_limit_storage,
+    from cati.web.ratelimit_storage import storage_uri
+
+    limiter = Limiter(client_address, app=app, storage_uri=storage_uri(settings.cawi_rate_limit_storage),
                       headers_enabled=True, key_prefix=f"cati{id(app)}")
     limiter.limit(settings.cawi_rate_limit_ip, key_func=client_address, scope="cawi-ip",
                   exempt_when=lambda: request.endpoint == "cawi.static")(bp)
