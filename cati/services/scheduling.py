@@ -197,32 +197,41 @@ class _Stmts:
 
     def callable_in_enterprise(self, n_tzs: int, converter: bool, pg: bool, cells: bool = False,
                                predictive: bool = False) -> Select:
-        """Callable cases of one enterprise in the given passes (time zone and tried-parts mask), in pass order
-        (the contact model's: likeliest to answer first), then fewest attempts and longest waiting first.
+        """Callable cases of one enterprise, fewest attempts and longest waiting first within a pass (time zone
+        and tried-parts mask; passes in the contact model's order, likeliest to answer first).
 
-        One question per enterprise: the masks of every pass are index ranges of ``ix_cases_claim_mask``, and
-        the pass rank is the position of the case's ``timezone|mask`` token in ``pass_order`` (a comma-separated
-        list built by next_case), so the database sorts only the enterprise's due cases of those passes. Asking
-        mask by mask cost up to 8 queries per enterprise with 3 day parts (17 per claim in the demo).
+        SQLite (the embedded default, serialized claims, an enterprise's due cases in the hundreds): one question
+        per enterprise for every pass; the pass rank is the position of the case's ``timezone|mask`` token in
+        ``pass_order`` (a comma-separated list built by next_case). Asking mask by mask cost up to 8 statements per
+        enterprise with 3 day parts (17 per claim in the demo), and a statement costs more in SQLAlchemy than the
+        sort. PostgreSQL (large studies, concurrent claimers): one pass per question (``tz``, ``mask``), each one
+        range of ``ix_cases_claim_mask`` read in index order, so the database stops after one row instead of
+        sorting an enterprise's due cases on every claim (about 1,000 at 10 million cases: the single ranked
+        question doubled the claim's p50 there, docs/bench/next_case.md).
         """
         key = (n_tzs, converter, pg, cells, predictive)
         stmt = self._callable.get(key)
         if stmt is None:
             p = bindparam
-            token = "," + Case.timezone + "|" + cast(Case.tried_day_parts, String) + ","
-            rank = (func.strpos if pg else func.instr)(p("pass_order"), token)
+            if pg:
+                in_passes = and_(Case.tried_day_parts == p("mask"), Case.timezone == p("tz"))
+                order: tuple = (Case.attempts, Case.next_call_at, Case.id)
+            else:
+                in_passes = _allowed_passes(n_tzs)
+                token = "," + Case.timezone + "|" + cast(Case.tried_day_parts, String) + ","
+                order = (func.instr(p("pass_order"), token), Case.attempts, Case.next_call_at, Case.id)
             stmt = (
                 select(Case.id)
                 .where(
                     Case.enterprise_id == p("enterprise_id"),
                     Case.status == CaseStatus.READY,
-                    _allowed_passes(n_tzs),
+                    in_passes,
                     Case.next_call_at <= p("now"),
                     Case.attempts < p("max_attempts"),
                     or_(Case.assigned_to_id.is_(None), Case.assigned_to_id == p("interviewer_id")),
                     _not_excluded(),
                 )
-                .order_by(rank, Case.attempts, Case.next_call_at, Case.id)
+                .order_by(*order)
             )
             if not converter:
                 stmt = stmt.where(Case.needs_converter.is_(False))
@@ -644,31 +653,47 @@ def _claim_callable(session: Session, interviewer_id: int, now: datetime, rules:
     stmts, conn = _s(), session.connection()
     masks = {tz: [m for _r, _b, z, m in passes if z == tz] for _r, _b, tz, _m in passes}
     params = {**params, **{f"masks{i}": masks.get(params[f"tz{i}"], []) for i in range(n_tzs)}}
-    stmt = stmts.callable_in_enterprise(n_tzs, converter, _is_pg(session), cells, predictive)
+    pg = _is_pg(session)
+    stmt = stmts.callable_in_enterprise(n_tzs, converter, pg, cells, predictive)
     params["pass_order"] = "," + ",".join(f"{tz}|{mask}" for _r, _b, tz, mask in passes) + ","
-    # In need order, only enterprises that have a case of these passes callable now (one query), then the best
-    # case of each in turn. A case can still be lost to a concurrent claimer between the two; then ask again for
-    # the next few enterprises.
+
+    def candidates(enterprise_id: int) -> Iterable[int]:
+        if not pg:
+            return conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all()
+        return (case_id for _r, _b, tz, mask in passes
+                for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id, "tz": tz,
+                                                   "mask": mask}).all())
+
+    # Enterprises in need order. PostgreSQL first asks the neediest few directly (at 10,000 enterprises and
+    # 10 million cases they nearly always have something due, and the top-N is cheaper than probing for it);
+    # then, and on SQLite from the start (sample released by need often leaves the neediest with nothing due),
+    # only enterprises that have a case of these passes callable now. A case can be lost to a concurrent claimer
+    # in between: then ask for the next few.
     with_callable = stmts.enterprises_with_callable(n_tzs, converter, cells, predictive)
     tried: set[int] = set()
-    limit = _ENTERPRISES_PER_ASK
+    if pg:
+        order = list(conn.scalars(stmts.enterprise_order, {**params, "limit": _ENTERPRISES_PER_ASK}))
+        more = len(order) == _ENTERPRISES_PER_ASK  # fewer came back: that was every open enterprise
+    else:
+        order, more = [], True
     while True:
-        order = list(conn.scalars(with_callable, {**params, "limit": limit}))
         for enterprise_id in order:
             if enterprise_id in tried:
                 continue
             tried.add(enterprise_id)
-            for case_id in conn.scalars(stmt, {**params, "enterprise_id": enterprise_id}).all():
+            for case_id in candidates(enterprise_id):
                 if _claim(session, case_id, interviewer_id, now, rules):
                     return Claim(case_id, "callable")
-        if len(order) < limit:  # that was every enterprise with something callable
+        if not more:
             return None
         limit = len(tried) + _ENTERPRISES_PER_ASK
+        order = list(conn.scalars(with_callable, {**params, "limit": limit}))
+        more = len(order) == limit  # fewer: that was every enterprise with something callable
 
 
-# Enterprises asked for at a time. Asking the neediest ones directly before asking the database which have
-# something to dial cost a wasted query or two per claim once sample is released by need (the neediest often have
-# nothing due): the 60-enterprise demo's claims went from 17 statements (mask by mask, 8 direct tries) to about 4.
+# Enterprises asked for at a time. On SQLite, asking the neediest directly before asking which have something to
+# dial cost a wasted statement or two per claim once sample is released by need: the 60-enterprise demo's claims
+# went from 17 statements (mask by mask, 8 direct tries) to about 4.
 _ENTERPRISES_PER_ASK = 2
 
 
