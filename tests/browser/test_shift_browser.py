@@ -95,16 +95,12 @@ def shift_site(tmp_path):
                       extension=f"80{k:02d}") for k in range(N)]
         users.append(User(username="sue", display_name="张督导", password_hash=pw, role=Role.SUPERVISOR,
                           extension="9001"))
-        s.add_all(users)
+        absent = User(username="ivx", display_name="缺勤访员", password_hash=pw, role=Role.INTERVIEWER)
+        s.add_all([*users, absent])
         s.flush()
         out["iv"] = [u.id for u in users[:N]]
         out["sue"] = users[-1].id
-        # A missed appointment of 访员1's on the last case: the supervisor moves it to 访员3.
-        appt = Appointment(study_id=study.id, case_id=out["cases"][-1], interviewer_id=out["iv"][1],
-                           due_at=now - timedelta(hours=2), note="客户说下午再打")
-        s.add(appt)
-        s.flush()
-        out["appt"] = appt.id
+        out["absent"] = absent.id
     # Ten calls' event streams and the supervisor's live table each hold a server thread while open: with the
     # 8 threads of the other browser tests the eleventh page's requests would wait for a stream to end. 24 threads:
     # the streams plus room for the POSTs (a real centre sizes ``--workers`` × 8 threads the same way).
@@ -308,6 +304,16 @@ def test_a_compressed_shift_of_ten_interviewers_and_a_supervisor(shift_site, bro
     pause(sup, 300)
     sup.click("#bulk-go")
     sup.wait_for_selector("text=指定访员：已处理 1 个个案")
+    # Meanwhile an appointment of an interviewer off sick fell due (made an hour ago, on a case nobody has
+    # touched): it is late; the supervisor moves it to 访员3.
+    with transaction(factory) as s:
+        untouched = s.scalar(select(Case.id).where(Case.attempts == 0, Case.claimed_by_id.is_(None),
+                                                   Case.id != target).order_by(Case.id.desc()))
+        appt = Appointment(study_id=site["study_id"], case_id=untouched, interviewer_id=site["absent"],
+                           due_at=datetime.now(UTC) - timedelta(minutes=40), note="客户说下午再打")
+        s.add(appt)
+        s.flush()
+        site["appt"] = appt.id
     sup.click('nav a[href="/supervisor/appointments"]')
     sup.wait_for_url("**/supervisor/appointments")
     sup.locator(f'#late tr[data-appt="{site["appt"]}"] input[name=appt]').click()
@@ -344,7 +350,12 @@ def test_a_compressed_shift_of_ten_interviewers_and_a_supervisor(shift_site, bro
         sup.wait_for_timeout(200)
     seen = sup.evaluate("JSON.parse(sessionStorage.getItem('shiftSeen') || '[]')")
     assert not posts.pending(), posts.pending()
-    assert not posts.failed, posts.failed
+    # A heartbeat in flight when its console moves to the next page is cancelled by the browser (ERR_ABORTED): it
+    # is the page's own timer, not a click, and the next beat follows. Any other failed POST is a lost click.
+    beats = {k: v for k, v in posts.failed.items() if "/interviewer/heartbeat" in v and "ERR_ABORTED" in v}
+    assert len(beats) <= N, beats
+    lost = {k: v for k, v in posts.failed.items() if k not in beats}
+    assert not lost, lost
     bad = {k: v for k, v in posts.answered.items() if v >= 400}
     assert not bad, [(posts.sent[k], v) for k, v in bad.items()]
     assert len(posts.sent) > 400  # answers, dials, outcomes, heartbeats and the supervisor's forms
@@ -375,6 +386,8 @@ def test_a_compressed_shift_of_ten_interviewers_and_a_supervisor(shift_site, bro
                 late.append((uid, status, round((first or float("inf")) - at, 2)))
     assert checked >= 30, (checked, short_lived)
     assert not late, late
+    print(f"shift: {len(posts.sent)} POSTs, all answered ({len(beats)} heartbeats cancelled by a page change); "
+          f"{checked} state changes shown within 2 s ({short_lived} states under 1 s not required)")
 
     # -- no lost answer --------------------------------------------------------------------------------------------
     with factory() as s:
