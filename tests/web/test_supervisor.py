@@ -518,3 +518,35 @@ def test_monitoring_rules_and_confirmations_name_the_action_and_the_interviewer(
     login(client, "sam")  # the call is free again
     assert "Listening to 王芳&#39;s call" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/listen")
     assert [(m["supervisor_extension"], m["mode"]) for m in backend.monitors()] == [("9002", "listen")]
+
+
+def test_the_board_warms_the_outcomes_frame_and_a_stale_one_is_served_while_rebuilt(client, sworld, sup_app,
+                                                                                   monkeypatch):
+    """The outcomes screen's first open took 3.2 s at 200,000 cases: the board (the landing page) builds its frame
+    in the background, and a frame past its 30 s is served at once while a fresh one is built."""
+    import time as _time
+
+    from cati.web.supervisor import board as board_view
+    from cati.web.supervisor import outcomes as out_view
+
+    monkeypatch.setattr(board_view, "WARM_MIN_CASES", 0)
+    cache_name = "cati.supervisor.frames"
+    login(client, "sue")
+    assert client.get("/supervisor/").status_code == 200
+    key = (sworld["study_id"], 1)
+    end = _time.monotonic() + 10
+    while _time.monotonic() < end and not any(isinstance(k[0], int) and k[0] == sworld["study_id"]
+                                              for k in sup_app.extensions.get(cache_name, {})):
+        _time.sleep(0.05)
+    cache = sup_app.extensions[cache_name]
+    key = next(k for k in cache if isinstance(k[0], int))
+    built_at, frame_at, frame = cache[key]
+    assert len(frame) > 0
+    assert client.get("/supervisor/outcomes").status_code == 200
+    assert cache[key][0] == built_at  # served from the warmed frame, not rebuilt
+    cache[key] = (built_at - out_view.FRAME_TTL - 1, frame_at, frame)  # now stale
+    assert client.get("/supervisor/outcomes").status_code == 200  # served at once ...
+    end = _time.monotonic() + 10
+    while _time.monotonic() < end and cache[key][0] < built_at:
+        _time.sleep(0.05)
+    assert cache[key][0] >= built_at  # ... and rebuilt behind it
