@@ -151,6 +151,10 @@ def projected_finish(now: datetime, remaining: int, rate_per_hour: float, *, tz:
     datetime.datetime(2026, 11, 24, 3, 0, tzinfo=datetime.timezone.utc)
     """
     if remaining <= 0:
+        if tz is not None and rules is not None:  # only running interviews left: done at the next calling moment
+            from .calling import next_callable_time
+
+            return next_callable_time(now, tz, rules)
         return now
     if rate_per_hour <= 0:
         return None

@@ -83,7 +83,10 @@ def finish_call(session: Session, user_id: int, now: datetime) -> str | None:
     if call_id:
         a = session.scalar(select(CallAttempt).where(CallAttempt.call_id == call_id))
         live = call_id if a is not None and a.status != AttemptStatus.ENDED else None
-    agents.set_state(session, user_id, AgentStatus.READY, now)
+    if state.status == AgentStatus.PAUSED:  # paused (by a supervisor) during the call: the pause outlives it
+        agents.set_state(session, user_id, AgentStatus.PAUSED, now, reason=state.pause_reason)
+    else:
+        agents.set_state(session, user_id, AgentStatus.READY, now)
     return live
 
 

@@ -202,6 +202,14 @@ class TelephonyError(RuntimeError):
     """A backend refused or failed an action (message is safe to show: no secrets, masked numbers)."""
 
 
+class MonitorBusy(TelephonyError):
+    """Another supervisor already listens, whispers or barges on this call: one monitoring session per call."""
+
+    def __init__(self, call_id: str, supervisor_extension: str, mode: str) -> None:
+        super().__init__(f"call {call_id} is already monitored ({mode}) from extension {supervisor_extension}")
+        self.call_id, self.supervisor_extension, self.mode = call_id, supervisor_extension, mode
+
+
 class TelephonyBackend(abc.ABC):
     """What the dialer and the supervisor screens need from any telephony backend."""
 
@@ -292,11 +300,19 @@ class TelephonyBackend(abc.ABC):
         (a supervisor has one ear: a new mode replaces the old one). Returns the spy leg's id."""
         if mode not in self.MONITOR_MODES:
             raise ValueError(f"monitor: mode {mode!r} is not one of {self.MONITOR_MODES}")
+        self.check_monitor_free(call_id, supervisor_extension)
         self.stop_monitor(supervisor_extension)
         leg = getattr(self, mode)(call_id, supervisor_extension)
         self._monitor_sessions[supervisor_extension] = {"supervisor_extension": supervisor_extension,
                                                    "call_id": call_id, "mode": mode, "leg": leg}
         return leg
+
+    def check_monitor_free(self, call_id: str, supervisor_extension: str) -> None:
+        """One session per call: listen, whisper and barge exclude each other on a call, whoever started them
+        (raises :class:`MonitorBusy`); the same supervisor switching mode is fine (their old session ends first)."""
+        for m in self.monitors():
+            if m.get("call_id") == call_id and m.get("supervisor_extension") != supervisor_extension:
+                raise MonitorBusy(call_id, m["supervisor_extension"], m.get("mode") or "listen")
 
     def stop_monitor(self, supervisor_extension: str) -> int:
         """End the supervisor's monitoring session, if any; returns how many spy legs were ended."""

@@ -166,6 +166,7 @@ class MultiPbxBackend(TelephonyBackend):
         return self._spy_on(call_id, supervisor_extension).barge(call_id, supervisor_extension)
 
     def monitor(self, call_id, supervisor_extension, mode):
+        self.check_monitor_free(call_id, supervisor_extension)  # across every PBX, not only the call's
         return self._spy_on(call_id, supervisor_extension).monitor(call_id, supervisor_extension, mode)
 
     def stop_monitor(self, supervisor_extension):

@@ -43,7 +43,8 @@ class Server:
     """gunicorn serving ``tests.browser.serve_app:build()``; :meth:`kill` is a hard SIGKILL of its process
     group (master and worker), like a crashed server."""
 
-    def __init__(self, db_url: str, instance: Path):
+    def __init__(self, db_url: str, instance: Path, *, threads: int = 8):
+        self.threads = threads  # each open call's event stream holds a thread while the call lasts
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("CATI_")},
@@ -55,7 +56,7 @@ class Server:
         Path(self.env["CATI_INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
         self.log = open(Path(self.env["CATI_INSTANCE_PATH"]) / f"gunicorn-{time.time():.0f}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-w", "1", "--graceful-timeout",
+            [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(self.threads), "-w", "1", "--graceful-timeout",
              "1", "-b", f"127.0.0.1:{self.port}", "tests.browser.serve_app:build()"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30

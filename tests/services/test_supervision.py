@@ -248,3 +248,56 @@ def test_live_figures_run_from_each_interviewers_shift_start(session_factory, st
     assert (x.display_name, x.status, x.enterprise, x.seconds_in_state) == ("周杰", "talking", "丁基金", 300)
     assert x.stats.dials == 1  # the dial of the earlier shift is not counted
     assert x.stats.wait_s == 15 * 60 and x.stats.talk_s == 5 * 60 and x.stats.hours == pytest.approx(20 / 60)
+
+
+def _inside_calling_hours(at, rules):
+    from cati.services.calling import local, segments
+
+    day = local(at, rules.timezone_default).date()
+    return any(a <= at <= b for d in (day - timedelta(days=1), day)
+               for a, b, _p in segments(d, rules.timezone_default, rules))
+
+
+@pytest.mark.parametrize("local_hour, remaining, rate", [
+    (2.25, 5, 2.0), (2.25, 0, 2.0), (23.5, 1, 0.5), (12.25, 3, 1.0), (20.9, 40, 3.0), (6.0, 1, 50.0),
+    (10.0, 1, 1.0), (21.0, 2, 0.7)])
+def test_eta_never_falls_outside_calling_hours(local_hour, remaining, rate):
+    """Issue 15 (11): the board showed an ETA of 02:15 at night. The projection runs in calling time, so the ETA
+    lands inside a calling window whatever the hour now (night, lunch break, end of day) and whatever is left —
+    including nothing left but interviews still running at night (ETA = the next calling moment, not 02:15)."""
+    from datetime import UTC, datetime
+
+    from cati.services.calling import CallRules
+
+    rules = CallRules()
+    now = (datetime(2026, 11, 23, tzinfo=f.SHANGHAI) + timedelta(hours=local_hour)).astimezone(UTC)
+    eta = sv.projected_finish(now, remaining, rate, tz=rules.timezone_default, rules=rules)
+    assert eta is not None and eta >= now
+    assert _inside_calling_hours(eta, rules), eta.astimezone(f.SHANGHAI)
+
+
+def test_board_at_night_and_at_the_start_of_fieldwork(session_factory, study):
+    """At 02:15 local on the first morning of fieldwork (nothing finalised, nothing complete, every case ready):
+    no row is flagged short (预计不足), and every ETA (with a recent yield) falls inside calling hours."""
+    from datetime import UTC, datetime
+
+    from cati.services.calling import CallRules
+
+    night = datetime(2026, 11, 24, 2, 15, tzinfo=f.SHANGHAI).astimezone(UTC)
+    with transaction(session_factory) as s:
+        st = s.get(Study, study.id)
+        ents = [f.enterprise(s, st, name=f"新企业{i}") for i in range(5)]
+        for e in ents:
+            f.cases(s, st, e, 12)  # far fewer than 20 / default yield: the arithmetic alone would say short
+        iv = f.user(s)
+        ready = f.cases(s, st, ents[0], 2)
+        # Two completes yesterday evening (within the last 2 calling hours): a recent rate, hence an ETA.
+        for k, cid in enumerate(ready):
+            _interview(s, st, cid, iv.id, night - timedelta(hours=6, minutes=10 + k),
+                       night - timedelta(hours=6, minutes=k))
+        rows = sv.quota_board(s, st, night)
+    assert len(rows) == 5 and not any(r.short for r in rows)
+    assert sv.filter_board(rows, only="short") == []
+    etas = [r.eta for r in rows if r.eta is not None]
+    assert etas, "the enterprise with recent completes should have an ETA"
+    assert all(_inside_calling_hours(e, CallRules()) for e in etas)

@@ -141,3 +141,25 @@ def test_hub_backlog_is_bounded():
         small.emit(CallEvent(f"c{i}", "placed", T0))
     assert [e.call_id for e in small.events()] == ["c7", "c8", "c9", "c10", "c11"]  # oldest dropped
     assert len(seen) == 12  # subscribers still get every event
+
+
+def test_one_monitoring_session_per_call_across_supervisors():
+    """Listen, whisper and barge exclude each other on a call: a second supervisor is refused (MonitorBusy names
+    the first); the first may switch mode; once they stop the call is free."""
+    from cati.telephony.base import MonitorBusy
+    from cati.telephony.simulated import SimulatedBackend
+
+    b = SimulatedBackend(mix={"human": 1.0})
+    try:
+        b.place_call("c1", "+8613900000001", "1001")
+        b.monitor("c1", "9001", "listen")
+        with pytest.raises(MonitorBusy) as err:
+            b.monitor("c1", "9002", "barge")
+        assert (err.value.supervisor_extension, err.value.mode) == ("9001", "listen")
+        b.monitor("c1", "9001", "whisper")
+        assert [(m["supervisor_extension"], m["mode"]) for m in b.monitors()] == [("9001", "whisper")]
+        assert b.stop_monitor("9001") == 1
+        b.monitor("c1", "9002", "barge")
+        assert [(m["supervisor_extension"], m["mode"]) for m in b.monitors()] == [("9002", "barge")]
+    finally:
+        b.close()

@@ -384,3 +384,36 @@ def test_the_browser_case_a_new_interviewer_gets_a_case_while_fresh_sample_is_de
     assert deferral.cases >= 300  # the preference is at work: the fresh cases are deferred …
     r = Console(client, "bob").post("/interviewer/next").get_json()
     assert r["ok"] and r["case_id"], r  # … and nobody is told to wait for 17:30
+
+
+def test_a_supervisors_pause_mid_interview_outlives_the_interview(client, world, backend, session_factory):
+    """Paused by a supervisor during the interview: the console page (reloaded) keeps the pause, the interview in
+    hand is completed, and afterwards the interviewer is still paused (no next case) until she says she is ready —
+    before, rendering the interview set her back to talking and the end of the call to ready: the pause was lost."""
+    from cati.models import Role
+    from cati.services import agents
+    from tests import factories as fx
+
+    script_all(backend, world)
+    with transaction(session_factory) as s:
+        sup = fx.user(s, Role.SUPERVISOR, username="sup1").id
+    c = Console(client, "ann")
+    case_id, _call = answered_call(c, session_factory)
+    iid = start(c, session_factory, case_id)
+    ans(c, iid, "INTRO")
+    ans(c, iid, "CONSENT", "1")
+    with transaction(session_factory) as s:
+        agents.pause_by_supervisor(s, world["ann"], datetime.now(UTC), reason="training", by=sup)
+    assert 'data-mode="interview"' in c.page()  # a reload mid-interview: the interview goes on ...
+    with session_factory() as s:
+        assert s.get(AgentState, world["ann"]).status == AgentStatus.PAUSED  # ... and the pause stays
+    for code, v in zip(["S1", "S2", "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "C1", "C2", "C3", "C4", "D0"],
+                       "115432158943211", strict=True):
+        ans(c, iid, code, v)
+    assert _finish(c, iid)["done"] == "complete"
+    with session_factory() as s:
+        st = s.get(AgentState, world["ann"])
+        assert (st.status, st.pause_reason, st.paused_by_id) == (AgentStatus.PAUSED, "training", sup)
+    html = c.page()
+    assert 'id="btn-ready"' in html and "培训" in html
+    assert c.post("/interviewer/next").status_code == 409

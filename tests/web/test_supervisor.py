@@ -456,3 +456,97 @@ def test_staffing_page_ranks_the_parts_of_the_day_and_plans_shifts(client, sworl
     html = client.get("/supervisor/staffing").get_data(as_text=True)
     assert "每付薪小时完成数" in html and "建议排班" in html and "工作日 · 晚上" in html
     assert 'id="plan"' in html  # quotas remain: shifts are suggested
+
+
+def test_monitoring_rules_and_confirmations_name_the_action_and_the_interviewer(client, sworld, session_factory,
+                                                                                backend):
+    """Issue 15 defect 10: the no-extension refusal names the action tried; confirmations say who is monitored and
+    how (zh and en); one session per call: a second supervisor is refused with the first one's name; the same
+    supervisor switching mode is told the earlier session ended; stop says whose call it was."""
+    from cati.web.supervisor import interviewers as sup_view
+
+    backend.place_call("call-live-7", "+8613900000007", "1001")
+    now = datetime.now(UTC)
+    with transaction(session_factory) as s:
+        agents.begin_shift(s, sworld["ann"], now - timedelta(minutes=30))
+        agents.set_state(s, sworld["ann"], AgentStatus.TALKING, now - timedelta(minutes=1),
+                         case_id=sworld["case_ids"][0], call_id="call-live-7")
+        sam = quick_user(s, "sam", Role.SUPERVISOR)
+        s.get(factories.User, sam).display_name = "赵主管"
+        s.get(factories.User, sam).extension = "9002"
+    sup_view._MONITORING_CACHE["at"] = 0.0
+
+    def flash_after(path):
+        r = post(client, path, {}, "/supervisor/interviewers")
+        assert r.status_code == 302
+        html = client.get("/supervisor/interviewers").get_data(as_text=True)
+        return html
+
+    login(client, "sue")  # no extension yet: each refusal names its own action
+    assert "无法耳语" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/whisper")
+    assert "无法强插" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/barge")
+    assert "无法监听" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/listen")
+    assert backend.monitors() == []
+    with transaction(session_factory) as s:
+        s.get(factories.User, sworld["sue"]).extension = "9001"
+    assert "正在监听 王芳 的通话" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/listen")
+    html = flash_after(f"/supervisor/interviewers/{sworld['ann']}/barge")
+    assert "已强插 王芳 的通话" in html and "您之前对 王芳 的监听已结束" in html
+    assert [(m["supervisor_extension"], m["mode"]) for m in backend.monitors()] == [("9001", "barge")]
+
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/interviewers")})
+    login(client, "sam")  # a second supervisor on the same call is refused, told who is on it
+    html = flash_after(f"/supervisor/interviewers/{sworld['ann']}/whisper")
+    assert "sue 正在强插 王芳 的通话" in html or "正在强插 王芳 的通话" in html
+    assert "一通电话同时只能有一个" in html
+    assert [(m["supervisor_extension"], m["mode"]) for m in backend.monitors()] == [("9001", "barge")]
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/interviewers",
+                               "csrf_token": csrf_of(client, "/supervisor/interviewers")})
+    html = flash_after(f"/supervisor/interviewers/{sworld['ann']}/listen")
+    assert "is already on 王芳&#39;s call (Barge)" in html
+    assert "Stopped monitoring" not in flash_after("/supervisor/monitoring/stop")  # sam has nothing to stop
+
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/interviewers")})
+    login(client, "sue")
+    client.post("/lang", data={"lang": "en", "next": "/supervisor/interviewers",
+                               "csrf_token": csrf_of(client, "/supervisor/interviewers")})
+    assert "Whispering to 王芳 (the respondent cannot hear you)" in \
+        flash_after(f"/supervisor/interviewers/{sworld['ann']}/whisper")
+    assert "Stopped monitoring 王芳&#39;s call (Whisper)" in flash_after("/supervisor/monitoring/stop")
+    assert backend.monitors() == []
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/supervisor/interviewers")})
+    login(client, "sam")  # the call is free again
+    assert "Listening to 王芳&#39;s call" in flash_after(f"/supervisor/interviewers/{sworld['ann']}/listen")
+    assert [(m["supervisor_extension"], m["mode"]) for m in backend.monitors()] == [("9002", "listen")]
+
+
+def test_the_board_warms_the_outcomes_frame_and_a_stale_one_is_served_while_rebuilt(client, sworld, sup_app,
+                                                                                   monkeypatch):
+    """The outcomes screen's first open took 3.2 s at 200,000 cases: the board (the landing page) builds its frame
+    in the background, and a frame past its 30 s is served at once while a fresh one is built."""
+    import time as _time
+
+    from cati.web.supervisor import board as board_view
+    from cati.web.supervisor import outcomes as out_view
+
+    monkeypatch.setattr(board_view, "WARM_MIN_CASES", 0)
+    cache_name = "cati.supervisor.frames"
+    login(client, "sue")
+    assert client.get("/supervisor/").status_code == 200
+    key = (sworld["study_id"], 1)
+    end = _time.monotonic() + 10
+    while _time.monotonic() < end and not any(isinstance(k[0], int) and k[0] == sworld["study_id"]
+                                              for k in sup_app.extensions.get(cache_name, {})):
+        _time.sleep(0.05)
+    cache = sup_app.extensions[cache_name]
+    key = next(k for k in cache if isinstance(k[0], int))
+    built_at, frame_at, frame = cache[key]
+    assert len(frame) > 0
+    assert client.get("/supervisor/outcomes").status_code == 200
+    assert cache[key][0] == built_at  # served from the warmed frame, not rebuilt
+    cache[key] = (built_at - out_view.FRAME_TTL - 1, frame_at, frame)  # now stale
+    assert client.get("/supervisor/outcomes").status_code == 200  # served at once ...
+    end = _time.monotonic() + 10
+    while _time.monotonic() < end and cache[key][0] < built_at:
+        _time.sleep(0.05)
+    assert cache[key][0] >= built_at  # ... and rebuilt behind it

@@ -96,6 +96,8 @@ def console():
 
 def _agent_status_for(view: dict, current: AgentStatus) -> AgentStatus:
     mode = view["mode"]
+    if current == AgentStatus.PAUSED and mode in ("interview", "call"):
+        return current  # paused mid-call: the call in hand goes on, the pause stays (and shows) until it is over
     if mode == "idle":
         return current if current in (AgentStatus.PAUSED, AgentStatus.READY) else AgentStatus.READY
     if mode == "interview":

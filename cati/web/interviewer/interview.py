@@ -118,7 +118,10 @@ def start(case_id: int):
 
     def work() -> None:
         start_interview(db.session, case, user.id, now, attempt_id=attempt.id if attempt else None, language=lang())
-        agents.set_state(db.session, user.id, AgentStatus.TALKING, now, case_id=case.id,
+        st = agents.state_of(db.session, user.id, now)
+        paused = st.status == AgentStatus.PAUSED  # a supervisor's pause waits for the call in hand to end
+        agents.set_state(db.session, user.id, AgentStatus.PAUSED if paused else AgentStatus.TALKING, now,
+                         reason=st.pause_reason if paused else None, case_id=case.id,
                          call_id=attempt.call_id if attempt else None)
 
     done = commit(work, QuotaFull, InterviewError, show=None)

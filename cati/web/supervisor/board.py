@@ -32,6 +32,10 @@ from .common import (
 )
 from .xlsx import board_workbook
 
+#: From this many released cases on, the board starts building the outcomes frame in the background (~1 s per
+#: 50,000 cases); below, the outcomes screen builds it in well under a second itself.
+WARM_MIN_CASES = 20_000
+
 
 def row_view(r: sv.BoardRow, done_text: str | None = None) -> dict:
     """What a board row shows (the template and the live stream use the same values)."""
@@ -75,6 +79,10 @@ def board():
         pace = study_pace(s, study, now)
         modes = mode_counts(s, study)
         dialing = dialing_status(s, study, now)
+        if sum(r.final_cases + r.callable_left + r.claimed for r in rows) >= WARM_MIN_CASES:
+            from .outcomes import warm_frame  # (outcomes → live → board: imported here)
+
+            warm_frame(study)  # the outcomes screen's frame, built while the supervisor reads the board
     try:
         shown = sv.filter_board(rows, **args)
     except ValueError as exc:

@@ -16,7 +16,7 @@ from cati.models.agents import AgentState
 from cati.services import agents, audit, logins, messages, productivity
 from cati.services import supervision as sv
 from cati.services.calling import zone
-from cati.telephony.base import TelephonyError
+from cati.telephony.base import MonitorBusy, TelephonyError
 
 from ..interviewer import get_backend
 from ..security import current_user
@@ -110,9 +110,28 @@ def _refuse(key: str):
     return redirect(url_for("supervisor.interviewers"))
 
 
+def _my_session(extension: str) -> dict | None:
+    """This supervisor's monitoring session now, read from the PBX (not the 2 s cache)."""
+    try:
+        return next((m for m in get_backend().monitors() if m.get("supervisor_extension") == extension), None)
+    except (TelephonyError, OSError):
+        return None
+
+
+def _name_on(call_id: str | None) -> str:
+    """The interviewer on a call (their display name), for confirmations."""
+    if not call_id:
+        return "?"
+    row = db.session.execute(select(User.display_name, User.username).join(AgentState, AgentState.user_id == User.id)
+                             .where(AgentState.call_id == call_id)).first()
+    return (row[0] or row[1]) if row else "?"
+
+
 @bp.post("/interviewers/<int:uid>/<any(listen, whisper, barge):mode>")
 @actor
 def spy(uid: int, mode: str):
+    """Listen, whisper or barge: one session per supervisor (a new mode replaces the old one) and one per call
+    (another supervisor's session on the call refuses it, naming them)."""
     user = current_user()
     st = db.session.get(AgentState, uid)
     call_id = st.call_id if st is not None else None
@@ -120,12 +139,27 @@ def spy(uid: int, mode: str):
     if not call_id:
         return _refuse("no_call")
     if not extension:
-        return _refuse("no_extension")
+        return _refuse(f"no_extension_{mode}")
+    target = db.session.get(User, uid)
+    name = target.display_name or target.username if target is not None else "?"
+    before = _my_session(extension)
     commit(lambda: audit.record(db.session, user_id=user.id, action=f"call.{mode}", entity="interviewer",
                                 entity_id=uid, after={"call_id": call_id, "extension": extension}))
-    # One session per supervisor: a new mode replaces the one before (the backend ends the old spy leg).
-    _telephony(lambda backend: backend.monitor(call_id, extension, mode),
-               lambda leg: tr("spy_started", mode=tr(mode), leg=leg))
+    try:
+        get_backend().monitor(call_id, extension, mode)
+    except MonitorBusy as exc:
+        other = db.session.scalar(select(User.display_name).where(User.extension == exc.supervisor_extension))
+        flash(tr("monitor_busy", who=other or exc.supervisor_extension, mode=tr(exc.mode), name=name), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    except TelephonyError as exc:
+        flash(tr("telephony_error", err=str(exc)), "error")
+        return redirect(url_for("supervisor.interviewers"))
+    finally:
+        _MONITORING_CACHE["at"] = 0.0
+    message = tr(f"monitor_started_{mode}", name=name)
+    if before is not None and (before.get("call_id"), before.get("mode")) != (call_id, mode):
+        message += tr("monitor_replaced", mode=tr(before.get("mode") or "listen"), name=_name_on(before.get("call_id")))
+    flash(message, "info")
     return redirect(url_for("supervisor.interviewers"))
 
 
@@ -134,12 +168,15 @@ def spy(uid: int, mode: str):
 def stop_monitoring():
     user = current_user()
     if not user.extension:
-        return _refuse("no_extension")
+        return _refuse("monitor_none")
     extension = user.extension
+    before = _my_session(extension)
     commit(lambda: audit.record(db.session, user_id=user.id, action="call.monitor_stop", entity="user",
                                 entity_id=user.id, after={"extension": extension}))
     _telephony(lambda backend: backend.stop_monitor(extension),
-               lambda n: tr("monitor_stopped") if n else tr("monitor_none"))
+               lambda n: (tr("monitor_stopped_of", mode=tr(before.get("mode") or "listen"),
+                             name=_name_on(before.get("call_id"))) if before else tr("monitor_stopped"))
+               if n else tr("monitor_none"))
     return redirect(url_for("supervisor.interviewers"))
 
 

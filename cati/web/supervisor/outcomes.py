@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import date
 
-from flask import flash, render_template, request
+from flask import current_app, flash, render_template, request
 from sqlalchemy.orm import Session
 
 from cati.models import Study
@@ -24,18 +24,72 @@ FRAME_TTL = 30.0
 _frames_lock = threading.Lock()
 
 
+def _build(s: Session, study: Study) -> None:
+    cache = app_cache("frames")
+    now = now_utc()
+    frame = frames.dispositions_frame(s, study, tz=centre_tz())
+    with _frames_lock:
+        cache[(study.id, study.version)] = (time.monotonic(), now, frame)
+        cache.pop(("building", study.id), None)
+
+
+def _build_in_background(study: Study) -> None:
+    """Rebuild the study's frame on a thread of its own (its own session); one build at a time per study."""
+    app = current_app._get_current_object()
+    cache = app_cache("frames")
+    study_id = study.id  # the caller's Study is detached once its request's session closes
+    with _frames_lock:
+        if cache.get(("building", study_id)):
+            return
+        cache[("building", study_id)] = True
+
+    def run() -> None:
+        try:
+            with app.app_context(), study_reading() as (s, st):
+                _build(s, st)
+        finally:
+            with _frames_lock:
+                cache.pop(("building", study_id), None)
+
+    threading.Thread(target=run, name="outcomes-frame", daemon=True).start()
+
+
+def warm_frame(study: Study) -> None:
+    """Start building the outcomes frame if this process has none yet (the board, the supervisor's landing page,
+    calls it): the first open of the outcomes screen then finds it ready instead of waiting ~3 s at 200,000
+    cases."""
+    with _frames_lock:
+        ready = (study.id, study.version) in app_cache("frames")
+    if not ready:
+        _build_in_background(study)
+
+
 def _frame(s: Session, study: Study):
-    """The study's dispositions frame, re-read at most every :data:`FRAME_TTL` seconds per process."""
+    """The study's dispositions frame: built once per process, then served from memory; a frame older than
+    :data:`FRAME_TTL` seconds is still served while a fresh one is built in the background (stale-while-
+    revalidate: only a process's very first open, without :func:`warm_frame`, waits for the build)."""
     cache = app_cache("frames")
     key = (study.id, study.version)
     with _frames_lock:
         hit = cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < FRAME_TTL:
-            return hit[2], hit[1]
-        now = now_utc()
-        frame = frames.dispositions_frame(s, study, tz=centre_tz())
-        cache[key] = (time.monotonic(), now, frame)
-        return frame, now
+    if hit is not None:
+        if time.monotonic() - hit[0] >= FRAME_TTL:
+            _build_in_background(study)
+        return hit[2], hit[1]
+    with _frames_lock:  # nothing yet: wait for a build running now, or build here
+        building = cache.get(("building", study.id))
+    if building:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            with _frames_lock:
+                hit = cache.get(key)
+            if hit is not None:
+                return hit[2], hit[1]
+    _build(s, study)
+    with _frames_lock:
+        hit = cache[key]
+    return hit[2], hit[1]
 
 
 @screen("/outcomes")
