@@ -150,6 +150,10 @@ class Settings(BaseModel):
     # Where the counters live: one process's memory by default (limits per worker); a shared store such as
     # redis://host:6379 makes them hold across the workers of `cati serve --workers N`.
     cawi_rate_limit_storage: str = "memory://"
+    # Threads per worker of `cati serve --workers N` (gunicorn gthread). An open console call and a supervisor's
+    # live table each hold a thread while open, so a worker needs more threads than the interviewers and
+    # supervisors it serves (8 stalled the 11th page of a 10-interviewer shift in the browser test).
+    serve_threads: int = Field(default=64, ge=1, le=1024)
     # CCSO audits: the largest evidence file a centre may upload (bytes; kept under instance_path/audit_evidence).
     audit_upload_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
 

@@ -99,8 +99,11 @@ def serve(host: str, port: int, workers: int, no_jobs: bool) -> None:
             import sys
 
             subprocess.Popen([sys.executable, "-m", "cati", "jobs", "worker"], preexec_fn=_die_with_parent)
+        from cati.config import load_settings
+
+        threads = str(load_settings().serve_threads)
         os.execvp("gunicorn", ["gunicorn", "-c", "python:cati.gunicorn_conf", "-w", str(workers), "-k", "gthread",
-                               "--threads", "8", "--keep-alive", "75", "-b", f"{host}:{port}",
+                               "--threads", threads, "--keep-alive", "75", "-b", f"{host}:{port}",
                                "cati.app:create_app()"])
     app = get_app()
     import gc

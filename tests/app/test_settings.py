@@ -43,3 +43,29 @@ def test_secrets_come_from_the_environment_only(tmp_path):
 def test_a_child_process_gets_exactly_the_settings_given():
     env = child_environment({"CATI_DATABASE_URL": "sqlite:///x"}, {"PATH": "/bin", "CATI_AMI_SECRET": "parent"})
     assert env == {"PATH": "/bin", "CATI_DATABASE_URL": "sqlite:///x"}
+
+
+def test_serve_runs_gunicorn_with_the_configured_threads_per_worker(monkeypatch):
+    """An open console call and a live table each hold a server thread: `cati serve --workers N` takes the thread
+    count from the settings (CATI_SERVE_THREADS), not a fixed 8 that stalls a 10-interviewer shift."""
+    import os
+
+    from click.testing import CliRunner
+
+    from cati.cli import main
+
+    launched = {}
+    monkeypatch.setenv("CATI_SERVE_THREADS", "48")
+    def execvp(prog, args):  # the real one never returns: this process becomes gunicorn
+        launched.update(prog=prog, args=args)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execvp", execvp)
+    result = CliRunner().invoke(main, ["serve", "--workers", "2", "--no-jobs"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    args = launched["args"]
+    assert launched["prog"] == "gunicorn" and args[args.index("--threads") + 1] == "48"
+    assert args[args.index("-w") + 1] == "2"
+    assert load_settings(environ={}).serve_threads == 64
+    with pytest.raises(SettingsError, match="CATI_SERVE_THREADS"):
+        load_settings(environ={"CATI_SERVE_THREADS": "0"})
