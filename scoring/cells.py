@@ -78,7 +78,10 @@ def append_row(ws, values: Iterable[Any]) -> None:
     (starting with ``=``) is stored as a string cell, its text unchanged."""
     row = list(values)
     ws.append(row)
-    r = ws.max_row
-    for j, v in enumerate(row, start=1):
-        if isinstance(v, str) and v.startswith("="):
+    formulas = [j for j, v in enumerate(row, start=1) if isinstance(v, str) and v.startswith("=")]
+    if formulas:
+        # Only then: ``max_row`` scans every cell of the sheet, and asking it per row made a 52,812-row call
+        # history take minutes (quadratic).
+        r = ws.max_row
+        for j in formulas:
             ws.cell(r, j).data_type = "s"
