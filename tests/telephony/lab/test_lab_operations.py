@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from cati.models.calls import AttemptStatus, CallAttempt
-from cati.telephony.base import TelephonyError
+from cati.telephony.base import MonitorBusy, TelephonyError
 from cati.telephony.dialer import BatchingEventSink, dial_and_commit
 from cati.telephony.factory import backend_from_env
 from cati.telephony.lab import BEHAVIOURS, BUSY_PHONE, SCENARIOS, UNREACHABLE_PHONE, EventWorkerProcess
@@ -69,14 +69,15 @@ def test_monitoring_one_session_per_supervisor_and_no_spy_leg_outlives_the_call(
         time.sleep(1.0)
         sessions = [(m["supervisor_extension"], m["call_id"], m["mode"]) for m in backend.monitors()]
         assert sessions == [("9001", call_id, "whisper")], sessions
-        # A second supervisor barges in at the same time.
-        backend.monitor(call_id, "9002", "barge")
-        time.sleep(1.0)
-        assert sorted((m["supervisor_extension"], m["mode"]) for m in other.monitors()) == \
-            [("9001", "whisper"), ("9002", "barge")]
-        # Stop ends 9001's session only, whoever started it.
+        # A second supervisor may not barge in at the same time: one monitoring session per call.
+        with pytest.raises(MonitorBusy):
+            backend.monitor(call_id, "9002", "barge")
+        assert [(m["supervisor_extension"], m["mode"]) for m in other.monitors()] == [("9001", "whisper")]
+        # Stop ends 9001's session, whoever started it; then the second supervisor can barge.
         assert backend.stop_monitor("9001") == 1
-        time.sleep(0.5)
+        wait_until(lambda: not other.monitors(), what="9001's spy leg to end")
+        backend.monitor(call_id, "9002", "barge")
+        wait_until(lambda: other.monitors(), what="9002's spy leg")
         assert [(m["supervisor_extension"], m["mode"]) for m in other.monitors()] == [("9002", "barge")]
         # The call ends (the interviewer hangs up): the remaining spy leg goes with it.
         backend.hangup(call_id)
